@@ -1,0 +1,107 @@
+"""The Starlette application: routes, middleware and lifespan, assembled from settings."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from .auth.credentials import CredentialBook
+from .auth.middleware import AuthMiddleware, Authenticator
+from .auth.oauth import token_endpoint
+from .auth.tokens import ExternalIssuer
+from .config import Settings
+from .scim import routes as scim_routes
+from .scim.bulk import BulkProcessor
+from .scim.errors import SCIM_CONTENT_TYPE, ScimError
+from .scim.listing import CursorCodec, Lister
+from .scim.resources import ResourceService, ServiceOptions
+from .store import Store, StoreUnavailable, open_store
+from .web.capture import CaptureMiddleware
+from .web.health import health
+from .web.paths import PathNormalizer
+
+log = logging.getLogger("scim_bridge")
+
+
+def _error_response(error: ScimError) -> Response:
+    return Response(error.body(), status_code=error.status, headers=error.headers, media_type=SCIM_CONTENT_TYPE)
+
+
+async def _scim_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ScimError)
+    return _error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = {404: "no such endpoint", 405: "method not allowed on this endpoint"}.get(exc.status_code, str(exc.detail))
+    return _error_response(ScimError(exc.status_code, detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StoreUnavailable):
+        return _error_response(ScimError(503, "the store is unavailable, retry later", headers={"Retry-After": "5"}))
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _error_response(ScimError(500, "internal error; the request was not applied"))
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    store = store or open_store(settings.store)
+    options = ServiceOptions(
+        delete_mode=settings.delete_mode,
+        put_keeps_active=settings.put_keeps_active,
+        put_keeps_members=settings.put_keeps_members,
+        strict_members=settings.strict_members,
+        group_patch_returns_resource=settings.group_patch_returns_resource,
+    )
+    service = ResourceService(store, options)
+    book = CredentialBook(store, settings.tokens, settings.basic_user_map(), settings.api_keys)
+    external = ExternalIssuer(settings.jwks_url, settings.jwt_issuer, settings.jwt_audience) if settings.jwks_url else None
+    authenticator = Authenticator(book, settings.api_key_header, external)
+    cursors = CursorCodec(secrets.token_bytes(32))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            # Cursors must stay valid across replicas and restarts: derive their key from the
+            # shared signing key.
+            cursors.secret = hashlib.sha256(b"cursor:" + await book.signing_key()).digest()
+        except StoreUnavailable:
+            log.warning("store unavailable at start-up; SCIM answers 503 until it is back")
+        yield
+        await store.close()
+
+    middleware = [Middleware(PathNormalizer)]
+    if settings.capture:
+        extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
+        middleware.append(Middleware(CaptureMiddleware, path=settings.capture, extra_secret_headers=extra))
+    middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
+
+    app = Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/oauth/token", token_endpoint, methods=["POST"]),
+            Mount("/scim/v2", routes=scim_routes.routes()),
+        ],
+        middleware=middleware,
+        exception_handlers={ScimError: _scim_error, HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.auth = authenticator
+    app.state.scim_service = service
+    app.state.scim_lister = Lister(service, cursors)
+    app.state.scim_bulk = BulkProcessor(service)
+    return app

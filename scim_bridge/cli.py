@@ -1,0 +1,122 @@
+"""`scim-bridge serve | credentials`: every flag is also a SCIM_BRIDGE_* environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+from typing import Any
+
+from .config import ConfigError, Settings, load_settings
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file of settings (keys as in SCIM_BRIDGE_*, lower case)")
+    parser.add_argument("--store", help="sqlite:///path.db (default) or redis://host:port/db  [SCIM_BRIDGE_STORE]")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scim-bridge", description="SCIM 2.0 bridge from OTDS to Cloudinary and iconik")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the SCIM service provider")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on [SCIM_BRIDGE_HOST, default 127.0.0.1]")
+    serve.add_argument("--port", type=int, help="port [SCIM_BRIDGE_PORT, default 8080]")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="[SCIM_BRIDGE_LOG_LEVEL]")
+    serve.add_argument("--capture", help="append every request, secrets removed, as JSON lines [SCIM_BRIDGE_CAPTURE]")
+    serve.add_argument("--public-url", help="external base URL used in meta.location [SCIM_BRIDGE_PUBLIC_URL]")
+    serve.add_argument("--tokens", help="static bearer tokens, comma-separated [SCIM_BRIDGE_TOKENS]")
+    serve.add_argument("--delete-mode", choices=["hard", "deactivate"], help="[SCIM_BRIDGE_DELETE_MODE]")
+
+    creds = commands.add_parser("credentials", help="create, list and revoke tokens and OAuth clients")
+    _common(creds)
+    actions = creds.add_subparsers(dest="action", required=True)
+    token = actions.add_parser("create-token", help="a static bearer token (Entra, Okta, OneLogin…)")
+    token.add_argument("name")
+    client = actions.add_parser("create-client", help="an OAuth client-credentials client (OTDS)")
+    client.add_argument("name")
+    actions.add_parser("list", help="list tokens and clients (never their secrets)")
+    revoke = actions.add_parser("revoke", help="revoke a token (by the id `list` shows) or a client (by id)")
+    revoke.add_argument("id")
+    return parser
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides = {"store": args.store, **extra}
+    return load_settings(args.config, **overrides)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings(
+        args, host=args.host, port=args.port, log_level=args.log_level, capture=args.capture,
+        public_url=args.public_url, tokens=args.tokens, delete_mode=args.delete_mode,
+    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    generated = None
+    if not settings.tokens and not settings.basic_users and not settings.api_keys:
+        # Secure by default, and still zero set-up: a token valid for this process only.
+        generated = "sbt_" + secrets.token_urlsafe(24)
+        settings = settings.model_copy(update={"tokens": [generated]})
+    app = create_app(settings)
+    url = f"http://{settings.host}:{settings.port}/scim/v2"
+    print(f"scim-bridge: SCIM base URL {url}  (store {settings.store})", flush=True)
+    if generated:
+        print(f"scim-bridge: no SCIM_BRIDGE_TOKENS set; bearer token for this run: {generated}", flush=True)
+    print(f"scim-bridge: OAuth token URL http://{settings.host}:{settings.port}/oauth/token", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    return 0
+
+
+def credentials(args: argparse.Namespace) -> int:
+    from .auth.credentials import CredentialBook
+    from .store import open_store
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = open_store(settings.store)
+        await store.open()
+        try:
+            book = CredentialBook(store, [], {}, [])
+            if args.action == "create-token":
+                print(await book.create_token(args.name))
+            elif args.action == "create-client":
+                client_id, secret = await book.create_client(args.name)
+                print(f"client_id={client_id}\nclient_secret={secret}")
+            elif args.action == "list":
+                for row in await book.list():
+                    print(f"{row['kind']:13} {row['id']:24} {row['name']:24} {row['created']}")
+            elif args.action == "revoke":
+                if not await book.revoke(args.id):
+                    print(f"scim-bridge: no token or client {args.id}", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.id}")
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return serve(args)
+        return credentials(args)
+    except ConfigError as error:
+        print(f"scim-bridge: configuration error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Settings: every option is a `SCIM_BRIDGE_*` environment variable, a key of an optional YAML
+config file, or a command-line flag (flags win, then the environment, then the file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class ConfigError(Exception):
+    """A bad setting, reported as one line that names it."""
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCIM_BRIDGE_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    store: str = "sqlite:///scim-bridge.db"
+    public_url: str | None = None  # e.g. https://bridge.example.com; default: from each request
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    capture: Path | None = None
+
+    tokens: Annotated[list[str], NoDecode] = []  # static bearer tokens, comma-separated, for rotation
+    basic_users: Annotated[list[str], NoDecode] = []  # "user:password" pairs, comma-separated
+    api_keys: Annotated[list[str], NoDecode] = []  # raw keys: `Authorization: <key>` or the header below
+    api_key_header: str | None = None  # e.g. X-API-Key
+    oauth_token_lifetime: int = Field(3600, ge=900, le=86400)  # OTDS wants ≥ 900 s
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+
+    delete_mode: Literal["hard", "deactivate"] = "hard"
+    put_keeps_active: bool = True
+    put_keeps_members: bool = True
+    strict_members: bool = False
+    group_patch_returns_resource: bool = False
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+
+    _split_lists = field_validator("tokens", "basic_users", "api_keys", mode="before")(_split)
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        if not value.split(":", 1)[0].lower() in ("sqlite", "redis", "rediss", "unix"):
+            raise ValueError("use sqlite:///path.db or redis://host:port/db")
+        return value
+
+    @field_validator("basic_users")
+    @classmethod
+    def _pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            if ":" not in pair:
+                raise ValueError("each entry must be user:password")
+        return value
+
+    def basic_user_map(self) -> dict[str, str]:
+        return dict(pair.split(":", 1) for pair in self.basic_users)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings, turning any error into a ConfigError naming the setting."""
+    file_values: dict[str, Any] = {}
+    if config_file:
+        try:
+            loaded = yaml.safe_load(Path(config_file).read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"config file {config_file}: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {config_file}: must be a mapping of settings")
+        file_values = {str(k).replace("-", "_").lower(): v for k, v in loaded.items()}
+    import os
+
+    env_names = {key[len("SCIM_BRIDGE_"):].lower() for key in os.environ if key.startswith("SCIM_BRIDGE_")}
+    # File values fill in what the environment does not set; flags override both.
+    merged = {k: v for k, v in file_values.items() if k not in env_names}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**merged)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(f"SCIM_BRIDGE_{name.upper()}: {first['msg']}") from None

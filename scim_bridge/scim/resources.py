@@ -1,0 +1,404 @@
+"""SCIM resource rules (RFC 7643/7644 §3.3–§3.6) over the store; no HTTP here.
+
+Writes are validated by scim2-models and stored as canonical JSON together with their index
+keys and sync-queue entry (one atomic store step). Reads serve the stored JSON; the only thing
+computed on read is a User's `groups`, which RFC 7643 §4.1.2 derives from group memberships.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from scim2_models import Context, PatchOp, SCIMException, ScimPolicy
+
+from ..store import (
+    REVOCATION_LANE,
+    STANDARD_LANE,
+    NotFound,
+    Record,
+    Store,
+    StoreUnavailable,
+    UniqueViolation,
+    VersionMismatch,
+    Write,
+)
+from . import normalize
+from .errors import ScimError, invalid_value, not_found, precondition_failed, unavailable, uniqueness
+from .filters import fold
+from .schemas import GROUP, USER, ResourceTypeInfo
+
+log = logging.getLogger("scim_bridge.scim")
+
+# Entra's PATCH shapes (scim-clients.md §2.4, §2.6) through scim2-models' own switches.
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    delete_mode: str = "hard"  # or "deactivate": DELETE /Users/{id} sets active=false
+    put_keeps_active: bool = True  # a PUT without `active` keeps the current value (Okta, §3.2)
+    put_keeps_members: bool = True  # a Group PUT without `members` keeps them (Keycloak, §4.4)
+    strict_members: bool = False  # unknown member ids: skip and report (False) or 400 (True)
+    group_patch_returns_resource: bool = False  # Entra wants 204 for group PATCH (§2.6)
+
+
+@dataclass
+class Outcome:
+    """A write's result: the stored record, the document to return, and what was skipped."""
+
+    record: Record
+    document: dict[str, Any]
+    skipped_members: tuple[str, ...] = ()
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'
+
+
+def parse_etag(value: str) -> int | None:
+    value = value.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    return int(value) if value.isdigit() else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _validation_detail(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "body"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
+
+
+class ResourceService:
+    def __init__(self, store: Store, options: ServiceOptions | None = None) -> None:
+        self.store = store
+        self.options = options or ServiceOptions()
+        self._group_names: dict[str, tuple[float, str]] = {}
+
+    # reads -------------------------------------------------------------------------------------
+    async def get_record(self, resource_type: ResourceTypeInfo, id: str) -> Record:
+        record = await self._store_call(self.store.get(resource_type.name, id))
+        if record is None:
+            raise not_found(resource_type.name, id)
+        return record
+
+    async def with_groups(self, documents: list[dict[str, Any]], base_url: str) -> None:
+        """Fill the read-only `groups` of User documents from group memberships (RFC 7643 §4.1.2)."""
+        for document in documents:
+            group_ids = await self._store_call(self.store.lookup("Group", "members.value", document["id"]))
+            if not group_ids:
+                continue
+            names = await self._group_display_names(group_ids)
+            document["groups"] = [
+                {"value": gid, "$ref": f"{base_url}/Groups/{gid}", "display": names.get(gid, ""), "type": "direct"}
+                for gid in group_ids
+                if gid in names
+            ]
+
+    async def _group_display_names(self, group_ids: list[str]) -> dict[str, str]:
+        # Group bodies can hold thousands of members; a short cache keeps a User read from
+        # parsing them. Writes through this process invalidate it; other replicas see a rename
+        # within the TTL.
+        now = time.monotonic()
+        names: dict[str, str] = {}
+        missing = []
+        for gid in group_ids:
+            cached = self._group_names.get(gid)
+            if cached and cached[0] > now:
+                names[gid] = cached[1]
+            else:
+                missing.append(gid)
+        if missing:
+            for record in await self._store_call(self.store.get_many("Group", missing)):
+                name = orjson.loads(record.body).get("displayName", "")
+                names[record.id] = name
+                self._group_names[record.id] = (now + 5.0, name)
+        return names
+
+    # writes ------------------------------------------------------------------------------------
+    async def create(self, resource_type: ResourceTypeInfo, body: Any, base_url: str) -> Outcome:
+        """Create a resource (RFC 7644 §3.3)."""
+        unknown = normalize.split_unknown_extensions(body, resource_type) if isinstance(body, dict) else {}
+        payload = normalize.resource_body(body, resource_type, base_url)
+        model = self._validate(resource_type, payload, Context.RESOURCE_CREATION_REQUEST)
+        document = self._dump(model)
+        document.update(unknown)
+        if unknown:
+            document["schemas"] = [*document["schemas"], *unknown]
+        skipped: tuple[str, ...] = ()
+        if resource_type is GROUP:
+            skipped = await self._drop_unknown_members(document, set())
+        resource_id = uuid.uuid4().hex
+        now = _now()
+        document = self._with_identity(document, resource_type, resource_id, now, now, 1, base_url)
+        record = await self._write(resource_type, document, create=True, lane=STANDARD_LANE)
+        return Outcome(record, document, skipped)
+
+    async def replace(
+        self, resource_type: ResourceTypeInfo, id: str, body: Any, base_url: str, if_match: str | None
+    ) -> Outcome:
+        """Replace a resource (RFC 7644 §3.5.1)."""
+        record = await self.get_record(resource_type, id)
+        self._check_if_match(record, if_match)
+        current = orjson.loads(record.body)
+        unknown = normalize.split_unknown_extensions(body, resource_type) if isinstance(body, dict) else {}
+        payload = normalize.resource_body(body, resource_type, base_url)
+        if resource_type is USER and "active" not in payload and self.options.put_keeps_active:
+            payload["active"] = current.get("active", True)
+        if resource_type is GROUP and "members" not in payload and self.options.put_keeps_members:
+            if current.get("members"):
+                payload["members"] = current["members"]
+        model = self._validate(resource_type, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+        document = self._dump(model)
+        document.update(unknown)
+        if unknown:
+            document["schemas"] = [*document["schemas"], *unknown]
+        skipped: tuple[str, ...] = ()
+        if resource_type is GROUP:
+            skipped = await self._drop_unknown_members(document, _member_ids(current))
+        return await self._update(resource_type, record, current, document, base_url, skipped)
+
+    async def patch(
+        self, resource_type: ResourceTypeInfo, id: str, body: Any, base_url: str, if_match: str | None
+    ) -> Outcome:
+        """Modify a resource (RFC 7644 §3.5.2): all operations apply, in order, or none does."""
+        record = await self.get_record(resource_type, id)
+        self._check_if_match(record, if_match)
+        current = orjson.loads(record.body)
+        operations = normalize.patch_body(body, resource_type, id, base_url)
+        unknown = {k: v for k, v in current.items() if k.startswith("urn:") and k not in resource_type.all_schemas}
+        stored = {k: v for k, v in current.items() if k not in unknown and k not in ("id", "meta", "groups")}
+        stored["schemas"] = [s for s in stored.get("schemas", []) if s in resource_type.all_schemas]
+        model = self._validate(resource_type, stored, Context.RESOURCE_REPLACEMENT_REQUEST)
+        try:
+            with POLICY:
+                patch = PatchOp[resource_type.model].model_validate(  # type: ignore[name-defined]
+                    operations, scim_ctx=Context.RESOURCE_PATCH_REQUEST
+                )
+                patch.patch(model)
+        except ValidationError as error:
+            raise self._patch_error(error) from None
+        except SCIMException as error:
+            raise ScimError(400, error.detail or str(error), error.scim_type) from None
+        except (ValueError, TypeError) as error:
+            raise invalid_value(f"invalid PATCH: {error}") from None
+        document = self._dump(model)
+        self._check_required(resource_type, document)
+        document.update(unknown)
+        if unknown:
+            document["schemas"] = [*document["schemas"], *[u for u in unknown if u not in document["schemas"]]]
+        skipped: tuple[str, ...] = ()
+        if resource_type is GROUP:
+            skipped = await self._drop_unknown_members(document, _member_ids(current))
+        return await self._update(resource_type, record, current, document, base_url, skipped)
+
+    async def delete(self, resource_type: ResourceTypeInfo, id: str, if_match: str | None, base_url: str) -> None:
+        """Delete a resource (RFC 7644 §3.6), or only deactivate a User when so configured."""
+        record = await self.get_record(resource_type, id)
+        self._check_if_match(record, if_match)
+        if resource_type is USER and self.options.delete_mode == "deactivate":
+            current = orjson.loads(record.body)
+            if current.get("active") is False:
+                return
+            await self._update(resource_type, record, current, {**current, "active": False}, base_url, ())
+            return
+        try:
+            await self._store_call(self.store.delete(resource_type.name, id, record.version, lane=REVOCATION_LANE))
+        except NotFound:
+            raise not_found(resource_type.name, id) from None
+        except VersionMismatch:
+            raise precondition_failed() from None
+        self._group_names.pop(id, None)
+
+    # steps ---------------------------------------------------------------------------------------
+    async def _update(
+        self, resource_type: ResourceTypeInfo, record: Record, current: dict[str, Any], document: dict[str, Any],
+        base_url: str, skipped: tuple[str, ...],
+    ) -> Outcome:
+        meta = current.get("meta", {})
+        if _same_content(current, document):  # nothing changed: keep version and lastModified
+            return Outcome(record, current, skipped)
+        document = self._with_identity(
+            document, resource_type, record.id, meta.get("created", _now()), _now(), record.version + 1, base_url
+        )
+        lane = REVOCATION_LANE if _is_revocation(resource_type, current, document) else STANDARD_LANE
+        stored = await self._write(resource_type, document, create=False, lane=lane, expected_version=record.version)
+        if resource_type is GROUP:
+            self._group_names.pop(record.id, None)
+        return Outcome(stored, document, skipped)
+
+    async def _write(
+        self, resource_type: ResourceTypeInfo, document: dict[str, Any], *, create: bool, lane: str,
+        expected_version: int | None = None,
+    ) -> Record:
+        index_keys, unique_keys = index_keys_of(resource_type, document)
+        write = Write(resource_type.name, document["id"], orjson.dumps(document), index_keys, unique_keys, lane)
+        try:
+            if create:
+                return await self._store_call(self.store.create(write))
+            return await self._store_call(self.store.replace(write, expected_version))
+        except UniqueViolation as error:
+            attribute = {"username": "userName", "displayname": "displayName"}.get(error.key[0], error.key[0])
+            raise uniqueness(f"{attribute} {document.get(attribute, '')!r} is already taken") from None
+        except VersionMismatch:
+            raise precondition_failed("the resource changed while this request was applied; retry") from None
+        except NotFound:
+            raise not_found(resource_type.name, document["id"]) from None
+
+    async def _store_call(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except StoreUnavailable:
+            log.warning("store unavailable")
+            raise unavailable() from None
+
+    def _validate(self, resource_type: ResourceTypeInfo, payload: dict[str, Any], context: Context) -> Any:
+        try:
+            return resource_type.model.model_validate(payload, scim_ctx=context, scim_policy=POLICY)
+        except ValidationError as error:
+            raise invalid_value(_validation_detail(error)) from None
+        except SCIMException as error:
+            raise ScimError(400, error.detail or str(error), error.scim_type or "invalidValue") from None
+
+    @staticmethod
+    def _dump(model: Any) -> dict[str, Any]:
+        document: dict[str, Any] = model.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        document.pop("groups", None)
+        return document
+
+    @staticmethod
+    def _check_required(resource_type: ResourceTypeInfo, document: dict[str, Any]) -> None:
+        for info in resource_type.attributes[""].values():
+            if info.required and document.get(info.name) in (None, "", []):
+                raise ScimError(400, f"{info.name} is required and cannot be removed", "mutability")
+
+    def _patch_error(self, error: ValidationError) -> ScimError:
+        detail = _validation_detail(error)
+        for item in error.errors():
+            context = item.get("ctx") or {}
+            scim_type = context.get("scim_type") if isinstance(context, dict) else None
+            if scim_type:
+                return ScimError(400, detail, scim_type)
+            if "path" in str(item.get("loc", "")).lower():
+                return ScimError(400, detail, "invalidPath")
+        return ScimError(400, detail, "invalidValue")
+
+    @staticmethod
+    def _check_if_match(record: Record, if_match: str | None) -> None:
+        """RFC 7644 §3.14 with RFC 7232 weak comparison; `*` matches any version."""
+        if if_match is None:
+            return
+        tags = [tag.strip() for tag in if_match.split(",")]
+        if "*" in tags:
+            return
+        if record.version not in {parse_etag(tag) for tag in tags}:
+            raise precondition_failed()
+
+    @staticmethod
+    def _with_identity(
+        document: dict[str, Any], resource_type: ResourceTypeInfo, resource_id: str, created: str, modified: str,
+        version: int, base_url: str,
+    ) -> dict[str, Any]:
+        ordered: dict[str, Any] = {"schemas": document.pop("schemas"), "id": resource_id}
+        ordered.update((k, v) for k, v in document.items() if k not in ("id", "meta"))
+        ordered["meta"] = {
+            "resourceType": resource_type.name,
+            "created": created,
+            "lastModified": modified,
+            "location": f"{base_url}{resource_type.endpoint}/{resource_id}",
+            "version": etag(version),
+        }
+        return ordered
+
+    async def _drop_unknown_members(self, document: dict[str, Any], previous: set[str]) -> tuple[str, ...]:
+        """Keep members that exist; skip and report the others (checklist 72)."""
+        members = document.get("members") or []
+        new_ids = [m["value"] for m in members if m.get("value") not in previous]
+        if not new_ids:
+            return ()
+        users = {r.id for r in await self._store_call(self.store.get_many("User", new_ids))}
+        rest = [i for i in new_ids if i not in users]
+        groups = {r.id for r in await self._store_call(self.store.get_many("Group", rest))} if rest else set()
+        unknown = tuple(i for i in new_ids if i not in users and i not in groups)
+        if not unknown:
+            return ()
+        if self.options.strict_members:
+            raise invalid_value(f"unknown member ids: {', '.join(unknown[:10])}")
+        log.warning("skipped %d unknown member id(s) in group %s", len(unknown), document.get("displayName"))
+        kept = [m for m in members if m.get("value") not in set(unknown)]
+        for member in kept:
+            if member.get("value") in users and "type" not in member:
+                member["type"] = "User"
+            elif member.get("value") in groups and "type" not in member:
+                member["type"] = "Group"
+        document["members"] = kept
+        return unknown
+
+
+def _member_ids(document: dict[str, Any]) -> set[str]:
+    return {m.get("value") for m in document.get("members") or [] if isinstance(m, dict)}
+
+
+def _same_content(current: dict[str, Any], document: dict[str, Any]) -> bool:
+    strip = ("id", "meta", "groups")
+    return {k: v for k, v in current.items() if k not in strip} == {k: v for k, v in document.items() if k not in strip}
+
+
+def _is_revocation(resource_type: ResourceTypeInfo, before: dict[str, Any], after: dict[str, Any]) -> bool:
+    """Disable and membership removal go to the revocation lane (DESIGN.md, "Revocation first")."""
+    if resource_type is USER:
+        return before.get("active", True) is not False and after.get("active", True) is False
+    return bool(_member_ids(before) - _member_ids(after))
+
+
+def index_keys_of(resource_type: ResourceTypeInfo, document: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The index and unique keys the store keeps for `eq` lookups and uniqueness."""
+    keys: list[tuple[str, str]] = []
+    unique: list[tuple[str, str]] = []
+    if document.get("externalId"):
+        keys.append(("externalid", str(document["externalId"])))
+    if document.get("displayName"):
+        keys.append(("displayname", fold(str(document["displayName"]))))
+    if resource_type is USER:
+        unique.append(("username", fold(str(document["userName"]))))
+        for email in document.get("emails") or []:
+            if isinstance(email, dict) and email.get("value"):
+                keys.append(("emails.value", fold(str(email["value"]))))
+    else:
+        unique.append(("displayname", fold(str(document["displayName"]))))
+        for member in document.get("members") or []:
+            keys.append(("members.value", str(member["value"])))
+    return keys, unique
+
+
+#: How a filter value becomes an index value, per indexed attribute path (see filters.index_plan).
+INDEXED: dict[str, dict[str, Any]] = {
+    "User": {
+        "username": lambda v: fold(v) if isinstance(v, str) else None,
+        "externalid": lambda v: v if isinstance(v, str) else None,
+        "emails.value": lambda v: fold(v) if isinstance(v, str) else None,
+        "displayname": lambda v: fold(v) if isinstance(v, str) else None,
+    },
+    "Group": {
+        "displayname": lambda v: fold(v) if isinstance(v, str) else None,
+        "externalid": lambda v: v if isinstance(v, str) else None,
+        "members.value": lambda v: v if isinstance(v, str) else None,
+    },
+}

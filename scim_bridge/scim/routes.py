@@ -1,0 +1,215 @@
+"""HTTP endpoints of the SCIM service provider (RFC 7644 §3.2): translate, call, answer.
+
+Each handler reads the request, calls the service, and writes the response; SCIM rules live in
+resources.py, listing.py and bulk.py. Every response is `application/scim+json`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import discovery
+from .bulk import BulkProcessor
+from .errors import SCIM_CONTENT_TYPE, ScimError, invalid_syntax
+from .listing import Lister, Query
+from .projection import Projection
+from .resources import ResourceService, etag, parse_etag
+from .schemas import GROUP, LIST_RESPONSE, RESOURCE_TYPES, SEARCH_REQUEST, USER, ResourceTypeInfo
+
+DEFAULT_MAX_BODY = 4 * 1024 * 1024
+
+
+def scim_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = document if isinstance(document, bytes) else orjson.dumps(document)
+    return Response(body, status_code=status, headers=headers, media_type=SCIM_CONTENT_TYPE)
+
+
+def base_url(request: Request) -> str:
+    configured = request.app.state.settings.public_url
+    if configured:
+        return configured.rstrip("/") + "/scim/v2"
+    return f"{request.url.scheme}://{request.url.netloc}/scim/v2"
+
+
+async def read_json(request: Request) -> Any:
+    """Read the body with a cap (413 before memory fills), then parse it (400 invalidSyntax)."""
+    limit = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ScimError(413, f"request body exceeds the limit of {limit} bytes")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and "json" not in content_type:
+        raise ScimError(415, "send application/scim+json or application/json")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ScimError(413, f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError:
+        raise invalid_syntax("the request body is not valid JSON") from None
+
+
+def _service(request: Request) -> ResourceService:
+    return request.app.state.scim_service  # type: ignore[no-any-return]
+
+
+def _lister(request: Request) -> Lister:
+    return request.app.state.scim_lister  # type: ignore[no-any-return]
+
+
+def _resource_response(request: Request, resource_type: ResourceTypeInfo, document: dict[str, Any],
+                       version: int, status: int = 200, extra: dict[str, str] | None = None) -> Response:
+    params = {k.lower(): v for k, v in request.query_params.items()}
+    projection = Projection(resource_type, params.get("attributes"), params.get("excludedattributes"))
+    headers = {"ETag": etag(version), **(extra or {})}
+    if status == 201:
+        headers["Location"] = document["meta"]["location"]
+    return scim_response(projection.apply(document), status, headers)
+
+
+def _skipped_header(skipped: tuple[str, ...]) -> dict[str, str]:
+    # Unknown member ids are skipped, not refused (checklist 72); this header reports them.
+    return {"X-Scim-Bridge-Skipped-Members": ",".join(skipped[:50])} if skipped else {}
+
+
+def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:
+    endpoint = resource_type.endpoint
+
+    async def list_resources(request: Request) -> Response:
+        """Query resources (RFC 7644 §3.4.2)."""
+        page = await _lister(request).list(resource_type, Query.from_params(request.query_params), base_url(request))
+        return scim_response(page)
+
+    async def search(request: Request) -> Response:
+        """Query resources with POST (RFC 7644 §3.4.3)."""
+        body = await read_json(request)
+        query = _search_query(body)
+        page = await _lister(request).list(resource_type, query, base_url(request))
+        return scim_response(page)
+
+    async def create(request: Request) -> Response:
+        """Create a resource (RFC 7644 §3.3)."""
+        outcome = await _service(request).create(resource_type, await read_json(request), base_url(request))
+        if resource_type is USER:
+            await _service(request).with_groups([outcome.document], base_url(request))
+        return _resource_response(request, resource_type, outcome.document, outcome.record.version, 201,
+                                  _skipped_header(outcome.skipped_members))
+
+    async def get(request: Request) -> Response:
+        """Retrieve a resource (RFC 7644 §3.4.1); If-None-Match answers 304 when unchanged."""
+        service = _service(request)
+        record = await service.get_record(resource_type, request.path_params["id"])
+        if_none_match = request.headers.get("if-none-match")
+        if if_none_match and (if_none_match.strip() == "*" or record.version in {
+            parse_etag(tag) for tag in if_none_match.split(",")
+        }):
+            return Response(status_code=304, headers={"ETag": etag(record.version)})
+        params = request.query_params
+        plain = "attributes" not in params and "excludedAttributes" not in params and not any(
+            k.lower() in ("attributes", "excludedattributes") for k in params
+        )
+        if plain and resource_type is GROUP:  # the fast path: the stored bytes as they are
+            return scim_response(record.body, headers={"ETag": etag(record.version)})
+        document = orjson.loads(record.body)
+        if resource_type is USER:
+            await service.with_groups([document], base_url(request))
+        return _resource_response(request, resource_type, document, record.version)
+
+    async def replace(request: Request) -> Response:
+        """Replace a resource (RFC 7644 §3.5.1)."""
+        service = _service(request)
+        outcome = await service.replace(resource_type, request.path_params["id"], await read_json(request),
+                                        base_url(request), request.headers.get("if-match"))
+        if resource_type is USER:
+            await service.with_groups([outcome.document], base_url(request))
+        return _resource_response(request, resource_type, outcome.document, outcome.record.version,
+                                  extra=_skipped_header(outcome.skipped_members))
+
+    async def patch(request: Request) -> Response:
+        """Modify a resource (RFC 7644 §3.5.2)."""
+        service = _service(request)
+        outcome = await service.patch(resource_type, request.path_params["id"], await read_json(request),
+                                      base_url(request), request.headers.get("if-match"))
+        headers = {"ETag": etag(outcome.record.version), **_skipped_header(outcome.skipped_members)}
+        wants_body = any(k.lower() in ("attributes", "excludedattributes") for k in request.query_params)
+        if resource_type is GROUP and not wants_body and not service.options.group_patch_returns_resource:
+            return Response(status_code=204, headers=headers)
+        if resource_type is USER:
+            await service.with_groups([outcome.document], base_url(request))
+        return _resource_response(request, resource_type, outcome.document, outcome.record.version, extra=headers)
+
+    async def delete(request: Request) -> Response:
+        """Delete a resource (RFC 7644 §3.6)."""
+        await _service(request).delete(resource_type, request.path_params["id"], request.headers.get("if-match"),
+                                       base_url(request))
+        return Response(status_code=204)
+
+    return [
+        Route(endpoint, list_resources, methods=["GET"]),
+        Route(endpoint, create, methods=["POST"]),
+        Route(f"{endpoint}/.search", search, methods=["POST"]),
+        Route(endpoint + "/{id}", get, methods=["GET"]),
+        Route(endpoint + "/{id}", replace, methods=["PUT"]),
+        Route(endpoint + "/{id}", patch, methods=["PATCH"]),
+        Route(endpoint + "/{id}", delete, methods=["DELETE"]),
+    ]
+
+
+def _search_query(body: Any) -> Query:
+    if not isinstance(body, dict):
+        raise invalid_syntax("the request body must be a JSON object")
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or SEARCH_REQUEST.lower() not in {str(s).lower() for s in schemas}:
+        raise ScimError(400, f"schemas must contain {SEARCH_REQUEST}", "invalidValue")
+    return Query.build({k.lower(): v for k, v in body.items()})
+
+
+async def root_search(request: Request) -> Response:
+    """Query every resource type at once (RFC 7644 §3.4.3, POST /.search)."""
+    query = _search_query(await read_json(request))
+    lister = _lister(request)
+    everything = Query(filter=query.filter, sort_by=query.sort_by, sort_order=query.sort_order,
+                       start_index=1, count=1_000_000, attributes=query.attributes,
+                       excluded_attributes=query.excluded_attributes)
+    resources: list[dict[str, Any]] = []
+    for resource_type in RESOURCE_TYPES.values():
+        page = await lister.list(resource_type, everything, base_url(request), strict=False)
+        resources.extend(page["Resources"])
+    offset = query.start_index - 1
+    selected = resources[offset : offset + query.count]
+    return scim_response({"schemas": [LIST_RESPONSE], "totalResults": len(resources), "startIndex": query.start_index,
+                          "itemsPerPage": len(selected), "Resources": selected})
+
+
+async def bulk(request: Request) -> Response:
+    """Bulk operations (RFC 7644 §3.7)."""
+    processor: BulkProcessor = request.app.state.scim_bulk
+    body = await read_json(request)
+    status, document = await processor.run(body, base_url(request))
+    return scim_response(document, status)
+
+
+async def me(request: Request) -> Response:
+    raise ScimError(501, "/Me is not supported: the bridge's clients are provisioning systems, not users")
+
+
+def routes() -> list[Route]:
+    result: list[Route] = []
+    for resource_type in RESOURCE_TYPES.values():
+        result.extend(resource_routes(resource_type))
+    result += [
+        Route("/.search", root_search, methods=["POST"]),
+        Route("/Bulk", bulk, methods=["POST"]),
+        Route("/Me", me, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        *discovery.routes(scim_response, base_url),
+    ]
+    return result

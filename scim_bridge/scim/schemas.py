@@ -1,0 +1,164 @@
+"""The resource types the bridge serves, and the attribute facts the protocol layer needs.
+
+The schemas come from scim2-models (RFC 7643 §4, §8.7), so `/Schemas` tells exactly what the
+models validate. From them we keep a case-insensitive attribute table (type, multiValued,
+caseExact, returned, mutability) that filters, sorting, projection and indexing read, so that
+the read path works on stored JSON without building pydantic models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import orjson
+from scim2_models import Context, EnterpriseUser, Group, ResourceType, User
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+BULK_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
+
+
+@dataclass
+class AttributeInfo:
+    name: str  # canonical spelling, as stored
+    type: str = "string"
+    multi_valued: bool = False
+    case_exact: bool = False
+    returned: str = "default"
+    mutability: str = "readWrite"
+    required: bool = False
+    sub_attributes: dict[str, AttributeInfo] = field(default_factory=dict)  # keyed by lower name
+
+    def sub(self, name: str) -> AttributeInfo | None:
+        return self.sub_attributes.get(name.lower())
+
+
+def _attribute_from_schema(document: dict[str, Any]) -> AttributeInfo:
+    return AttributeInfo(
+        name=document["name"],
+        type=document.get("type", "string"),
+        multi_valued=bool(document.get("multiValued")),
+        case_exact=bool(document.get("caseExact")),
+        returned=document.get("returned", "default"),
+        mutability=document.get("mutability", "readWrite"),
+        required=bool(document.get("required")),
+        sub_attributes={
+            sub["name"].lower(): _attribute_from_schema(sub) for sub in document.get("subAttributes", [])
+        },
+    )
+
+
+# RFC 7643 §3.1: attributes of every resource, not part of any schema document.
+_COMMON = {
+    "id": AttributeInfo("id", case_exact=True, returned="always", mutability="readOnly"),
+    "externalid": AttributeInfo("externalId", case_exact=True),
+    "meta": AttributeInfo(
+        "meta",
+        type="complex",
+        mutability="readOnly",
+        sub_attributes={
+            "resourcetype": AttributeInfo("resourceType", case_exact=True, mutability="readOnly"),
+            "created": AttributeInfo("created", type="dateTime", mutability="readOnly"),
+            "lastmodified": AttributeInfo("lastModified", type="dateTime", mutability="readOnly"),
+            "location": AttributeInfo("location", type="reference", case_exact=True, mutability="readOnly"),
+            "version": AttributeInfo("version", case_exact=True, mutability="readOnly"),
+        },
+    ),
+}
+
+
+@dataclass
+class ResourceTypeInfo:
+    name: str
+    endpoint: str
+    core_schema: str
+    extensions: tuple[str, ...]
+    model: Any  # the scim2-models class that validates writes
+    schema_documents: dict[str, dict[str, Any]]  # urn → /Schemas document
+
+    @cached_property
+    def attributes(self) -> dict[str, dict[str, AttributeInfo]]:
+        """urn (lower) → attribute (lower) → info; the core schema also under ''."""
+        table: dict[str, dict[str, AttributeInfo]] = {}
+        for urn, document in self.schema_documents.items():
+            table[urn.lower()] = {a["name"].lower(): _attribute_from_schema(a) for a in document["attributes"]}
+        table[""] = {**_COMMON, **table[self.core_schema.lower()]}
+        return table
+
+    @property
+    def all_schemas(self) -> tuple[str, ...]:
+        return (self.core_schema, *self.extensions)
+
+    def resolve(self, attr: str, uri: str | None = None) -> tuple[str | None, AttributeInfo] | None:
+        """Find an attribute by (possibly URN-qualified) name; returns (extension urn or None, info)."""
+        if uri:
+            table = self.attributes.get(uri.lower())
+            if table is None:
+                return None
+            info = table.get(attr.lower())
+            if info is None:
+                return None
+            return (None if uri.lower() == self.core_schema.lower() else self._canonical_urn(uri), info)
+        info = self.attributes[""].get(attr.lower())
+        return (None, info) if info else None
+
+    def _canonical_urn(self, uri: str) -> str:
+        return next(urn for urn in self.all_schemas if urn.lower() == uri.lower())
+
+    def resource_type_document(self, base_url: str) -> dict[str, Any]:
+        document = ResourceType(
+            id=self.name,
+            name=self.name,
+            description=self.name,
+            endpoint=self.endpoint,
+            schema_=self.core_schema,
+            schema_extensions=[{"schema_": urn, "required": False} for urn in self.extensions],
+        ).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        document["meta"] = {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{self.name}"}
+        return document
+
+
+def _schema_document(model: Any) -> dict[str, Any]:
+    document: dict[str, Any] = model.to_schema().model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    # RFC 7643 §3.1: `id`, `externalId` and `meta` are common attributes, not schema attributes.
+    document["attributes"] = [a for a in document["attributes"] if a["name"] not in ("id", "externalId", "meta")]
+    return document
+
+
+USER = ResourceTypeInfo(
+    name="User",
+    endpoint="/Users",
+    core_schema=CORE_USER,
+    extensions=(ENTERPRISE_USER,),
+    model=User[EnterpriseUser],  # type: ignore[misc]
+    schema_documents={CORE_USER: _schema_document(User), ENTERPRISE_USER: _schema_document(EnterpriseUser)},
+)
+GROUP = ResourceTypeInfo(
+    name="Group",
+    endpoint="/Groups",
+    core_schema=CORE_GROUP,
+    extensions=(),
+    model=Group,
+    schema_documents={CORE_GROUP: _schema_document(Group)},
+)
+RESOURCE_TYPES: dict[str, ResourceTypeInfo] = {"User": USER, "Group": GROUP}
+
+
+def schema_documents(base_url: str) -> list[dict[str, Any]]:
+    """The /Schemas listing: every schema a resource type uses, with its location."""
+    documents = []
+    for info in RESOURCE_TYPES.values():
+        for urn, document in info.schema_documents.items():
+            documents.append({**document, "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{urn}"}})
+    return documents
+
+
+def dumps(document: Any) -> bytes:
+    return orjson.dumps(document)

@@ -1,0 +1,164 @@
+"""The storage contract every backend (SQLite, Redis) fulfils.
+
+The store knows no SCIM rule. The protocol layer hands it a `Write`: the canonical JSON of a
+resource, the index keys to maintain, the unique keys to enforce and the sync lane of the change.
+The store applies a write as ONE atomic step: the resource body, its version, its index and
+unique entries, and the "resource R changed" entry in the sync queue (DESIGN.md, data flow).
+When a write method returns, the change is durable.
+
+Errors are typed so callers decide by type, never by parsing strings:
+
+    StoreError
+    ├── NotFound            the resource does not exist
+    ├── VersionMismatch     expected_version did not match (→ 412)
+    ├── UniqueViolation     a unique key is held by another resource (→ 409); .key names it
+    └── StoreUnavailable    the backend cannot be reached (→ 503 with Retry-After)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+#: Lanes of the sync queue. Revocations (disable, delete, membership removal) are claimed first
+#: so that a large initial load never delays a leaver (DESIGN.md, "Revocation first").
+REVOCATION_LANE = "revocation"
+STANDARD_LANE = "standard"
+LANES = (REVOCATION_LANE, STANDARD_LANE)
+
+
+class StoreError(Exception):
+    """Base of every error a store raises."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class VersionMismatch(StoreError):
+    def __init__(self, current: int) -> None:
+        super().__init__(f"current version is {current}")
+        self.current = current
+
+
+class UniqueViolation(StoreError):
+    def __init__(self, key: tuple[str, str]) -> None:
+        super().__init__(f"{key[0]} is already taken")
+        self.key = key
+
+
+class StoreUnavailable(StoreError):
+    """The backend is down or unreachable; the request may be retried later."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A stored resource as the store returns it."""
+
+    resource_type: str
+    id: str
+    version: int
+    seq: int  # creation order; gives listings a stable order and cursors a position
+    body: bytes  # canonical JSON, exactly as the protocol layer wrote it
+
+
+@dataclass(frozen=True)
+class Write:
+    """One resource write, applied atomically with its indexes and its queue entry."""
+
+    resource_type: str
+    id: str
+    body: bytes
+    #: (attribute, normalised value) pairs kept for `eq` lookups, e.g. ("username", "bjensen").
+    index_keys: Sequence[tuple[str, str]] = ()
+    #: subset of keys that no other resource of the same type may hold.
+    unique_keys: Sequence[tuple[str, str]] = ()
+    #: sync lane of the resulting queue entry; None writes no queue entry.
+    lane: str | None = STANDARD_LANE
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A claimed "resource R changed" entry. Entries name a resource, never a diff."""
+
+    resource_type: str
+    id: str
+    lane: str
+    token: str  # opaque: hand it back to ack()
+
+
+@dataclass
+class QueueDepth:
+    lanes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.lanes.values())
+
+
+class Store(Protocol):
+    """What the SCIM layer, the auth layer and the sync engine need from storage."""
+
+    url: str
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the backend does not answer."""
+
+    # resources ---------------------------------------------------------------------------
+    async def create(self, write: Write) -> Record:
+        """Store a new resource at version 1. Raises UniqueViolation."""
+
+    async def replace(self, write: Write, expected_version: int | None = None) -> Record:
+        """Replace a resource, bumping its version. Raises NotFound, VersionMismatch, UniqueViolation."""
+
+    async def delete(
+        self, resource_type: str, id: str, expected_version: int | None = None,
+        lane: str | None = REVOCATION_LANE,
+    ) -> None:
+        """Remove a resource and its index entries. Raises NotFound, VersionMismatch."""
+
+    async def get(self, resource_type: str, id: str) -> Record | None: ...
+
+    async def get_many(self, resource_type: str, ids: Sequence[str]) -> list[Record]:
+        """The records that exist among `ids`, in creation order."""
+
+    async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
+        """Ids of the resources holding index key (attribute, value)."""
+
+    async def count(self, resource_type: str) -> int: ...
+
+    def scan(
+        self, resource_type: str, after_seq: int = 0, batch: int = 500
+    ) -> AsyncIterator[Record]:
+        """Every record with seq > after_seq, in creation order."""
+
+    async def page(self, resource_type: str, offset: int, limit: int) -> list[Record]:
+        """Records by position in creation order (0-based offset), without reading the rest."""
+
+    # sync queue --------------------------------------------------------------------------
+    async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
+        """Queue "resource changed" outside a write (replays, reconciliation)."""
+
+    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0) -> list[QueueEntry]:
+        """Lease up to `limit` entries, the revocation lane first. Repeated changes to one
+        resource are coalesced into one entry; an unacked lease expires and is claimable again."""
+
+    async def ack(self, entry: QueueEntry) -> None:
+        """Drop a processed entry, unless the resource changed again since it was claimed."""
+
+    async def queue_depth(self) -> QueueDepth: ...
+
+    # small key/value space (credentials, signing keys, settings) ------------------------------
+    async def kv_get(self, namespace: str, key: str) -> bytes | None: ...
+
+    async def kv_put(self, namespace: str, key: str, value: bytes, *, only_if_absent: bool = False) -> bool:
+        """Store a value; with only_if_absent, keep an existing one and return False."""
+
+    async def kv_delete(self, namespace: str, key: str) -> bool: ...
+
+    async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]: ...

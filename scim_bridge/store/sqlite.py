@@ -1,0 +1,388 @@
+"""The embedded store: one SQLite file, zero set-up, one bridge process.
+
+Durability: WAL journal with `synchronous=FULL`, so a write is on disk when `create`/`replace`/
+`delete` return, and therefore before the SCIM 2xx. Writes run in one dedicated thread (an
+fsync must not stall the event loop); point reads run inline on a second connection, because a
+WAL read of one row costs microseconds and a thread hop would cost more than the read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+from .base import (
+    LANES,
+    REVOCATION_LANE,
+    NotFound,
+    QueueDepth,
+    QueueEntry,
+    Record,
+    StoreUnavailable,
+    UniqueViolation,
+    VersionMismatch,
+    Write,
+)
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (type, id)
+);
+CREATE TABLE IF NOT EXISTS index_entries (
+    type TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    value TEXT NOT NULL,
+    id TEXT NOT NULL,
+    is_unique INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS index_lookup ON index_entries (type, attr, value);
+CREATE INDEX IF NOT EXISTS index_owner ON index_entries (type, id);
+CREATE UNIQUE INDEX IF NOT EXISTS index_unique ON index_entries (type, attr, value) WHERE is_unique = 1;
+CREATE TABLE IF NOT EXISTS queue (
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    enqueued INTEGER NOT NULL,
+    lease_until REAL NOT NULL DEFAULT 0,
+    consumer TEXT,
+    PRIMARY KEY (type, id)
+);
+CREATE INDEX IF NOT EXISTS queue_order ON queue (lane, enqueued);
+CREATE TABLE IF NOT EXISTS kv (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+_LANE_RANK = {lane: rank for rank, lane in enumerate(LANES)}
+
+
+def _path_from_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme != "sqlite":
+        raise ValueError(f"not a sqlite URL: {url}")
+    # sqlite:///relative.db → "relative.db"; sqlite:////abs/path.db → "/abs/path.db"
+    path = (parsed.netloc + parsed.path)[1:] if parsed.path.startswith("/") else parsed.path
+    return path or ":memory:"
+
+
+class SqliteStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = _path_from_url(url)
+        self._writer: ThreadPoolExecutor | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._write_conn = await self._in_writer(self._connect)
+        await self._in_writer(lambda: self._write_conn.executescript(_SCHEMA))  # type: ignore[union-attr]
+        self._read_conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._in_writer(lambda: self._write_conn.close())  # type: ignore[union-attr]
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        if self._read_conn is not None:
+            self._read_conn.close()
+            self._read_conn = None
+
+    async def ping(self) -> None:
+        try:
+            self._reader.execute("SELECT 1").fetchone()
+        except sqlite3.Error as error:
+            raise StoreUnavailable(str(error)) from error
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        if self._read_conn is None:
+            raise StoreUnavailable("store is not open")
+        return self._read_conn
+
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        if self._writer is None:
+            raise StoreUnavailable("store is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._writer, fn)
+        except sqlite3.OperationalError as error:  # disk full, locked past busy_timeout, I/O error
+            raise StoreUnavailable(str(error)) from error
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._write_conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    # resources -------------------------------------------------------------------------------
+    async def create(self, write: Write) -> Record:
+        def apply(conn: sqlite3.Connection) -> Record:
+            self._check_unique(conn, write)
+            cursor = conn.execute(
+                "INSERT INTO resources (type, id, version, body) VALUES (?, ?, 1, ?)",
+                (write.resource_type, write.id, write.body),
+            )
+            self._write_index(conn, write)
+            self._enqueue(conn, write.resource_type, write.id, write.lane)
+            return Record(write.resource_type, write.id, 1, int(cursor.lastrowid or 0), write.body)
+
+        return await self._in_writer(lambda: self._transaction(apply))
+
+    async def replace(self, write: Write, expected_version: int | None = None) -> Record:
+        def apply(conn: sqlite3.Connection) -> Record:
+            row = conn.execute(
+                "SELECT version, seq FROM resources WHERE type = ? AND id = ?",
+                (write.resource_type, write.id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(write.id)
+            version, seq = row
+            if expected_version is not None and expected_version != version:
+                raise VersionMismatch(version)
+            self._check_unique(conn, write)
+            conn.execute(
+                "UPDATE resources SET version = ?, body = ? WHERE seq = ?",
+                (version + 1, write.body, seq),
+            )
+            conn.execute(
+                "DELETE FROM index_entries WHERE type = ? AND id = ?", (write.resource_type, write.id)
+            )
+            self._write_index(conn, write)
+            self._enqueue(conn, write.resource_type, write.id, write.lane)
+            return Record(write.resource_type, write.id, version + 1, seq, write.body)
+
+        return await self._in_writer(lambda: self._transaction(apply))
+
+    async def delete(
+        self, resource_type: str, id: str, expected_version: int | None = None,
+        lane: str | None = REVOCATION_LANE,
+    ) -> None:
+        def apply(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT version FROM resources WHERE type = ? AND id = ?", (resource_type, id)
+            ).fetchone()
+            if row is None:
+                raise NotFound(id)
+            if expected_version is not None and expected_version != row[0]:
+                raise VersionMismatch(row[0])
+            conn.execute("DELETE FROM resources WHERE type = ? AND id = ?", (resource_type, id))
+            conn.execute("DELETE FROM index_entries WHERE type = ? AND id = ?", (resource_type, id))
+            self._enqueue(conn, resource_type, id, lane)
+
+        await self._in_writer(lambda: self._transaction(apply))
+
+    @staticmethod
+    def _check_unique(conn: sqlite3.Connection, write: Write) -> None:
+        for attr, value in write.unique_keys:
+            row = conn.execute(
+                "SELECT id FROM index_entries WHERE type = ? AND attr = ? AND value = ? AND is_unique = 1",
+                (write.resource_type, attr, value),
+            ).fetchone()
+            if row is not None and row[0] != write.id:
+                raise UniqueViolation((attr, value))
+
+    @staticmethod
+    def _write_index(conn: sqlite3.Connection, write: Write) -> None:
+        unique = set(write.unique_keys)
+        rows = {(attr, value) for attr, value in write.index_keys} | unique
+        conn.executemany(
+            "INSERT INTO index_entries (type, attr, value, id, is_unique) VALUES (?, ?, ?, ?, ?)",
+            [(write.resource_type, a, v, write.id, int((a, v) in unique)) for a, v in rows],
+        )
+
+    async def get(self, resource_type: str, id: str) -> Record | None:
+        row = self._read(
+            "SELECT version, seq, body FROM resources WHERE type = ? AND id = ?", (resource_type, id)
+        ).fetchone()
+        return Record(resource_type, id, row[0], row[1], row[2]) if row else None
+
+    async def get_many(self, resource_type: str, ids: Sequence[str]) -> list[Record]:
+        records: list[Record] = []
+        unique_ids = list(dict.fromkeys(ids))
+        for start in range(0, len(unique_ids), 500):  # SQLite caps bound parameters
+            chunk = unique_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                f"SELECT id, version, seq, body FROM resources WHERE type = ? AND id IN ({marks})",
+                (resource_type, *chunk),
+            ).fetchall()
+            records.extend(Record(resource_type, r[0], r[1], r[2], r[3]) for r in rows)
+        records.sort(key=lambda record: record.seq)
+        return records
+
+    async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
+        rows = self._read(
+            "SELECT DISTINCT id FROM index_entries WHERE type = ? AND attr = ? AND value = ?",
+            (resource_type, attribute, value),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    async def count(self, resource_type: str) -> int:
+        return int(self._read("SELECT COUNT(*) FROM resources WHERE type = ?", (resource_type,)).fetchone()[0])
+
+    async def scan(
+        self, resource_type: str, after_seq: int = 0, batch: int = 500
+    ) -> AsyncIterator[Record]:
+        while True:
+            rows = self._read(
+                "SELECT id, version, seq, body FROM resources WHERE type = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (resource_type, after_seq, batch),
+            ).fetchall()
+            for row in rows:
+                yield Record(resource_type, row[0], row[1], row[2], row[3])
+            if len(rows) < batch:
+                return
+            after_seq = rows[-1][2]
+            await asyncio.sleep(0)  # let other requests run during a long scan
+
+    async def page(self, resource_type: str, offset: int, limit: int) -> list[Record]:
+        rows = self._read(
+            "SELECT id, version, seq, body FROM resources WHERE type = ? ORDER BY seq LIMIT ? OFFSET ?",
+            (resource_type, limit, offset),
+        ).fetchall()
+        return [Record(resource_type, r[0], r[1], r[2], r[3]) for r in rows]
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            return self._reader.execute(sql, params)
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(str(error)) from error
+
+    # sync queue ------------------------------------------------------------------------------
+    def _enqueue(self, conn: sqlite3.Connection, resource_type: str, id: str, lane: str | None) -> None:
+        if lane is None:
+            return
+        enqueued = self._next_counter(conn, "queue")
+        row = conn.execute("SELECT lane FROM queue WHERE type = ? AND id = ?", (resource_type, id)).fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO queue (type, id, lane, generation, enqueued) VALUES (?, ?, ?, 1, ?)",
+                (resource_type, id, lane, enqueued),
+            )
+            return
+        # Coalesce: one entry per resource. A revocation upgrades a queued standard entry
+        # (and takes its place in the revocation line); it is never downgraded.
+        new_lane = lane if _LANE_RANK[lane] < _LANE_RANK[row[0]] else row[0]
+        if new_lane != row[0]:
+            conn.execute(
+                "UPDATE queue SET lane = ?, generation = generation + 1, enqueued = ? WHERE type = ? AND id = ?",
+                (new_lane, enqueued, resource_type, id),
+            )
+        else:
+            conn.execute(
+                "UPDATE queue SET generation = generation + 1 WHERE type = ? AND id = ?",
+                (resource_type, id),
+            )
+
+    @staticmethod
+    def _next_counter(conn: sqlite3.Connection, name: str) -> int:
+        conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (name,),
+        )
+        return int(conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
+
+    async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
+        await self._in_writer(lambda: self._transaction(lambda c: self._enqueue(c, resource_type, id, lane)))
+
+    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0) -> list[QueueEntry]:
+        def apply(conn: sqlite3.Connection) -> list[QueueEntry]:
+            now = time.time()
+            entries: list[QueueEntry] = []
+            for lane in LANES:
+                if len(entries) >= limit:
+                    break
+                rows = conn.execute(
+                    "SELECT type, id, generation FROM queue WHERE lane = ? AND lease_until <= ? "
+                    "ORDER BY enqueued LIMIT ?",
+                    (lane, now, limit - len(entries)),
+                ).fetchall()
+                for resource_type, id, generation in rows:
+                    conn.execute(
+                        "UPDATE queue SET lease_until = ?, consumer = ? WHERE type = ? AND id = ?",
+                        (now + lease_seconds, consumer, resource_type, id),
+                    )
+                    entries.append(QueueEntry(resource_type, id, lane, f"{generation}"))
+            return entries
+
+        return await self._in_writer(lambda: self._transaction(apply))
+
+    async def ack(self, entry: QueueEntry) -> None:
+        def apply(conn: sqlite3.Connection) -> None:
+            deleted = conn.execute(
+                "DELETE FROM queue WHERE type = ? AND id = ? AND generation = ?",
+                (entry.resource_type, entry.id, int(entry.token)),
+            ).rowcount
+            if not deleted:  # changed again while being processed: make it claimable at once
+                conn.execute(
+                    "UPDATE queue SET lease_until = 0, consumer = NULL WHERE type = ? AND id = ?",
+                    (entry.resource_type, entry.id),
+                )
+
+        await self._in_writer(lambda: self._transaction(apply))
+
+    async def queue_depth(self) -> QueueDepth:
+        rows = self._read("SELECT lane, COUNT(*) FROM queue GROUP BY lane", ()).fetchall()
+        depth = QueueDepth({lane: 0 for lane in LANES})
+        depth.lanes.update({lane: count for lane, count in rows})
+        return depth
+
+    # key/value -------------------------------------------------------------------------------
+    async def kv_get(self, namespace: str, key: str) -> bytes | None:
+        row = self._read("SELECT value FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).fetchone()
+        return bytes(row[0]) if row else None
+
+    async def kv_put(self, namespace: str, key: str, value: bytes, *, only_if_absent: bool = False) -> bool:
+        verb = "INSERT OR IGNORE" if only_if_absent else "INSERT OR REPLACE"
+
+        def apply(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(f"{verb} INTO kv (namespace, key, value) VALUES (?, ?, ?)", (namespace, key, value))
+            return cursor.rowcount > 0
+
+        return await self._in_writer(lambda: self._transaction(apply))
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        def apply(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, key)).rowcount > 0
+
+        return await self._in_writer(lambda: self._transaction(apply))
+
+    async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]:
+        rows = self._read("SELECT key, value FROM kv WHERE namespace = ? ORDER BY key", (namespace,)).fetchall()
+        return [(row[0], bytes(row[1])) for row in rows]
