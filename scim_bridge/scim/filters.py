@@ -85,6 +85,12 @@ class CompiledFilter:
     # compilation -----------------------------------------------------------------------------
     def _resolve(self, path: AttrPath) -> tuple[str | None, AttributeInfo, AttributeInfo | None] | None:
         found = self.resource_type.resolve(path.attr, path.uri)
+        if found is None and not path.uri:
+            # Entra filters on `manager` bare (scim-clients.md §2.2): look in the extensions.
+            for urn in self.resource_type.extensions:
+                found = self.resource_type.resolve(path.attr, urn)
+                if found is not None:
+                    break
         if found is None:
             if self.strict:
                 raise invalid_filter(f"unknown attribute in filter: {_render(path)}")
@@ -135,10 +141,10 @@ class CompiledFilter:
             sub = target
             if target is None:
                 raise invalid_filter(f"cannot compare complex attribute {info.name}")
-        assert target is not None or info is not None
-        compare = _comparator(node.op.value, node.value, target or info)
         if node.op.value == "ne":
-            return lambda doc: not any(_eq(v, node.value, target or info) for v in _values(doc, urn, info, sub))
+            equal = _comparator("eq", node.value, target or info)
+            return lambda doc: not any(equal(v) for v in _values(doc, urn, info, sub))
+        compare = _comparator(node.op.value, node.value, target or info)
         return lambda doc: any(compare(v) for v in _values(doc, urn, info, sub))
 
     def _compile_value_path(self, node: ValuePath) -> Callable[[dict[str, Any]], bool]:
@@ -219,7 +225,8 @@ class _SubFilter:
             if isinstance(node, Present):
                 return lambda item: _present(item.get(sub.name))
             if node.op.value == "ne":
-                return lambda item: not _eq(item.get(sub.name), node.value, sub)
+                equal = _comparator("eq", node.value, sub)
+                return lambda item: not equal(item.get(sub.name))
             compare = _comparator(node.op.value, node.value, sub)
             return lambda item: compare(item.get(sub.name))
         raise invalid_filter("unsupported expression inside a value filter")
@@ -245,10 +252,6 @@ def _values(doc: dict[str, Any], urn: str | None, info: AttributeInfo, sub: Attr
 
 def _present(value: Any) -> bool:
     return value not in (None, "", [], {})
-
-
-def _eq(actual: Any, expected: Any, info: AttributeInfo) -> bool:
-    return _comparator("eq", expected, info)(actual)
 
 
 def _comparator(op: str, expected: Any, info: AttributeInfo) -> Callable[[Any], bool]:

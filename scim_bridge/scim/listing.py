@@ -89,7 +89,7 @@ class CursorCodec:
     def decode(self, cursor: str, resource_type: str, query_key: str) -> int:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            payload, mac = raw.rsplit(b".", 1)
+            payload, mac = raw[:-13], raw[-12:]  # the MAC has a fixed length and may contain "."
             expected = hmac.new(self.secret, payload, hashlib.sha256).digest()[:12]
             kind, seq, key = payload.decode().split(":", 2)
         except (ValueError, UnicodeDecodeError):

@@ -122,6 +122,8 @@ def _clean(value: Any, info: AttributeInfo) -> Any:
 
 
 def _clean_single(value: Any, info: AttributeInfo) -> Any:
+    if info.name == "manager":
+        return value  # any of four shapes; manager_value() reads them all
     if info.type == "boolean":
         return _bool(value, info.name)
     if info.type == "complex" and isinstance(value, dict):
@@ -194,6 +196,7 @@ def _operation(operation: Any, resource_type: ResourceTypeInfo, resource_id: str
         if not isinstance(path, str) or not path.strip():
             raise ScimError(400, "path must be a non-empty string", "invalidPath")
         path = _patch_path(path.strip(), resource_type)
+        _check_path_target(path, resource_type)
         result["path"] = path
     if "value" in fields:
         result["value"] = _patch_value(fields["value"], path, resource_type, resource_id, base_url)
@@ -209,6 +212,23 @@ def _patch_path(path: str, resource_type: ResourceTypeInfo) -> str:
         if head.lower() in resource_type.attributes[urn.lower()]:
             return f"{urn}:{path}"
     return path
+
+
+def _check_path_target(path: str, resource_type: ResourceTypeInfo) -> None:
+    """A path naming an attribute of no known schema is `invalidPath` (RFC 7644 §3.5.2);
+    paths into an extension the bridge does not model are left to the lenient reading."""
+    head = path.split("[", 1)[0]
+    for urn in resource_type.all_schemas:
+        if head.lower().startswith(urn.lower() + ":"):
+            head, table = head[len(urn) + 1 :], resource_type.attributes[urn.lower()]
+            break
+    else:
+        if head.lower().startswith("urn:"):
+            return
+        table = resource_type.attributes[""]
+    name = head.split(".", 1)[0]
+    if name.lower() not in table:
+        raise ScimError(400, f"unknown attribute in path: {path}", "invalidPath")
 
 
 def _patch_value(value: Any, path: str | None, resource_type: ResourceTypeInfo, resource_id: str, base_url: str) -> Any:

@@ -137,6 +137,8 @@ class ResourceService:
         """Create a resource (RFC 7644 §3.3)."""
         unknown = normalize.split_unknown_extensions(body, resource_type) if isinstance(body, dict) else {}
         payload = normalize.resource_body(body, resource_type, base_url)
+        if resource_type is USER:
+            payload.setdefault("active", True)  # absent means active (checklist 35)
         model = self._validate(resource_type, payload, Context.RESOURCE_CREATION_REQUEST)
         document = self._dump(model)
         document.update(unknown)

@@ -1,0 +1,151 @@
+"""Authentication: static tokens, OAuth client credentials, Basic, API keys, external JWTs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from scim_bridge.auth.credentials import CredentialBook
+from scim_bridge.store.sqlite import SqliteStore
+from tests.live import TOKEN, LiveBridge, free_port
+
+
+@pytest.fixture(scope="module")
+def jwks() -> Iterator[tuple[str, RSAKey]]:
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    document = json.dumps({"keys": [key.as_dict(private=False)]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/jwks.json", key
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory, jwks: tuple[str, RSAKey]) -> Iterator[tuple[LiveBridge, str, str]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('auth')}/auth.db"
+
+    async def make_client() -> tuple[str, str]:
+        store = SqliteStore(url)
+        await store.open()
+        try:
+            return await CredentialBook(store, [], {}, []).create_client("otds")
+        finally:
+            await store.close()
+
+    client_id, secret = asyncio.run(make_client())
+    with LiveBridge(url, tokens=[TOKEN, "rotated-token"], basic_users=["ping:pa55word"], api_keys=["raw-key-1"],
+                    api_key_header="X-API-Key", jwks_url=jwks[0], jwt_issuer="https://issuer.example",
+                    jwt_audience="8adf8e6e", oauth_token_lifetime=900) as bridge:
+        yield bridge, client_id, secret
+
+
+def status(bridge: LiveBridge, headers: dict[str, str]) -> int:
+    return httpx.get(f"{bridge.base}/Users", headers=headers).status_code
+
+
+def test_missing_or_wrong_credentials_are_401_scim_errors(secured: tuple[LiveBridge, str, str]) -> None:
+    bridge = secured[0]
+    for headers in ({}, {"Authorization": "non-token"}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic !!"}):
+        response = httpx.get(f"{bridge.base}/Users", headers=headers)
+        assert response.status_code == 401
+        assert response.json() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "401",
+                                   "detail": "missing or invalid credentials"}
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_static_tokens_basic_and_api_keys(secured: tuple[LiveBridge, str, str]) -> None:
+    bridge = secured[0]
+    assert status(bridge, {"Authorization": f"Bearer {TOKEN}"}) == 200
+    assert status(bridge, {"Authorization": f"bearer {TOKEN}"}) == 200  # scheme case-insensitive
+    assert status(bridge, {"Authorization": "Bearer rotated-token"}) == 200
+    basic = base64.b64encode(b"ping:pa55word").decode()
+    assert status(bridge, {"Authorization": f"Basic {basic}"}) == 200
+    assert status(bridge, {"Authorization": "Basic " + base64.b64encode(b"ping:wrong").decode()}) == 401
+    assert status(bridge, {"X-API-Key": "raw-key-1"}) == 200
+    assert status(bridge, {"Authorization": "raw-key-1"}) == 200
+    assert status(bridge, {"X-API-Key": "raw-key-2"}) == 401
+
+
+def test_oauth_client_credentials_in_header_or_body(secured: tuple[LiveBridge, str, str]) -> None:
+    bridge, client_id, secret = secured
+    by_header = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials", "scope": "scim"},
+                           auth=(client_id, secret))
+    assert by_header.status_code == 200, by_header.text
+    token = by_header.json()
+    assert token["token_type"] == "Bearer" and token["expires_in"] >= 900 and token["scope"] == "scim"
+    by_body = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials",
+                                                             "client_id": client_id, "client_secret": secret})
+    assert by_body.status_code == 200
+    assert status(bridge, {"Authorization": f"Bearer {token['access_token']}"}) == 200
+    wrong = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, "nope"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    grant = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "password"}, auth=(client_id, secret))
+    assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
+
+
+def test_expired_or_tampered_access_tokens_are_refused(secured: tuple[LiveBridge, str, str]) -> None:
+    bridge, client_id, secret = secured
+    token = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials"},
+                       auth=(client_id, secret)).json()["access_token"]
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["exp"] = int(time.time()) - 3600
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    assert status(bridge, {"Authorization": f"Bearer {header}.{forged}.{signature}"}) == 401
+
+
+def test_external_jwts_validated_by_jwks(secured: tuple[LiveBridge, str, str], jwks: tuple[str, RSAKey]) -> None:
+    bridge, key = secured[0], jwks[1]
+    now = int(time.time())
+
+    def token(**claims: object) -> str:
+        base = {"iss": "https://issuer.example", "aud": "8adf8e6e", "sub": "entra", "iat": now, "exp": now + 300}
+        return jwt.encode({"alg": "RS256", "kid": "k1"}, {**base, **claims}, key)
+
+    assert status(bridge, {"Authorization": f"Bearer {token()}"}) == 200
+    assert status(bridge, {"Authorization": f"Bearer {token(aud='someone-else')}"}) == 401
+    assert status(bridge, {"Authorization": f"Bearer {token(exp=now - 600)}"}) == 401
+    assert status(bridge, {"Authorization": f"Bearer {token(iss='https://evil.example')}"}) == 401
+
+
+def test_stored_tokens_can_be_created_and_revoked(secured: tuple[LiveBridge, str, str]) -> None:
+    bridge = secured[0]
+
+    async def make() -> tuple[str, CredentialBook, SqliteStore]:
+        store = SqliteStore(bridge.settings.store)
+        await store.open()
+        book = CredentialBook(store, [], {}, [])
+        return await book.create_token("okta"), book, store
+
+    async def revoke(book: CredentialBook, store: SqliteStore, token: str) -> bool:
+        try:
+            return await book.revoke(token)
+        finally:
+            await store.close()
+
+    token, book, store = asyncio.run(make())
+    assert status(bridge, {"Authorization": f"Bearer {token}"}) == 200
+    assert asyncio.run(revoke(book, store, token))
+    time.sleep(CredentialBook.CACHE_SECONDS + 0.2)
+    assert status(bridge, {"Authorization": f"Bearer {token}"}) == 401
