@@ -102,15 +102,20 @@ class ResourceService:
     async def with_groups(self, documents: list[dict[str, Any]], base_url: str) -> None:
         """Fill the read-only `groups` of User documents from group memberships (RFC 7643 §4.1.2)."""
         for document in documents:
-            group_ids = await self._store_call(self.store.lookup("Group", "members.value", document["id"]))
-            if not group_ids:
-                continue
-            names = await self._group_display_names(group_ids)
-            document["groups"] = [
-                {"value": gid, "$ref": f"{base_url}/Groups/{gid}", "display": names.get(gid, ""), "type": "direct"}
-                for gid in group_ids
-                if gid in names
-            ]
+            groups = await self.groups_of(document["id"], base_url)
+            if groups:
+                document["groups"] = groups
+
+    async def groups_of(self, user_id: str, base_url: str) -> list[dict[str, Any]]:
+        group_ids = await self._store_call(self.store.lookup("Group", "members.value", user_id))
+        if not group_ids:
+            return []
+        names = await self._group_display_names(group_ids)
+        return [
+            {"value": gid, "$ref": f"{base_url}/Groups/{gid}", "display": names[gid], "type": "direct"}
+            for gid in group_ids
+            if gid in names
+        ]
 
     async def _group_display_names(self, group_ids: list[str]) -> dict[str, str]:
         # Group bodies can hold thousands of members; a short cache keeps a User read from

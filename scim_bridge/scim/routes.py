@@ -117,11 +117,12 @@ def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:
         plain = "attributes" not in params and "excludedAttributes" not in params and not any(
             k.lower() in ("attributes", "excludedattributes") for k in params
         )
-        if plain and resource_type is GROUP:  # the fast path: the stored bytes as they are
+        groups = await service.groups_of(record.id, base_url(request)) if resource_type is USER else []
+        if plain and not groups:  # the fast path: the stored bytes as they are
             return scim_response(record.body, headers={"ETag": etag(record.version)})
         document = orjson.loads(record.body)
-        if resource_type is USER:
-            await service.with_groups([document], base_url(request))
+        if groups:
+            document["groups"] = groups
         return _resource_response(request, resource_type, document, record.version)
 
     async def replace(request: Request) -> Response:
