@@ -29,7 +29,7 @@ from ..store import (
     VersionMismatch,
     Write,
 )
-from . import normalize
+from . import group_patch, normalize
 from .errors import ScimError, invalid_value, not_found, precondition_failed, unavailable, uniqueness
 from .filters import fold
 from .schemas import GROUP, USER, ResourceTypeInfo
@@ -190,6 +190,11 @@ class ResourceService:
         self._check_if_match(record, if_match)
         current = orjson.loads(record.body)
         operations = normalize.patch_body(body, resource_type, id, base_url)
+        if resource_type is GROUP:
+            fast = group_patch.apply(current, operations["Operations"])
+            if fast is not None:
+                skipped = await self._drop_unknown_members(fast, _member_ids(current))
+                return await self._update(resource_type, record, current, fast, base_url, skipped)
         unknown = {k: v for k, v in current.items() if k.startswith("urn:") and k not in resource_type.all_schemas}
         stored = {k: v for k, v in current.items() if k not in unknown and k not in ("id", "meta", "groups")}
         stored["schemas"] = [s for s in stored.get("schemas", []) if s in resource_type.all_schemas]
