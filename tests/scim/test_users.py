@@ -108,3 +108,32 @@ def test_values_are_stored_as_sent(scim: httpx.Client) -> None:
     user = new_user(scim, phoneNumbers=[{"value": "+1 (555) 555-0100 ", "type": "work"}], displayName="  MiXeD  ")
     stored = scim.get(f"/Users/{user['id']}").json()
     assert stored["phoneNumbers"][0]["value"] == "+1 (555) 555-0100 " and stored["displayName"] == "  MiXeD  "
+
+
+def test_client_sent_id_and_meta_are_ignored(scim: httpx.Client) -> None:
+    response = scim.post("/Users", json={"schemas": [USER], "userName": unique(), "id": "client-chosen",
+                                         "meta": {"created": "1999-01-01T00:00:00Z", "version": 'W/"99"'}})
+    user = response.json()
+    assert user["id"] != "client-chosen" and user["meta"]["created"] != "1999-01-01T00:00:00Z"
+    assert user["meta"]["version"] == 'W/"1"'
+
+
+def test_entra_garbage_casing_is_read(scim: httpx.Client) -> None:
+    # Entra's validator sends attribute names in any case (scim2-server's test_ms_entra "garbage").
+    name = unique()
+    response = scim.post("/Users", json={"schemas": [USER], "UserName": name, "Active": True,
+                                         "Emails": [{"Primary": True, "Type": "work", "Value": "g@example.com"}],
+                                         "Name": {"GivenName": "G", "FamilyName": "H"}})
+    assert response.status_code == 201, response.text
+    user = response.json()
+    assert user["userName"] == name and user["emails"] == [{"value": "g@example.com", "type": "work", "primary": True}]
+    assert user["name"] == {"givenName": "G", "familyName": "H"}
+
+
+def test_case_exact_attributes_match_exactly(scim: httpx.Client) -> None:
+    user = new_user(scim, externalId="CaseExactID-" + unique())
+    found = scim.get("/Users", params={"filter": f'externalId eq "{user["externalId"]}"'}).json()
+    assert found["totalResults"] == 1
+    # externalId is caseExact (RFC 7643 §3.1); userName is not (§4.1.1).
+    assert scim.get("/Users", params={"filter": f'externalId eq "{user["externalId"].lower()}"'}).json()["totalResults"] == 0
+    assert scim.get("/Users", params={"filter": f'userName eq "{user["userName"].upper()}"'}).json()["totalResults"] == 1
