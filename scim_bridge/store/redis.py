@@ -1,0 +1,373 @@
+"""The production store on Redis: several bridge replicas share it.
+
+Every write is one Lua script (one round trip, atomic): version check, uniqueness, body, index
+entries and the sync-queue entry. Keys, all under the prefix `sb:`:
+
+    sb:seq                          counter: creation order of every resource
+    sb:r:{type}:{id}                hash: body, version, seq
+    sb:all:{type}                   sorted set: id by seq (listing order, count, paging, scans)
+    sb:ix:{type}:{attr}:{value}     set: ids holding an index key (an `eq` lookup is one SMEMBERS)
+    sb:u:{type}:{attr}:{value}      string: the id holding a unique key
+    sb:keys:{type}:{id}             set: "{attr}\\0{value}\\0{0|1}" entries, to undo them on replace/delete
+    sb:q:gen                        hash: "{type}/{id}" → generation (bumped by each change)
+    sb:q:lane:{lane}                sorted set: queued, unleased keys by enqueue order
+    sb:q:where                      hash: key → lane it waits in or was claimed from
+    sb:q:leases                     sorted set: leased keys by lease expiry
+    sb:q:owner                      hash: key → "{consumer}|{generation}"
+    sb:kv:{namespace}               hash: small key/value space (credentials, signing keys)
+
+The queue uses sorted sets rather than Streams (DESIGN.md suggested Streams): a stream cannot
+coalesce repeated changes to one resource into one entry, nor move an entry to the revocation
+lane when a later change makes it a revocation.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import BusyLoadingError, ConnectionError, ResponseError, TimeoutError
+
+from .base import (
+    LANES,
+    REVOCATION_LANE,
+    NotFound,
+    QueueDepth,
+    QueueEntry,
+    Record,
+    StoreUnavailable,
+    UniqueViolation,
+    VersionMismatch,
+    Write,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_DOWN = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+
+# Shared Lua: enqueue(typ, id, lane) with coalescing; lane rank: revocation (0) before standard (1).
+_ENQUEUE = """
+local function enqueue(typ, id, lane, now_order)
+  if lane == '' then return end
+  local key = typ .. '/' .. id
+  redis.call('HINCRBY', 'sb:q:gen', key, 1)
+  local where = redis.call('HGET', 'sb:q:where', key)
+  if redis.call('ZSCORE', 'sb:q:leases', key) then
+    -- being processed: ack() sees the new generation; remember a stronger lane
+    if lane == 'revocation' then redis.call('HSET', 'sb:q:where', key, lane) end
+    return
+  end
+  if where then
+    if where ~= lane and lane == 'revocation' then
+      redis.call('ZREM', 'sb:q:lane:' .. where, key)
+      redis.call('ZADD', 'sb:q:lane:revocation', now_order, key)
+      redis.call('HSET', 'sb:q:where', key, 'revocation')
+    end
+    return
+  end
+  redis.call('ZADD', 'sb:q:lane:' .. lane, now_order, key)
+  redis.call('HSET', 'sb:q:where', key, lane)
+end
+"""
+
+_WRITE = _ENQUEUE + """
+-- KEYS: none (all keys are derived; the store is meant for one Redis, not a cluster)
+-- ARGV: mode(create|replace|delete), type, id, body, expected_version, lane, n_index, then
+--       n_index triples attr, value, unique(0|1)
+local mode, typ, id, body, expected, lane = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local n = tonumber(ARGV[7])
+local rkey = 'sb:r:' .. typ .. ':' .. id
+local exists = redis.call('EXISTS', rkey) == 1
+if mode == 'create' and exists then return {'err', 'exists'} end
+if mode ~= 'create' and not exists then return {'err', 'notfound'} end
+local version = 0
+local seq = 0
+if exists then
+  version = tonumber(redis.call('HGET', rkey, 'version'))
+  seq = tonumber(redis.call('HGET', rkey, 'seq'))
+  if expected ~= '' and tonumber(expected) ~= version then return {'err', 'version', version} end
+end
+if mode ~= 'delete' then
+  for i = 0, n - 1 do
+    local attr, value, uniq = ARGV[8 + i * 3], ARGV[9 + i * 3], ARGV[10 + i * 3]
+    if uniq == '1' then
+      local holder = redis.call('GET', 'sb:u:' .. typ .. ':' .. attr .. ':' .. value)
+      if holder and holder ~= id then return {'err', 'unique', attr, value} end
+    end
+  end
+end
+-- undo the old index entries
+local kkey = 'sb:keys:' .. typ .. ':' .. id
+for _, entry in ipairs(redis.call('SMEMBERS', kkey)) do
+  local attr, value, uniq = string.match(entry, '^(.-)%z(.*)%z([01])$')
+  redis.call('SREM', 'sb:ix:' .. typ .. ':' .. attr .. ':' .. value, id)
+  if uniq == '1' then redis.call('DEL', 'sb:u:' .. typ .. ':' .. attr .. ':' .. value) end
+end
+redis.call('DEL', kkey)
+local order = redis.call('INCR', 'sb:qseq')
+if mode == 'delete' then
+  redis.call('DEL', rkey)
+  redis.call('ZREM', 'sb:all:' .. typ, id)
+  enqueue(typ, id, lane, order)
+  return {'ok', version, seq}
+end
+if mode == 'create' then seq = redis.call('INCR', 'sb:seq') end
+version = version + 1
+redis.call('HSET', rkey, 'body', body, 'version', version, 'seq', seq)
+redis.call('ZADD', 'sb:all:' .. typ, seq, id)
+for i = 0, n - 1 do
+  local attr, value, uniq = ARGV[8 + i * 3], ARGV[9 + i * 3], ARGV[10 + i * 3]
+  redis.call('SADD', 'sb:ix:' .. typ .. ':' .. attr .. ':' .. value, id)
+  if uniq == '1' then redis.call('SET', 'sb:u:' .. typ .. ':' .. attr .. ':' .. value, id) end
+  redis.call('SADD', kkey, attr .. '\\0' .. value .. '\\0' .. uniq)
+end
+enqueue(typ, id, lane, order)
+return {'ok', version, seq}
+"""
+
+_STANDALONE_ENQUEUE = _ENQUEUE + """
+enqueue(ARGV[1], ARGV[2], ARGV[3], redis.call('INCR', 'sb:qseq'))
+return 1
+"""
+
+_CLAIM = """
+-- ARGV: consumer, limit, now, lease_seconds
+local consumer, limit, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+-- expired leases go back to the front of their lane
+for _, key in ipairs(redis.call('ZRANGEBYSCORE', 'sb:q:leases', '-inf', now)) do
+  redis.call('ZREM', 'sb:q:leases', key)
+  redis.call('HDEL', 'sb:q:owner', key)
+  local lane = redis.call('HGET', 'sb:q:where', key) or 'standard'
+  redis.call('ZADD', 'sb:q:lane:' .. lane, 0, key)
+end
+local result = {}
+for _, lane in ipairs({'revocation', 'standard'}) do
+  while #result < limit * 3 do
+    local popped = redis.call('ZPOPMIN', 'sb:q:lane:' .. lane)
+    if #popped == 0 then break end
+    local key = popped[1]
+    local gen = redis.call('HGET', 'sb:q:gen', key) or '0'
+    redis.call('ZADD', 'sb:q:leases', now + lease, key)
+    redis.call('HSET', 'sb:q:owner', key, consumer .. '|' .. gen)
+    table.insert(result, key)
+    table.insert(result, lane)
+    table.insert(result, gen)
+  end
+end
+return result
+"""
+
+_ACK = """
+-- ARGV: key, generation
+local key, gen = ARGV[1], ARGV[2]
+redis.call('ZREM', 'sb:q:leases', key)
+redis.call('HDEL', 'sb:q:owner', key)
+if redis.call('HGET', 'sb:q:gen', key) == gen then
+  redis.call('HDEL', 'sb:q:gen', key)
+  redis.call('HDEL', 'sb:q:where', key)
+  return 1
+end
+-- changed while it was processed: back to the front of its lane
+local lane = redis.call('HGET', 'sb:q:where', key) or 'standard'
+redis.call('ZADD', 'sb:q:lane:' .. lane, 0, key)
+return 0
+"""
+
+
+def _translate_outage(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Any connection-level failure becomes StoreUnavailable (the SCIM layer answers 503)."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except _DOWN as error:
+            raise StoreUnavailable(f"redis: {type(error).__name__}") from error
+
+    return wrapper
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+
+    async def open(self) -> None:
+        self._client = aioredis.Redis.from_url(
+            self.url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
+            retry_on_timeout=False, decode_responses=False,
+        )
+        for name, source in (("write", _WRITE), ("enqueue", _STANDALONE_ENQUEUE), ("claim", _CLAIM), ("ack", _ACK)):
+            self._scripts[name] = self._client.register_script(source)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def _redis(self) -> aioredis.Redis:
+        if self._client is None:
+            raise StoreUnavailable("store is not open")
+        return self._client
+
+    @_translate_outage
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    # resources -------------------------------------------------------------------------------
+    async def _run_write(self, mode: str, write: Write, expected_version: int | None) -> tuple[int, int]:
+        unique = set(write.unique_keys)
+        entries = {(a, v) for a, v in write.index_keys} | unique
+        argv: list[Any] = [mode, write.resource_type, write.id, write.body,
+                           "" if expected_version is None else str(expected_version), write.lane or "", len(entries)]
+        for attr, value in sorted(entries):
+            argv += [attr, value, "1" if (attr, value) in unique else "0"]
+        result = await self._script("write", argv)
+        return self._checked(result, write.id)
+
+    @staticmethod
+    def _checked(result: list[Any], id: str) -> tuple[int, int]:
+        status = result[0].decode() if isinstance(result[0], bytes) else result[0]
+        if status == "ok":
+            return int(result[1]), int(result[2])
+        reason = result[1].decode()
+        if reason == "notfound":
+            raise NotFound(id)
+        if reason == "version":
+            raise VersionMismatch(int(result[2]))
+        if reason == "unique":
+            raise UniqueViolation((result[2].decode(), result[3].decode()))
+        raise UniqueViolation(("id", id))  # "exists": an id collision on create
+
+    @_translate_outage
+    async def _script(self, name: str, argv: list[Any]) -> Any:
+        try:
+            return await self._scripts[name](args=argv)
+        except ResponseError as error:  # a script error is a bug, not an outage; say so plainly
+            raise RuntimeError(f"redis script {name} failed: {error}") from error
+
+    async def create(self, write: Write) -> Record:
+        version, seq = await self._run_write("create", write, None)
+        return Record(write.resource_type, write.id, version, seq, write.body)
+
+    async def replace(self, write: Write, expected_version: int | None = None) -> Record:
+        version, seq = await self._run_write("replace", write, expected_version)
+        return Record(write.resource_type, write.id, version, seq, write.body)
+
+    async def delete(
+        self, resource_type: str, id: str, expected_version: int | None = None,
+        lane: str | None = REVOCATION_LANE,
+    ) -> None:
+        await self._run_write("delete", Write(resource_type, id, b"", lane=lane), expected_version)
+
+    @_translate_outage
+    async def get(self, resource_type: str, id: str) -> Record | None:
+        values = await self._redis.hmget(f"sb:r:{resource_type}:{id}", "body", "version", "seq")
+        if values[0] is None:
+            return None
+        return Record(resource_type, id, int(values[1]), int(values[2]), values[0])
+
+    @_translate_outage
+    async def get_many(self, resource_type: str, ids: Sequence[str]) -> list[Record]:
+        unique_ids = list(dict.fromkeys(ids))
+        if not unique_ids:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for id in unique_ids:
+            pipe.hmget(f"sb:r:{resource_type}:{id}", "body", "version", "seq")
+        rows = await pipe.execute()
+        records = [Record(resource_type, id, int(r[1]), int(r[2]), r[0]) for id, r in zip(unique_ids, rows) if r[0]]
+        records.sort(key=lambda record: record.seq)
+        return records
+
+    @_translate_outage
+    async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
+        members = await self._redis.smembers(f"sb:ix:{resource_type}:{attribute}:{value}")
+        return sorted(m.decode() for m in members)
+
+    @_translate_outage
+    async def count(self, resource_type: str) -> int:
+        return int(await self._redis.zcard(f"sb:all:{resource_type}"))
+
+    async def scan(self, resource_type: str, after_seq: int = 0, batch: int = 500) -> AsyncIterator[Record]:
+        while True:
+            ids = await self._range(resource_type, after_seq, batch)
+            if not ids:
+                return
+            for record in await self.get_many(resource_type, [i.decode() for i, _ in ids]):
+                yield record
+            if len(ids) < batch:
+                return
+            after_seq = int(ids[-1][1])
+
+    @_translate_outage
+    async def _range(self, resource_type: str, after_seq: int, batch: int) -> list[tuple[bytes, float]]:
+        return await self._redis.zrangebyscore(  # type: ignore[no-any-return]
+            f"sb:all:{resource_type}", f"({after_seq}", "+inf", start=0, num=batch, withscores=True)
+
+    @_translate_outage
+    async def page(self, resource_type: str, offset: int, limit: int) -> list[Record]:
+        if limit <= 0:
+            return []
+        ids = await self._redis.zrange(f"sb:all:{resource_type}", offset, offset + limit - 1)
+        return await self.get_many(resource_type, [i.decode() for i in ids])
+
+    # sync queue ------------------------------------------------------------------------------
+    async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
+        await self._script("enqueue", [resource_type, id, lane])
+
+    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0) -> list[QueueEntry]:
+        flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds])
+        entries = []
+        for index in range(0, len(flat), 3):
+            key, lane, generation = (part.decode() for part in flat[index : index + 3])
+            resource_type, id = key.split("/", 1)
+            entries.append(QueueEntry(resource_type, id, lane, f"{key}|{generation}"))
+            if len(entries) == limit:
+                break
+        return entries
+
+    async def ack(self, entry: QueueEntry) -> None:
+        key, generation = entry.token.rsplit("|", 1)
+        await self._script("ack", [key, generation])
+
+    @_translate_outage
+    async def queue_depth(self) -> QueueDepth:
+        pipe = self._redis.pipeline(transaction=False)
+        for lane in LANES:
+            pipe.zcard(f"sb:q:lane:{lane}")
+        pipe.zrange("sb:q:leases", 0, -1)
+        *waiting, leased = await pipe.execute()
+        depth = QueueDepth({lane: int(n) for lane, n in zip(LANES, waiting)})
+        if leased:
+            lanes = await self._redis.hmget("sb:q:where", leased)
+            for lane in lanes:
+                name = (lane or b"standard").decode()
+                depth.lanes[name] = depth.lanes.get(name, 0) + 1
+        return depth
+
+    # key/value -------------------------------------------------------------------------------
+    @_translate_outage
+    async def kv_get(self, namespace: str, key: str) -> bytes | None:
+        return await self._redis.hget(f"sb:kv:{namespace}", key)  # type: ignore[no-any-return]
+
+    @_translate_outage
+    async def kv_put(self, namespace: str, key: str, value: bytes, *, only_if_absent: bool = False) -> bool:
+        if only_if_absent:
+            return bool(await self._redis.hsetnx(f"sb:kv:{namespace}", key, value))
+        await self._redis.hset(f"sb:kv:{namespace}", key, value)
+        return True
+
+    @_translate_outage
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        return bool(await self._redis.hdel(f"sb:kv:{namespace}", key))
+
+    @_translate_outage
+    async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]:
+        items = await self._redis.hgetall(f"sb:kv:{namespace}")
+        return sorted((k.decode(), v) for k, v in items.items())
