@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     put_keeps_active: bool = True
     put_keeps_members: bool = True
     strict_members: bool = False
-    group_patch_returns_resource: bool = False
+    group_patch_returns_resource: bool = True
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
 
     _split_lists = field_validator("tokens", "basic_users", "api_keys", mode="before")(_split)

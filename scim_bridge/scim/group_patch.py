@@ -74,7 +74,7 @@ def _members(group: dict[str, Any], op: str, value: Any) -> bool:
     present = {m.get("value") for m in group["members"]}
     for item in items:
         if item["value"] not in present:  # adding an existing member is a no-op (checklist 71)
-            group["members"].append({k: v for k, v in item.items() if k in ("value", "display", "type")})
+            group["members"].append({k: v for k, v in item.items() if k in ("value", "display")})
             present.add(item["value"])
     return True
 

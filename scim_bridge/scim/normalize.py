@@ -165,6 +165,7 @@ def member_list(members: Any) -> list[dict[str, Any]]:
             member = {"value": member}
         if not isinstance(member, dict) or not member.get("value"):
             raise invalid_value("each member needs a value (the member's id)")
+        # `$ref` is recomputed by the server from the member's type; a client's (often null) is dropped.
         result.append({k: v for k, v in member.items() if v is not None and k.lower() != "$ref"})
     return result
 

@@ -50,7 +50,9 @@ class ServiceOptions:
     put_keeps_active: bool = True  # a PUT without `active` keeps the current value (Okta, §3.2)
     put_keeps_members: bool = True  # a Group PUT without `members` keeps them (Keycloak, §4.4)
     strict_members: bool = False  # unknown member ids: skip and report (False) or 400 (True)
-    group_patch_returns_resource: bool = False  # Entra wants 204 for group PATCH (§2.6)
+    # RFC 7644 §3.5.2: 200 with the resource (what scim-sanity and Okta expect), or 204, which
+    # Entra prefers for groups (scim-clients.md §2.6); both are valid for every client.
+    group_patch_returns_resource: bool = True
 
 
 @dataclass
@@ -151,7 +153,7 @@ class ResourceService:
             document["schemas"] = [*document["schemas"], *unknown]
         skipped: tuple[str, ...] = ()
         if resource_type is GROUP:
-            skipped = await self._drop_unknown_members(document, set())
+            skipped = await self._resolve_members(document, set(), base_url)
         resource_id = uuid.uuid4().hex
         now = _now()
         document = self._with_identity(document, resource_type, resource_id, now, now, 1, base_url)
@@ -179,7 +181,7 @@ class ResourceService:
             document["schemas"] = [*document["schemas"], *unknown]
         skipped: tuple[str, ...] = ()
         if resource_type is GROUP:
-            skipped = await self._drop_unknown_members(document, _member_ids(current))
+            skipped = await self._resolve_members(document, _member_ids(current), base_url)
         return await self._update(resource_type, record, current, document, base_url, skipped)
 
     async def patch(
@@ -193,7 +195,7 @@ class ResourceService:
         if resource_type is GROUP:
             fast = group_patch.apply(current, operations["Operations"])
             if fast is not None:
-                skipped = await self._drop_unknown_members(fast, _member_ids(current))
+                skipped = await self._resolve_members(fast, _member_ids(current), base_url)
                 return await self._update(resource_type, record, current, fast, base_url, skipped)
         unknown = {k: v for k, v in current.items() if k.startswith("urn:") and k not in resource_type.all_schemas}
         stored = {k: v for k, v in current.items() if k not in unknown and k not in ("id", "meta", "groups")}
@@ -218,7 +220,7 @@ class ResourceService:
             document["schemas"] = [*document["schemas"], *[u for u in unknown if u not in document["schemas"]]]
         skipped: tuple[str, ...] = ()
         if resource_type is GROUP:
-            skipped = await self._drop_unknown_members(document, _member_ids(current))
+            skipped = await self._resolve_members(document, _member_ids(current), base_url)
         return await self._update(resource_type, record, current, document, base_url, skipped)
 
     async def delete(self, resource_type: ResourceTypeInfo, id: str, if_match: str | None, base_url: str) -> None:
@@ -339,8 +341,8 @@ class ResourceService:
         }
         return ordered
 
-    async def _drop_unknown_members(self, document: dict[str, Any], previous: set[str]) -> tuple[str, ...]:
-        """Keep members that exist; skip and report the others (checklist 72)."""
+    async def _resolve_members(self, document: dict[str, Any], previous: set[str], base_url: str) -> tuple[str, ...]:
+        """Give new members their `type` and `$ref`; skip and report unknown ids (checklist 72)."""
         members = document.get("members") or []
         new_ids = [m["value"] for m in members if m.get("value") not in previous]
         if not new_ids:
@@ -349,18 +351,22 @@ class ResourceService:
         rest = [i for i in new_ids if i not in users]
         groups = {r.id for r in await self._store_call(self.store.get_many("Group", rest))} if rest else set()
         unknown = tuple(i for i in new_ids if i not in users and i not in groups)
-        if not unknown:
-            return ()
-        if self.options.strict_members:
+        if unknown and self.options.strict_members:
             raise invalid_value(f"unknown member ids: {', '.join(unknown[:10])}")
-        log.warning("skipped %d unknown member id(s) in group %s", len(unknown), document.get("displayName"))
-        kept = [m for m in members if m.get("value") not in set(unknown)]
-        for member in kept:
-            if member.get("value") in users and "type" not in member:
-                member["type"] = "User"
-            elif member.get("value") in groups and "type" not in member:
-                member["type"] = "Group"
+        if unknown:
+            log.warning("skipped %d unknown member id(s) in group %s", len(unknown), document.get("displayName"))
+        kept = []
+        for member in members:
+            value = member.get("value")
+            if value in users or value in groups:
+                kind = "User" if value in users else "Group"
+                member = {**member, "type": kind, "$ref": f"{base_url}/{kind}s/{value}"}
+            elif value in unknown:
+                continue
+            kept.append(member)
         document["members"] = kept
+        if not kept:
+            del document["members"]
         return unknown
 
 

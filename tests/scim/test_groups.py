@@ -40,7 +40,7 @@ def test_member_add_and_remove_in_every_client_shape(scim: httpx.Client) -> None
     group = new_group(scim)
     added = scim.patch(f"/Groups/{group['id']}", json=patch_ops({"op": "Add", "path": "members", "value": [
         {"$ref": None, "value": u1["id"]}, {"value": u2["id"], "display": "x"}, {"value": u3["id"]}]}))
-    assert added.status_code == 204 and added.content == b""
+    assert added.status_code == 200 and len(added.json()["members"]) == 3
     assert members(scim, group["id"]) == {u1["id"], u2["id"], u3["id"]}
     # Entra default: remove with a value list (not RFC, but it must remove only u1).
     scim.patch(f"/Groups/{group['id']}", json=patch_ops({"op": "Remove", "path": "members", "value": [{"value": u1["id"]}]}))
@@ -52,7 +52,7 @@ def test_member_add_and_remove_in_every_client_shape(scim: httpx.Client) -> None
     again = scim.patch(f"/Groups/{group['id']}", json=patch_ops(
         {"op": "add", "path": "members", "value": [{"value": u3["id"]}]},
         {"op": "remove", "path": f'members[value eq "{u1["id"]}"]'}))
-    assert again.status_code == 204 and members(scim, group["id"]) == {u3["id"]}
+    assert again.status_code == 200 and members(scim, group["id"]) == {u3["id"]}
     # RFC: remove without value or filter empties the group.
     scim.patch(f"/Groups/{group['id']}", json=patch_ops({"op": "remove", "path": "members"}))
     assert members(scim, group["id"]) == set()
@@ -73,12 +73,12 @@ def test_okta_rename_carries_the_same_id_and_a_different_id_is_refused(scim: htt
     new_name = unique("renamed")
     response = scim.patch(f"/Groups/{group['id']}", json=patch_ops(
         {"op": "replace", "value": {"id": group["id"], "displayName": new_name}}))
-    assert response.status_code == 204
+    assert response.status_code == 200 and response.json()["displayName"] == new_name
     assert scim.get(f"/Groups/{group['id']}").json()["displayName"] == new_name
     refused = scim.patch(f"/Groups/{group['id']}", json=patch_ops({"op": "replace", "value": {"id": "other", "displayName": "x"}}))
     assert refused.status_code == 400 and refused.json()["scimType"] == "mutability"
     renamed = scim.patch(f"/Groups/{group['id']}", json=patch_ops({"op": "Replace", "path": "displayName", "value": "n-" + new_name}))
-    assert renamed.status_code == 204
+    assert renamed.status_code == 200
 
 
 def test_unknown_member_ids_are_skipped_and_reported(scim: httpx.Client) -> None:
@@ -86,7 +86,7 @@ def test_unknown_member_ids_are_skipped_and_reported(scim: httpx.Client) -> None
     group = new_group(scim)
     response = scim.patch(f"/Groups/{group['id']}", json=patch_ops({"op": "add", "path": "members", "value": [
         {"value": user["id"]}, {"value": "no-such-user"}]}))
-    assert response.status_code == 204
+    assert response.status_code == 200
     assert response.headers["x-scim-bridge-skipped-members"] == "no-such-user"
     assert members(scim, group["id"]) == {user["id"]}
 
@@ -116,7 +116,7 @@ def test_large_membership_patch(scim: httpx.Client) -> None:
     value = [{"value": u} for u in users] + [{"value": f"ghost-{i}"} for i in range(440)]
     response = scim.patch(f"/Groups/{group['id']}", json={"schemas": [PATCH], "Operations": [
         {"op": "add", "path": "members", "value": value}]}, timeout=30)
-    assert response.status_code == 204
+    assert response.status_code == 200
     assert members(scim, group["id"]) == set(users)
 
 
@@ -125,3 +125,18 @@ def test_delete_group_drops_it_from_user_groups(scim: httpx.Client) -> None:
     group = new_group(scim, [user["id"]])
     assert scim.delete(f"/Groups/{group['id']}").status_code == 204
     assert scim.get(f"/Users/{user['id']}").json().get("groups", []) == []
+
+
+def test_group_patch_can_answer_204_for_entra(tmp_path: object) -> None:
+    from tests.live import LiveBridge
+
+    with LiveBridge(f"sqlite:///{tmp_path}/g.db", group_patch_returns_resource=False) as bridge, bridge.client() as scim:
+        user = new_user(scim)
+        group = new_group(scim)
+        added = scim.patch(f"/Groups/{group['id']}", json=patch_ops({"op": "Add", "path": "members", "value": [
+            {"$ref": None, "value": user["id"]}]}))
+        assert added.status_code == 204 and added.content == b""
+        assert members(scim, group["id"]) == {user["id"]}
+        asked = scim.patch(f"/Groups/{group['id']}", params={"excludedAttributes": "members"},
+                           json=patch_ops({"op": "replace", "path": "displayName", "value": unique("g")}))
+        assert asked.status_code == 200 and "members" not in asked.json()
