@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from scim2_models import Context, EnterpriseUser, Group, ResourceType, User
+from scim2_models.resources.user import Email
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -132,12 +133,23 @@ def _schema_document(model: Any) -> dict[str, Any]:
     return document
 
 
+class _AsSentEmail(Email):
+    # scim2-models types emails.value as pydantic's EmailStr, which refuses special-use domains
+    # (Okta's own spec test sends "@okta.local") and lower-cases domains. RFC 7643 §4.1.2 only
+    # says SHOULD for RFC 5321 syntax, and IdPs expect values stored as sent (checklist 81).
+    value: str | None = None
+
+
+class _BridgeUser(User[EnterpriseUser]):  # type: ignore[misc]
+    emails: list[_AsSentEmail] | None = None
+
+
 USER = ResourceTypeInfo(
     name="User",
     endpoint="/Users",
     core_schema=CORE_USER,
     extensions=(ENTERPRISE_USER,),
-    model=User[EnterpriseUser],  # type: ignore[misc]
+    model=_BridgeUser,
     schema_documents={CORE_USER: _schema_document(User), ENTERPRISE_USER: _schema_document(EnterpriseUser)},
 )
 GROUP = ResourceTypeInfo(

@@ -137,3 +137,9 @@ def test_case_exact_attributes_match_exactly(scim: httpx.Client) -> None:
     # externalId is caseExact (RFC 7643 §3.1); userName is not (§4.1.1).
     assert scim.get("/Users", params={"filter": f'externalId eq "{user["externalId"].lower()}"'}).json()["totalResults"] == 0
     assert scim.get("/Users", params={"filter": f'userName eq "{user["userName"].upper()}"'}).json()["totalResults"] == 1
+
+
+def test_emails_are_stored_as_sent_even_on_special_use_domains(scim: httpx.Client) -> None:
+    # Okta's spec test uses @okta.local; pydantic's EmailStr would refuse it and lower-case domains.
+    user = new_user(scim, emails=[{"value": "Test.User@OKTA.local", "type": "work", "primary": True}])
+    assert scim.get(f"/Users/{user['id']}").json()["emails"][0]["value"] == "Test.User@OKTA.local"
