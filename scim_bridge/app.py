@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from .auth.credentials import CredentialBook
 from .auth.middleware import AuthMiddleware, Authenticator
@@ -22,6 +22,7 @@ from .auth.tokens import ExternalIssuer
 from .config import Settings
 from .scim import routes as scim_routes
 from .scim.bulk import BulkProcessor
+from .scim.dispatch import ScimDispatcher
 from .scim.errors import SCIM_CONTENT_TYPE, ScimError
 from .scim.listing import CursorCodec, Lister
 from .scim.resources import ResourceService, ServiceOptions
@@ -87,12 +88,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
         middleware.append(Middleware(CaptureMiddleware, path=settings.capture, extra_secret_headers=extra))
     middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
+    middleware.append(Middleware(ScimDispatcher, routes=scim_routes.routes()))
 
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
-            Mount("/scim/v2", routes=scim_routes.routes()),
         ],
         middleware=middleware,
         exception_handlers={ScimError: _scim_error, HTTPException: _http_error, Exception: _unexpected},

@@ -30,6 +30,8 @@ class Authenticator:
         self.book = book
         self.api_key_header = api_key_header.lower() if api_key_header else None
         self.external = external
+        # ASGI header names are lower-case bytes; only these are read.
+        self.header_names = {b"authorization"} | ({self.api_key_header.encode("latin-1")} if self.api_key_header else set())
 
     def schemes_document(self) -> list[dict[str, Any]]:
         """authenticationSchemes of ServiceProviderConfig (RFC 7643 §5)."""
@@ -91,7 +93,8 @@ class AuthMiddleware:
         if scope["type"] != "http" or scope["path"].rstrip("/") in OPEN_PATHS or scope["path"].startswith("/emulators/"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        wanted = self.authenticator.header_names
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
         try:
             principal = await self.authenticator.authenticate(headers)
         except StoreUnavailable:

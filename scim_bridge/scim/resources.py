@@ -108,8 +108,16 @@ class ResourceService:
             if groups:
                 document["groups"] = groups
 
-    async def groups_of(self, user_id: str, base_url: str) -> list[dict[str, Any]]:
-        group_ids = await self._store_call(self.store.lookup("Group", "members.value", user_id))
+    async def get_user_with_groups(self, id: str) -> tuple[Record, list[str]]:
+        """A User record and its group ids, in one store round trip (the hot read path)."""
+        record, group_ids = await self._store_call(self.store.get_with_referrers("User", id, "Group", "members.value"))
+        if record is None:
+            raise not_found("User", id)
+        return record, group_ids
+
+    async def groups_of(self, user_id: str, base_url: str, group_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        if group_ids is None:
+            group_ids = await self._store_call(self.store.lookup("Group", "members.value", user_id))
         if not group_ids:
             return []
         names = await self._group_display_names(group_ids)

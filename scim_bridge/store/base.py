@@ -124,6 +124,12 @@ class Store(Protocol):
 
     async def get(self, resource_type: str, id: str) -> Record | None: ...
 
+    async def get_with_referrers(
+        self, resource_type: str, id: str, referrer_type: str, referrer_attribute: str
+    ) -> tuple[Record | None, list[str]]:
+        """A record and the ids of `referrer_type` resources holding index key
+        (referrer_attribute, id) — a User and its Groups — in one round trip."""
+
     async def get_many(self, resource_type: str, ids: Sequence[str]) -> list[Record]:
         """The records that exist among `ids`, in creation order."""
 

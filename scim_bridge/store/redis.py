@@ -273,6 +273,19 @@ class RedisStore:
         return Record(resource_type, id, int(values[1]), int(values[2]), values[0])
 
     @_translate_outage
+    async def get_with_referrers(
+        self, resource_type: str, id: str, referrer_type: str, referrer_attribute: str
+    ) -> tuple[Record | None, list[str]]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(f"sb:r:{resource_type}:{id}", "body", "version", "seq")
+        pipe.smembers(f"sb:ix:{referrer_type}:{referrer_attribute}:{id}")
+        values, referrers = await pipe.execute()
+        if values[0] is None:
+            return None, []
+        record = Record(resource_type, id, int(values[1]), int(values[2]), values[0])
+        return record, sorted(m.decode() for m in referrers)
+
+    @_translate_outage
     async def get_many(self, resource_type: str, ids: Sequence[str]) -> list[Record]:
         unique_ids = list(dict.fromkeys(ids))
         if not unique_ids:

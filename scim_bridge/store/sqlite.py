@@ -231,6 +231,18 @@ class SqliteStore:
         ).fetchone()
         return Record(resource_type, id, row[0], row[1], row[2]) if row else None
 
+    async def get_with_referrers(
+        self, resource_type: str, id: str, referrer_type: str, referrer_attribute: str
+    ) -> tuple[Record | None, list[str]]:
+        row = self._read(
+            "SELECT version, seq, body, (SELECT group_concat(id, char(0)) FROM (SELECT DISTINCT id FROM index_entries "
+            "WHERE type = ? AND attr = ? AND value = ? ORDER BY id)) FROM resources WHERE type = ? AND id = ?",
+            (referrer_type, referrer_attribute, id, resource_type, id),
+        ).fetchone()
+        if row is None:
+            return None, []
+        return Record(resource_type, id, row[0], row[1], row[2]), (row[3].split("\0") if row[3] else [])
+
     async def get_many(self, resource_type: str, ids: Sequence[str]) -> list[Record]:
         records: list[Record] = []
         unique_ids = list(dict.fromkeys(ids))

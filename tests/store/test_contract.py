@@ -160,3 +160,13 @@ async def test_key_value_space(store: Store) -> None:
     assert await store.kv_items("ns") == [("j", b"four"), ("k", b"three")]
     assert await store.kv_delete("ns", "k") and not await store.kv_delete("ns", "k")
     assert await store.kv_items("other") == []
+
+
+async def test_get_with_referrers_in_one_call(store: Store) -> None:
+    await store.create(user("u1", "ada"))
+    assert await store.get_with_referrers("User", "u1", "Group", "members.value") == (await store.get("User", "u1"), [])
+    for group in ("g2", "g1"):
+        await store.create(Write("Group", group, b"{}", [("members.value", "u1")], [("displayname", group)]))
+    record, groups = await store.get_with_referrers("User", "u1", "Group", "members.value")
+    assert record is not None and record.id == "u1" and groups == ["g1", "g2"]
+    assert await store.get_with_referrers("User", "ghost", "Group", "members.value") == (None, [])

@@ -1,0 +1,212 @@
+"""Front-door benchmark: requests/s and p50/p99 of the SCIM endpoints an IdP hits most.
+
+One run measures four servers, each in its own process under uvicorn (one worker, uvloop and
+httptools, no access log), with wrk in another process on 127.0.0.1:
+  bridge-sqlite, bridge-redis (a throwaway redis-server), starlette (the bare ceiling),
+  scim2-server (python-scim's reference server from PyPI, the peer).
+Workloads: POST /Users (unique userNames), GET /Users/{id}, GET /Users?filter=userName eq "…".
+Ratios are computed from figures of the same run.
+
+    python bench/front_door.py [--duration 10] [--connections 8] [--users 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.live import free_port  # noqa: E402
+from tests.redis_server import RedisServer  # noqa: E402
+
+TOKEN = "bench-token"
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+POST_LUA = """
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  prefix = string.format("%d-%d", os.time(), tid)  -- unique per run and per thread
+end
+function request()
+  counter = counter + 1
+  local name = string.format("load-%s-%d@example.com", prefix, counter)
+  local body = string.format('{"schemas":["%s"],"userName":"%s","name":{"givenName":"A","familyName":"B"},'
+    .. '"emails":[{"value":"%s","type":"work","primary":true}],"active":true}', USER_SCHEMA, name, name)
+  return wrk.format("POST", BASE .. "/Users", HEADERS, body)
+end
+"""
+
+CYCLE_LUA = """
+local paths = {}
+for line in io.lines(PATHS_FILE) do paths[#paths + 1] = line end
+local i = math.random(1, #paths)
+function request()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i], HEADERS)
+end
+"""
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class Server:
+    name: str
+    command: list[str]
+    base: str  # path of the SCIM root
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    port: int = 0
+
+    def start(self) -> None:
+        self.port = free_port()
+        command = [part.replace("{port}", str(self.port)) for part in self.command]
+        self.process = subprocess.Popen(command, env={**os.environ, **self.env}, cwd=ROOT,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def uvicorn(app: str) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}", "--loop", "uvloop",
+            "--http", "httptools", "--no-access-log", "--log-level", "warning", "--app-dir", str(ROOT / "bench")]
+
+
+def bridge(store: str) -> list[str]:
+    return [sys.executable, "-m", "scim_bridge", "serve", "--port", "{port}", "--store", store, "--log-level", "warning"]
+
+
+def seed(server: Server, count: int) -> tuple[list[str], list[str]]:
+    ids, names = [], []
+    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}{server.base}", timeout=30,
+                      headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}) as client:
+        for i in range(count):
+            name = f"seed{i}@example.com"
+            response = client.post("/Users", json={"schemas": [USER_SCHEMA], "userName": name,
+                                                   "name": {"givenName": "A", "familyName": "B"},
+                                                   "emails": [{"value": name, "type": "work", "primary": True}],
+                                                   "active": True})
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+            names.append(name)
+    return ids, names
+
+
+def wrk(server: Server, script: str, paths: list[str] | None, duration: int, connections: int, workdir: Path) -> Result:
+    base = f"{server.base}"
+    header = f'HEADERS = {{["Authorization"] = "Bearer {TOKEN}", ["Content-Type"] = "application/scim+json"}}\n'
+    prelude = f'BASE = "{base}"\nUSER_SCHEMA = "{USER_SCHEMA}"\n{header}'
+    if paths is not None:
+        paths_file = workdir / f"{server.name}-paths.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        prelude += f'PATHS_FILE = "{paths_file}"\n'
+    lua = workdir / "script.lua"
+    lua.write_text(prelude + script)
+    url = f"http://127.0.0.1:{server.port}"
+    subprocess.run(["wrk", "-t2", f"-c{connections}", "-d2s", "-s", str(lua), url], capture_output=True)  # warm-up
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
+                         capture_output=True, text=True).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(output: str) -> Result:
+    def millis(text: str) -> float:
+        number, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+        return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = millis(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = millis(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return Result(rps, p50, p99, int(errors.group(1)) if errors else 0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--users", type=int, default=1000, help="users created before the GET workloads")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is needed (apt-get install wrk)")
+
+    redis = RedisServer().start()
+    workdir = Path(tempfile.mkdtemp(prefix="scim-bench-"))
+    servers = [
+        Server("bridge-sqlite", bridge(f"sqlite:///{workdir}/bench.db"), "/scim/v2", {"SCIM_BRIDGE_TOKENS": TOKEN}),
+        Server("bridge-redis", bridge(redis.url), "/scim/v2", {"SCIM_BRIDGE_TOKENS": TOKEN}),
+        Server("starlette", uvicorn("baseline_app:app"), "/scim/v2", {}),
+        Server("scim2-server", uvicorn("peer_app:app"), "/v2", {"PEER_TOKEN": TOKEN}),
+    ]
+    results: dict[tuple[str, str], Result] = {}
+    try:
+        for server in servers:
+            server.start()
+            try:
+                ids, names = seed(server, args.users) if server.name != "starlette" else (["x"], ["x"])
+                get_paths = [f"{server.base}/Users/{i}" for i in ids]
+                filter_paths = [f"{server.base}/Users?filter=" + quote(f'userName eq "{n}"') for n in names]
+                results[(server.name, "GET /Users/{id}")] = wrk(server, CYCLE_LUA, get_paths, args.duration,
+                                                                args.connections, workdir)
+                results[(server.name, "GET ?filter=eq")] = wrk(server, CYCLE_LUA, filter_paths, args.duration,
+                                                               args.connections, workdir)
+                results[(server.name, "POST /Users")] = wrk(server, POST_LUA, None, args.duration, args.connections,
+                                                            workdir)
+            finally:
+                server.stop()
+    finally:
+        redis.stop()
+
+    print(f"\nfront door, {args.connections} connections, {args.duration} s per cell, {args.users} users seeded\n")
+    print(f"{'server':14} {'workload':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    for (name, workload), r in results.items():
+        print(f"{name:14} {workload:18} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:8d}")
+
+    def ratio(a: str, b: str, workload: str) -> float:
+        return results[(a, workload)].rps / results[(b, workload)].rps
+
+    print("\nratios (same run)                         aim")
+    for store in ("bridge-sqlite", "bridge-redis"):
+        print(f"{store:14} GET ÷ peer GET        {ratio(store, 'scim2-server', 'GET /Users/{id}'):6.1f}×   ≥ 10×")
+        print(f"{store:14} filter ÷ peer filter  {ratio(store, 'scim2-server', 'GET ?filter=eq'):6.1f}×")
+        print(f"{store:14} POST ÷ peer POST      {ratio(store, 'scim2-server', 'POST /Users'):6.1f}×   ≥ 5×")
+        print(f"{store:14} GET ÷ Starlette GET   {ratio(store, 'starlette', 'GET /Users/{id}'):6.2f}    ≥ 0.5")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
