@@ -73,8 +73,9 @@ def _nesting(expression: str) -> int:
 class CompiledFilter:
     """A filter bound to one resource type: `matches(document)` and `index_plan()`."""
 
-    def __init__(self, ast: Any, resource_type: ResourceTypeInfo, *, strict: bool = True) -> None:
+    def __init__(self, ast: Any, resource_type: ResourceTypeInfo, *, strict: bool = True, source: str = "") -> None:
         self.ast = ast
+        self.source = source
         self.resource_type = resource_type
         self.strict = strict
         self._predicate = self._compile(ast)

@@ -110,7 +110,8 @@ class Lister:
     ) -> dict[str, Any]:
         """One page of matches; strict=False (root search) lets an attribute that this type lacks match nothing."""
         projection = Projection(resource_type, query.attributes, query.excluded_attributes)
-        compiled = CompiledFilter(parse(query.filter), resource_type, strict=strict) if query.filter else None
+        compiled = (CompiledFilter(parse(query.filter), resource_type, strict=strict, source=query.filter)
+                    if query.filter else None)
         if query.sort_by and query.cursor is not None:
             raise invalid_value("sortBy cannot be combined with cursor paging")
         if query.cursor is not None:
@@ -211,7 +212,8 @@ def _id_plan(ast: Any) -> list[tuple[str, str]] | None:
 
 
 def _mentions_groups(compiled: CompiledFilter) -> bool:
-    return "groups" in repr(compiled.ast).lower()
+    """Whether the filter reads `groups`, which is computed, not stored (cheap textual check)."""
+    return "groups" in compiled.source.lower()
 
 
 def _sorted(records: list[Record], resource_type: ResourceTypeInfo, sort_by: str, descending: bool) -> list[Record]:

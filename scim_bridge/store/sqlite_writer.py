@@ -1,0 +1,117 @@
+"""One writer thread for a SQLite file, committing concurrent writes together (group commit).
+
+Each write must be on disk before its SCIM 2xx (`synchronous=FULL`), and one fsync costs about a
+millisecond here: committed one by one, POST /Users peaked near 700/s. The thread takes every
+write waiting at that moment, runs each inside its own SAVEPOINT of one transaction (a failing
+write is rolled back alone), commits once, and only then answers all of them. Durability per
+write is unchanged; the fsync is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .base import StoreUnavailable
+
+T = TypeVar("T")
+Job = tuple[Callable[[sqlite3.Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+MAX_BATCH = 256
+_STOP = object()
+
+
+class GroupCommitWriter:
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._jobs: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise StoreUnavailable(f"sqlite: {self._error}")
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    async def submit(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn(connection) in a transaction; return once it is committed to disk."""
+        if self._thread is None:
+            raise StoreUnavailable("store is not open")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, loop, future))
+        return await future
+
+    def _run(self) -> None:
+        try:
+            connection = self._connect()
+        except sqlite3.Error as error:
+            self._error = error
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                first = self._jobs.get()
+                if first is _STOP:
+                    return
+                batch: list[Job] = [first]  # type: ignore[list-item]
+                stop = False
+                while len(batch) < MAX_BATCH:
+                    try:
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if job is _STOP:
+                        stop = True
+                        break
+                    batch.append(job)  # type: ignore[arg-type]
+                self._commit(connection, batch)
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    @staticmethod
+    def _commit(connection: sqlite3.Connection, batch: list[Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            for fn, _, _ in batch:
+                connection.execute("SAVEPOINT job")
+                try:
+                    outcomes.append((True, fn(connection)))
+                    connection.execute("RELEASE job")
+                except Exception as error:  # this write alone is undone
+                    connection.execute("ROLLBACK TO job")
+                    connection.execute("RELEASE job")
+                    outcomes.append((False, error))
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:  # disk full, I/O error: nothing of the batch is kept
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            outcomes = [(False, StoreUnavailable(f"sqlite: {error}"))] * len(batch)
+        for (_, loop, future), (ok, value) in zip(batch, outcomes):
+            loop.call_soon_threadsafe(_settle, future, ok, value)
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
