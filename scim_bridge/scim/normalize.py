@@ -70,7 +70,9 @@ def resource_body(body: Any, resource_type: ResourceTypeInfo, base_url: str) -> 
         if info is not None:
             if info.mutability == "readOnly":
                 continue
-            result[info.name] = _clean(value, info)
+            cleaned = _clean(value, info)
+            if cleaned not in ([], {}):
+                result[info.name] = cleaned
             continue
         # Entra's samples put enterprise attributes at the top level (scim-clients.md §2.3).
         for urn in resource_type.extensions:
@@ -105,10 +107,19 @@ def _clean_object(value: dict[str, Any], table: dict[str, AttributeInfo]) -> dic
     cleaned = {}
     for key, item in value.items():
         info = table.get(key.lower())
-        if info is None or item is None or item == "":
+        # RFC 7643 §7: values of readOnly attributes sent by a client SHALL be ignored.
+        if info is None or item is None or item == "" or info.mutability == "readOnly":
             continue
-        cleaned[info.name] = _clean(item, info)
+        item = _clean(item, info)
+        if item not in ([], {}):
+            cleaned[info.name] = item
     return cleaned
+
+
+def canonical(document: dict[str, Any]) -> dict[str, Any]:
+    """The stored form of a validated body: no empty lists or objects (scim2-models' dump of the
+    same body is equal; tests/scim/test_canonical.py holds them to it)."""
+    return {k: v for k, v in document.items() if v not in ([], {}, None, "")}
 
 
 def _clean(value: Any, info: AttributeInfo) -> Any:
@@ -151,9 +162,7 @@ def manager_value(value: Any, base_url: str) -> Any:
     if not manager_id:
         return None
     result = {"value": str(manager_id), "$ref": f"{base_url}/Users/{manager_id}"}
-    display = value.get("displayName") or value.get("display")
-    if display:
-        result["displayName"] = display
+    # manager.displayName is readOnly (RFC 7643 §4.3): the client's copy is not kept.
     return result
 
 

@@ -154,8 +154,10 @@ class ResourceService:
         payload = normalize.resource_body(body, resource_type, base_url)
         if resource_type is USER:
             payload.setdefault("active", True)  # absent means active (checklist 35)
-        model = self._validate(resource_type, payload, Context.RESOURCE_CREATION_REQUEST)
-        document = self._dump(model)
+        # Validated by scim2-models; stored as normalised, since its dump of a freshly validated
+        # body is the same document and cost a third of a POST (profiled under wrk).
+        self._validate(resource_type, payload, Context.RESOURCE_CREATION_REQUEST)
+        document = normalize.canonical(payload)
         document.update(unknown)
         if unknown:
             document["schemas"] = [*document["schemas"], *unknown]
@@ -182,8 +184,8 @@ class ResourceService:
         if resource_type is GROUP and "members" not in payload and self.options.put_keeps_members:
             if current.get("members"):
                 payload["members"] = current["members"]
-        model = self._validate(resource_type, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
-        document = self._dump(model)
+        self._validate(resource_type, payload, Context.RESOURCE_REPLACEMENT_REQUEST)
+        document = normalize.canonical(payload)
         document.update(unknown)
         if unknown:
             document["schemas"] = [*document["schemas"], *unknown]

@@ -125,9 +125,8 @@ def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:
 
     async def create(request: Request) -> Response:
         """Create a resource (RFC 7644 §3.3)."""
+        # A new user is in no group yet: unknown member ids are never stored, so none can name it.
         outcome = await _service(request).create(resource_type, await read_json(request), base_url(request))
-        if resource_type is USER:
-            await _service(request).with_groups([outcome.document], base_url(request))
         return _resource_response(request, resource_type, outcome.document, outcome.record.version, 201,
                                   _skipped_header(outcome.skipped_members))
 
