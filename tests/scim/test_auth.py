@@ -15,6 +15,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from scim_bridge.auth import tokens
 from scim_bridge.auth.credentials import CredentialBook
 from scim_bridge.store.sqlite import SqliteStore
 from tests.live import TOKEN, LiveBridge, free_port
@@ -110,9 +111,22 @@ def test_expired_or_tampered_access_tokens_are_refused(secured: tuple[LiveBridge
                        auth=(client_id, secret)).json()["access_token"]
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
-    claims["exp"] = int(time.time()) - 3600
-    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
-    assert status(bridge, {"Authorization": f"Bearer {header}.{forged}.{signature}"}) == 401
+    claims["sub"] = "someone-else"
+    tampered = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    assert status(bridge, {"Authorization": f"Bearer {header}.{tampered}.{signature}"}) == 401
+
+    async def signing_key() -> bytes:
+        store = SqliteStore(bridge.settings.store)
+        await store.open()
+        try:
+            return await CredentialBook(store, [], {}, []).signing_key()
+        finally:
+            await store.close()
+
+    key = asyncio.run(signing_key())
+    assert status(bridge, {"Authorization": f"Bearer {tokens.issue(key, client_id, 900, None)}"}) == 200
+    expired = tokens.issue(key, client_id, -60, None)  # validly signed, expired a minute ago
+    assert status(bridge, {"Authorization": f"Bearer {expired}"}) == 401
 
 
 def test_external_jwts_validated_by_jwks(secured: tuple[LiveBridge, str, str], jwks: tuple[str, RSAKey]) -> None:
