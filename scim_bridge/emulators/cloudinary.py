@@ -1,0 +1,382 @@
+"""Cloudinary Account (Provisioning) API emulator: users, user groups and membership.
+
+Built from Cloudinary's own OpenAPI document (../shared/specs/cloudinary/provisioning.yml,
+v0.2.1) and the live behaviour in research/cloudinary.md §1, each departure behind a switch:
+HTTP Basic with the account API key and secret; 200 on every success, creates included; the
+v1_1 error body `{"error": {"message": …}}`; array query parameters in the three encodings
+SDKs send (`ids=a,b`, `ids[]=a&ids[]=b`, `ids=a&ids=b`); JSON or form bodies; string booleans;
+an hourly quota with `X-FeatureRateLimit-*` headers and 420 or 429 past it.
+
+It shares no code with the bridge (DESIGN.md): a mistake in the translator must not be hidden
+by the same mistake here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .faults import FaultInjector, Faults, fault_routes_handler
+from .ratelimit import FixedWindow
+
+ROLES = ("master_admin", "admin", "billing", "technical_admin", "reports", "media_library_admin", "media_library_user")
+
+
+@dataclass
+class CloudinarySwitches:
+    """Documented differences between Cloudinary's spec and its live API (research/cloudinary.md)."""
+
+    live_group_delete_body: bool = True  # live: {"ok": true}; spec: {"message": "ok"}
+    live_member_add_body: bool = True  # live: {"users": [...]}; spec: the one user added
+    throttle_status: int = 429  # 420 ("max usage rate exceeded") also occurs
+    hourly_limit: int = 0  # calls per hour; 0 = unlimited. The real number is undocumented.
+    legacy_user_groups: bool = False  # spec ≤ 0.1.6 embedded "groups" in User
+
+
+@dataclass
+class CloudinaryState:
+    account_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    key: str = field(default_factory=lambda: str(secrets.randbelow(10**15)).zfill(15))
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(20))
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: dict[str, list[str]] = field(default_factory=dict)  # group id → user ids, in order added
+    calls: list[dict[str, Any]] = field(default_factory=list)  # every API call, for tests and reviews
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:30]  # live ids are 30–32 lowercase hex characters
+
+
+def _error(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": {"message": message}}, status_code=status)
+
+
+def _array(request: Request, name: str) -> list[str] | None:
+    """A list query parameter in any of the three encodings the SDKs use."""
+    values = request.query_params.getlist(name) + request.query_params.getlist(f"{name}[]")
+    if not values:
+        return None
+    return [item for value in values for item in value.split(",") if item]
+
+
+def _boolean(value: Any) -> bool | None:
+    if isinstance(value, bool) or value is None:
+        return value
+    return str(value).lower() == "true"
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        form: dict[str, Any] = {}
+        for key, value in parse_qsl(raw.decode()):
+            if key.endswith("[]"):
+                form.setdefault(key[:-2], []).append(value)
+            else:
+                form[key] = value
+        return form
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise _Refusal("Invalid JSON body", 400) from None
+    if not isinstance(parsed, dict):
+        raise _Refusal("Invalid JSON body", 400)
+    return parsed
+
+
+class _Refusal(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | None = None,
+          faults: Faults | None = None) -> Any:
+    """The emulator as an ASGI app; its API lives at /v1_1/provisioning/accounts/{account_id}/."""
+    state = state or CloudinaryState()
+    switches = switches or CloudinarySwitches()
+    faults = faults or Faults()
+    window = FixedWindow(switches.hourly_limit)
+    base = "/v1_1/provisioning/accounts/{account_id}"
+
+    def user_view(user: dict[str, Any]) -> dict[str, Any]:
+        view = {k: v for k, v in user.items() if v is not None}
+        if switches.legacy_user_groups:
+            view["groups"] = [{"id": g, "name": state.groups[g]["name"]} for g, ids in state.members.items()
+                              if user["id"] in ids]
+        return view
+
+    def member_view(user_id: str) -> dict[str, Any]:
+        user = state.users[user_id]
+        return {"id": user["id"], "name": user["name"], "email": user["email"]}
+
+    def find_user(user_id: str) -> dict[str, Any]:
+        if user_id not in state.users:
+            raise _Refusal("not found", 404)
+        return state.users[user_id]
+
+    def find_group(group_id: str) -> dict[str, Any]:
+        if group_id not in state.groups:
+            raise _Refusal("not found", 404)
+        return state.groups[group_id]
+
+    def email_taken(email: str, other_than: str | None = None) -> bool:
+        return any(u["email"].lower() == email.lower() and u["id"] != other_than for u in state.users.values())
+
+    def apply_user_fields(user: dict[str, Any], body: dict[str, Any]) -> None:
+        if "role" in body and body["role"] is not None:
+            if body["role"] not in ROLES:
+                raise _Refusal(f"Invalid role {body['role']}", 400)
+            user["role"] = body["role"]
+        for name in ("name", "email", "first_name", "last_name"):
+            if body.get(name) is not None:
+                if not isinstance(body[name], str) or not body[name].strip():
+                    raise _Refusal(f"Invalid {name}", 400)
+                user[name] = body[name]
+        if "enabled" in body and body["enabled"] is not None:
+            user["enabled"] = _boolean(body["enabled"])
+        if body.get("sub_account_ids") is not None:
+            user["all_sub_accounts"] = False
+            user["sub_account_ids"] = list(body["sub_account_ids"])
+
+    # users -------------------------------------------------------------------------------------
+    async def list_users(request: Request) -> JSONResponse:
+        ids, emails = _array(request, "ids"), _array(request, "emails")
+        users = list(state.users.values())
+        if ids is not None:
+            users = [u for u in users if u["id"] in ids]
+        elif emails is not None:
+            wanted = {e.lower() for e in emails}
+            users = [u for u in users if u["email"].lower() in wanted]
+        else:
+            prefix = request.query_params.get("prefix")
+            if prefix:
+                users = [u for u in users if u["name"].lower().startswith(prefix.lower())]
+            pending = _boolean(request.query_params.get("pending"))
+            if pending:
+                users = [u for u in users if u["pending"]]
+            status = request.query_params.get("status")  # pycloudinary 2026 sends it instead of pending
+            if status in ("pending", "active"):
+                users = [u for u in users if u["pending"] == (status == "pending")]
+            page_size = int(request.query_params.get("page_size") or 0)
+            if page_size:
+                page = max(1, int(request.query_params.get("page") or 1))
+                users = users[(page - 1) * page_size : page * page_size]
+        return JSONResponse({"users": [user_view(u) for u in users]})
+
+    async def create_user(request: Request) -> JSONResponse:
+        body = await _body(request)
+        if not body.get("name") or not body.get("email"):
+            raise _Refusal("name and email are required", 400)
+        if email_taken(str(body["email"])):
+            # The live text is not public (research/cloudinary.md §1.4): this one is ours.
+            raise _Refusal(f"User with email {body['email']} already exists", 409)
+        now = _now()
+        user = {"id": _new_id(), "name": None, "role": "media_library_user", "email": None, "pending": True,
+                "enabled": True, "created_at": now, "updated_at": now, "last_login": None, "all_sub_accounts": True}
+        apply_user_fields(user, body)
+        state.users[user["id"]] = user
+        return JSONResponse(user_view(user))
+
+    async def get_user(request: Request) -> JSONResponse:
+        return JSONResponse(user_view(find_user(request.path_params["user_id"])))
+
+    async def update_user(request: Request) -> JSONResponse:
+        user = find_user(request.path_params["user_id"])
+        body = await _body(request)
+        if body.get("email") and email_taken(str(body["email"]), other_than=user["id"]):
+            raise _Refusal(f"User with email {body['email']} already exists", 409)
+        apply_user_fields(user, body)
+        user["updated_at"] = _now()
+        return JSONResponse(user_view(user))
+
+    async def delete_user(request: Request) -> JSONResponse:
+        user = find_user(request.path_params["user_id"])
+        del state.users[user["id"]]
+        for ids in state.members.values():
+            if user["id"] in ids:
+                ids.remove(user["id"])
+        return JSONResponse({"message": "ok"})
+
+    async def user_groups(request: Request) -> JSONResponse:
+        user = find_user(request.path_params["user_id"])
+        return JSONResponse({"groups": [{"id": g, "name": state.groups[g]["name"]}
+                                        for g, ids in state.members.items() if user["id"] in ids]})
+
+    # user groups -------------------------------------------------------------------------------
+    def group_view(group: dict[str, Any], extended: bool) -> dict[str, Any]:
+        view = {"id": group["id"], "name": group["name"]}
+        if extended:
+            view.update(users=[member_view(u) for u in state.members[group["id"]]],
+                        created_at=group["created_at"], updated_at=group["updated_at"])
+        return view
+
+    async def list_groups(request: Request) -> JSONResponse:
+        extended = bool(_boolean(request.query_params.get("extended_details")))
+        return JSONResponse({"user_groups": [group_view(g, extended) for g in state.groups.values()]})
+
+    async def create_group(request: Request) -> JSONResponse:
+        body = await _body(request)
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise _Refusal("name is required", 400)
+        if any(g["name"].lower() == name.lower() for g in state.groups.values()):
+            raise _Refusal(f"User group {name} already exists", 409)
+        now = _now()
+        group = {"id": _new_id(), "name": name, "created_at": now, "updated_at": now}
+        state.groups[group["id"]] = group
+        state.members[group["id"]] = []
+        return JSONResponse(group_view(group, False))
+
+    async def get_group(request: Request) -> JSONResponse:
+        extended = bool(_boolean(request.query_params.get("extended_details")))
+        return JSONResponse(group_view(find_group(request.path_params["group_id"]), extended))
+
+    async def update_group(request: Request) -> JSONResponse:
+        group = find_group(request.path_params["group_id"])
+        name = (await _body(request)).get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise _Refusal("name is required", 400)
+        if any(g["name"].lower() == name.lower() and g["id"] != group["id"] for g in state.groups.values()):
+            raise _Refusal(f"User group {name} already exists", 409)
+        group.update(name=name, updated_at=_now())
+        return JSONResponse(group_view(group, False))
+
+    async def delete_group(request: Request) -> JSONResponse:
+        group = find_group(request.path_params["group_id"])
+        del state.groups[group["id"]]
+        del state.members[group["id"]]
+        return JSONResponse({"ok": True} if switches.live_group_delete_body else {"message": "ok"})
+
+    async def group_users(request: Request) -> JSONResponse:
+        group = find_group(request.path_params["group_id"])
+        return JSONResponse({"users": [member_view(u) for u in state.members[group["id"]]]})
+
+    async def add_member(request: Request) -> JSONResponse:
+        group = find_group(request.path_params["group_id"])
+        user = find_user(request.path_params["user_id"])
+        if user["id"] not in state.members[group["id"]]:
+            state.members[group["id"]].append(user["id"])
+        if switches.live_member_add_body:
+            return JSONResponse({"users": [member_view(u) for u in state.members[group["id"]]]})
+        return JSONResponse(member_view(user["id"]))
+
+    async def remove_member(request: Request) -> JSONResponse:
+        group = find_group(request.path_params["group_id"])
+        find_user(request.path_params["user_id"])
+        ids = state.members[group["id"]]
+        if request.path_params["user_id"] in ids:
+            ids.remove(request.path_params["user_id"])
+        return JSONResponse({"users": [member_view(u) for u in ids]})
+
+    # emulator control (not part of Cloudinary's API) -----------------------------------------------
+    async def snapshot(request: Request) -> JSONResponse:
+        return JSONResponse({"account_id": state.account_id, "users": list(state.users.values()),
+                             "groups": [{**g, "members": state.members[g["id"]]} for g in state.groups.values()],
+                             "calls": len(state.calls)})
+
+    routes = [
+        Route(f"{base}/users", list_users, methods=["GET"]),
+        Route(f"{base}/users", create_user, methods=["POST"]),
+        Route(f"{base}/users/{{user_id}}", get_user, methods=["GET"]),
+        Route(f"{base}/users/{{user_id}}", update_user, methods=["PUT"]),
+        Route(f"{base}/users/{{user_id}}", delete_user, methods=["DELETE"]),
+        Route(f"{base}/users/{{user_id}}/groups", user_groups, methods=["GET"]),
+        Route(f"{base}/user_groups", list_groups, methods=["GET"]),
+        Route(f"{base}/user_groups", create_group, methods=["POST"]),
+        Route(f"{base}/user_groups/{{group_id}}", get_group, methods=["GET"]),
+        Route(f"{base}/user_groups/{{group_id}}", update_group, methods=["PUT"]),
+        Route(f"{base}/user_groups/{{group_id}}", delete_group, methods=["DELETE"]),
+        Route(f"{base}/user_groups/{{group_id}}/users", group_users, methods=["GET"]),
+        Route(f"{base}/user_groups/{{group_id}}/users/{{user_id}}", add_member, methods=["POST"]),
+        Route(f"{base}/user_groups/{{group_id}}/users/{{user_id}}", remove_member, methods=["DELETE"]),
+        Route("/_emulator/state", snapshot, methods=["GET"]),
+        Route("/_emulator/faults", fault_routes_handler(faults), methods=["GET", "PUT"]),
+    ]
+
+    async def refusal(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, _Refusal)
+        return _error(exc.message, exc.status)
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return _error("not found", 404)
+
+    app = Starlette(routes=routes, exception_handlers={_Refusal: refusal, 404: not_found, 405: not_found})
+    app.state.emulator = state
+
+    async def throttled(scope: Scope, receive: Receive, send: Send, retry_after: int) -> None:
+        await JSONResponse({"error": {"message": "Rate limit exceeded"}}, status_code=switches.throttle_status,
+                           headers={"X-FeatureRateLimit-Limit": str(switches.hourly_limit or 0),
+                                    "X-FeatureRateLimit-Remaining": "0",
+                                    "X-FeatureRateLimit-Reset": formatdate(time.time() + retry_after, usegmt=True)})(
+            scope, receive, send)
+
+    return _Guard(FaultInjector(app, faults, throttled, lambda status: {"error": {"message": "Internal error"}}),
+                  state, window, throttled)  # type: ignore[return-value]
+
+
+class _Guard:
+    """Authentication, the hourly quota and its headers, and the call log, around every API call."""
+
+    def __init__(self, app: Any, state: CloudinaryState, window: FixedWindow, throttled: Any) -> None:
+        self.app, self.state, self.window, self.throttled = app, state, window, throttled
+        self.emulator = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_emulator/"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        if not self._authorised(headers.get(b"authorization", b"").decode("latin-1"), scope["path"]):
+            await _error("Invalid credentials", 401)(scope, receive, send)
+            return
+        allowed, remaining, reset = self.window.take()
+        if not allowed:
+            await self.throttled(scope, receive, send, retry_after=int(reset - time.time()) + 1)
+            return
+        self.state.calls.append({"method": scope["method"], "path": scope["path"]})
+        extra = [(b"x-featureratelimit-limit", str(self.window.limit).encode()),
+                 (b"x-featureratelimit-remaining", str(remaining).encode()),
+                 (b"x-featureratelimit-reset", formatdate(reset, usegmt=True).encode()),
+                 (b"x-request-id", uuid.uuid4().hex.encode())]
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+    def _authorised(self, authorization: str, path: str) -> bool:
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            key, _, secret = base64.b64decode(credential, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        account = path.split("/accounts/", 1)[1].split("/", 1)[0] if "/accounts/" in path else ""
+        return (secrets.compare_digest(key, self.state.key) and secrets.compare_digest(secret, self.state.secret)
+                and account == self.state.account_id)
