@@ -1,4 +1,4 @@
-"""`scim-bridge serve | credentials`: every flag is also a SCIM_BRIDGE_* environment variable."""
+"""`scim-bridge serve | credentials | emulate`: serve flags are also SCIM_BRIDGE_* environment variables."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", help="external base URL used in meta.location [SCIM_BRIDGE_PUBLIC_URL]")
     serve.add_argument("--tokens", help="static bearer tokens, comma-separated [SCIM_BRIDGE_TOKENS]")
     serve.add_argument("--delete-mode", choices=["hard", "deactivate"], help="[SCIM_BRIDGE_DELETE_MODE]")
+
+    emulate = commands.add_parser("emulate", help="run a Cloudinary or iconik API emulator alone")
+    emulate.add_argument("target", choices=["cloudinary", "iconik"])
+    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--port", type=int, default=8090)
+    emulate.add_argument("--rate", type=float, default=0.0,
+                         help="rate limit: calls per hour (cloudinary) or per second (iconik); 0 = none")
 
     creds = commands.add_parser("credentials", help="create, list and revoke tokens and OAuth clients")
     _common(creds)
@@ -105,11 +112,37 @@ def credentials(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def emulate(args: argparse.Namespace) -> int:
+    """Serve one emulator and print how to reach it, for anyone testing their own integration."""
+    import uvicorn
+
+    url = f"http://{args.host}:{args.port}"
+    if args.target == "cloudinary":
+        from .emulators import cloudinary
+
+        state = cloudinary.CloudinaryState()
+        app = cloudinary.build(state, cloudinary.CloudinarySwitches(hourly_limit=int(args.rate)))
+        print(f"cloudinary emulator: {url}/v1_1/provisioning/accounts/{state.account_id}/users", flush=True)
+        print(f"  HTTP Basic  key={state.key}  secret={state.secret}", flush=True)
+    else:
+        from .emulators import iconik
+
+        state_i = iconik.IconikState()
+        app = iconik.build(state_i, iconik.IconikSwitches(rate_per_second=args.rate))
+        print(f"iconik emulator: {url}/API/users/v1/users/", flush=True)
+        print(f"  App-ID: {state_i.app_id}  Auth-Token: {state_i.auth_token}", flush=True)
+    print(f"  faults: GET/PUT {url}/_emulator/faults   state: GET {url}/_emulator/state", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
             return serve(args)
+        if args.command == "emulate":
+            return emulate(args)
         return credentials(args)
     except ConfigError as error:
         print(f"scim-bridge: configuration error: {error}", file=sys.stderr)

@@ -50,8 +50,11 @@ def _nullable(schema: Any) -> Any:
     """OpenAPI 3.0 `nullable: true` → JSON Schema's type list, recursively."""
     if isinstance(schema, dict):
         converted = {k: _nullable(v) for k, v in schema.items()}
-        if converted.pop("nullable", False) and "type" in converted:
-            converted["type"] = [converted["type"], "null"]
+        if converted.pop("nullable", False):
+            if "type" in converted:
+                converted["type"] = [converted["type"], "null"]
+            elif converted:  # e.g. {"allOf": [{"$ref": …}], "nullable": true}
+                return {"anyOf": [converted, {"type": "null"}]}
         return converted
     if isinstance(schema, list):
         return [_nullable(item) for item in schema]

@@ -1,0 +1,336 @@
+"""iconik Users service emulator: users, groups and membership (`/API/users/v1/`).
+
+Built from iconik's own OpenAPI document (../shared/specs/iconik/users.json, May 2025) and the
+behaviour in research/iconik.md §1–§3 and §9: `App-ID` + `Auth-Token` headers bound to a user
+(tokens stop working when that user is no longer ACTIVE); trailing-slash paths; 201 on create,
+204 on delete, 201 with the UserSchema on member add and 200 with it on member remove; the
+page/per_page envelope with host-relative `next_url`; `{"errors": [...]}` and
+`{"errors": {field: [...]}}` bodies; a token bucket (≈50 requests/s, 1000 per 20 s, numbers
+from a secondary source, so configurable) answering 429 with `RateLimit-Remaining`.
+Shares no code with the bridge (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .faults import FaultInjector, Faults, fault_routes_handler
+from .ratelimit import TokenBucket
+
+USER_TYPES = ("POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY")
+STATUSES = ("INACTIVE", "ACTIVE", "BLOCKED", "DELETED")
+PREFIX = "/API/users/v1"
+
+
+@dataclass
+class IconikSwitches:
+    rate_per_second: float = 0.0  # 0 = unlimited; research/iconik.md §1.5 says ≈50 (UNCONFIRMED)
+    burst: float = 1000.0  # "1000 requests over any 20-second window"
+    per_page_over_max: str = "reject"  # or "clamp": what the real server does past 100 is UNCONFIRMED
+    page_past_end_404: bool = True  # [SPEC] lists 404 "Requested page does not exist"
+
+
+@dataclass
+class IconikState:
+    app_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    auth_token: str = field(default_factory=lambda: uuid.uuid4().hex + uuid.uuid4().hex)
+    system_domain_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    token_user_id: str = ""
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.token_user_id:  # the admin user the application token runs as
+            admin = _new_user({"email": "bridge-service@example.com", "first_name": "Bridge", "last_name": "Service",
+                               "type": "POWER", "is_admin": True}, self.system_domain_id)
+            self.users[admin["id"]] = admin
+            self.token_user_id = admin["id"]
+
+
+class _Refusal(Exception):
+    def __init__(self, errors: list[str] | dict[str, list[str]], status: int) -> None:
+        super().__init__(str(errors))
+        self.errors, self.status = errors, status
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _new_user(body: dict[str, Any], system_domain_id: str) -> dict[str, Any]:
+    now = _now()
+    return {"id": str(uuid.uuid4()), "email": body.get("email"), "first_name": body.get("first_name"),
+            "last_name": body.get("last_name", ""), "type": body.get("type"), "status": body.get("status", "ACTIVE"),
+            "is_admin": bool(body.get("is_admin", False)), "groups": list(body.get("groups") or []),
+            "primary_group": body.get("primary_group"), "system_domain_id": system_domain_id,
+            "system_domains": [system_domain_id], "date_created": now, "date_modified": now, "metadata": None}
+
+
+def _user_view(user: dict[str, Any]) -> dict[str, Any]:
+    # The spec types these as strings without `nullable`: unset ones are left out, not null.
+    return {k: v for k, v in user.items() if v is not None or k == "metadata"}
+
+
+def _page(request: Request, objects: list[dict[str, Any]], switches: IconikSwitches) -> dict[str, Any]:
+    try:
+        page = int(request.query_params.get("page", 1))
+        per_page = int(request.query_params.get("per_page", 10))
+    except ValueError:
+        raise _Refusal({"page": ["Not a valid integer."]}, 400) from None
+    if per_page > 100:
+        if switches.per_page_over_max == "reject":
+            raise _Refusal({"per_page": ["Must be between 1 and 100."]}, 400)
+        per_page = 100
+    if page < 1 or per_page < 1:
+        raise _Refusal({"page": ["Must be greater than or equal to 1."]}, 400)
+    total = len(objects)
+    pages = max(1, math.ceil(total / per_page))
+    if page > pages and switches.page_past_end_404:
+        raise _Refusal(["Requested page does not exist"], 404)
+
+    def url(number: int) -> str:  # host-relative, as live responses give it (research/iconik.md §1.3)
+        params = {k: v for k, v in request.query_params.items() if k not in ("page", "per_page")}
+        return f"{request.url.path}?{urlencode({**params, 'page': number, 'per_page': per_page})}"
+
+    envelope: dict[str, Any] = {"objects": objects[(page - 1) * per_page : page * per_page], "page": page,
+                                "pages": pages, "per_page": per_page, "total": total, "facets": {},
+                                "first_url": url(1), "last_url": url(pages)}
+    if page < pages:
+        envelope["next_url"] = url(page + 1)
+    if page > 1:
+        envelope["prev_url"] = url(page - 1)
+    return envelope
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise _Refusal(["Invalid JSON"], 400) from None
+    if not isinstance(body, dict):
+        raise _Refusal(["Invalid JSON"], 400)
+    return body
+
+
+def build(state: IconikState | None = None, switches: IconikSwitches | None = None,
+          faults: Faults | None = None) -> Any:
+    """The emulator as an ASGI app; its API lives at /API/users/v1/."""
+    state = state or IconikState()
+    switches = switches or IconikSwitches()
+    faults = faults or Faults()
+    bucket = TokenBucket(switches.rate_per_second, switches.burst)
+
+    def find(kind: str, table: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
+        if key not in table:
+            raise _Refusal([f"{kind} does not exist"], 404)
+        return table[key]
+
+    def check_user_fields(body: dict[str, Any], creating: bool) -> None:
+        problems: dict[str, list[str]] = {}
+        required = ("email", "first_name", "type") if creating else ()
+        for name in required:
+            if not body.get(name):
+                problems[name] = ["Missing data for required field."]
+        if body.get("type") is not None and body["type"] not in USER_TYPES:
+            problems["type"] = [f"Must be one of: {', '.join(USER_TYPES)}."]
+        if body.get("status") is not None and body["status"] not in STATUSES:
+            problems["status"] = [f"Must be one of: {', '.join(STATUSES)}."]
+        for group_id in body.get("groups") or []:
+            if group_id not in state.groups:
+                problems.setdefault("groups", []).append(f"Group {group_id} does not exist")
+        if problems:
+            raise _Refusal(problems, 400)
+
+    # users -------------------------------------------------------------------------------------
+    async def list_users(request: Request) -> JSONResponse:
+        users = [u for u in state.users.values() if u["status"] != "DELETED"]
+        q = request.query_params
+        if q.get("email"):
+            users = [u for u in users if (u["email"] or "").lower() == q["email"].lower()]
+        if q.get("emails"):
+            wanted = {e.lower() for e in q["emails"].split(",")}
+            users = [u for u in users if (u["email"] or "").lower() in wanted]
+        if q.get("status"):
+            users = [u for u in users if u["status"] == q["status"]]
+        if q.get("groups"):
+            wanted_groups = set(q["groups"].split(","))
+            users = [u for u in users if wanted_groups & set(u["groups"])]
+        if q.get("ids"):
+            wanted_ids = set(q["ids"].split(","))
+            users = [u for u in users if u["id"] in wanted_ids]
+        return JSONResponse(_page(request, [_user_view(u) for u in users], switches))
+
+    async def create_user(request: Request) -> JSONResponse:
+        body = await _json(request)
+        check_user_fields(body, creating=True)
+        # research/iconik.md §2.1: what a duplicate email gets is UNCONFIRMED; the spec lists 400.
+        if any((u["email"] or "").lower() == str(body["email"]).lower() for u in state.users.values()
+               if u["status"] != "DELETED"):
+            raise _Refusal({"email": ["User with this email already exists"]}, 400)
+        user = _new_user(body, state.system_domain_id)
+        state.users[user["id"]] = user
+        return JSONResponse(_user_view(user), status_code=201)
+
+    async def get_user(request: Request) -> JSONResponse:
+        return JSONResponse(_user_view(find("User", state.users, request.path_params["user_id"])))
+
+    async def update_user(request: Request) -> JSONResponse:
+        user = find("User", state.users, request.path_params["user_id"])
+        body = await _json(request)
+        check_user_fields(body, creating=False)
+        if request.method == "PUT" and (not body.get("first_name") or not body.get("type")):
+            raise _Refusal({"first_name": ["Missing data for required field."]}, 400)
+        for name in ("email", "first_name", "last_name", "type", "status", "is_admin", "groups", "primary_group",
+                     "phone", "description", "metadata"):
+            if name in body:
+                user[name] = body[name]
+        user["date_modified"] = _now()
+        return JSONResponse(_user_view(user))
+
+    async def delete_user(request: Request) -> Response:
+        user = find("User", state.users, request.path_params["user_id"])
+        del state.users[user["id"]]
+        return Response(status_code=204)
+
+    # groups ------------------------------------------------------------------------------------
+    async def list_groups(request: Request) -> JSONResponse:
+        groups = list(state.groups.values())
+        if request.query_params.get("name"):
+            groups = [g for g in groups if g["name"] == request.query_params["name"]]
+        if request.query_params.get("ids"):
+            wanted = set(request.query_params["ids"].split(","))
+            groups = [g for g in groups if g["id"] in wanted]
+        return JSONResponse(_page(request, groups, switches))
+
+    async def create_group(request: Request) -> JSONResponse:
+        body = await _json(request)
+        if not body.get("name"):
+            raise _Refusal({"name": ["Missing data for required field."]}, 400)
+        now = _now()
+        group = {"id": str(uuid.uuid4()), "name": body["name"], "description": body.get("description", ""),
+                 "external_id": body.get("external_id"), "roles": list(body.get("roles") or []),
+                 "role_categories": None, "is_saml_group": False, "date_created": now, "date_modified": now}
+        state.groups[group["id"]] = group
+        return JSONResponse(group, status_code=201)
+
+    async def get_group(request: Request) -> JSONResponse:
+        return JSONResponse(find("Group", state.groups, request.path_params["group_id"]))
+
+    async def update_group(request: Request) -> JSONResponse:
+        group = find("Group", state.groups, request.path_params["group_id"])
+        body = await _json(request)
+        for name in ("name", "description", "external_id", "roles", "alias"):
+            if name in body:
+                group[name] = body[name]
+        group["date_modified"] = _now()
+        return JSONResponse(group)
+
+    async def delete_group(request: Request) -> Response:
+        group = find("Group", state.groups, request.path_params["group_id"])
+        del state.groups[group["id"]]
+        for user in state.users.values():
+            if group["id"] in user["groups"]:
+                user["groups"].remove(group["id"])
+            if user.get("primary_group") == group["id"]:
+                user["primary_group"] = None
+        return Response(status_code=204)
+
+    async def add_member(request: Request) -> JSONResponse:
+        group = find("Group", state.groups, request.path_params["group_id"])
+        user = find("User", state.users, request.path_params["user_id"])
+        if group["id"] not in user["groups"]:
+            user["groups"].append(group["id"])
+        return JSONResponse(_user_view(user), status_code=201)
+
+    async def remove_member(request: Request) -> JSONResponse:
+        group = find("Group", state.groups, request.path_params["group_id"])
+        user = find("User", state.users, request.path_params["user_id"])
+        if group["id"] in user["groups"]:
+            user["groups"].remove(group["id"])
+        return JSONResponse(_user_view(user))
+
+    async def snapshot(request: Request) -> JSONResponse:
+        return JSONResponse({"app_id": state.app_id, "token_user_id": state.token_user_id,
+                             "users": list(state.users.values()), "groups": list(state.groups.values()),
+                             "calls": len(state.calls)})
+
+    routes = [
+        Route(f"{PREFIX}/users/", list_users, methods=["GET"]),
+        Route(f"{PREFIX}/users/", create_user, methods=["POST"]),
+        Route(f"{PREFIX}/users/{{user_id}}/", get_user, methods=["GET"]),
+        Route(f"{PREFIX}/users/{{user_id}}/", update_user, methods=["PATCH", "PUT"]),
+        Route(f"{PREFIX}/users/{{user_id}}/", delete_user, methods=["DELETE"]),
+        Route(f"{PREFIX}/groups/", list_groups, methods=["GET"]),
+        Route(f"{PREFIX}/groups/", create_group, methods=["POST"]),
+        Route(f"{PREFIX}/groups/{{group_id}}/", get_group, methods=["GET"]),
+        Route(f"{PREFIX}/groups/{{group_id}}/", update_group, methods=["PATCH", "PUT"]),
+        Route(f"{PREFIX}/groups/{{group_id}}/", delete_group, methods=["DELETE"]),
+        Route(f"{PREFIX}/groups/{{group_id}}/users/{{user_id}}/", add_member, methods=["POST"]),
+        Route(f"{PREFIX}/groups/{{group_id}}/users/{{user_id}}/", remove_member, methods=["DELETE"]),
+        Route("/_emulator/state", snapshot, methods=["GET"]),
+        Route("/_emulator/faults", fault_routes_handler(faults), methods=["GET", "PUT"]),
+    ]
+
+    async def refusal(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, _Refusal)
+        return JSONResponse({"errors": exc.errors}, status_code=exc.status)
+
+    async def not_found(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"errors": ["Not found"]}, status_code=404)
+
+    app = Starlette(routes=routes, exception_handlers={_Refusal: refusal, 404: not_found, 405: not_found})
+    app.router.redirect_slashes = False  # the real paths all end with "/"; others are 404s
+
+    async def throttled(scope: Scope, receive: Receive, send: Send, retry_after: int) -> None:
+        await JSONResponse({"errors": ["Too many requests"]}, status_code=429,
+                           headers={"RateLimit-Remaining": "0", "Retry-After": str(retry_after)})(scope, receive, send)
+
+    guarded = _Guard(FaultInjector(app, faults, throttled, lambda status: {"errors": ["Internal server error"]}),
+                     state, bucket, throttled)
+    return guarded
+
+
+class _Guard:
+    """App-ID/Auth-Token check, the token bucket and its header, and the call log."""
+
+    def __init__(self, app: Any, state: IconikState, bucket: TokenBucket, throttled: Any) -> None:
+        self.app, self.state, self.bucket, self.throttled = app, state, bucket, throttled
+        self.emulator = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_emulator/"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        token_user = self.state.users.get(self.state.token_user_id)
+        if (headers.get("app-id") != self.state.app_id or headers.get("auth-token") != self.state.auth_token
+                or token_user is None or token_user["status"] != "ACTIVE"):
+            # research/iconik.md §1.1: a token stops working when its user is deactivated.
+            await JSONResponse({"errors": ["Token is invalid"]}, status_code=401)(scope, receive, send)
+            return
+        allowed, remaining, wait = self.bucket.take()
+        if not allowed:
+            await self.throttled(scope, receive, send, retry_after=max(1, math.ceil(wait)))
+            return
+        self.state.calls.append({"method": scope["method"], "path": scope["path"]})
+
+        async def with_header(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"ratelimit-remaining", str(remaining).encode())]}
+            await send(message)
+
+        await self.app(scope, receive, with_header)
