@@ -27,6 +27,8 @@ from .scim.errors import SCIM_CONTENT_TYPE, ScimError
 from .scim.listing import CursorCodec, Lister
 from .scim.resources import ResourceService, ServiceOptions
 from .store import Store, StoreUnavailable, open_store
+from .sync.runtime import SyncRuntime
+from .sync.worker import WorkerOptions
 from .web.capture import CaptureMiddleware
 from .web.health import health
 from .web.paths import PathNormalizer
@@ -71,6 +73,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     authenticator = Authenticator(book, settings.api_key_header, external)
     cursors = CursorCodec(secrets.token_bytes(32))
 
+    sync: SyncRuntime | None = None
+    if settings.policy and settings.sync_workers:
+        sync = SyncRuntime.from_file(store, settings.policy, settings.sync_workers,
+                                     WorkerOptions(concurrency=settings.sync_concurrency))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
@@ -80,7 +87,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             cursors.secret = hashlib.sha256(b"cursor:" + await book.signing_key()).digest()
         except StoreUnavailable:
             log.warning("store unavailable at start-up; SCIM answers 503 until it is back")
+        if sync is not None:
+            sync.start()
         yield
+        if sync is not None:
+            await sync.stop()
         await store.close()
 
     middleware = [Middleware(PathNormalizer)]
@@ -105,4 +116,5 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.scim_service = service
     app.state.scim_lister = Lister(service, cursors)
     app.state.scim_bulk = BulkProcessor(service)
+    app.state.sync = sync
     return app

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from .config import ConfigError, Settings, load_settings
+from .sync.policy import PolicyError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "emulate":
             return emulate(args)
         return credentials(args)
-    except ConfigError as error:
+    except (ConfigError, PolicyError) as error:
         print(f"scim-bridge: configuration error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

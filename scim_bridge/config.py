@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     group_patch_returns_resource: bool = True
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
 
+    policy: Path | None = None  # the mapping policy (YAML); without it nothing is sent to any target
+    sync_workers: int = Field(1, ge=0, le=64)  # worker loops in this process (0: SCIM only)
+    sync_concurrency: int = Field(8, ge=1, le=256)  # resources each worker processes at once
+
     _split_lists = field_validator("tokens", "basic_users", "api_keys", mode="before")(_split)
 
     @field_validator("store")

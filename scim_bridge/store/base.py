@@ -86,6 +86,7 @@ class QueueEntry:
     id: str
     lane: str
     token: str  # opaque: hand it back to ack()
+    attempts: int = 0  # failed attempts so far (see defer)
 
 
 @dataclass
@@ -156,6 +157,11 @@ class Store(Protocol):
 
     async def ack(self, entry: QueueEntry) -> None:
         """Drop a processed entry, unless the resource changed again since it was claimed."""
+
+    async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
+        """Keep a claimed entry leased for `delay_seconds` (a retry with backoff), counting the
+        attempt; returns the number of failed attempts so far. A new change to the resource
+        meanwhile does not shorten the delay, but it is not lost either."""
 
     async def queue_depth(self) -> QueueDepth: ...
 

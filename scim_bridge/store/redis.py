@@ -14,6 +14,7 @@ entries and the sync-queue entry. Keys, all under the prefix `sb:`:
     sb:q:where                      hash: key → lane it waits in or was claimed from
     sb:q:leases                     sorted set: leased keys by lease expiry
     sb:q:owner                      hash: key → "{consumer}|{generation}"
+    sb:q:attempts                   hash: key → failed attempts (retries with backoff)
     sb:kv:{namespace}               hash: small key/value space (credentials, signing keys)
 
 The queue uses sorted sets rather than Streams (DESIGN.md suggested Streams): a stream cannot
@@ -145,7 +146,7 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', 'sb:q:leases', '-inf', now)) do
 end
 local result = {}
 for _, lane in ipairs({'revocation', 'standard'}) do
-  while #result < limit * 3 do
+  while #result < limit * 4 do
     local popped = redis.call('ZPOPMIN', 'sb:q:lane:' .. lane)
     if #popped == 0 then break end
     local key = popped[1]
@@ -155,9 +156,16 @@ for _, lane in ipairs({'revocation', 'standard'}) do
     table.insert(result, key)
     table.insert(result, lane)
     table.insert(result, gen)
+    table.insert(result, redis.call('HGET', 'sb:q:attempts', key) or '0')
   end
 end
 return result
+"""
+
+_DEFER = """
+-- ARGV: key, until
+redis.call('ZADD', 'sb:q:leases', ARGV[2], ARGV[1])
+return redis.call('HINCRBY', 'sb:q:attempts', ARGV[1], 1)
 """
 
 _ACK = """
@@ -168,6 +176,7 @@ redis.call('HDEL', 'sb:q:owner', key)
 if redis.call('HGET', 'sb:q:gen', key) == gen then
   redis.call('HDEL', 'sb:q:gen', key)
   redis.call('HDEL', 'sb:q:where', key)
+  redis.call('HDEL', 'sb:q:attempts', key)
   return 1
 end
 -- changed while it was processed: back to the front of its lane
@@ -201,7 +210,8 @@ class RedisStore:
             self.url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
             retry_on_timeout=False, decode_responses=False,
         )
-        for name, source in (("write", _WRITE), ("enqueue", _STANDALONE_ENQUEUE), ("claim", _CLAIM), ("ack", _ACK)):
+        for name, source in (("write", _WRITE), ("enqueue", _STANDALONE_ENQUEUE), ("claim", _CLAIM), ("ack", _ACK),
+                             ("defer", _DEFER)):
             self._scripts[name] = self._client.register_script(source)
 
     async def close(self) -> None:
@@ -337,10 +347,10 @@ class RedisStore:
     async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0) -> list[QueueEntry]:
         flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds])
         entries = []
-        for index in range(0, len(flat), 3):
-            key, lane, generation = (part.decode() for part in flat[index : index + 3])
+        for index in range(0, len(flat), 4):
+            key, lane, generation, attempts = (part.decode() for part in flat[index : index + 4])
             resource_type, id = key.split("/", 1)
-            entries.append(QueueEntry(resource_type, id, lane, f"{key}|{generation}"))
+            entries.append(QueueEntry(resource_type, id, lane, f"{key}|{generation}", int(attempts)))
             if len(entries) == limit:
                 break
         return entries
@@ -348,6 +358,10 @@ class RedisStore:
     async def ack(self, entry: QueueEntry) -> None:
         key, generation = entry.token.rsplit("|", 1)
         await self._script("ack", [key, generation])
+
+    async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
+        key = entry.token.rsplit("|", 1)[0]
+        return int(await self._script("defer", [key, time.time() + delay_seconds]))
 
     @_translate_outage
     async def queue_depth(self) -> QueueDepth:

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS queue (
     enqueued INTEGER NOT NULL,
     lease_until REAL NOT NULL DEFAULT 0,
     consumer TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (type, id)
 );
 CREATE INDEX IF NOT EXISTS queue_order ON queue (lane, enqueued);
@@ -96,6 +97,9 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._read_conn = self._connect()
         self._read_conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self._read_conn.execute("PRAGMA table_info(queue)")}
+        if "attempts" not in columns:  # files made before retries were counted
+            self._read_conn.execute("ALTER TABLE queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
         self._writer = GroupCommitWriter(self._connect)
         self._writer.start()
 
@@ -319,16 +323,16 @@ class SqliteStore:
                 if len(entries) >= limit:
                     break
                 rows = conn.execute(
-                    "SELECT type, id, generation FROM queue WHERE lane = ? AND lease_until <= ? "
+                    "SELECT type, id, generation, attempts FROM queue WHERE lane = ? AND lease_until <= ? "
                     "ORDER BY enqueued LIMIT ?",
                     (lane, now, limit - len(entries)),
                 ).fetchall()
-                for resource_type, id, generation in rows:
+                for resource_type, id, generation, attempts in rows:
                     conn.execute(
                         "UPDATE queue SET lease_until = ?, consumer = ? WHERE type = ? AND id = ?",
                         (now + lease_seconds, consumer, resource_type, id),
                     )
-                    entries.append(QueueEntry(resource_type, id, lane, f"{generation}"))
+                    entries.append(QueueEntry(resource_type, id, lane, f"{generation}", attempts))
             return entries
 
         return await self._write(apply)
@@ -346,6 +350,18 @@ class SqliteStore:
                 )
 
         await self._write(apply)
+
+    async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
+        def apply(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "UPDATE queue SET lease_until = ?, attempts = attempts + 1 WHERE type = ? AND id = ?",
+                (time.time() + delay_seconds, entry.resource_type, entry.id),
+            )
+            row = conn.execute("SELECT attempts FROM queue WHERE type = ? AND id = ?",
+                               (entry.resource_type, entry.id)).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._write(apply)
 
     async def queue_depth(self) -> QueueDepth:
         rows = self._read("SELECT lane, COUNT(*) FROM queue GROUP BY lane", ()).fetchall()

@@ -170,3 +170,26 @@ async def test_get_with_referrers_in_one_call(store: Store) -> None:
     record, groups = await store.get_with_referrers("User", "u1", "Group", "members.value")
     assert record is not None and record.id == "u1" and groups == ["g1", "g2"]
     assert await store.get_with_referrers("User", "ghost", "Group", "members.value") == (None, [])
+
+
+async def test_deferred_entries_wait_and_count_attempts(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [entry] = await store.claim("worker")
+    assert await store.defer(entry, 0.05) == 1
+    assert await store.claim("worker") == []  # not before the delay
+    await asyncio.sleep(0.1)
+    [again] = await store.claim("worker")
+    assert await store.defer(again, 0.01) == 2
+    await asyncio.sleep(0.05)
+    [third] = await store.claim("worker")
+    await store.ack(third)
+    assert (await store.queue_depth()).total == 0
+
+
+async def test_claimed_entries_carry_their_failed_attempts(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [entry] = await store.claim("worker")
+    assert entry.attempts == 0
+    await store.defer(entry, 0)
+    [again] = await store.claim("worker")
+    assert again.attempts == 1

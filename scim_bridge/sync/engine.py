@@ -1,0 +1,149 @@
+"""Make each target match the directory for one resource (level-triggered, DESIGN.md).
+
+`sync_user` and `sync_group` read the resource's *current* stored state, compute what each target
+should have under the policy, compare it with what the ID map says was last applied, and apply
+the difference with idempotent target operations. Running them twice, out of order, or after a
+crash between a target call and the acknowledgement converges to the same state.
+
+Membership is owned by users: a user's target groups are computed from the SCIM groups that list
+it (and the groups its attributes derive), so a group change only re-queues the users it added
+or removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from ..store import REVOCATION_LANE, STANDARD_LANE, Store
+from ..targets.base import Target, TargetUser
+from .idmap import IdMap
+from .policy import Policy, UserFacts
+
+log = logging.getLogger("scim_bridge.sync")
+
+
+@dataclass(frozen=True)
+class DesiredUser:
+    exists: bool  # False: the account must go (deleted, deprovision mode "delete")
+    account: TargetUser | None
+    groups: dict[str, str]  # group key → target group name ("{scim group id}" or "derived:{name}")
+    note: str | None = None  # e.g. a guardrail that changed the role
+
+
+class SyncEngine:
+    def __init__(self, store: Store, policy: Policy, targets: dict[str, Target]) -> None:
+        self.store = store
+        self.policy = policy
+        self.targets = targets
+        self.idmap = IdMap(store)
+        self._group_locks: dict[str, asyncio.Lock] = {}
+
+    # users -------------------------------------------------------------------------------------
+    async def sync_user(self, scim_id: str) -> None:
+        record, group_ids = await self.store.get_with_referrers("User", scim_id, "Group", "members.value")
+        document = orjson.loads(record.body) if record else None
+        groups = {r.id: orjson.loads(r.body).get("displayName", "") for r in await self.store.get_many("Group", group_ids)}
+        for name, target in self.targets.items():
+            desired = self.desired_user(name, document, groups)
+            await self._apply_user(name, target, scim_id, desired)
+
+    def desired_user(self, target: str, document: dict[str, Any] | None, groups: dict[str, str]) -> DesiredUser:
+        mode = self.policy.deprovision
+        if document is None:
+            if mode == "delete":
+                return DesiredUser(False, None, {})
+            return DesiredUser(True, None, {})  # keep the account, disabled (and stripped)
+        facts = UserFacts.of(document, sorted(groups.values()))
+        role, note = self.policy.role_for(target, facts)
+        active = document.get("active", True) is not False
+        name = document.get("name") or {}
+        email = next((e["value"] for e in document.get("emails") or [] if e.get("primary")), None) or next(
+            (e["value"] for e in document.get("emails") or []), None) or document["userName"]
+        account = TargetUser(email=email, first_name=name.get("givenName", ""), last_name=name.get("familyName", ""),
+                             display_name=document.get("displayName") or name.get("formatted") or document["userName"],
+                             role=role, enabled=active)
+        wanted: dict[str, str] = {}
+        if active or mode != "strip_groups":
+            for group_id, display_name in groups.items():
+                mirrored = self.policy.groups.mirrored_name(display_name)
+                if mirrored:
+                    wanted[group_id] = mirrored
+            for derived in self.policy.derived_group_names(facts):
+                wanted[f"derived:{derived}"] = derived
+        return DesiredUser(True, account, wanted, note)
+
+    async def _apply_user(self, target_name: str, target: Target, scim_id: str, desired: DesiredUser) -> None:
+        known = await self.idmap.get(target_name, "User", scim_id)
+        if not desired.exists:
+            if known:
+                await target.delete_user(known["id"])
+                await self.idmap.forget(target_name, "User", scim_id)
+            return
+        if desired.account is None:  # the directory deleted it; policy keeps the account disabled
+            if not known:
+                return
+            account = TargetUser(**{**known["applied"], "enabled": False})
+            wanted: dict[str, str] = {} if self.policy.deprovision == "strip_groups" else {
+                k: v for k, v in known.get("group_names", {}).items()}
+        else:
+            account, wanted = desired.account, desired.groups
+            if not known and not account.enabled:
+                return  # never create an account only to disable it
+        applied = asdict(account)
+        target_id = known["id"] if known else None
+        if not known or known.get("applied") != applied or known.get("status") != "synced":
+            target_id = await target.ensure_user(account, target_id)
+        assert target_id is not None
+        current: dict[str, str] = dict(known.get("groups", {})) if known else {}
+        for key in [k for k in current if k not in wanted]:  # revocations first
+            await target.remove_member(current.pop(key), target_id)
+        for key, group_name in wanted.items():
+            if key not in current:
+                group_id = await self._target_group(target_name, target, key, group_name)
+                await target.add_member(group_id, target_id)
+                current[key] = group_id
+        await self.idmap.put(target_name, "User", scim_id, {
+            "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "synced",
+            "error": desired.note,
+        })
+
+    async def _target_group(self, target_name: str, target: Target, key: str, name: str) -> str:
+        """The target id of a mirrored or derived group, creating or adopting it once."""
+        lock = self._group_locks.setdefault(f"{target_name}:{key}", asyncio.Lock())
+        async with lock:  # two members of a new group must not create it twice
+            known = await self.idmap.get(target_name, "Group", key)
+            if known and known.get("name") == name:
+                return str(known["id"])
+            group_id = await target.ensure_group(name, known["id"] if known else None, key)
+            await self.idmap.put(target_name, "Group", key, {"id": group_id, "name": name, "status": "synced"})
+            return group_id
+
+    # groups ------------------------------------------------------------------------------------
+    async def sync_group(self, scim_id: str) -> None:
+        record = await self.store.get("Group", scim_id)
+        document = orjson.loads(record.body) if record else None
+        members = {m["value"] for m in (document or {}).get("members") or []}
+        before = await self.idmap.last_members(scim_id)
+        # Users whose groups changed are re-evaluated; removals go to the revocation lane.
+        for user_id in before - members:
+            await self.store.enqueue("User", user_id, REVOCATION_LANE)
+        for user_id in members - before:
+            await self.store.enqueue("User", user_id, STANDARD_LANE)
+        mirrored = self.policy.groups.mirrored_name(document["displayName"]) if document else None
+        for name, target in self.targets.items():
+            known = await self.idmap.get(name, "Group", scim_id)
+            if mirrored:
+                if not known or known.get("name") != mirrored:
+                    async with self._group_locks.setdefault(f"{name}:{scim_id}", asyncio.Lock()):
+                        group_id = await target.ensure_group(mirrored, known["id"] if known else None, scim_id)
+                        await self.idmap.put(name, "Group", scim_id, {"id": group_id, "name": mirrored,
+                                                                      "status": "synced"})
+            elif known:  # deleted, or no longer mirrored: its members were re-queued above
+                await target.delete_group(known["id"])
+                await self.idmap.forget(name, "Group", scim_id)
+        await self.idmap.set_last_members(scim_id, members if document else None)

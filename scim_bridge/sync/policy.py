@@ -1,0 +1,252 @@
+"""The mapping policy: a YAML file saying what each directory user and group becomes in each target.
+
+Validated on load; an error names the line and the field. Credentials never live in the YAML:
+each target names the environment variables (or a JSON file) that hold them.
+
+    targets:
+      cloudinary: {enabled: true, base_url: https://api.cloudinary.com, default_role: media_library_user}
+      iconik: {enabled: true, base_url: https://app.iconik.io, default_user_type: BROWSE_ONLY}
+    roles:                       # first match wins, per target
+      - when: {group: "Legal Reviewers"}
+        cloudinary: media_library_admin
+    groups: {include: ["*"], exclude: ["project-*"], name: "{displayName}"}
+    derived_groups: ["dept-{department}", "region-{division}"]
+    deprovision: disable         # disable | delete | strip_groups
+    guardrails:
+      external: [{attribute: {userType: "External*"}}, {group: "Agency *"}]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CLOUDINARY_ROLES = ("master_admin", "admin", "billing", "technical_admin", "reports", "media_library_admin",
+                    "media_library_user")
+ICONIK_TYPES = ("POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY")
+# Attributes a rule or a template may name, and where they live in a SCIM User.
+ATTRIBUTES = {
+    "department": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "department"),
+    "division": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "division"),
+    "organization": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "organization"),
+    "costCenter": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "costCenter"),
+    "employeeNumber": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "employeeNumber"),
+    "userType": (None, "userType"), "title": (None, "title"), "locale": (None, "locale"),
+    "preferredLanguage": (None, "preferredLanguage"), "userName": (None, "userName"),
+    "displayName": (None, "displayName"), "emailDomain": (None, "emailDomain"),
+}
+_TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
+
+
+class PolicyError(Exception):
+    """A policy that cannot be used, with the line and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Match(_Strict):
+    group: str | None = None  # glob on the SCIM group displayName, e.g. "Agency *"
+    attribute: dict[str, str] | None = None  # attribute → glob, all must match
+    email_domain: str | None = None
+
+    @field_validator("attribute")
+    @classmethod
+    def _known(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name in value or {}:
+            if name not in ATTRIBUTES:
+                raise ValueError(f"unknown attribute {name!r} (known: {', '.join(sorted(ATTRIBUTES))})")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> Match:
+        if self.group is None and not self.attribute and self.email_domain is None:
+            raise ValueError("a match needs group, attribute or email_domain")
+        return self
+
+    def matches(self, facts: UserFacts) -> bool:
+        if self.group is not None and not any(fnmatch.fnmatchcase(g.lower(), self.group.lower()) for g in facts.groups):
+            return False
+        for name, pattern in (self.attribute or {}).items():
+            value = facts.attributes.get(name)
+            if value is None or not fnmatch.fnmatchcase(value.lower(), pattern.lower()):
+                return False
+        if self.email_domain is not None and facts.attributes.get("emailDomain", "").lower() != self.email_domain.lower():
+            return False
+        return True
+
+
+class RoleRule(_Strict):
+    when: Match
+    cloudinary: Literal[CLOUDINARY_ROLES] | None = None  # type: ignore[valid-type]
+    iconik: Literal[ICONIK_TYPES] | None = None  # type: ignore[valid-type]
+
+
+class CloudinaryPolicy(_Strict):
+    enabled: bool = False
+    base_url: str = "https://api.cloudinary.com"
+    default_role: Literal[CLOUDINARY_ROLES] = "media_library_user"  # type: ignore[valid-type]
+    rate: float = Field(10.0, gt=0)
+    credentials_env: dict[str, str] = {"account_id": "CLOUDINARY_ACCOUNT_ID", "key": "CLOUDINARY_API_KEY",
+                                       "secret": "CLOUDINARY_API_SECRET"}
+    credentials_file: str | None = None
+    service_account_email: str | None = None
+
+
+class IconikPolicy(_Strict):
+    enabled: bool = False
+    base_url: str = "https://app.iconik.io"
+    default_user_type: Literal[ICONIK_TYPES] = "BROWSE_ONLY"  # type: ignore[valid-type]
+    rate: float = Field(45.0, gt=0)
+    credentials_env: dict[str, str] = {"app_id": "ICONIK_APP_ID", "auth_token": "ICONIK_AUTH_TOKEN"}
+    credentials_file: str | None = None
+    service_account_email: str | None = None
+
+
+class Targets(_Strict):
+    cloudinary: CloudinaryPolicy = CloudinaryPolicy()
+    iconik: IconikPolicy = IconikPolicy()
+
+
+class GroupMirroring(_Strict):
+    include: list[str] = ["*"]
+    exclude: list[str] = []
+    name: str = "{displayName}"
+
+    def mirrored_name(self, display_name: str) -> str | None:
+        lowered = display_name.lower()
+        if not any(fnmatch.fnmatchcase(lowered, p.lower()) for p in self.include):
+            return None
+        if any(fnmatch.fnmatchcase(lowered, p.lower()) for p in self.exclude):
+            return None
+        return self.name.replace("{displayName}", display_name)
+
+
+class Guardrails(_Strict):
+    external: list[Match] = []
+    admin_roles: dict[str, list[str]] = {
+        "cloudinary": ["master_admin", "admin", "technical_admin", "billing", "media_library_admin"],
+        "iconik": ["POWER"],
+    }
+
+
+class Policy(_Strict):
+    targets: Targets = Targets()
+    roles: list[RoleRule] = []
+    groups: GroupMirroring = GroupMirroring()
+    derived_groups: list[str] = []
+    deprovision: Literal["disable", "delete", "strip_groups"] = "disable"
+    guardrails: Guardrails = Guardrails()
+
+    @field_validator("derived_groups")
+    @classmethod
+    def _templates(cls, value: list[str]) -> list[str]:
+        for template in value:
+            for name in _TEMPLATE_FIELD.findall(template):
+                if name not in ATTRIBUTES:
+                    raise ValueError(f"template {template!r} names unknown attribute {name!r}")
+        return value
+
+    def enabled_targets(self) -> list[str]:
+        return [name for name in ("cloudinary", "iconik") if getattr(self.targets, name).enabled]
+
+    def is_external(self, facts: UserFacts) -> bool:
+        return any(match.matches(facts) for match in self.guardrails.external)
+
+    def role_for(self, target: str, facts: UserFacts) -> tuple[str, str | None]:
+        """(role, guardrail note): the first matching rule's role, else the default; an external
+        user never gets an admin role (the default is used, and the note says why)."""
+        default = self.targets.cloudinary.default_role if target == "cloudinary" else self.targets.iconik.default_user_type
+        role = next((getattr(rule, target) for rule in self.roles if getattr(rule, target) and rule.when.matches(facts)),
+                    default)
+        if role in self.guardrails.admin_roles.get(target, []) and self.is_external(facts):
+            return default, f"guardrail: external user {facts.user_name} may not receive {target} role {role}"
+        return role, None
+
+    def derived_group_names(self, facts: UserFacts) -> list[str]:
+        names = []
+        for template in self.derived_groups:
+            fields = _TEMPLATE_FIELD.findall(template)
+            values = {f: facts.attributes.get(f) for f in fields}
+            if all(values.values()):
+                names.append(_TEMPLATE_FIELD.sub(lambda m: str(values[m.group(1)]), template))
+        return names
+
+
+class UserFacts(BaseModel):
+    """What rules can see of a user: attributes by policy name, and SCIM group display names."""
+
+    user_name: str
+    attributes: dict[str, str]
+    groups: list[str]
+
+    @classmethod
+    def of(cls, document: dict[str, Any], group_names: list[str]) -> UserFacts:
+        attributes: dict[str, str] = {}
+        for name, (urn, key) in ATTRIBUTES.items():
+            container = document.get(urn, {}) if urn else document
+            value = container.get(key) if isinstance(container, dict) else None
+            if isinstance(value, str) and value:
+                attributes[name] = value
+        email = next((e.get("value") for e in document.get("emails") or [] if e.get("primary")), None) or next(
+            (e.get("value") for e in document.get("emails") or []), None) or document.get("userName", "")
+        if "@" in str(email):
+            attributes["emailDomain"] = str(email).rsplit("@", 1)[1]
+        return cls(user_name=document.get("userName", ""), attributes=attributes, groups=group_names)
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file; errors name the line and the field."""
+    text = Path(path).read_text()
+    try:
+        data = yaml.safe_load(text) or {}
+        root = yaml.compose(text)
+    except yaml.YAMLError as error:
+        raise PolicyError(f"{path}: {error}") from None
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = [str(part) for part in first["loc"] if part not in ("literal", "list", "dict")]
+        line = _line_of(root, first["loc"])
+        where = f"line {line}: " if line else ""
+        raise PolicyError(f"{path}: {where}{'.'.join(location) or 'policy'}: {first['msg']}") from None
+
+
+def _line_of(node: Any, location: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node a validation error points at (the deepest one found)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in location:
+        if isinstance(node, yaml.MappingNode):
+            child = next((value for key, value in node.value if key.value == str(part)), None)
+            if child is None:
+                key_node = next((key for key, _ in node.value if key.value == str(part)), None)
+                return key_node.start_mark.line + 1 if key_node else line
+            node = child
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def target_credentials(policy: CloudinaryPolicy | IconikPolicy) -> dict[str, str]:
+    """Credentials from the JSON file the policy names, else from the environment variables it names."""
+    if policy.credentials_file:
+        values = json.loads(Path(policy.credentials_file).read_text())
+    else:
+        values = {field: os.environ.get(variable, "") for field, variable in policy.credentials_env.items()}
+    missing = [field for field in policy.credentials_env if not values.get(field)]
+    if missing:
+        source = policy.credentials_file or ", ".join(policy.credentials_env[f] for f in missing)
+        raise PolicyError(f"missing credentials {', '.join(missing)} (from {source})")
+    return {field: str(values[field]) for field in policy.credentials_env}

@@ -1,0 +1,59 @@
+"""Assemble the sync side from a policy: the targets with their credentials, the engine, the
+workers that run inside the bridge process (started and stopped with the app)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from ..store import Store
+from ..targets.base import Target
+from ..targets.cloudinary import CloudinaryConfig, CloudinaryTarget
+from ..targets.iconik import IconikConfig, IconikTarget
+from .engine import SyncEngine
+from .policy import Policy, load_policy, target_credentials
+from .worker import SyncWorker, WorkerOptions
+
+log = logging.getLogger("scim_bridge.sync")
+
+
+def build_targets(policy: Policy) -> dict[str, Target]:
+    targets: dict[str, Target] = {}
+    if policy.targets.cloudinary.enabled:
+        c, creds = policy.targets.cloudinary, target_credentials(policy.targets.cloudinary)
+        targets["cloudinary"] = CloudinaryTarget(CloudinaryConfig(
+            c.base_url, creds["account_id"], creds["key"], creds["secret"], c.rate, c.service_account_email))
+    if policy.targets.iconik.enabled:
+        i, creds = policy.targets.iconik, target_credentials(policy.targets.iconik)
+        targets["iconik"] = IconikTarget(IconikConfig(
+            i.base_url, creds["app_id"], creds["auth_token"], i.rate, i.service_account_email))
+    return targets
+
+
+class SyncRuntime:
+    """The workers of one bridge process."""
+
+    def __init__(self, store: Store, policy: Policy, targets: dict[str, Target], workers: int = 1,
+                 options: WorkerOptions | None = None) -> None:
+        self.engine = SyncEngine(store, policy, targets)
+        self.workers = [SyncWorker(store, self.engine, options) for _ in range(workers)]
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @classmethod
+    def from_file(cls, store: Store, path: str | Path, workers: int = 1,
+                  options: WorkerOptions | None = None) -> SyncRuntime:
+        policy = load_policy(path)
+        return cls(store, policy, build_targets(policy), workers, options)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._tasks = [asyncio.create_task(worker.run(self._stop)) for worker in self.workers]
+        log.info("sync: %d worker(s) for %s", len(self.workers), ", ".join(self.engine.targets) or "no target")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for target in self.engine.targets.values():
+            await target.close()

@@ -1,0 +1,124 @@
+"""The sync worker: claims "resource changed" entries (revocation lane first), runs the engine,
+acknowledges; retries with exponential backoff and jitter; dead-letters after N attempts.
+
+A crash between a target call and the acknowledgement leaves the entry leased; when the lease
+expires another worker (or this one after a restart) claims it again, and the level-triggered
+engine converges without duplicating anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import uuid
+from dataclasses import dataclass
+
+from ..store import QueueEntry, Store, StoreUnavailable
+from ..targets.base import PermanentError, RetryableError, Throttled
+from .engine import SyncEngine
+from .idmap import IdMap
+
+log = logging.getLogger("scim_bridge.sync")
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int = 8  # entries processed at once by one worker
+    lease_seconds: float = 120.0  # a crashed worker's entries come back after this
+    max_attempts: int = 8  # then the entry becomes a dead letter (scim-bridge replay requeues it)
+    base_delay: float = 1.0
+    max_delay: float = 300.0
+    idle_poll: float = 0.2  # seconds between claims when the queue is empty
+
+
+class SyncWorker:
+    def __init__(self, store: Store, engine: SyncEngine, options: WorkerOptions | None = None) -> None:
+        self.store = store
+        self.engine = engine
+        self.options = options or WorkerOptions()
+        self.idmap = IdMap(store)
+        self.consumer = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._random = random.Random()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        semaphore = asyncio.Semaphore(self.options.concurrency)
+        running: set[asyncio.Task[None]] = set()
+        while not stop.is_set():
+            free = self.options.concurrency - len(running)
+            try:
+                entries = await self.store.claim(self.consumer, limit=free, lease_seconds=self.options.lease_seconds) \
+                    if free > 0 else []
+            except StoreUnavailable:
+                await _sleep_or_stop(stop, 1.0)
+                continue
+            for entry in entries:
+                task = asyncio.create_task(self._guarded(semaphore, entry))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            if not entries:
+                await _sleep_or_stop(stop, self.options.idle_poll if not running else 0.02)
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Process until the queue is empty (tests, `scim-bridge plan --apply`-style one-shots)."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.run(stop))
+        try:
+            async with asyncio.timeout(timeout):
+                while (await self.store.queue_depth()).total:
+                    await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await task
+
+    async def _guarded(self, semaphore: asyncio.Semaphore, entry: QueueEntry) -> None:
+        async with semaphore:
+            await self.process(entry)
+
+    async def process(self, entry: QueueEntry) -> None:
+        try:
+            if entry.resource_type == "User":
+                await self.engine.sync_user(entry.id)
+            elif entry.resource_type == "Group":
+                await self.engine.sync_group(entry.id)
+            await self.store.ack(entry)
+        except RetryableError as error:
+            await self._retry(entry, error, getattr(error, "retry_after", None) if isinstance(error, Throttled) else None)
+        except PermanentError as error:
+            log.warning("sync of %s %s failed permanently: %s", entry.resource_type, entry.id, error)
+            await self._give_up(entry, str(error), attempts=1)
+        except StoreUnavailable:
+            pass  # the lease expires and the entry is claimed again once the store is back
+        except Exception as error:  # a bug must not stop the worker; the entry is retried, then parked
+            log.exception("sync of %s %s crashed", entry.resource_type, entry.id)
+            await self._retry(entry, error, None)
+
+    async def _retry(self, entry: QueueEntry, error: Exception, retry_after: float | None) -> None:
+        attempts = entry.attempts + 1
+        try:
+            if attempts >= self.options.max_attempts:
+                await self._give_up(entry, str(error), attempts)
+                return
+            delay = min(self.options.max_delay, self.options.base_delay * 2 ** (attempts - 1))
+            delay *= 0.5 + self._random.random()  # jitter, so retries of a storm do not arrive together
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            await self.store.defer(entry, delay)
+        except StoreUnavailable:
+            pass
+
+    async def _give_up(self, entry: QueueEntry, error: str, attempts: int) -> None:
+        await self.idmap.dead_letter(entry.resource_type, entry.id, error, attempts)
+        for target in self.engine.targets:
+            await self.idmap.mark_failed(target, entry.resource_type, entry.id, error)
+        await self.store.ack(entry)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass

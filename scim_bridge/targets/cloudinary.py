@@ -1,0 +1,112 @@
+"""Cloudinary translator: the Account (Provisioning) API's users, user groups and membership.
+
+Facts from research/cloudinary.md §1: HTTP Basic with the account API key and secret; 200 on
+success, creates included; users are unique by email (adopted, not duplicated); `enabled: false`
+disables; groups are flat and have only a name. The rate limit of this API is undocumented
+(§1.2): the client-side rate is a setting, and 420/429 pause every call until the reset time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .base import Gone, TargetAccount, TargetUser
+from .http import TargetHttp
+
+
+@dataclass(frozen=True)
+class CloudinaryConfig:
+    base_url: str  # e.g. https://api.cloudinary.com (or the emulator)
+    account_id: str
+    key: str
+    secret: str
+    rate: float = 10.0  # requests/s; undocumented upstream, so chosen: 10/s (36,000/h)
+    service_account_email: str | None = None  # the bridge's own login: never disabled or deleted
+
+
+class CloudinaryTarget:
+    name = "cloudinary"
+
+    def __init__(self, config: CloudinaryConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self.http = TargetHttp(
+            "cloudinary", f"{config.base_url.rstrip('/')}/v1_1/provisioning/accounts/{config.account_id}",
+            rate=config.rate, auth=(config.key, config.secret), transport=transport,
+        )
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    def _protected(self, email: str) -> bool:
+        own = self.config.service_account_email
+        return bool(own) and email.lower() == own.lower()  # type: ignore[union-attr]
+
+    async def ensure_user(self, user: TargetUser, known_id: str | None) -> str:
+        fields = {"name": user.display_name, "email": user.email, "role": user.role, "enabled": user.enabled}
+        if self._protected(user.email):
+            fields.pop("enabled")  # never disable the account the bridge itself uses
+        if known_id:
+            try:
+                await self.http.call("PUT", f"/users/{known_id}", json=fields)
+                return known_id
+            except Gone:
+                pass  # deleted by hand: create (or adopt) again
+        existing = await self.http.call("GET", "/users", params={"emails": user.email})
+        match = next((u for u in existing.json().get("users", []) if u["email"].lower() == user.email.lower()), None)
+        if match is not None:  # adopt, then converge its fields
+            await self.http.call("PUT", f"/users/{match['id']}", json=fields)
+            return str(match["id"])
+        created = await self.http.call("POST", "/users", json=fields)
+        return str(created.json()["id"])
+
+    async def delete_user(self, target_id: str) -> None:
+        try:
+            current = await self.http.call("GET", f"/users/{target_id}")
+            if self._protected(current.json().get("email", "")):
+                return
+            await self.http.call("DELETE", f"/users/{target_id}")
+        except Gone:
+            pass
+
+    async def ensure_group(self, name: str, known_id: str | None, external_id: str) -> str:
+        # Cloudinary groups carry only a name (research/cloudinary.md §1.5): external_id unused.
+        if known_id:
+            try:
+                current = await self.http.call("GET", f"/user_groups/{known_id}")
+                if current.json().get("name") != name:
+                    await self.http.call("PUT", f"/user_groups/{known_id}", json={"name": name})
+                return known_id
+            except Gone:
+                pass
+        groups = (await self.http.call("GET", "/user_groups")).json().get("user_groups", [])
+        match = next((g for g in groups if g["name"].lower() == name.lower()), None)
+        if match is not None:
+            return str(match["id"])
+        return str((await self.http.call("POST", "/user_groups", json={"name": name})).json()["id"])
+
+    async def delete_group(self, target_id: str) -> None:
+        try:
+            await self.http.call("DELETE", f"/user_groups/{target_id}")
+        except Gone:
+            pass
+
+    async def add_member(self, group_id: str, user_id: str) -> None:
+        await self.http.call("POST", f"/user_groups/{group_id}/users/{user_id}")
+
+    async def remove_member(self, group_id: str, user_id: str) -> None:
+        try:
+            await self.http.call("DELETE", f"/user_groups/{group_id}/users/{user_id}")
+        except Gone:
+            pass
+
+    async def list_users(self) -> list[TargetAccount]:
+        users = (await self.http.call("GET", "/users")).json().get("users", [])
+        accounts = []
+        for user in users:
+            groups: list[dict[str, Any]] = (await self.http.call("GET", f"/users/{user['id']}/groups")).json()["groups"]
+            accounts.append(TargetAccount(user["id"], user["email"], user.get("role", ""), bool(user.get("enabled")),
+                                          [g["id"] for g in groups]))
+        return accounts

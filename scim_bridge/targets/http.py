@@ -1,0 +1,126 @@
+"""The HTTP side every translator shares: a pooled httpx client, a client-side rate limiter that
+also obeys what the target says (Retry-After, X-FeatureRateLimit-Reset, RateLimit-Remaining),
+and the mapping from HTTP outcomes to the typed errors of targets/base.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from .base import Conflict, Forbidden, Gone, Invalid, PermanentError, TargetTimeout, Throttled, Unavailable
+
+log = logging.getLogger("scim_bridge.targets")
+
+
+class RateLimiter:
+    """Spaces calls to at most `rate` per second, and pauses every call while the target has
+    asked us to wait (a 429 with Retry-After, or a quota whose remaining count reached zero)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._next = 0.0
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next, self._paused_until)
+            if self.rate:
+                self._next = start + 1.0 / self.rate
+        delay = start - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Seconds to wait, from Retry-After (seconds or HTTP-date) or X-FeatureRateLimit-Reset."""
+    value = response.headers.get("retry-after")
+    if value:
+        if value.strip().isdigit():
+            return float(value)
+        return _until(value)
+    reset = response.headers.get("x-featureratelimit-reset")
+    return _until(reset) if reset else None
+
+
+def _until(http_date: str) -> float | None:
+    try:
+        return max(0.0, parsedate_to_datetime(http_date).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class TargetHttp:
+    def __init__(self, name: str, base_url: str, *, rate: float, headers: dict[str, str] | None = None,
+                 auth: httpx.Auth | tuple[str, str] | None = None, timeout: float = 10.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.name = name
+        self.limiter = RateLimiter(rate)
+        self.client = httpx.AsyncClient(base_url=base_url, headers=headers, auth=auth, timeout=timeout,
+                                        transport=transport,
+                                        limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def call(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+        """One request; any answer outside `expect` becomes a typed TargetError."""
+        await self.limiter.wait()
+        try:
+            response = await self.client.request(method, path, **kwargs)
+        except httpx.TimeoutException as error:
+            raise TargetTimeout(f"{self.name}: {method} {path} timed out") from error
+        except httpx.TransportError as error:  # refused, reset, dropped mid-response
+            raise Unavailable(f"{self.name}: {method} {path}: {type(error).__name__}") from error
+        self._observe_quota(response)
+        if response.status_code in expect:
+            return response
+        raise self._error(method, path, response)
+
+    def _observe_quota(self, response: httpx.Response) -> None:
+        remaining = response.headers.get("ratelimit-remaining") or response.headers.get("x-featureratelimit-remaining")
+        if remaining == "0" and response.status_code < 400:
+            wait = retry_after_seconds(response)
+            self.limiter.pause(wait if wait is not None else 1.0)
+
+    def _error(self, method: str, path: str, response: httpx.Response) -> Exception:
+        status = response.status_code
+        message = f"{self.name}: {method} {path} → {status} {_detail(response)}"
+        if status in (420, 429):
+            wait = retry_after_seconds(response)
+            self.limiter.pause(wait if wait is not None else 2.0)
+            return Throttled(message, wait, status)
+        if status >= 500:
+            return Unavailable(message, status)
+        if status in (401, 403):
+            return Forbidden(message, status)
+        if status == 404:
+            return Gone(message, status)
+        if status == 409:
+            return Conflict(message, status)
+        if status == 400 or status == 422:
+            return Invalid(message, status)
+        return PermanentError(message, status)
+
+
+def _detail(response: httpx.Response) -> str:
+    """The target's own message, from either vendor's error shape; never the request's secrets."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        if isinstance(body.get("error"), dict):
+            return str(body["error"].get("message", ""))[:300]
+        if "errors" in body:
+            return str(body["errors"])[:300]
+    return str(body)[:200]

@@ -1,0 +1,129 @@
+"""iconik translator: the Users service's users, groups and membership.
+
+Facts from research/iconik.md §1–§3 and §10: `App-ID` + `Auth-Token` headers; paths end with
+"/"; create 201, delete 204, member add 201, member remove 200; users have no external id (the
+bridge keeps the ID map and adopts by email), groups carry `external_id` (the SCIM group id);
+`status: INACTIVE` disables; deactivating the token's own user locks the bridge out, so that
+account is never disabled or deleted. Rate: ≈50 requests/s per the only (secondary) source, so
+45/s by default, and a 429 pauses every call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .base import Gone, TargetAccount, TargetUser
+from .http import TargetHttp
+
+API = "/API/users/v1"
+
+
+@dataclass(frozen=True)
+class IconikConfig:
+    base_url: str  # e.g. https://app.iconik.io (or the emulator)
+    app_id: str
+    auth_token: str
+    rate: float = 45.0
+    service_account_email: str | None = None
+
+
+class IconikTarget:
+    name = "iconik"
+
+    def __init__(self, config: IconikConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        self.http = TargetHttp("iconik", config.base_url.rstrip("/") + API, rate=config.rate, transport=transport,
+                               headers={"App-ID": config.app_id, "Auth-Token": config.auth_token,
+                                        "Accept": "application/json"})
+        self._own_id: str | None = None
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def _token_user_id(self) -> str | None:
+        # research/iconik.md §2.1: GET /users/current/ is the token's user; the emulator and the
+        # spec differ on whether it exists everywhere, so the configured email is the fallback.
+        if self._own_id is None and self.config.service_account_email:
+            found = await self._find_by_email(self.config.service_account_email)
+            self._own_id = found["id"] if found else None
+        return self._own_id
+
+    async def _find_by_email(self, email: str) -> dict[str, Any] | None:
+        page = (await self.http.call("GET", "/users/", params={"email": email, "per_page": 10})).json()
+        return next((u for u in page.get("objects", []) if (u.get("email") or "").lower() == email.lower()), None)
+
+    async def ensure_user(self, user: TargetUser, known_id: str | None) -> str:
+        fields = {"email": user.email, "first_name": user.first_name or user.display_name or user.email,
+                  "last_name": user.last_name, "type": user.role, "status": "ACTIVE" if user.enabled else "INACTIVE"}
+        if known_id:
+            if known_id == await self._token_user_id():
+                fields.pop("status")
+            try:
+                await self.http.call("PATCH", f"/users/{known_id}/", json=fields)
+                return known_id
+            except Gone:
+                pass
+        # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
+        match = await self._find_by_email(user.email)
+        if match is not None:
+            if match["id"] == await self._token_user_id():
+                fields.pop("status", None)
+            await self.http.call("PATCH", f"/users/{match['id']}/", json=fields)
+            return str(match["id"])
+        created = await self.http.call("POST", "/users/", json=fields, expect=(201,))
+        return str(created.json()["id"])
+
+    async def delete_user(self, target_id: str) -> None:
+        if target_id == await self._token_user_id():
+            return
+        try:
+            await self.http.call("DELETE", f"/users/{target_id}/", expect=(204,))
+        except Gone:
+            pass
+
+    async def ensure_group(self, name: str, known_id: str | None, external_id: str) -> str:
+        if known_id:
+            try:
+                current = (await self.http.call("GET", f"/groups/{known_id}/")).json()
+                if current.get("name") != name or current.get("external_id") != external_id:
+                    await self.http.call("PATCH", f"/groups/{known_id}/", json={"name": name, "external_id": external_id})
+                return known_id
+            except Gone:
+                pass
+        page = (await self.http.call("GET", "/groups/", params={"name": name, "per_page": 100})).json()
+        match = next((g for g in page.get("objects", []) if g.get("external_id") == external_id or g["name"] == name), None)
+        if match is not None:
+            if match.get("external_id") != external_id:
+                await self.http.call("PATCH", f"/groups/{match['id']}/", json={"external_id": external_id})
+            return str(match["id"])
+        created = await self.http.call("POST", "/groups/", json={"name": name, "external_id": external_id},
+                                       expect=(201,))
+        return str(created.json()["id"])
+
+    async def delete_group(self, target_id: str) -> None:
+        try:
+            await self.http.call("DELETE", f"/groups/{target_id}/", expect=(204,))
+        except Gone:
+            pass
+
+    async def add_member(self, group_id: str, user_id: str) -> None:
+        await self.http.call("POST", f"/groups/{group_id}/users/{user_id}/", expect=(201,))
+
+    async def remove_member(self, group_id: str, user_id: str) -> None:
+        try:
+            await self.http.call("DELETE", f"/groups/{group_id}/users/{user_id}/")
+        except Gone:
+            pass
+
+    async def list_users(self) -> list[TargetAccount]:
+        accounts, page = [], 1
+        while True:
+            body = (await self.http.call("GET", "/users/", params={"page": page, "per_page": 100})).json()
+            accounts += [TargetAccount(u["id"], u.get("email") or "", u.get("type", ""), u.get("status") == "ACTIVE",
+                                       list(u.get("groups") or [])) for u in body.get("objects", [])]
+            if not body.get("next_url"):
+                return accounts
+            page += 1

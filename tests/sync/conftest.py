@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import yaml
+
+from scim_bridge.emulators import cloudinary, iconik
+from tests.emulators.live import LiveApp
+from tests.live import LiveBridge
+
+
+@dataclass
+class World:
+    """The bridge and both emulators, each on its own port, talking real HTTP."""
+
+    bridge: LiveBridge
+    scim: httpx.Client
+    cloudinary: cloudinary.CloudinaryState
+    iconik: iconik.IconikState
+    cloudinary_url: str
+    iconik_url: str
+
+    def converge(self, predicate: Callable[[World], bool], timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if predicate(self):
+                    return
+            except (KeyError, StopIteration, IndexError, RuntimeError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("the targets did not converge in time:\n" + json.dumps(self.snapshot(), indent=1)[:4000])
+            time.sleep(0.05)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"cloudinary": httpx.get(f"{self.cloudinary_url}/_emulator/state").json(),
+                "iconik": httpx.get(f"{self.iconik_url}/_emulator/state").json()}
+
+    # what a reviewer would look at, by email
+    def cld_user(self, email: str) -> dict[str, Any] | None:
+        return next((u for u in self.cloudinary.users.values() if u["email"] == email), None)
+
+    def cld_groups_of(self, email: str) -> set[str]:
+        user = self.cld_user(email)
+        return {self.cloudinary.groups[g]["name"] for g, ids in self.cloudinary.members.items()
+                if user and user["id"] in ids}
+
+    def ico_user(self, email: str) -> dict[str, Any] | None:
+        return next((u for u in self.iconik.users.values() if u["email"] == email), None)
+
+    def ico_groups_of(self, email: str) -> set[str]:
+        user = self.ico_user(email)
+        return {self.iconik.groups[g]["name"] for g in (user or {}).get("groups", []) if g in self.iconik.groups}
+
+
+POLICY = {
+    "roles": [
+        {"when": {"group": "Legal Reviewers"}, "cloudinary": "media_library_admin", "iconik": "STANDARD"},
+        {"when": {"attribute": {"department": "Post Production"}}, "iconik": "POWER"},
+    ],
+    "groups": {"include": ["*"], "exclude": ["project-*"]},
+    "derived_groups": ["dept-{department}"],
+    "deprovision": "disable",
+    "guardrails": {"external": [{"attribute": {"userType": "External*"}}]},
+}
+
+
+def make_world(tmp_path: Path, store_url: str, **policy_changes: Any) -> Iterator[World]:
+    cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
+    with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
+        (tmp_path / "cld.json").write_text(json.dumps({"account_id": cld_state.account_id, "key": cld_state.key,
+                                                       "secret": cld_state.secret}))
+        (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
+        policy = {**POLICY, **policy_changes, "targets": {
+            "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json"),
+                           "rate": 200},
+            "iconik": {"enabled": True, "base_url": ico.url, "credentials_file": str(tmp_path / "ico.json"),
+                       "rate": 200, "service_account_email": "bridge-service@example.com"}}}
+        (tmp_path / "policy.yml").write_text(yaml.safe_dump(policy))
+        with LiveBridge(store_url, policy=tmp_path / "policy.yml") as bridge, bridge.client() as scim:
+            yield World(bridge, scim, cld_state, ico_state, cld.url, ico.url)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/bridge.db"
+    else:
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+    yield from make_world(tmp_path, url)
