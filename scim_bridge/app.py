@@ -7,6 +7,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,6 +30,8 @@ from .scim.resources import ResourceService, ServiceOptions
 from .store import Store, StoreUnavailable, open_store
 from .sync.runtime import SyncRuntime
 from .sync.worker import WorkerOptions
+from .web import admin
+from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
 from .web.health import health
 from .web.paths import PathNormalizer
@@ -58,7 +61,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return _error_response(ScimError(500, "internal error; the request was not applied"))
 
 
-def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+def create_app(settings: Settings, store: Store | None = None, after_start: Any = None) -> Starlette:
     store = store or open_store(settings.store)
     options = ServiceOptions(
         delete_mode=settings.delete_mode,
@@ -87,6 +90,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             cursors.secret = hashlib.sha256(b"cursor:" + await book.signing_key()).digest()
         except StoreUnavailable:
             log.warning("store unavailable at start-up; SCIM answers 503 until it is back")
+        if after_start is not None:
+            await after_start(app)
         if sync is not None:
             sync.start()
         yield
@@ -98,6 +103,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     if settings.capture:
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
         middleware.append(Middleware(CaptureMiddleware, path=settings.capture, extra_secret_headers=extra))
+    middleware.append(Middleware(AdminAuth, tokens=settings.admin_tokens))
     middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
     middleware.append(Middleware(ScimDispatcher, routes=scim_routes.routes()))
 
@@ -105,6 +111,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
+            *admin.routes(),
         ],
         middleware=middleware,
         exception_handlers={ScimError: _scim_error, HTTPException: _http_error, Exception: _unexpected},

@@ -1,4 +1,4 @@
-"""`scim-bridge serve | credentials | emulate`: serve flags are also SCIM_BRIDGE_* environment variables."""
+"""`scim-bridge serve | sandbox | credentials | replay | emulate`; serve flags are also SCIM_BRIDGE_* variables."""
 
 from __future__ import annotations
 
@@ -31,6 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", help="external base URL used in meta.location [SCIM_BRIDGE_PUBLIC_URL]")
     serve.add_argument("--tokens", help="static bearer tokens, comma-separated [SCIM_BRIDGE_TOKENS]")
     serve.add_argument("--delete-mode", choices=["hard", "deactivate"], help="[SCIM_BRIDGE_DELETE_MODE]")
+
+    sandbox = commands.add_parser("sandbox", help="the bridge and both emulators in one process, with sample data")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8080)
+    sandbox.add_argument("--store", help="default: a SQLite file in a temporary folder")
+    sandbox.add_argument("--credentials-file", help="also write how to reach everything, as JSON, to this file")
+
+    replay = commands.add_parser("replay", help="requeue the dead letters of the sync engine")
+    _common(replay)
 
     emulate = commands.add_parser("emulate", help="run a Cloudinary or iconik API emulator alone")
     emulate.add_argument("target", choices=["cloudinary", "iconik"])
@@ -113,6 +122,47 @@ def credentials(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def sandbox(args: argparse.Namespace) -> int:
+    import json
+
+    import uvicorn
+
+    from .sandbox import build_sandbox
+
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app, access = build_sandbox(args.port, args.host, args.store)
+    if args.credentials_file:
+        with open(args.credentials_file, "w") as handle:
+            json.dump(access, handle, indent=2)
+    print("scim-bridge sandbox: the bridge, a Cloudinary emulator and an iconik emulator on one port", flush=True)
+    print(f"  SCIM      {access['scim']['base_url']}   Authorization: Bearer {access['scim']['token']}", flush=True)
+    print(f"  admin     {access['admin']['base_url']}/queue   Authorization: Bearer {access['admin']['token']}", flush=True)
+    print(f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state", flush=True)
+    print(f"  iconik    {access['iconik']['base_url']}/_emulator/state", flush=True)
+    print("  sample directory (37 users, 11 groups) and sample policy loaded; watch the targets fill", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def replay(args: argparse.Namespace) -> int:
+    from .store import open_store
+    from .sync.idmap import IdMap
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        store = open_store(settings.store)
+        await store.open()
+        try:
+            count = await IdMap(store).replay()
+        finally:
+            await store.close()
+        print(f"requeued {count} dead letter(s)")
+        return 0
+
+    return asyncio.run(run())
+
+
 def emulate(args: argparse.Namespace) -> int:
     """Serve one emulator and print how to reach it, for anyone testing their own integration."""
     import uvicorn
@@ -144,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args)
         if args.command == "emulate":
             return emulate(args)
+        if args.command == "sandbox":
+            return sandbox(args)
+        if args.command == "replay":
+            return replay(args)
         return credentials(args)
     except (ConfigError, PolicyError) as error:
         print(f"scim-bridge: configuration error: {error}", file=sys.stderr)

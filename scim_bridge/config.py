@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     basic_users: Annotated[list[str], NoDecode] = []  # "user:password" pairs, comma-separated
     api_keys: Annotated[list[str], NoDecode] = []  # raw keys: `Authorization: <key>` or the header below
     api_key_header: str | None = None  # e.g. X-API-Key
+    admin_tokens: Annotated[list[str], NoDecode] = []  # bearer tokens for /admin/api (not for SCIM)
     oauth_token_lifetime: int = Field(3600, ge=900, le=86400)  # OTDS wants ≥ 900 s
     jwks_url: str | None = None
     jwt_issuer: str | None = None
@@ -52,7 +53,7 @@ class Settings(BaseSettings):
     sync_workers: int = Field(1, ge=0, le=64)  # worker loops in this process (0: SCIM only)
     sync_concurrency: int = Field(8, ge=1, le=256)  # resources each worker processes at once
 
-    _split_lists = field_validator("tokens", "basic_users", "api_keys", mode="before")(_split)
+    _split_lists = field_validator("tokens", "basic_users", "api_keys", "admin_tokens", mode="before")(_split)
 
     @field_validator("store")
     @classmethod

@@ -90,7 +90,9 @@ class AuthMiddleware:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") in OPEN_PATHS or scope["path"].startswith("/emulators/"):
+        path = scope.get("path", "")
+        # /admin has its own tokens (web/admin.py); /emulators only exists in the sandbox.
+        if scope["type"] != "http" or path.rstrip("/") in OPEN_PATHS or path.startswith(("/emulators/", "/admin")):
             await self.app(scope, receive, send)
             return
         wanted = self.authenticator.header_names

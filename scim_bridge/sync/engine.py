@@ -79,6 +79,8 @@ class SyncEngine:
 
     async def _apply_user(self, target_name: str, target: Target, scim_id: str, desired: DesiredUser) -> None:
         known = await self.idmap.get(target_name, "User", scim_id)
+        if known is not None and not known.get("id"):
+            known = None  # recorded as not provisioned: nothing exists in the target
         if not desired.exists:
             if known:
                 await target.delete_user(known["id"])
@@ -92,14 +94,20 @@ class SyncEngine:
                 k: v for k, v in known.get("group_names", {}).items()}
         else:
             account, wanted = desired.account, desired.groups
-            if not known and not account.enabled:
-                return  # never create an account only to disable it
+            if not known and not account.enabled:  # never create an account only to disable it
+                await self.idmap.put(target_name, "User", scim_id, {"status": "not-provisioned",
+                                                                    "error": "inactive in the directory"})
+                return
         applied = asdict(account)
         target_id = known["id"] if known else None
+        current: dict[str, str] = dict(known.get("groups", {})) if known else {}
         if not known or known.get("applied") != applied or known.get("status") != "synced":
             target_id = await target.ensure_user(account, target_id)
+            # Progress is kept, so a retry after a failure below neither looks the account up again
+            # nor loses it; the status says the membership is not finished yet.
+            await self.idmap.put(target_name, "User", scim_id, {
+                "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "partial"})
         assert target_id is not None
-        current: dict[str, str] = dict(known.get("groups", {})) if known else {}
         for key in [k for k in current if k not in wanted]:  # revocations first
             await target.remove_member(current.pop(key), target_id)
         for key, group_name in wanted.items():

@@ -27,7 +27,7 @@ log = logging.getLogger("scim_bridge.sync")
 class WorkerOptions:
     concurrency: int = 8  # entries processed at once by one worker
     lease_seconds: float = 120.0  # a crashed worker's entries come back after this
-    max_attempts: int = 8  # then the entry becomes a dead letter (scim-bridge replay requeues it)
+    max_attempts: int = 10  # then the entry becomes a dead letter (scim-bridge replay requeues it)
     base_delay: float = 1.0
     max_delay: float = 300.0
     idle_poll: float = 0.2  # seconds between claims when the queue is empty

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from .base import Gone, TargetAccount, TargetUser
+from .base import Gone, TargetAccount, TargetTimeout, TargetUser, Unavailable
 from .http import TargetHttp
 
 
@@ -54,13 +54,22 @@ class CloudinaryTarget:
                 return known_id
             except Gone:
                 pass  # deleted by hand: create (or adopt) again
-        existing = await self.http.call("GET", "/users", params={"emails": user.email})
-        match = next((u for u in existing.json().get("users", []) if u["email"].lower() == user.email.lower()), None)
-        if match is not None:  # adopt, then converge its fields
-            await self.http.call("PUT", f"/users/{match['id']}", json=fields)
-            return str(match["id"])
-        created = await self.http.call("POST", "/users", json=fields)
-        return str(created.json()["id"])
+        for attempt in range(3):
+            match = await self._find_by_email(user.email)
+            if match is not None:  # adopt, then converge its fields
+                await self.http.call("PUT", f"/users/{match['id']}", json=fields)
+                return str(match["id"])
+            try:
+                created = await self.http.call("POST", "/users", json=fields)
+                return str(created.json()["id"])
+            except (Unavailable, TargetTimeout):
+                if attempt == 2:  # the create may or may not have happened: the loop reads back first
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _find_by_email(self, email: str) -> dict[str, Any] | None:
+        existing = await self.http.call("GET", "/users", params={"emails": email})
+        return next((u for u in existing.json().get("users", []) if u["email"].lower() == email.lower()), None)
 
     async def delete_user(self, target_id: str) -> None:
         try:
@@ -81,11 +90,17 @@ class CloudinaryTarget:
                 return known_id
             except Gone:
                 pass
-        groups = (await self.http.call("GET", "/user_groups")).json().get("user_groups", [])
-        match = next((g for g in groups if g["name"].lower() == name.lower()), None)
-        if match is not None:
-            return str(match["id"])
-        return str((await self.http.call("POST", "/user_groups", json={"name": name})).json()["id"])
+        for attempt in range(3):  # read back before every create: a lost answer may hide a success
+            groups = (await self.http.call("GET", "/user_groups")).json().get("user_groups", [])
+            match = next((g for g in groups if g["name"].lower() == name.lower()), None)
+            if match is not None:
+                return str(match["id"])
+            try:
+                return str((await self.http.call("POST", "/user_groups", json={"name": name})).json()["id"])
+            except (Unavailable, TargetTimeout):
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def delete_group(self, target_id: str) -> None:
         try:
@@ -94,7 +109,7 @@ class CloudinaryTarget:
             pass
 
     async def add_member(self, group_id: str, user_id: str) -> None:
-        await self.http.call("POST", f"/user_groups/{group_id}/users/{user_id}")
+        await self.http.call("POST", f"/user_groups/{group_id}/users/{user_id}", idempotent=True)
 
     async def remove_member(self, group_id: str, user_id: str) -> None:
         try:

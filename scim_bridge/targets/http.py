@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -72,8 +73,32 @@ class TargetHttp:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def call(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
-        """One request; any answer outside `expect` becomes a typed TargetError."""
+    async def call(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), idempotent: bool | None = None,
+                   **kwargs: Any) -> httpx.Response:
+        """One request, retried a few times in place when that is safe; any answer outside
+        `expect` becomes a typed TargetError.
+
+        Only idempotent requests are retried here (GET, PUT, PATCH, DELETE, and POSTs the caller
+        marks so, such as membership adds): a POST that creates may have been applied before its
+        answer was lost, so it goes back to the engine, which looks the object up before creating
+        it again (research/iconik.md §10)."""
+        if idempotent is None:
+            idempotent = method != "POST"
+        attempts = 3 if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                return await self._once(method, path, expect, **kwargs)
+            except (Unavailable, TargetTimeout):
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt * (0.5 + random.random()))
+            except Throttled as throttled:
+                # A short pause is cheaper waited here than re-queued; a long one goes back.
+                if attempt == attempts - 1 or (throttled.retry_after or 2.0) > 3.0:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _once(self, method: str, path: str, expect: tuple[int, ...], **kwargs: Any) -> httpx.Response:
         await self.limiter.wait()
         try:
             response = await self.client.request(method, path, **kwargs)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from .base import Gone, TargetAccount, TargetUser
+from .base import Gone, TargetAccount, TargetTimeout, TargetUser, Unavailable
 from .http import TargetHttp
 
 API = "/API/users/v1"
@@ -67,14 +67,20 @@ class IconikTarget:
             except Gone:
                 pass
         # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
-        match = await self._find_by_email(user.email)
-        if match is not None:
-            if match["id"] == await self._token_user_id():
-                fields.pop("status", None)
-            await self.http.call("PATCH", f"/users/{match['id']}/", json=fields)
-            return str(match["id"])
-        created = await self.http.call("POST", "/users/", json=fields, expect=(201,))
-        return str(created.json()["id"])
+        for attempt in range(3):
+            match = await self._find_by_email(user.email)
+            if match is not None:
+                if match["id"] == await self._token_user_id():
+                    fields.pop("status", None)
+                await self.http.call("PATCH", f"/users/{match['id']}/", json=fields)
+                return str(match["id"])
+            try:
+                created = await self.http.call("POST", "/users/", json=fields, expect=(201,))
+                return str(created.json()["id"])
+            except (Unavailable, TargetTimeout):
+                if attempt == 2:  # it may have been created after all: the loop reads back first
+                    raise
+        raise AssertionError("unreachable")
 
     async def delete_user(self, target_id: str) -> None:
         if target_id == await self._token_user_id():
@@ -93,15 +99,22 @@ class IconikTarget:
                 return known_id
             except Gone:
                 pass
-        page = (await self.http.call("GET", "/groups/", params={"name": name, "per_page": 100})).json()
-        match = next((g for g in page.get("objects", []) if g.get("external_id") == external_id or g["name"] == name), None)
-        if match is not None:
-            if match.get("external_id") != external_id:
-                await self.http.call("PATCH", f"/groups/{match['id']}/", json={"external_id": external_id})
-            return str(match["id"])
-        created = await self.http.call("POST", "/groups/", json={"name": name, "external_id": external_id},
-                                       expect=(201,))
-        return str(created.json()["id"])
+        for attempt in range(3):  # read back before every create: a lost answer may hide a success
+            page = (await self.http.call("GET", "/groups/", params={"name": name, "per_page": 100})).json()
+            match = next((g for g in page.get("objects", []) if g.get("external_id") == external_id or g["name"] == name),
+                         None)
+            if match is not None:
+                if match.get("external_id") != external_id:
+                    await self.http.call("PATCH", f"/groups/{match['id']}/", json={"external_id": external_id})
+                return str(match["id"])
+            try:
+                created = await self.http.call("POST", "/groups/", json={"name": name, "external_id": external_id},
+                                               expect=(201,))
+                return str(created.json()["id"])
+            except (Unavailable, TargetTimeout):
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def delete_group(self, target_id: str) -> None:
         try:
@@ -110,7 +123,7 @@ class IconikTarget:
             pass
 
     async def add_member(self, group_id: str, user_id: str) -> None:
-        await self.http.call("POST", f"/groups/{group_id}/users/{user_id}/", expect=(201,))
+        await self.http.call("POST", f"/groups/{group_id}/users/{user_id}/", expect=(201,), idempotent=True)
 
     async def remove_member(self, group_id: str, user_id: str) -> None:
         try:

@@ -73,7 +73,7 @@ POLICY = {
 }
 
 
-def make_world(tmp_path: Path, store_url: str, **policy_changes: Any) -> Iterator[World]:
+def make_world(tmp_path: Path, store_url: str, target_rate: float = 200, **policy_changes: Any) -> Iterator[World]:
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
         (tmp_path / "cld.json").write_text(json.dumps({"account_id": cld_state.account_id, "key": cld_state.key,
@@ -81,11 +81,12 @@ def make_world(tmp_path: Path, store_url: str, **policy_changes: Any) -> Iterato
         (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
         policy = {**POLICY, **policy_changes, "targets": {
             "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json"),
-                           "rate": 200},
+                           "rate": target_rate},
             "iconik": {"enabled": True, "base_url": ico.url, "credentials_file": str(tmp_path / "ico.json"),
-                       "rate": 200, "service_account_email": "bridge-service@example.com"}}}
+                       "rate": target_rate, "service_account_email": "bridge-service@example.com"}}}
         (tmp_path / "policy.yml").write_text(yaml.safe_dump(policy))
-        with LiveBridge(store_url, policy=tmp_path / "policy.yml") as bridge, bridge.client() as scim:
+        with LiveBridge(store_url, policy=tmp_path / "policy.yml", admin_tokens=["admin-token-for-tests"]) as bridge, \
+                bridge.client() as scim:
             yield World(bridge, scim, cld_state, ico_state, cld.url, ico.url)
 
 

@@ -1,0 +1,61 @@
+"""The sandbox (one process, one port, sample data flowing into both emulators) and the admin API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.live import free_port
+
+
+def test_sandbox_fills_both_targets_and_reports_through_the_admin_api(tmp_path: Path) -> None:
+    port, access_file = free_port(), tmp_path / "access.json"
+    process = subprocess.Popen([sys.executable, "-m", "scim_bridge", "sandbox", "--port", str(port),
+                                "--credentials-file", str(access_file), "--store", f"sqlite:///{tmp_path}/sb.db"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    try:
+        banner = process.stdout.readline()  # type: ignore[union-attr]
+        assert "sandbox" in banner
+        access = json.loads(access_file.read_text())
+        assert set(access) == {"scim", "cloudinary", "iconik", "admin"}
+        admin = httpx.Client(base_url=access["admin"]["base_url"],
+                             headers={"Authorization": f"Bearer {access['admin']['token']}"}, timeout=10)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                queue = admin.get("/queue").json()
+                if queue["total"] == 0:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the sandbox did not finish its initial load"
+            time.sleep(0.2)
+        assert queue["targets"] == ["cloudinary", "iconik"] and queue["dead_letters"] == 0
+        cld = httpx.get(f"{access['cloudinary']['base_url']}/_emulator/state").json()
+        ico = httpx.get(f"{access['iconik']['base_url']}/_emulator/state").json()
+        # 37 sample users, one of them a leaver who is never provisioned; iconik also has the token's user.
+        assert len(cld["users"]) == 36 and len(ico["users"]) == 37
+        names = {g["name"] for g in cld["groups"]}
+        assert {"Legal Reviewers", "Marketing EMEA", "dept-Marketing", "region-EMEA"} <= names
+        assert not any(name.startswith(("project-", "campaign-")) for name in names)
+        # The admin API explains one user's state in every target; SCIM tokens do not open it.
+        scim = httpx.Client(base_url=access["scim"]["base_url"],
+                            headers={"Authorization": f"Bearer {access['scim']['token']}"})
+        grace = scim.get("/Users", params={"filter": 'userName eq "grace.costa@example.com"'}).json()["Resources"][0]
+        state = admin.get(f"/users/{grace['id']}").json()
+        assert state["targets"]["cloudinary"]["state"] == "not-provisioned"
+        assert httpx.get(f"{access['admin']['base_url']}/queue",
+                         headers={"Authorization": f"Bearer {access['scim']['token']}"}).status_code == 401
+        legal = scim.get("/Groups", params={"filter": 'displayName eq "Legal Reviewers"'}).json()["Resources"][0]
+        member = legal["members"][0]["value"]
+        legal_state = admin.get(f"/users/{member}").json()["targets"]["cloudinary"]
+        assert legal_state["state"] == "synced" and legal_state["role"] == "media_library_admin"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
