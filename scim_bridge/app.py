@@ -79,7 +79,8 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     sync: SyncRuntime | None = None
     if settings.policy and settings.sync_workers:
         sync = SyncRuntime.from_file(store, settings.policy, settings.sync_workers,
-                                     WorkerOptions(concurrency=settings.sync_concurrency))
+                                     WorkerOptions(concurrency=settings.sync_concurrency,
+                                                   lease_seconds=settings.sync_lease_seconds))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

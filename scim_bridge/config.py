@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     policy: Path | None = None  # the mapping policy (YAML); without it nothing is sent to any target
     sync_workers: int = Field(1, ge=0, le=64)  # worker loops in this process (0: SCIM only)
     sync_concurrency: int = Field(8, ge=1, le=256)  # resources each worker processes at once
+    sync_lease_seconds: float = Field(60.0, ge=1.0)  # a crashed process's claimed work returns after this
 
     _split_lists = field_validator("tokens", "basic_users", "api_keys", "admin_tokens", mode="before")(_split)
 

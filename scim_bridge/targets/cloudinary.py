@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from .base import Gone, TargetAccount, TargetTimeout, TargetUser, Unavailable
-from .http import TargetHttp
+from .base import Gone, TargetAccount, TargetUser
+from .http import TargetHttp, find_or_create
 
 
 @dataclass(frozen=True)
@@ -54,18 +54,13 @@ class CloudinaryTarget:
                 return known_id
             except Gone:
                 pass  # deleted by hand: create (or adopt) again
-        for attempt in range(3):
-            match = await self._find_by_email(user.email)
-            if match is not None:  # adopt, then converge its fields
-                await self.http.call("PUT", f"/users/{match['id']}", json=fields)
-                return str(match["id"])
-            try:
-                created = await self.http.call("POST", "/users", json=fields)
-                return str(created.json()["id"])
-            except (Unavailable, TargetTimeout):
-                if attempt == 2:  # the create may or may not have happened: the loop reads back first
-                    raise
-        raise AssertionError("unreachable")
+        async def create() -> dict[str, Any]:
+            return dict((await self.http.call("POST", "/users", json=fields)).json())
+
+        found, created = await find_or_create(lambda: self._find_by_email(user.email), create)
+        if not created:  # adopt, then converge its fields
+            await self.http.call("PUT", f"/users/{found['id']}", json=fields)
+        return str(found["id"])
 
     async def _find_by_email(self, email: str) -> dict[str, Any] | None:
         existing = await self.http.call("GET", "/users", params={"emails": email})
@@ -90,17 +85,14 @@ class CloudinaryTarget:
                 return known_id
             except Gone:
                 pass
-        for attempt in range(3):  # read back before every create: a lost answer may hide a success
+        async def find() -> dict[str, Any] | None:
             groups = (await self.http.call("GET", "/user_groups")).json().get("user_groups", [])
-            match = next((g for g in groups if g["name"].lower() == name.lower()), None)
-            if match is not None:
-                return str(match["id"])
-            try:
-                return str((await self.http.call("POST", "/user_groups", json={"name": name})).json()["id"])
-            except (Unavailable, TargetTimeout):
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+            return next((g for g in groups if g["name"].lower() == name.lower()), None)
+
+        async def create() -> dict[str, Any]:
+            return dict((await self.http.call("POST", "/user_groups", json={"name": name})).json())
+
+        return str((await find_or_create(find, create))[0]["id"])
 
     async def delete_group(self, target_id: str) -> None:
         try:

@@ -9,13 +9,32 @@ import logging
 import random
 import time
 from email.utils import parsedate_to_datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 
 from .base import Conflict, Forbidden, Gone, Invalid, PermanentError, TargetTimeout, Throttled, Unavailable
 
 log = logging.getLogger("scim_bridge.targets")
+T = TypeVar("T")
+
+
+async def find_or_create(find: Callable[[], Awaitable[T | None]], create: Callable[[], Awaitable[T]],
+                         attempts: int = 3) -> tuple[T, bool]:
+    """(object, created): adopt what `find` returns, else create. A create whose answer was lost
+    (5xx after the fact, a dropped connection, a timeout) may have happened, so it is read back
+    before it is tried again; that is what keeps retries from making duplicates."""
+    for attempt in range(attempts):
+        existing = await find()
+        if existing is not None:
+            return existing, False
+        try:
+            return await create(), True
+        except (Unavailable, TargetTimeout):
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 class RateLimiter:

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from .base import Gone, TargetAccount, TargetTimeout, TargetUser, Unavailable
-from .http import TargetHttp
+from .base import Gone, TargetAccount, TargetUser
+from .http import TargetHttp, find_or_create
 
 API = "/API/users/v1"
 
@@ -67,20 +67,15 @@ class IconikTarget:
             except Gone:
                 pass
         # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
-        for attempt in range(3):
-            match = await self._find_by_email(user.email)
-            if match is not None:
-                if match["id"] == await self._token_user_id():
-                    fields.pop("status", None)
-                await self.http.call("PATCH", f"/users/{match['id']}/", json=fields)
-                return str(match["id"])
-            try:
-                created = await self.http.call("POST", "/users/", json=fields, expect=(201,))
-                return str(created.json()["id"])
-            except (Unavailable, TargetTimeout):
-                if attempt == 2:  # it may have been created after all: the loop reads back first
-                    raise
-        raise AssertionError("unreachable")
+        async def create() -> dict[str, Any]:
+            return dict((await self.http.call("POST", "/users/", json=fields, expect=(201,))).json())
+
+        found, created = await find_or_create(lambda: self._find_by_email(user.email), create)
+        if not created:
+            if found["id"] == await self._token_user_id():
+                fields.pop("status", None)
+            await self.http.call("PATCH", f"/users/{found['id']}/", json=fields)
+        return str(found["id"])
 
     async def delete_user(self, target_id: str) -> None:
         if target_id == await self._token_user_id():
@@ -99,22 +94,19 @@ class IconikTarget:
                 return known_id
             except Gone:
                 pass
-        for attempt in range(3):  # read back before every create: a lost answer may hide a success
+        async def find() -> dict[str, Any] | None:
             page = (await self.http.call("GET", "/groups/", params={"name": name, "per_page": 100})).json()
-            match = next((g for g in page.get("objects", []) if g.get("external_id") == external_id or g["name"] == name),
-                         None)
-            if match is not None:
-                if match.get("external_id") != external_id:
-                    await self.http.call("PATCH", f"/groups/{match['id']}/", json={"external_id": external_id})
-                return str(match["id"])
-            try:
-                created = await self.http.call("POST", "/groups/", json={"name": name, "external_id": external_id},
-                                               expect=(201,))
-                return str(created.json()["id"])
-            except (Unavailable, TargetTimeout):
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+            return next((g for g in page.get("objects", []) if g.get("external_id") == external_id or g["name"] == name),
+                        None)
+
+        async def create() -> dict[str, Any]:
+            body = {"name": name, "external_id": external_id}
+            return dict((await self.http.call("POST", "/groups/", json=body, expect=(201,))).json())
+
+        found, created = await find_or_create(find, create)
+        if not created and found.get("external_id") != external_id:
+            await self.http.call("PATCH", f"/groups/{found['id']}/", json={"external_id": external_id})
+        return str(found["id"])
 
     async def delete_group(self, target_id: str) -> None:
         try:
