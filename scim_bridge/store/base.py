@@ -151,8 +151,9 @@ class Store(Protocol):
     async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
         """Queue "resource changed" outside a write (replays, reconciliation)."""
 
-    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0) -> list[QueueEntry]:
-        """Lease up to `limit` entries, the revocation lane first. Repeated changes to one
+    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
+                    lanes: Sequence[str] = LANES) -> list[QueueEntry]:
+        """Lease up to `limit` entries from `lanes`, in that order (the revocation lane first). Repeated changes to one
         resource are coalesced into one entry; an unacked lease expires and is claimable again."""
 
     async def ack(self, entry: QueueEntry) -> None:

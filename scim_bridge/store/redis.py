@@ -135,8 +135,10 @@ return 1
 """
 
 _CLAIM = """
--- ARGV: consumer, limit, now, lease_seconds
+-- ARGV: consumer, limit, now, lease_seconds, lanes in order (one or more)
 local consumer, limit, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local lanes = {}
+for i = 5, #ARGV do table.insert(lanes, ARGV[i]) end
 -- expired leases go back to the front of their lane
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', 'sb:q:leases', '-inf', now)) do
   redis.call('ZREM', 'sb:q:leases', key)
@@ -145,7 +147,7 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', 'sb:q:leases', '-inf', now)) do
   redis.call('ZADD', 'sb:q:lane:' .. lane, 0, key)
 end
 local result = {}
-for _, lane in ipairs({'revocation', 'standard'}) do
+for _, lane in ipairs(lanes) do
   while #result < limit * 4 do
     local popped = redis.call('ZPOPMIN', 'sb:q:lane:' .. lane)
     if #popped == 0 then break end
@@ -344,8 +346,9 @@ class RedisStore:
     async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
         await self._script("enqueue", [resource_type, id, lane])
 
-    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0) -> list[QueueEntry]:
-        flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds])
+    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
+                    lanes: Sequence[str] = LANES) -> list[QueueEntry]:
+        flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds, *lanes])
         entries = []
         for index in range(0, len(flat), 4):
             key, lane, generation, attempts = (part.decode() for part in flat[index : index + 4])

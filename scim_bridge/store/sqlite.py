@@ -315,11 +315,12 @@ class SqliteStore:
     async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
         await self._write(lambda c: self._enqueue(c, resource_type, id, lane))
 
-    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0) -> list[QueueEntry]:
+    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
+                    lanes: Sequence[str] = LANES) -> list[QueueEntry]:
         def apply(conn: sqlite3.Connection) -> list[QueueEntry]:
             now = time.time()
             entries: list[QueueEntry] = []
-            for lane in LANES:
+            for lane in lanes:
                 if len(entries) >= limit:
                     break
                 rows = conn.execute(

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from ..store import Store
+from ..store import REVOCATION_LANE, Store
 from ..targets.base import Target
 from ..targets.cloudinary import CloudinaryConfig, CloudinaryTarget
 from ..targets.iconik import IconikConfig, IconikTarget
@@ -38,6 +38,12 @@ class SyncRuntime:
                  options: WorkerOptions | None = None) -> None:
         self.engine = SyncEngine(store, policy, targets)
         self.workers = [SyncWorker(store, self.engine, options) for _ in range(workers)]
+        # One more worker for the revocation lane alone: a leaver never waits for a free slot
+        # behind a backlog of joiners.
+        options = options or WorkerOptions()
+        self.workers.append(SyncWorker(store, self.engine, WorkerOptions(
+            concurrency=4, lease_seconds=options.lease_seconds, max_attempts=options.max_attempts,
+            base_delay=options.base_delay, max_delay=options.max_delay, idle_poll=0.05), lanes=[REVOCATION_LANE]))
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -50,7 +56,8 @@ class SyncRuntime:
     def start(self) -> None:
         self._stop.clear()
         self._tasks = [asyncio.create_task(worker.run(self._stop)) for worker in self.workers]
-        log.info("sync: %d worker(s) for %s", len(self.workers), ", ".join(self.engine.targets) or "no target")
+        log.info("sync: %d worker(s) + 1 for revocations, for %s", len(self.workers) - 1,
+                 ", ".join(self.engine.targets) or "no target")
 
     async def stop(self) -> None:
         self._stop.set()

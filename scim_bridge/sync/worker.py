@@ -13,10 +13,12 @@ import logging
 import random
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..store import QueueEntry, Store, StoreUnavailable
+from ..store import LANES, REVOCATION_LANE, QueueEntry, Store, StoreUnavailable
 from ..targets.base import PermanentError, RetryableError, Throttled
+from ..targets.http import PRIORITY
 from .engine import SyncEngine
 from .idmap import IdMap
 
@@ -34,10 +36,12 @@ class WorkerOptions:
 
 
 class SyncWorker:
-    def __init__(self, store: Store, engine: SyncEngine, options: WorkerOptions | None = None) -> None:
+    def __init__(self, store: Store, engine: SyncEngine, options: WorkerOptions | None = None,
+                 lanes: Sequence[str] = LANES) -> None:
         self.store = store
         self.engine = engine
         self.options = options or WorkerOptions()
+        self.lanes = tuple(lanes)
         self.idmap = IdMap(store)
         self.consumer = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._random = random.Random()
@@ -48,8 +52,8 @@ class SyncWorker:
         while not stop.is_set():
             free = self.options.concurrency - len(running)
             try:
-                entries = await self.store.claim(self.consumer, limit=free, lease_seconds=self.options.lease_seconds) \
-                    if free > 0 else []
+                entries = await self.store.claim(self.consumer, limit=free, lease_seconds=self.options.lease_seconds,
+                                                 lanes=self.lanes) if free > 0 else []
             except StoreUnavailable:
                 await _sleep_or_stop(stop, 1.0)
                 continue
@@ -79,6 +83,7 @@ class SyncWorker:
             await self.process(entry)
 
     async def process(self, entry: QueueEntry) -> None:
+        PRIORITY.set(entry.lane == REVOCATION_LANE)  # each entry runs in its own task and context
         try:
             if entry.resource_type == "User":
                 await self.engine.sync_user(entry.id)

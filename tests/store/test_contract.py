@@ -193,3 +193,11 @@ async def test_claimed_entries_carry_their_failed_attempts(store: Store) -> None
     await store.defer(entry, 0)
     [again] = await store.claim("worker")
     assert again.attempts == 1
+
+
+async def test_claiming_one_lane_only(store: Store) -> None:
+    await store.enqueue("User", "joiner", STANDARD_LANE)
+    await store.enqueue("User", "leaver", REVOCATION_LANE)
+    assert [e.id for e in await store.claim("revoker", lanes=[REVOCATION_LANE])] == ["leaver"]
+    assert await store.claim("revoker", lanes=[REVOCATION_LANE]) == []
+    assert [e.id for e in await store.claim("worker")] == ["joiner"]
