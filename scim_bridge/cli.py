@@ -1,4 +1,4 @@
-"""`scim-bridge serve | sandbox | credentials | replay | emulate`; serve flags are also SCIM_BRIDGE_* variables."""
+"""`scim-bridge serve | sandbox | plan | replay | credentials | emulate`; settings are also SCIM_BRIDGE_* variables."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8080)
     sandbox.add_argument("--store", help="default: a SQLite file in a temporary folder")
     sandbox.add_argument("--credentials-file", help="also write how to reach everything, as JSON, to this file")
+
+    plan_cmd = commands.add_parser("plan", help="print what the directory and a policy would change in each target")
+    _common(plan_cmd)
+    plan_cmd.add_argument("--policy", required=False, help="the policy to plan with [SCIM_BRIDGE_POLICY]")
 
     replay = commands.add_parser("replay", help="requeue the dead letters of the sync engine")
     _common(replay)
@@ -144,6 +148,35 @@ def sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def plan_changes(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from .store import open_store
+    from .sync.plan import plan
+    from .sync.policy import load_policy
+
+    settings = _settings(args, policy=args.policy)
+    if settings.policy is None:
+        raise ConfigError("SCIM_BRIDGE_POLICY: plan needs a policy file (--policy FILE)")
+    policy = load_policy(settings.policy)
+
+    async def run() -> int:
+        store = open_store(settings.store)
+        await store.open()
+        try:
+            changes = await plan(store, policy)
+        finally:
+            await store.close()
+        for change in changes:
+            print(change)
+        counts = Counter((c.target, c.action) for c in changes)
+        summary = ", ".join(f"{t} {a} {n}" for (t, a), n in sorted(counts.items())) or "nothing to change"
+        print(f"plan: {len(changes)} change(s): {summary}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def replay(args: argparse.Namespace) -> int:
     from .store import open_store
     from .sync.idmap import IdMap
@@ -198,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             return sandbox(args)
         if args.command == "replay":
             return replay(args)
+        if args.command == "plan":
+            return plan_changes(args)
         return credentials(args)
     except (ConfigError, PolicyError) as error:
         print(f"scim-bridge: configuration error: {error}", file=sys.stderr)
