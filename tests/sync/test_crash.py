@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+import redis
 import yaml
 
 from scim_bridge.emulators import cloudinary, iconik
@@ -39,7 +41,9 @@ def start_bridge(store: str, policy: Path, port: int) -> subprocess.Popen[bytes]
     raise RuntimeError("bridge did not start")
 
 
-def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(backend: str, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
     rng = random.Random(7)
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
@@ -51,7 +55,12 @@ def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(tmp_path: Path)
             "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json"), "rate": 500},
             "iconik": {"enabled": True, "base_url": ico.url, "credentials_file": str(tmp_path / "ico.json"), "rate": 500}},
             "derived_groups": ["dept-{department}"]}))
-        store, port = f"sqlite:///{tmp_path}/crash.db", free_port()
+        if backend == "sqlite":
+            store = f"sqlite:///{tmp_path}/crash.db"
+        else:
+            store = request.getfixturevalue("redis_url")
+            redis.Redis.from_url(store).flushdb()
+        port = free_port()
         acknowledged: list[str] = []
         bridge = start_bridge(store, policy, port)
         try:
