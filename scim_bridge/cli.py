@@ -65,6 +65,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_store(settings: Settings, work: Any) -> Any:
+    """Run `await work(store)` on the configured store, opened and closed around it."""
+    from .store import open_store
+
+    async def run() -> Any:
+        store = open_store(settings.store)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     overrides = {"store": args.store, **extra}
     return load_settings(args.config, **overrides)
@@ -97,33 +112,25 @@ def serve(args: argparse.Namespace) -> int:
 
 def credentials(args: argparse.Namespace) -> int:
     from .auth.credentials import CredentialBook
-    from .store import open_store
 
-    settings = _settings(args)
+    async def work(store: Any) -> int:
+        book = CredentialBook(store, [], {}, [])
+        if args.action == "create-token":
+            print(await book.create_token(args.name))
+        elif args.action == "create-client":
+            client_id, secret = await book.create_client(args.name)
+            print(f"client_id={client_id}\nclient_secret={secret}")
+        elif args.action == "list":
+            for row in await book.list():
+                print(f"{row['kind']:13} {row['id']:24} {row['name']:24} {row['created']}")
+        elif args.action == "revoke":
+            if not await book.revoke(args.id):
+                print(f"scim-bridge: no token or client {args.id}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.id}")
+        return 0
 
-    async def run() -> int:
-        store = open_store(settings.store)
-        await store.open()
-        try:
-            book = CredentialBook(store, [], {}, [])
-            if args.action == "create-token":
-                print(await book.create_token(args.name))
-            elif args.action == "create-client":
-                client_id, secret = await book.create_client(args.name)
-                print(f"client_id={client_id}\nclient_secret={secret}")
-            elif args.action == "list":
-                for row in await book.list():
-                    print(f"{row['kind']:13} {row['id']:24} {row['name']:24} {row['created']}")
-            elif args.action == "revoke":
-                if not await book.revoke(args.id):
-                    print(f"scim-bridge: no token or client {args.id}", file=sys.stderr)
-                    return 1
-                print(f"revoked {args.id}")
-            return 0
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return int(_with_store(_settings(args), work))
 
 
 def sandbox(args: argparse.Namespace) -> int:
@@ -151,7 +158,6 @@ def sandbox(args: argparse.Namespace) -> int:
 def plan_changes(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from .store import open_store
     from .sync.plan import plan
     from .sync.policy import load_policy
 
@@ -159,41 +165,21 @@ def plan_changes(args: argparse.Namespace) -> int:
     if settings.policy is None:
         raise ConfigError("SCIM_BRIDGE_POLICY: plan needs a policy file (--policy FILE)")
     policy = load_policy(settings.policy)
-
-    async def run() -> int:
-        store = open_store(settings.store)
-        await store.open()
-        try:
-            changes = await plan(store, policy)
-        finally:
-            await store.close()
-        for change in changes:
-            print(change)
-        counts = Counter((c.target, c.action) for c in changes)
-        summary = ", ".join(f"{t} {a} {n}" for (t, a), n in sorted(counts.items())) or "nothing to change"
-        print(f"plan: {len(changes)} change(s): {summary}")
-        return 0
-
-    return asyncio.run(run())
+    changes = _with_store(settings, lambda store: plan(store, policy))
+    for change in changes:
+        print(change)
+    counts = Counter((c.target, c.action) for c in changes)
+    summary = ", ".join(f"{t} {a} {n}" for (t, a), n in sorted(counts.items())) or "nothing to change"
+    print(f"plan: {len(changes)} change(s): {summary}")
+    return 0
 
 
 def replay(args: argparse.Namespace) -> int:
-    from .store import open_store
     from .sync.idmap import IdMap
 
-    settings = _settings(args)
-
-    async def run() -> int:
-        store = open_store(settings.store)
-        await store.open()
-        try:
-            count = await IdMap(store).replay()
-        finally:
-            await store.close()
-        print(f"requeued {count} dead letter(s)")
-        return 0
-
-    return asyncio.run(run())
+    count = _with_store(_settings(args), lambda store: IdMap(store).replay())
+    print(f"requeued {count} dead letter(s)")
+    return 0
 
 
 def emulate(args: argparse.Namespace) -> int:

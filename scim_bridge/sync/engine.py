@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
-from ..targets.base import Target, TargetUser
+from ..targets.base import RetryableError, Target, TargetError, TargetUser
 from .idmap import IdMap
 from .policy import Policy, UserFacts
 
@@ -48,9 +48,16 @@ class SyncEngine:
         record, group_ids = await self.store.get_with_referrers("User", scim_id, "Group", "members.value")
         document = orjson.loads(record.body) if record else None
         groups = {r.id: orjson.loads(r.body).get("displayName", "") for r in await self.store.get_many("Group", group_ids)}
-        for name, target in self.targets.items():
+        failures: list[Exception] = []
+        for name, target in self.targets.items():  # one target's failure must not hold up the other
             desired = self.desired_user(name, document, groups)
-            await self._apply_user(name, target, scim_id, desired)
+            try:
+                await self._apply_user(name, target, scim_id, desired)
+            except TargetError as error:
+                await self.idmap.mark_failed(name, "User", scim_id, str(error))
+                failures.append(error)
+        if failures:  # retried as a whole; targets already in step are no-ops then
+            raise next((f for f in failures if isinstance(f, RetryableError)), failures[0])
 
     def desired_user(self, target: str, document: dict[str, Any] | None, groups: dict[str, str]) -> DesiredUser:
         mode = self.policy.deprovision
@@ -125,9 +132,9 @@ class SyncEngine:
         lock = self._group_locks.setdefault(f"{target_name}:{key}", asyncio.Lock())
         async with lock:  # two members of a new group must not create it twice
             known = await self.idmap.get(target_name, "Group", key)
-            if known and known.get("name") == name:
+            if known and known.get("id") and known.get("name") == name and known.get("status") == "synced":
                 return str(known["id"])
-            group_id = await target.ensure_group(name, known["id"] if known else None, key)
+            group_id = await target.ensure_group(name, known.get("id") if known else None, key)
             await self.idmap.put(target_name, "Group", key, {"id": group_id, "name": name, "status": "synced"})
             return group_id
 
@@ -143,15 +150,25 @@ class SyncEngine:
         for user_id in members - before:
             await self.store.enqueue("User", user_id, STANDARD_LANE)
         mirrored = self.policy.groups.mirrored_name(document["displayName"]) if document else None
+        failures: list[Exception] = []
         for name, target in self.targets.items():
-            known = await self.idmap.get(name, "Group", scim_id)
-            if mirrored:
-                if not known or known.get("name") != mirrored:
-                    async with self._group_locks.setdefault(f"{name}:{scim_id}", asyncio.Lock()):
-                        group_id = await target.ensure_group(mirrored, known["id"] if known else None, scim_id)
-                        await self.idmap.put(name, "Group", scim_id, {"id": group_id, "name": mirrored,
-                                                                      "status": "synced"})
-            elif known:  # deleted, or no longer mirrored: its members were re-queued above
-                await target.delete_group(known["id"])
-                await self.idmap.forget(name, "Group", scim_id)
+            try:
+                await self._apply_group(name, target, scim_id, mirrored)
+            except TargetError as error:
+                await self.idmap.mark_failed(name, "Group", scim_id, str(error))
+                failures.append(error)
         await self.idmap.set_last_members(scim_id, members if document else None)
+        if failures:
+            raise next((f for f in failures if isinstance(f, RetryableError)), failures[0])
+
+    async def _apply_group(self, target_name: str, target: Target, scim_id: str, mirrored: str | None) -> None:
+        known = await self.idmap.get(target_name, "Group", scim_id)
+        if mirrored:
+            if not known or known.get("name") != mirrored or known.get("status") != "synced":
+                async with self._group_locks.setdefault(f"{target_name}:{scim_id}", asyncio.Lock()):
+                    group_id = await target.ensure_group(mirrored, known.get("id") if known else None, scim_id)
+                    await self.idmap.put(target_name, "Group", scim_id, {"id": group_id, "name": mirrored,
+                                                                         "status": "synced"})
+        elif known and known.get("id"):  # deleted, or no longer mirrored: its members were re-queued
+            await target.delete_group(known["id"])
+            await self.idmap.forget(target_name, "Group", scim_id)

@@ -116,9 +116,8 @@ class SyncWorker:
             pass
 
     async def _give_up(self, entry: QueueEntry, error: str, attempts: int) -> None:
+        # The engine already recorded, per target, which one failed and why.
         await self.idmap.dead_letter(entry.resource_type, entry.id, error, attempts)
-        for target in self.engine.targets:
-            await self.idmap.mark_failed(target, entry.resource_type, entry.id, error)
         await self.store.ack(entry)
 
 

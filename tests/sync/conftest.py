@@ -28,7 +28,7 @@ class World:
     cloudinary_url: str
     iconik_url: str
 
-    def converge(self, predicate: Callable[[World], bool], timeout: float = 20.0) -> None:
+    def converge(self, predicate: Callable[[World], bool], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
