@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", help="external base URL used in meta.location [SCIM_BRIDGE_PUBLIC_URL]")
     serve.add_argument("--tokens", help="static bearer tokens, comma-separated [SCIM_BRIDGE_TOKENS]")
     serve.add_argument("--delete-mode", choices=["hard", "deactivate"], help="[SCIM_BRIDGE_DELETE_MODE]")
+    serve.add_argument("--policy", help="mapping policy (YAML); turns the sync to the targets on [SCIM_BRIDGE_POLICY]")
 
     sandbox = commands.add_parser("sandbox", help="the bridge and both emulators in one process, with sample data")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -92,7 +93,7 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = _settings(
         args, host=args.host, port=args.port, log_level=args.log_level, capture=args.capture,
-        public_url=args.public_url, tokens=args.tokens, delete_mode=args.delete_mode,
+        public_url=args.public_url, tokens=args.tokens, delete_mode=args.delete_mode, policy=args.policy,
     )
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     generated = None

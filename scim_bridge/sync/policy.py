@@ -205,7 +205,10 @@ class UserFacts(BaseModel):
 
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a policy file; errors name the line and the field."""
-    text = Path(path).read_text()
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise PolicyError(f"SCIM_BRIDGE_POLICY: cannot read {path}: {error.strerror}") from None
     try:
         data = yaml.safe_load(text) or {}
         root = yaml.compose(text)
@@ -242,7 +245,10 @@ def _line_of(node: Any, location: tuple[Any, ...]) -> int | None:
 def target_credentials(policy: CloudinaryPolicy | IconikPolicy) -> dict[str, str]:
     """Credentials from the JSON file the policy names, else from the environment variables it names."""
     if policy.credentials_file:
-        values = json.loads(Path(policy.credentials_file).read_text())
+        try:
+            values = json.loads(Path(policy.credentials_file).read_text())
+        except (OSError, ValueError) as error:
+            raise PolicyError(f"credentials_file {policy.credentials_file}: {error}") from None
     else:
         values = {field: os.environ.get(variable, "") for field, variable in policy.credentials_env.items()}
     missing = [field for field in policy.credentials_env if not values.get(field)]

@@ -50,3 +50,15 @@ def test_a_bad_policy_is_one_line_naming_line_and_field(tmp_path: Path) -> None:
                              "--policy", str(policy)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "line 6" in result.stderr and "roles.0.cloudinary" in result.stderr
+
+
+def test_missing_policy_or_credentials_is_one_line(tmp_path: Path) -> None:
+    missing = subprocess.run([sys.executable, "-m", "scim_bridge", "serve", "--policy", str(tmp_path / "nope.yml"),
+                              "--store", f"sqlite:///{tmp_path}/x.db"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope.yml" in missing.stderr
+    policy = tmp_path / "p.yml"
+    policy.write_text(yaml.safe_dump({"targets": {"iconik": {"enabled": True}}}))
+    env_less = subprocess.run([sys.executable, "-m", "scim_bridge", "serve", "--policy", str(policy),
+                               "--store", f"sqlite:///{tmp_path}/x.db"], capture_output=True, text=True, timeout=60,
+                              env={k: v for k, v in __import__("os").environ.items() if not k.startswith("ICONIK_")})
+    assert env_less.returncode == 2 and "ICONIK_APP_ID" in env_less.stderr and "Traceback" not in env_less.stderr
