@@ -56,6 +56,8 @@ class CloudinaryState:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: dict[str, list[str]] = field(default_factory=dict)  # group id → user ids, in order added
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # product environments (sub-accounts)
+    access_keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # environment id → keys
     calls: list[dict[str, Any]] = field(default_factory=list)  # every API call, for tests and reviews
 
 
@@ -158,6 +160,9 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
         if "enabled" in body and body["enabled"] is not None:
             user["enabled"] = _boolean(body["enabled"])
         if body.get("sub_account_ids") is not None:
+            unknown = [e for e in body["sub_account_ids"] if e not in state.environments]
+            if unknown:
+                raise _Refusal(f"Cannot find sub account with id {unknown[0]}", 404)
             user["all_sub_accounts"] = False
             user["sub_account_ids"] = list(body["sub_account_ids"])
 
@@ -174,6 +179,11 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
             prefix = request.query_params.get("prefix")
             if prefix:
                 users = [u for u in users if u["name"].lower().startswith(prefix.lower())]
+            environment_id = request.query_params.get("sub_account_id")
+            if environment_id:
+                if environment_id not in state.environments:  # live text, from the SDKs' tests
+                    raise _Refusal(f"Cannot find sub account with id {environment_id}", 404)
+                users = [u for u in users if u.get("all_sub_accounts") or environment_id in u.get("sub_account_ids", [])]
             pending = _boolean(request.query_params.get("pending"))
             if pending:
                 users = [u for u in users if u["pending"]]
@@ -291,6 +301,119 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
             ids.remove(request.path_params["user_id"])
         return JSONResponse({"users": [member_view(u) for u in ids]})
 
+    # product environments (sub-accounts) and their access keys (research/cloudinary.md §1.6–§1.7) --
+    def environment_view(environment: dict[str, Any]) -> dict[str, Any]:
+        keys = [{"key": k["api_key"], "secret": k["api_secret"], "enabled": k["enabled"]}
+                for k in state.access_keys[environment["id"]]]
+        return {**environment, "api_access_keys": keys}
+
+    def find_environment(environment_id: str) -> dict[str, Any]:
+        if environment_id not in state.environments:
+            raise _Refusal(f"Cannot find sub account with id {environment_id}", 404)
+        return state.environments[environment_id]
+
+    def new_environment(name: str, cloud_name: str | None, enabled: bool, attributes: Any) -> dict[str, Any]:
+        now = _now()
+        environment = {"id": uuid.uuid4().hex[:31], "name": name, "cloud_name": cloud_name or f"cloud{secrets.token_hex(4)}",
+                       "enabled": enabled, "created_at": now, "updated_at": now}
+        if attributes is not None:
+            environment["custom_attributes"] = attributes
+        state.environments[environment["id"]] = environment
+        state.access_keys[environment["id"]] = [new_key("default", True)]
+        return environment
+
+    def new_key(name: str, enabled: bool) -> dict[str, Any]:
+        now = _now()
+        return {"name": name, "api_key": str(secrets.randbelow(10**15)).zfill(15),
+                "api_secret": secrets.token_urlsafe(20), "enabled": enabled, "created_at": now, "updated_at": now}
+
+    if not state.environments:
+        new_environment("Production", "production", True, None)
+
+    async def list_environments(request: Request) -> JSONResponse:
+        environments = list(state.environments.values())
+        ids = _array(request, "ids")
+        if ids is not None:
+            environments = [e for e in environments if e["id"] in ids]
+        else:
+            enabled = request.query_params.get("enabled")
+            if enabled is not None:
+                environments = [e for e in environments if e["enabled"] == _boolean(enabled)]
+            prefix = request.query_params.get("prefix")
+            if prefix:
+                environments = [e for e in environments if e["name"].lower().startswith(prefix.lower())]
+        return JSONResponse({"sub_accounts": [environment_view(e) for e in environments]})
+
+    async def create_environment(request: Request) -> JSONResponse:
+        body = await _body(request)
+        if not body.get("name"):
+            raise _Refusal("name is required", 400)
+        if body.get("base_sub_account_id"):
+            find_environment(str(body["base_sub_account_id"]))
+        environment = new_environment(body["name"], body.get("cloud_name"), _boolean(body.get("enabled", True)) is not False,
+                                      body.get("custom_attributes"))
+        return JSONResponse(environment_view(environment))
+
+    async def get_environment(request: Request) -> JSONResponse:
+        return JSONResponse(environment_view(find_environment(request.path_params["sub_account_id"])))
+
+    async def update_environment(request: Request) -> JSONResponse:
+        environment = find_environment(request.path_params["sub_account_id"])
+        body = await _body(request)
+        for name in ("name", "cloud_name", "custom_attributes"):
+            if body.get(name) is not None:
+                environment[name] = body[name]
+        if body.get("enabled") is not None:
+            environment["enabled"] = _boolean(body["enabled"])
+        environment["updated_at"] = _now()
+        return JSONResponse(environment_view(environment))
+
+    async def delete_environment(request: Request) -> JSONResponse:
+        environment = find_environment(request.path_params["sub_account_id"])
+        del state.environments[environment["id"]], state.access_keys[environment["id"]]
+        return JSONResponse({"message": "ok"})
+
+    async def list_keys(request: Request) -> JSONResponse:
+        keys = state.access_keys[find_environment(request.path_params["sub_account_id"])["id"]]
+        return JSONResponse({"access_keys": keys, "total": len(keys)})
+
+    async def create_key(request: Request) -> JSONResponse:
+        environment = find_environment(request.path_params["sub_account_id"])
+        body = await _body(request)
+        key = new_key(str(body.get("name") or "key"), _boolean(body.get("enabled", True)) is not False)
+        state.access_keys[environment["id"]].append(key)
+        return JSONResponse(key)  # the only answer that carries the secret of a new key
+
+    def find_key(request: Request) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        keys = state.access_keys[find_environment(request.path_params["sub_account_id"])["id"]]
+        key = next((k for k in keys if k["api_key"] == request.path_params["key"]), None)
+        if key is None:
+            raise _Refusal("not found", 404)
+        return keys, key
+
+    async def update_key(request: Request) -> JSONResponse:
+        _, key = find_key(request)
+        body = await _body(request)
+        if body.get("name") is not None:
+            key["name"] = body["name"]
+        if body.get("enabled") is not None:
+            key["enabled"] = _boolean(body["enabled"])
+        key["updated_at"] = _now()
+        return JSONResponse(key)
+
+    async def delete_key(request: Request) -> JSONResponse:
+        keys, key = find_key(request)
+        keys.remove(key)
+        return JSONResponse({"message": "ok"})
+
+    async def delete_keys_by_name(request: Request) -> JSONResponse:
+        keys = state.access_keys[find_environment(request.path_params["sub_account_id"])["id"]]
+        name = request.query_params.get("name")
+        if not name:
+            raise _Refusal("name is required", 400)
+        keys[:] = [k for k in keys if k["name"] != name]
+        return JSONResponse({"message": "ok"})
+
     # emulator control (not part of Cloudinary's API) -----------------------------------------------
     async def snapshot(request: Request) -> JSONResponse:
         return JSONResponse({"account_id": state.account_id, "users": list(state.users.values()),
@@ -312,6 +435,16 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
         Route(f"{base}/user_groups/{{group_id}}/users", group_users, methods=["GET"]),
         Route(f"{base}/user_groups/{{group_id}}/users/{{user_id}}", add_member, methods=["POST"]),
         Route(f"{base}/user_groups/{{group_id}}/users/{{user_id}}", remove_member, methods=["DELETE"]),
+        Route(f"{base}/sub_accounts", list_environments, methods=["GET"]),
+        Route(f"{base}/sub_accounts", create_environment, methods=["POST"]),
+        Route(f"{base}/sub_accounts/{{sub_account_id}}", get_environment, methods=["GET"]),
+        Route(f"{base}/sub_accounts/{{sub_account_id}}", update_environment, methods=["PUT"]),
+        Route(f"{base}/sub_accounts/{{sub_account_id}}", delete_environment, methods=["DELETE"]),
+        Route(f"{base}/sub_accounts/{{sub_account_id}}/access_keys", list_keys, methods=["GET"]),
+        Route(f"{base}/sub_accounts/{{sub_account_id}}/access_keys", create_key, methods=["POST"]),
+        Route(f"{base}/sub_accounts/{{sub_account_id}}/access_keys", delete_keys_by_name, methods=["DELETE"]),
+        Route(f"{base}/sub_accounts/{{sub_account_id}}/access_keys/{{key}}", update_key, methods=["PUT"]),
+        Route(f"{base}/sub_accounts/{{sub_account_id}}/access_keys/{{key}}", delete_key, methods=["DELETE"]),
         Route("/_emulator/state", snapshot, methods=["GET"]),
         Route("/_emulator/faults", fault_routes_handler(faults), methods=["GET", "PUT"]),
     ]

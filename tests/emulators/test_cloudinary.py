@@ -121,3 +121,30 @@ def test_faults_change_at_run_time() -> None:
             # The dropped call was applied before the connection was cut, as on a real network.
             assert [u["email"] for u in client.get("/users").json()["users"]] == ["dropped@example.com"]
             assert httpx.put(f"{live.url}/_emulator/faults", json={"nonsense": 1}).status_code == 400
+
+
+def test_product_environments_and_access_keys(emulator: tuple) -> None:
+    client, _, _ = emulator
+    listed = client.get("/sub_accounts")
+    assert_matches(SPEC, f"{P}/sub_accounts", "get", 200, listed.json())
+    created = client.post("/sub_accounts", json={"name": "Agency Uploads", "custom_attributes": {"region": "EMEA"}})
+    assert_matches(SPEC, f"{P}/sub_accounts", "post", 200, created.json())
+    environment = created.json()
+    key = client.post(f"/sub_accounts/{environment['id']}/access_keys", json={"name": "agency_x"})
+    assert_matches(SPEC, f"{P}/sub_accounts/{{sub_account_id}}/access_keys", "post", 200, key.json())
+    assert key.json()["api_secret"] and key.json()["enabled"] is True
+    keys = client.get(f"/sub_accounts/{environment['id']}/access_keys").json()
+    assert_matches(SPEC, f"{P}/sub_accounts/{{sub_account_id}}/access_keys", "get", 200, keys)
+    assert keys["total"] == 2  # the default key and the agency's
+    disabled = client.put(f"/sub_accounts/{environment['id']}/access_keys/{key.json()['api_key']}", json={"enabled": False})
+    assert disabled.json()["enabled"] is False
+    scoped = client.post("/users", json={"name": "Agent", "email": "agent@agency.example",
+                                         "sub_account_ids": [environment["id"]]}).json()
+    assert scoped["all_sub_accounts"] is False
+    assert [u["id"] for u in client.get("/users", params={"sub_account_id": environment["id"]}).json()["users"]] \
+        == [scoped["id"]]
+    unknown = client.get("/users", params={"sub_account_id": "nope"})
+    assert unknown.status_code == 404 and unknown.json() == {"error": {"message": "Cannot find sub account with id nope"}}
+    assert client.delete(f"/sub_accounts/{environment['id']}/access_keys", params={"name": "agency_x"}).json() == \
+        {"message": "ok"}
+    assert client.delete(f"/sub_accounts/{environment['id']}").json() == {"message": "ok"}
