@@ -16,20 +16,33 @@ entries and the sync-queue entry. Keys, all under the prefix `sb:`:
     sb:q:owner                      hash: key → "{consumer}|{generation}"
     sb:q:attempts                   hash: key → failed attempts (retries with backoff)
     sb:kv:{namespace}               hash: small key/value space (credentials, signing keys)
+    sb:done:{call id}               string, 30 s: the answer of a write/claim/defer call, for replays
 
-The queue uses sorted sets rather than Streams (DESIGN.md suggested Streams): a stream cannot
-coalesce repeated changes to one resource into one entry, nor move an entry to the revocation
-lane when a later change makes it a revocation.
+The queue uses sorted sets rather than Streams (DESIGN.md suggested Streams): a stream is an
+append-only log, so it cannot coalesce repeated changes to one resource into one entry (a user
+edited 50 times during a backlog would be synced 50 times), nor move an entry to the revocation
+lane when a later change makes it a revocation, nor put a changed-while-processing entry back.
+
+Outages: every connection-level failure becomes StoreUnavailable (one decorator). Timeouts are
+short (connect 2 s, read 5 s) and never retried, so a hung server turns into a 503 quickly. A
+dropped connection is retried once at once: that is what recovers the pooled connections after
+Redis restarted while the bridge was idle. A retried call may already have run, so every
+script that is not naturally idempotent takes a fresh call id as KEYS[1] and a re-sent call
+returns the first call's answer instead of writing twice (a create would otherwise fail with
+"id exists", a replace with a version mismatch, for a write that succeeded).
 """
 
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, ResponseError, TimeoutError
 
 from .base import (
@@ -45,6 +58,7 @@ from .base import (
     Write,
 )
 
+_REPLAYABLE = frozenset({"write", "claim", "defer"})
 P = ParamSpec("P")
 T = TypeVar("T")
 _DOWN = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
@@ -75,7 +89,7 @@ end
 """
 
 _WRITE = _ENQUEUE + """
--- KEYS: none (all keys are derived; the store is meant for one Redis, not a cluster)
+-- KEYS[1]: the call's replay key (see _replayable); every other key is derived (one Redis, not a cluster)
 -- ARGV: mode(create|replace|delete), type, id, body, expected_version, lane, n_index, then
 --       n_index triples attr, value, unique(0|1)
 local mode, typ, id, body, expected, lane = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -165,27 +179,48 @@ return result
 """
 
 _DEFER = """
--- ARGV: key, until
-redis.call('ZADD', 'sb:q:leases', ARGV[2], ARGV[1])
-return redis.call('HINCRBY', 'sb:q:attempts', ARGV[1], 1)
+-- ARGV: key, until. Only an entry that still exists (acked ones stay gone).
+local key = ARGV[1]
+if not redis.call('HGET', 'sb:q:gen', key) then return 0 end
+redis.call('ZREM', 'sb:q:lane:' .. (redis.call('HGET', 'sb:q:where', key) or 'standard'), key)
+redis.call('ZADD', 'sb:q:leases', ARGV[2], key)
+return redis.call('HINCRBY', 'sb:q:attempts', key, 1)
 """
 
 _ACK = """
--- ARGV: key, generation
+-- ARGV: key, generation. Idempotent: a second ack, or a late one from a worker whose lease
+-- expired, must never bring an entry back.
 local key, gen = ARGV[1], ARGV[2]
-redis.call('ZREM', 'sb:q:leases', key)
-redis.call('HDEL', 'sb:q:owner', key)
-if redis.call('HGET', 'sb:q:gen', key) == gen then
+local current = redis.call('HGET', 'sb:q:gen', key)
+if not current then return 0 end  -- already acked
+local lane = redis.call('HGET', 'sb:q:where', key) or 'standard'
+if current == gen then  -- unchanged since the claim: done, wherever it is now
+  redis.call('ZREM', 'sb:q:leases', key)
+  redis.call('ZREM', 'sb:q:lane:' .. lane, key)
   redis.call('HDEL', 'sb:q:gen', key)
   redis.call('HDEL', 'sb:q:where', key)
+  redis.call('HDEL', 'sb:q:owner', key)
   redis.call('HDEL', 'sb:q:attempts', key)
   return 1
 end
--- changed while it was processed: back to the front of its lane
-local lane = redis.call('HGET', 'sb:q:where', key) or 'standard'
-redis.call('ZADD', 'sb:q:lane:' .. lane, 0, key)
+-- changed while it was processed: release the lease, back to the front of its lane
+if redis.call('ZREM', 'sb:q:leases', key) == 1 then
+  redis.call('HDEL', 'sb:q:owner', key)
+  redis.call('ZADD', 'sb:q:lane:' .. lane, 0, key)
+end
 return 0
 """
+
+
+def _replayable(source: str) -> str:
+    """Run `source` at most once per call id (KEYS[1]); a re-sent call gets the first answer."""
+    return ("local seen = redis.call('GET', KEYS[1])\n"
+            "if seen then return cmsgpack.unpack(seen) end\n"
+            "local result = (function()\n" + source + "\nend)()\n"
+            "if type(result) ~= 'table' or (result[1] and result[1] ~= 'err') then\n"
+            "  redis.call('SET', KEYS[1], cmsgpack.pack(result), 'EX', 30)\n"
+            "end\n"
+            "return result\n")
 
 
 def _translate_outage(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -210,10 +245,11 @@ class RedisStore:
     async def open(self) -> None:
         self._client = aioredis.Redis.from_url(
             self.url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
-            retry_on_timeout=False, decode_responses=False,
+            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)), decode_responses=False,
         )
-        for name, source in (("write", _WRITE), ("enqueue", _STANDALONE_ENQUEUE), ("claim", _CLAIM), ("ack", _ACK),
-                             ("defer", _DEFER)):
+        for name, source in (("write", _WRITE), ("claim", _CLAIM), ("defer", _DEFER)):
+            self._scripts[name] = self._client.register_script(_replayable(source))
+        for name, source in (("enqueue", _STANDALONE_ENQUEUE), ("ack", _ACK)):  # idempotent as they are
             self._scripts[name] = self._client.register_script(source)
 
     async def close(self) -> None:
@@ -258,8 +294,9 @@ class RedisStore:
 
     @_translate_outage
     async def _script(self, name: str, argv: list[Any]) -> Any:
+        keys = [f"sb:done:{secrets.token_hex(12)}"] if name in _REPLAYABLE else []
         try:
-            return await self._scripts[name](args=argv)
+            return await self._scripts[name](keys=keys, args=argv)
         except ResponseError as error:  # a script error is a bug, not an outage; say so plainly
             raise RuntimeError(f"redis script {name} failed: {error}") from error
 

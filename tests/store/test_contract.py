@@ -1,10 +1,17 @@
-"""One storage contract, run against every backend (the `store` fixture: sqlite and redis)."""
+"""One storage contract, run against every backend (the `store` fixture: sqlite and redis).
+
+At the end, two Redis-only tests of what the contract cannot express: recovery after a restart
+nobody saw, and a write whose reply was lost being applied once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
 from scim_bridge.store import (
     REVOCATION_LANE,
@@ -15,6 +22,8 @@ from scim_bridge.store import (
     VersionMismatch,
     Write,
 )
+from scim_bridge.store.redis import RedisStore
+from tests.redis_server import RedisServer
 
 
 def user(id: str, name: str, *, lane: str | None = STANDARD_LANE, body: bytes | None = None,
@@ -64,11 +73,24 @@ async def test_unique_keys_and_no_partial_state(store: Store) -> None:
     assert await store.get("User", "u2") is None
     assert await store.lookup("User", "emails.value", "a@x") == []
     assert await store.count("User") == 1 and (await store.queue_depth()).total == 0
-    await store.create(user("u2", "bob"))
-    with pytest.raises(UniqueViolation):
-        await store.replace(user("u2", "ada"))
+    await store.create(user("u2", "bob", lane=None))
+    with pytest.raises(UniqueViolation) as taken:
+        await store.replace(user("u2", "ada", body=b'{"new":1}', emails=("b@x",)))
+    assert taken.value.key == ("username", "ada")
+    unchanged = await store.get("User", "u2")
+    assert unchanged is not None and (unchanged.version, unchanged.body) == (1, b'{"id":"u2","userName":"bob"}')
     assert await store.lookup("User", "username", "bob") == ["u2"]
-    await store.replace(user("u1", "ada", body=b"{}"))  # keeping one's own unique key is fine
+    assert await store.lookup("User", "username", "ada") == ["u1"]
+    assert await store.lookup("User", "emails.value", "b@x") == []
+    assert (await store.queue_depth()).total == 0
+    assert (await store.replace(user("u1", "ada", body=b"{}"))).version == 2  # keeping one's own unique key
+    await store.create(Write("Group", "g1", b"{}", [], [("username", "ada")]))  # unique per resource type
+
+
+async def test_unique_keys_are_found_by_lookup(store: Store) -> None:
+    await store.create(Write("Group", "g1", b"{}", [("members.value", "u1")], [("displayname", "admins")]))
+    assert await store.lookup("Group", "displayname", "admins") == ["g1"]
+    assert await store.lookup("User", "displayname", "admins") == []
 
 
 async def test_replace_moves_index_entries_and_delete_frees_them(store: Store) -> None:
@@ -109,6 +131,18 @@ async def test_writes_enqueue_and_repeated_changes_coalesce(store: Store) -> Non
     assert (await store.queue_depth()).total == 0
 
 
+async def test_leased_entries_still_count_as_pending(store: Store) -> None:
+    await store.enqueue("User", "leaver", REVOCATION_LANE)
+    await store.enqueue("User", "joiner", STANDARD_LANE)
+    await store.enqueue("User", "other", STANDARD_LANE)
+    claimed = await store.claim("worker", limit=2)
+    assert [e.id for e in claimed] == ["leaver", "joiner"]
+    assert (await store.queue_depth()).lanes == {REVOCATION_LANE: 1, STANDARD_LANE: 2}
+    for entry in claimed:
+        await store.ack(entry)
+    assert (await store.queue_depth()).lanes == {REVOCATION_LANE: 0, STANDARD_LANE: 1}
+
+
 async def test_revocations_overtake_a_backlog(store: Store) -> None:
     for i in range(1000):
         await store.enqueue("User", f"joiner{i}", STANDARD_LANE)
@@ -142,6 +176,21 @@ async def test_expired_leases_are_claimable_again(store: Store) -> None:
     assert retaken.id == "u1"
     await store.ack(retaken)
     assert (await store.queue_depth()).total == 0
+
+
+async def test_late_and_repeated_acks_never_bring_an_entry_back(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [slow] = await store.claim("slow-worker", lease_seconds=0.05)
+    await asyncio.sleep(0.1)
+    [retaken] = await store.claim("worker")  # the slow worker's lease expired
+    await store.ack(slow)  # ... and it finishes after all
+    await store.ack(retaken)
+    await store.ack(retaken)
+    assert await store.defer(retaken, 0) == 0  # deferring a finished entry does not revive it
+    assert await store.claim("worker") == [] and (await store.queue_depth()).total == 0
+    await store.enqueue("User", "u1", STANDARD_LANE)  # a later change is queued as usual
+    assert await drain(store) == [("u1", STANDARD_LANE)]
+    assert await store.claim("worker") == []
 
 
 async def test_delete_enqueues_a_revocation(store: Store) -> None:
@@ -201,3 +250,106 @@ async def test_claiming_one_lane_only(store: Store) -> None:
     assert [e.id for e in await store.claim("revoker", lanes=[REVOCATION_LANE])] == ["leaver"]
     assert await store.claim("revoker", lanes=[REVOCATION_LANE]) == []
     assert [e.id for e in await store.claim("worker")] == ["joiner"]
+
+
+# Redis only ------------------------------------------------------------------------------------
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A second throwaway redis-server this test may stop and restart."""
+    server: RedisServer | None = None
+    try:
+        server = RedisServer().start()
+    except RuntimeError as error:
+        problem = str(error)
+    if server is None:
+        pytest.fail(problem, pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_redis_restarted_while_idle_answers_at_once(own_redis: RedisServer) -> None:
+    store = RedisStore(own_redis.url)
+    await store.open()
+    try:
+        await asyncio.gather(*(store.get("User", f"u{i}") for i in range(4)))  # several pooled connections
+        own_redis.stop()
+        own_redis.start()  # nobody called the store meanwhile: its pooled connections are dead
+        await store.create(user("u1", "ada"))
+        assert [r.id for r in await asyncio.gather(*(store.get("User", "u1") for _ in range(4)))] == ["u1"] * 4
+        assert [e.id for e in await store.claim("worker")] == ["u1"]
+    finally:
+        await store.close()
+
+
+class ReplyDropper:
+    """A TCP proxy in front of Redis that can lose one reply: the command ran, the caller never heard."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.drop_next_reply = False
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> ReplyDropper:
+        self.server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await self.server.wait_closed()
+
+    async def _connection(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection(*self.target)
+        self.writers += [client_writer, server_writer]
+
+        async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, replies: bool) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if replies and self.drop_next_reply:
+                        self.drop_next_reply = False
+                        return
+                    writer.write(data)
+                    await writer.drain()
+            except OSError:
+                pass
+            finally:
+                client_writer.close()
+                server_writer.close()
+
+        await asyncio.gather(pump(client_reader, server_writer, False), pump(server_reader, client_writer, True))
+
+
+@pytest.fixture
+async def proxied_redis(redis_url: str) -> AsyncIterator[tuple[ReplyDropper, str]]:
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.flushdb()
+    parts = urlsplit(redis_url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    async with ReplyDropper(parts.hostname or "127.0.0.1", parts.port or 6379) as proxy:
+        netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
+        yield proxy, parts._replace(netloc=netloc).geturl()
+
+
+async def test_a_write_whose_reply_was_lost_is_applied_once(proxied_redis: tuple[ReplyDropper, str]) -> None:
+    proxy, url = proxied_redis
+    store = RedisStore(url)
+    await store.open()
+    try:
+        await store.create(user("u1", "ada"))
+        proxy.drop_next_reply = True  # the replace runs, then the connection drops before its reply
+        replaced = await store.replace(user("u1", "ada", body=b'{"v":2}'), expected_version=1)
+        assert not proxy.drop_next_reply  # the reply really was lost (and the call re-sent)
+        assert replaced.version == 2 and (await store.get("User", "u1")).version == 2  # type: ignore[union-attr]
+        proxy.drop_next_reply = True
+        await store.create(user("u2", "bob"))  # re-sent, not "id already exists"
+        assert await store.count("User") == 2
+        [entry] = await store.claim("worker", limit=1)
+        proxy.drop_next_reply = True
+        assert [e.id for e in await store.claim("worker")] == ["u2"]  # a re-sent claim leases nothing twice
+        assert (await store.queue_depth()).lanes == {REVOCATION_LANE: 0, STANDARD_LANE: 2}
+    finally:
+        await store.close()
