@@ -12,13 +12,10 @@ Shares no code with the bridge (DESIGN.md).
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -27,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .faults import FaultInjector, Faults, fault_routes_handler
+from .iconik_common import Refusal, find, json_body, now, paged
 from .ratelimit import TokenBucket
 
 USER_TYPES = ("POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY")
@@ -60,69 +58,18 @@ class IconikState:
             self.token_user_id = admin["id"]
 
 
-class _Refusal(Exception):
-    def __init__(self, errors: list[str] | dict[str, list[str]], status: int) -> None:
-        super().__init__(str(errors))
-        self.errors, self.status = errors, status
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-
-
 def _new_user(body: dict[str, Any], system_domain_id: str) -> dict[str, Any]:
-    now = _now()
+    stamp = now()
     return {"id": str(uuid.uuid4()), "email": body.get("email"), "first_name": body.get("first_name"),
             "last_name": body.get("last_name", ""), "type": body.get("type"), "status": body.get("status", "ACTIVE"),
             "is_admin": bool(body.get("is_admin", False)), "groups": list(body.get("groups") or []),
             "primary_group": body.get("primary_group"), "system_domain_id": system_domain_id,
-            "system_domains": [system_domain_id], "date_created": now, "date_modified": now, "metadata": None}
+            "system_domains": [system_domain_id], "date_created": stamp, "date_modified": stamp, "metadata": None}
 
 
 def _user_view(user: dict[str, Any]) -> dict[str, Any]:
     # The spec types these as strings without `nullable`: unset ones are left out, not null.
     return {k: v for k, v in user.items() if v is not None or k == "metadata"}
-
-
-def _page(request: Request, objects: list[dict[str, Any]], switches: IconikSwitches) -> dict[str, Any]:
-    try:
-        page = int(request.query_params.get("page", 1))
-        per_page = int(request.query_params.get("per_page", 10))
-    except ValueError:
-        raise _Refusal({"page": ["Not a valid integer."]}, 400) from None
-    if per_page > 100:
-        if switches.per_page_over_max == "reject":
-            raise _Refusal({"per_page": ["Must be between 1 and 100."]}, 400)
-        per_page = 100
-    if page < 1 or per_page < 1:
-        raise _Refusal({"page": ["Must be greater than or equal to 1."]}, 400)
-    total = len(objects)
-    pages = max(1, math.ceil(total / per_page))
-    if page > pages and switches.page_past_end_404:
-        raise _Refusal(["Requested page does not exist"], 404)
-
-    def url(number: int) -> str:  # host-relative, as live responses give it (research/iconik.md §1.3)
-        params = {k: v for k, v in request.query_params.items() if k not in ("page", "per_page")}
-        return f"{request.url.path}?{urlencode({**params, 'page': number, 'per_page': per_page})}"
-
-    envelope: dict[str, Any] = {"objects": objects[(page - 1) * per_page : page * per_page], "page": page,
-                                "pages": pages, "per_page": per_page, "total": total, "facets": {},
-                                "first_url": url(1), "last_url": url(pages)}
-    if page < pages:
-        envelope["next_url"] = url(page + 1)
-    if page > 1:
-        envelope["prev_url"] = url(page - 1)
-    return envelope
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise _Refusal(["Invalid JSON"], 400) from None
-    if not isinstance(body, dict):
-        raise _Refusal(["Invalid JSON"], 400)
-    return body
 
 
 def build(state: IconikState | None = None, switches: IconikSwitches | None = None,
@@ -132,11 +79,6 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
     switches = switches or IconikSwitches()
     faults = faults or Faults()
     bucket = TokenBucket(switches.rate_per_second, switches.burst)
-
-    def find(kind: str, table: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
-        if key not in table:
-            raise _Refusal([f"{kind} does not exist"], 404)
-        return table[key]
 
     def check_user_fields(body: dict[str, Any], creating: bool) -> None:
         problems: dict[str, list[str]] = {}
@@ -152,7 +94,7 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
             if group_id not in state.groups:
                 problems.setdefault("groups", []).append(f"Group {group_id} does not exist")
         if problems:
-            raise _Refusal(problems, 400)
+            raise Refusal(problems, 400)
 
     # users -------------------------------------------------------------------------------------
     async def list_users(request: Request) -> JSONResponse:
@@ -171,15 +113,15 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
         if q.get("ids"):
             wanted_ids = set(q["ids"].split(","))
             users = [u for u in users if u["id"] in wanted_ids]
-        return JSONResponse(_page(request, [_user_view(u) for u in users], switches))
+        return JSONResponse(paged(request, [_user_view(u) for u in users], switches))
 
     async def create_user(request: Request) -> JSONResponse:
-        body = await _json(request)
+        body = await json_body(request)
         check_user_fields(body, creating=True)
         # research/iconik.md §2.1: what a duplicate email gets is UNCONFIRMED; the spec lists 400.
         if any((u["email"] or "").lower() == str(body["email"]).lower() for u in state.users.values()
                if u["status"] != "DELETED"):
-            raise _Refusal({"email": ["User with this email already exists"]}, 400)
+            raise Refusal({"email": ["User with this email already exists"]}, 400)
         user = _new_user(body, state.system_domain_id)
         state.users[user["id"]] = user
         return JSONResponse(_user_view(user), status_code=201)
@@ -189,15 +131,15 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
 
     async def update_user(request: Request) -> JSONResponse:
         user = find("User", state.users, request.path_params["user_id"])
-        body = await _json(request)
+        body = await json_body(request)
         check_user_fields(body, creating=False)
         if request.method == "PUT" and (not body.get("first_name") or not body.get("type")):
-            raise _Refusal({"first_name": ["Missing data for required field."]}, 400)
+            raise Refusal({"first_name": ["Missing data for required field."]}, 400)
         for name in ("email", "first_name", "last_name", "type", "status", "is_admin", "groups", "primary_group",
                      "phone", "description", "metadata"):
             if name in body:
                 user[name] = body[name]
-        user["date_modified"] = _now()
+        user["date_modified"] = now()
         return JSONResponse(_user_view(user))
 
     async def delete_user(request: Request) -> Response:
@@ -213,16 +155,16 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
         if request.query_params.get("ids"):
             wanted = set(request.query_params["ids"].split(","))
             groups = [g for g in groups if g["id"] in wanted]
-        return JSONResponse(_page(request, groups, switches))
+        return JSONResponse(paged(request, groups, switches))
 
     async def create_group(request: Request) -> JSONResponse:
-        body = await _json(request)
+        body = await json_body(request)
         if not body.get("name"):
-            raise _Refusal({"name": ["Missing data for required field."]}, 400)
-        now = _now()
+            raise Refusal({"name": ["Missing data for required field."]}, 400)
+        stamp = now()
         group = {"id": str(uuid.uuid4()), "name": body["name"], "description": body.get("description", ""),
                  "external_id": body.get("external_id"), "roles": list(body.get("roles") or []),
-                 "role_categories": None, "is_saml_group": False, "date_created": now, "date_modified": now}
+                 "role_categories": None, "is_saml_group": False, "date_created": stamp, "date_modified": stamp}
         state.groups[group["id"]] = group
         return JSONResponse(group, status_code=201)
 
@@ -231,11 +173,11 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
 
     async def update_group(request: Request) -> JSONResponse:
         group = find("Group", state.groups, request.path_params["group_id"])
-        body = await _json(request)
+        body = await json_body(request)
         for name in ("name", "description", "external_id", "roles", "alias"):
             if name in body:
                 group[name] = body[name]
-        group["date_modified"] = _now()
+        group["date_modified"] = now()
         return JSONResponse(group)
 
     async def delete_group(request: Request) -> Response:
@@ -285,13 +227,13 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
     ]
 
     async def refusal(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, _Refusal)
+        assert isinstance(exc, Refusal)
         return JSONResponse({"errors": exc.errors}, status_code=exc.status)
 
     async def not_found(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"errors": ["Not found"]}, status_code=404)
 
-    app = Starlette(routes=routes, exception_handlers={_Refusal: refusal, 404: not_found, 405: not_found})
+    app = Starlette(routes=routes, exception_handlers={Refusal: refusal, 404: not_found, 405: not_found})
     app.router.redirect_slashes = False  # the real paths all end with "/"; others are 404s
 
     async def throttled(scope: Scope, receive: Receive, send: Send, retry_after: int) -> None:
