@@ -109,7 +109,13 @@ class SyncEngine:
         target_id = known["id"] if known else None
         current: dict[str, str] = dict(known.get("groups", {})) if known else {}
         if not known or known.get("applied") != applied or known.get("status") != "synced":
-            target_id = await target.ensure_user(account, target_id)
+            joining: dict[str, str] = {}
+            if target_id is None and target.memberships_on_create and account.enabled:
+                for key, group_name in wanted.items():  # groups exist before the account that joins them
+                    joining[key] = await self._target_group(target_name, target, key, group_name)
+            ensured = await target.ensure_user(account, target_id, tuple(joining.values()))
+            target_id = ensured.id
+            current.update({key: gid for key, gid in joining.items() if gid in ensured.joined})
             # Progress is kept, so a retry after a failure below neither looks the account up again
             # nor loses it; the status says the membership is not finished yet.
             await self.idmap.put(target_name, "User", scim_id, {

@@ -76,6 +76,16 @@ class TargetUser:
     enabled: bool = True
 
 
+@dataclass(frozen=True)
+class EnsuredUser:
+    """What `ensure_user` did: the account's id, and which of the requested groups it already
+    joined in the same call (a target that takes groups on create saves a call per group)."""
+
+    id: str
+    joined: frozenset[str] = frozenset()
+    created: bool = False
+
+
 @dataclass
 class TargetAccount:
     """An account as a target lists it (for reconciliation and adoption)."""
@@ -92,10 +102,12 @@ class Target(Protocol):
     answer, it converges to the same state (create-or-adopt, set-membership, set-enabled)."""
 
     name: str
+    memberships_on_create: bool  # True: ensure_user can put a new account in its groups at once
 
-    async def ensure_user(self, user: TargetUser, known_id: str | None) -> str:
+    async def ensure_user(self, user: TargetUser, known_id: str | None, groups: tuple[str, ...] = ()) -> EnsuredUser:
         """Create the account, or adopt the one with the same email; bring its fields to `user`.
-        Returns the target id."""
+        `groups` (target group ids) are joined only when the account is created here and the
+        target takes them on create; `joined` says which were."""
 
     async def delete_user(self, target_id: str) -> None:
         """Delete the account; an account already gone is fine."""

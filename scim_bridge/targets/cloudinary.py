@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from .base import Gone, TargetAccount, TargetUser
+from .adoption import AdoptionIndex, create_or_adopt
+from .base import EnsuredUser, Gone, TargetAccount, TargetUser
 from .http import TargetHttp, find_or_create
 
 
@@ -29,6 +30,7 @@ class CloudinaryConfig:
 
 class CloudinaryTarget:
     name = "cloudinary"
+    memberships_on_create = False
 
     def __init__(self, config: CloudinaryConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
@@ -36,6 +38,7 @@ class CloudinaryTarget:
             "cloudinary", f"{config.base_url.rstrip('/')}/v1_1/provisioning/accounts/{config.account_id}",
             rate=config.rate, auth=(config.key, config.secret), transport=transport,
         )
+        self.adoption = AdoptionIndex(self._all_emails)
 
     async def close(self) -> None:
         await self.http.close()
@@ -44,23 +47,30 @@ class CloudinaryTarget:
         own = self.config.service_account_email
         return bool(own) and email.lower() == own.lower()  # type: ignore[union-attr]
 
-    async def ensure_user(self, user: TargetUser, known_id: str | None) -> str:
+    async def ensure_user(self, user: TargetUser, known_id: str | None, groups: tuple[str, ...] = ()) -> EnsuredUser:
+        # Cloudinary's create takes no groups (research/cloudinary.md §1.4): `groups` is not used.
         fields = {"name": user.display_name, "email": user.email, "role": user.role, "enabled": user.enabled}
         if self._protected(user.email):
             fields.pop("enabled")  # never disable the account the bridge itself uses
         if known_id:
             try:
                 await self.http.call("PUT", f"/users/{known_id}", json=fields)
-                return known_id
+                return EnsuredUser(known_id)
             except Gone:
-                pass  # deleted by hand: create (or adopt) again
+                self.adoption.forget(user.email)  # deleted by hand: create (or adopt) again
+
         async def create() -> dict[str, Any]:
             return dict((await self.http.call("POST", "/users", json=fields)).json())
 
-        found, created = await find_or_create(lambda: self._find_by_email(user.email), create)
-        if not created:  # adopt, then converge its fields
-            await self.http.call("PUT", f"/users/{found['id']}", json=fields)
-        return str(found["id"])
+        async def adopt(target_id: str) -> None:  # then converge its fields
+            await self.http.call("PUT", f"/users/{target_id}", json=fields)
+
+        target_id, created = await create_or_adopt(self.adoption, user.email,
+                                                   lambda: self._find_by_email(user.email), create, adopt)
+        return EnsuredUser(target_id, created=created)
+
+    async def _all_emails(self) -> dict[str, str]:
+        return {a.email.lower(): a.id for a in await self._list_accounts()}
 
     async def _find_by_email(self, email: str) -> dict[str, Any] | None:
         existing = await self.http.call("GET", "/users", params={"emails": email})
@@ -109,11 +119,20 @@ class CloudinaryTarget:
         except Gone:
             pass
 
+    async def _list_accounts(self) -> list[TargetAccount]:
+        # GET /users pages with page/page_size and signals no end (research/cloudinary.md §1.4,
+        # UNCONFIRMED how the real API ends a listing): a short page is taken as the last one.
+        accounts, page, size = [], 1, 100
+        while True:
+            users = (await self.http.call("GET", "/users", params={"page": page, "page_size": size})).json()["users"]
+            accounts += [TargetAccount(u["id"], u["email"], u.get("role", ""), bool(u.get("enabled"))) for u in users]
+            if len(users) < size:
+                return accounts
+            page += 1
+
     async def list_users(self) -> list[TargetAccount]:
-        users = (await self.http.call("GET", "/users")).json().get("users", [])
-        accounts = []
-        for user in users:
-            groups: list[dict[str, Any]] = (await self.http.call("GET", f"/users/{user['id']}/groups")).json()["groups"]
-            accounts.append(TargetAccount(user["id"], user["email"], user.get("role", ""), bool(user.get("enabled")),
-                                          [g["id"] for g in groups]))
+        accounts = await self._list_accounts()
+        for account in accounts:
+            groups = (await self.http.call("GET", f"/users/{account.id}/groups")).json()["groups"]
+            account.groups = [g["id"] for g in groups]
         return accounts

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from .base import Gone, TargetAccount, TargetUser
+from .adoption import AdoptionIndex, create_or_adopt
+from .base import EnsuredUser, Gone, TargetAccount, TargetUser
 from .http import TargetHttp, find_or_create
 
 API = "/API/users/v1"
@@ -32,6 +33,7 @@ class IconikConfig:
 
 class IconikTarget:
     name = "iconik"
+    memberships_on_create = True
 
     def __init__(self, config: IconikConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
@@ -39,6 +41,7 @@ class IconikTarget:
                                headers={"App-ID": config.app_id, "Auth-Token": config.auth_token,
                                         "Accept": "application/json"})
         self._own_id: str | None = None
+        self.adoption = AdoptionIndex(self._all_emails)
 
     async def close(self) -> None:
         await self.http.close()
@@ -55,27 +58,36 @@ class IconikTarget:
         page = (await self.http.call("GET", "/users/", params={"email": email, "per_page": 10})).json()
         return next((u for u in page.get("objects", []) if (u.get("email") or "").lower() == email.lower()), None)
 
-    async def ensure_user(self, user: TargetUser, known_id: str | None) -> str:
-        fields = {"email": user.email, "first_name": user.first_name or user.display_name or user.email,
-                  "last_name": user.last_name, "type": user.role, "status": "ACTIVE" if user.enabled else "INACTIVE"}
+    async def ensure_user(self, user: TargetUser, known_id: str | None, groups: tuple[str, ...] = ()) -> EnsuredUser:
+        fields: dict[str, Any] = {"email": user.email, "first_name": user.first_name or user.display_name or user.email,
+                                  "last_name": user.last_name, "type": user.role,
+                                  "status": "ACTIVE" if user.enabled else "INACTIVE"}
+        own_id = await self._token_user_id()
         if known_id:
-            if known_id == await self._token_user_id():
-                fields.pop("status")
             try:
-                await self.http.call("PATCH", f"/users/{known_id}/", json=fields)
-                return known_id
+                await self.http.call("PATCH", f"/users/{known_id}/",
+                                     json=_without_status(fields) if known_id == own_id else fields)
+                return EnsuredUser(known_id)
             except Gone:
-                pass
-        # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
-        async def create() -> dict[str, Any]:
-            return dict((await self.http.call("POST", "/users/", json=fields, expect=(201,))).json())
+                self.adoption.forget(user.email)
 
-        found, created = await find_or_create(lambda: self._find_by_email(user.email), create)
-        if not created:
-            if found["id"] == await self._token_user_id():
-                fields.pop("status", None)
-            await self.http.call("PATCH", f"/users/{found['id']}/", json=fields)
-        return str(found["id"])
+        # UserCreateSchema takes `groups` (research/iconik.md §2): a joiner is created in its
+        # groups in one call instead of one call per group.
+        async def create() -> dict[str, Any]:
+            body = {**fields, "groups": list(groups)} if groups else fields
+            return dict((await self.http.call("POST", "/users/", json=body, expect=(201,))).json())
+
+        async def adopt(target_id: str) -> None:  # never touches the adopted account's own groups
+            await self.http.call("PATCH", f"/users/{target_id}/",
+                                 json=_without_status(fields) if target_id == own_id else fields)
+
+        # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
+        target_id, created = await create_or_adopt(self.adoption, user.email,
+                                                   lambda: self._find_by_email(user.email), create, adopt)
+        return EnsuredUser(target_id, frozenset(groups) if created else frozenset(), created)
+
+    async def _all_emails(self) -> dict[str, str]:
+        return {a.email.lower(): a.id for a in await self.list_users() if a.email}
 
     async def delete_user(self, target_id: str) -> None:
         if target_id == await self._token_user_id():
@@ -132,3 +144,8 @@ class IconikTarget:
             if not body.get("next_url"):
                 return accounts
             page += 1
+
+
+def _without_status(fields: dict[str, Any]) -> dict[str, Any]:
+    """The token's own user is never deactivated: that would lock the bridge out (§1.1)."""
+    return {k: v for k, v in fields.items() if k != "status"}
