@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from . import cloudinary_media
 from .faults import FaultInjector, Faults, fault_routes_handler
 from .ratelimit import FixedWindow
 
@@ -46,6 +47,12 @@ class CloudinarySwitches:
     throttle_status: int = 429  # 420 ("max usage rate exceeded") also occurs
     hourly_limit: int = 0  # calls per hour; 0 = unlimited. The real number is undocumented.
     legacy_user_groups: bool = False  # spec ≤ 0.1.6 embedded "groups" in User
+    # "roles": Roles and Permissions (folder invite and the Permissions API work); "legacy": the
+    # older model, where both answer 403 (research/cloudinary.md §3.1). GET …/permissions/roles tells.
+    permission_model: Literal["roles", "legacy"] = "roles"
+    # The Admin API (/v1_1/{cloud_name}/…) takes a product environment's key; True also lets the
+    # account (Provisioning) key in, which Cloudinary does not: a convenience, off by default.
+    admin_api_account_key: bool = False
 
 
 @dataclass
@@ -58,11 +65,31 @@ class CloudinaryState:
     members: dict[str, list[str]] = field(default_factory=dict)  # group id → user ids, in order added
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # product environments (sub-accounts)
     access_keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # environment id → keys
+    folders: dict[str, dict[str, Any]] = field(default_factory=dict)  # external_id → folder (per environment)
+    role_assignments: list[dict[str, Any]] = field(default_factory=list)  # the one grant model (cloudinary_media)
+    custom_roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # Permissions API roles by id
     calls: list[dict[str, Any]] = field(default_factory=list)  # every API call, for tests and reviews
+
+    def __post_init__(self) -> None:
+        # One product environment, cloud name "production", with one enabled key, so the Admin API
+        # answers without setup; its key and secret are in /_emulator/state.
+        if not self.environments:
+            now = _now()
+            environment: dict[str, Any] = {"id": uuid.uuid4().hex[:31], "name": "Production",
+                                           "cloud_name": "production", "enabled": True, "created_at": now,
+                                           "updated_at": now}
+            self.environments[environment["id"]] = environment
+            self.access_keys[environment["id"]] = [_access_key("default", True)]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _access_key(name: str, enabled: bool) -> dict[str, Any]:
+    now = _now()
+    return {"name": name, "api_key": str(secrets.randbelow(10**15)).zfill(15),
+            "api_secret": secrets.token_urlsafe(20), "enabled": enabled, "created_at": now, "updated_at": now}
 
 
 def _new_id() -> str:
@@ -322,13 +349,7 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
         state.access_keys[environment["id"]] = [new_key("default", True)]
         return environment
 
-    def new_key(name: str, enabled: bool) -> dict[str, Any]:
-        now = _now()
-        return {"name": name, "api_key": str(secrets.randbelow(10**15)).zfill(15),
-                "api_secret": secrets.token_urlsafe(20), "enabled": enabled, "created_at": now, "updated_at": now}
-
-    if not state.environments:
-        new_environment("Production", "production", True, None)
+    new_key = _access_key
 
     async def list_environments(request: Request) -> JSONResponse:
         environments = list(state.environments.values())
@@ -418,7 +439,7 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
     async def snapshot(request: Request) -> JSONResponse:
         return JSONResponse({"account_id": state.account_id, "users": list(state.users.values()),
                              "groups": [{**g, "members": state.members[g["id"]]} for g in state.groups.values()],
-                             "calls": len(state.calls)})
+                             "calls": len(state.calls), **cloudinary_media.snapshot(state, switches)})
 
     routes = [
         Route(f"{base}/users", list_users, methods=["GET"]),
@@ -445,6 +466,7 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
         Route(f"{base}/sub_accounts/{{sub_account_id}}/access_keys", delete_keys_by_name, methods=["DELETE"]),
         Route(f"{base}/sub_accounts/{{sub_account_id}}/access_keys/{{key}}", update_key, methods=["PUT"]),
         Route(f"{base}/sub_accounts/{{sub_account_id}}/access_keys/{{key}}", delete_key, methods=["DELETE"]),
+        *cloudinary_media.routes(state, switches),
         Route("/_emulator/state", snapshot, methods=["GET"]),
         Route("/_emulator/faults", fault_routes_handler(faults), methods=["GET", "PUT"]),
     ]
@@ -467,23 +489,27 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
             scope, receive, send)
 
     return _Guard(FaultInjector(app, faults, throttled, lambda status: {"error": {"message": "Internal error"}}),
-                  state, window, throttled)  # type: ignore[return-value]
+                  state, window, throttled, switches)  # type: ignore[return-value]
 
 
 class _Guard:
     """Authentication, the hourly quota and its headers, and the call log, around every API call."""
 
-    def __init__(self, app: Any, state: CloudinaryState, window: FixedWindow, throttled: Any) -> None:
-        self.app, self.state, self.window, self.throttled = app, state, window, throttled
+    def __init__(self, app: Any, state: CloudinaryState, window: FixedWindow, throttled: Any,
+                 switches: CloudinarySwitches) -> None:
+        self.app, self.state, self.window, self.throttled, self.switches = app, state, window, throttled, switches
         self.emulator = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_emulator/"):
+        # The Permissions API's public endpoints take no credentials (and so count against no quota here).
+        if scope["type"] != "http" or scope["path"].startswith(("/_emulator/", cloudinary_media.PUBLIC_PREFIX)):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
         if not self._authorised(headers.get(b"authorization", b"").decode("latin-1"), scope["path"]):
-            await _error("Invalid credentials", 401)(scope, receive, send)
+            v2_body = cloudinary_media.unauthorised_body(scope["path"])
+            await (JSONResponse(v2_body, status_code=401) if v2_body else _error("Invalid credentials", 401))(
+                scope, receive, send)
             return
         allowed, remaining, reset = self.window.take()
         if not allowed:
@@ -510,6 +536,9 @@ class _Guard:
             key, _, secret = base64.b64decode(credential, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
+        cloud_name = cloudinary_media.admin_cloud_name(path)
+        if cloud_name is not None:
+            return cloudinary_media.admin_credentials_ok(self.state, self.switches, cloud_name, key, secret)
         account = path.split("/accounts/", 1)[1].split("/", 1)[0] if "/accounts/" in path else ""
         return (secrets.compare_digest(key, self.state.key) and secrets.compare_digest(secret, self.state.secret)
                 and account == self.state.account_id)
