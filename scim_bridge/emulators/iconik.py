@@ -7,7 +7,9 @@ behaviour in research/iconik.md §1–§3 and §9: `App-ID` + `Auth-Token` heade
 page/per_page envelope with host-relative `next_url`; `{"errors": [...]}` and
 `{"errors": {field: [...]}}` bodies; a token bucket (≈50 requests/s, 1000 per 20 s, numbers
 from a secondary source, so configurable) answering 429 with `RateLimit-Remaining`.
-Shares no code with the bridge (DESIGN.md).
+The other services sit behind the same guard, each in its own module: roles (iconik_roles), ACLs
+(iconik_acls), collections and projects (iconik_assets), approvals (iconik_approvals), webhooks
+(iconik_webhooks). Shares no code with the bridge (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from . import iconik_acls, iconik_approvals, iconik_assets, iconik_roles, iconik_webhooks
 from .faults import FaultInjector, Faults, fault_routes_handler
 from .iconik_common import Refusal, find, json_body, now, paged
 from .ratelimit import TokenBucket
@@ -38,6 +41,17 @@ class IconikSwitches:
     burst: float = 1000.0  # "1000 requests over any 20-second window"
     per_page_over_max: str = "reject"  # or "clamp": what the real server does past 100 is UNCONFIRMED
     page_past_end_404: bool = True  # [SPEC] lists 404 "Requested page does not exist"
+    # Behaviour the public material leaves open (each marked UNCONFIRMED where it is used):
+    acl_overwrite_scope: str = "object"  # bulk OVERWRITE replaces the object's whole ACL, or "principal"
+    acl_content_propagates: bool = False  # PUT /acl/collections/content/ as a propagating ACL, not one-shot
+    project_members_get_collection_acl: bool = False  # members may read/write the project collection
+    collection_delete_purges: bool = False  # DELETE removes outright instead of status DELETED
+    approval_groups_resolved_at: str = "vote"  # or "request": when a reviewer group's members are taken
+    approval_request_async: bool = False  # answer approval requests 202 {"job_id"} instead of 201
+    webhooks_deliver: bool = True  # POST events to matching webhooks
+    webhook_get_status: int = 201  # the spec documents 201 for GET /webhooks/{id}/
+    webhook_timeout_seconds: float = 5.0
+    webhook_failures_before_failing: int = 3
 
 
 @dataclass
@@ -49,6 +63,12 @@ class IconikState:
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     token_user_id: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
+    acls: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<object_type>/<object_key>" → entries
+    collections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    projects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    project_members: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # project → user → member
+    approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<object_type>/<object_id>" → request, votes
+    webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.token_user_id:  # the admin user the application token runs as
@@ -74,7 +94,8 @@ def _user_view(user: dict[str, Any]) -> dict[str, Any]:
 
 def build(state: IconikState | None = None, switches: IconikSwitches | None = None,
           faults: Faults | None = None) -> Any:
-    """The emulator as an ASGI app; its API lives at /API/users/v1/."""
+    """The emulator as an ASGI app: /API/users/v1/ (users, groups, roles), /API/acls/v1/,
+    /API/assets/v1/ (collections, projects, approvals) and /API/notifications/v1/ (webhooks)."""
     state = state or IconikState()
     switches = switches or IconikSwitches()
     faults = faults or Faults()
@@ -155,16 +176,20 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
         if request.query_params.get("ids"):
             wanted = set(request.query_params["ids"].split(","))
             groups = [g for g in groups if g["id"] in wanted]
+        if request.query_params.get("roles"):
+            groups = iconik_roles.groups_with_roles(groups, request.query_params["roles"])
         return JSONResponse(paged(request, groups, switches))
 
     async def create_group(request: Request) -> JSONResponse:
         body = await json_body(request)
         if not body.get("name"):
             raise Refusal({"name": ["Missing data for required field."]}, 400)
+        roles = iconik_roles.group_role_fields(body)
         stamp = now()
         group = {"id": str(uuid.uuid4()), "name": body["name"], "description": body.get("description", ""),
                  "external_id": body.get("external_id"), "roles": list(body.get("roles") or []),
-                 "role_categories": None, "is_saml_group": False, "date_created": stamp, "date_modified": stamp}
+                 "role_categories": None, "is_saml_group": False, "date_created": stamp, "date_modified": stamp,
+                 **roles}
         state.groups[group["id"]] = group
         return JSONResponse(group, status_code=201)
 
@@ -174,9 +199,11 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
     async def update_group(request: Request) -> JSONResponse:
         group = find("Group", state.groups, request.path_params["group_id"])
         body = await json_body(request)
-        for name in ("name", "description", "external_id", "roles", "alias"):
+        roles = iconik_roles.group_role_fields(body)
+        for name in ("name", "description", "external_id", "alias"):
             if name in body:
                 group[name] = body[name]
+        group.update(roles)
         group["date_modified"] = now()
         return JSONResponse(group)
 
@@ -207,7 +234,15 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
     async def snapshot(request: Request) -> JSONResponse:
         return JSONResponse({"app_id": state.app_id, "token_user_id": state.token_user_id,
                              "users": list(state.users.values()), "groups": list(state.groups.values()),
+                             "roles": {"groups": {g["id"]: g["roles"] for g in state.groups.values()},
+                                       "users": {u["id"]: iconik_roles.user_roles(state, u)
+                                                 for u in state.users.values()}},
+                             "acls": state.acls, "collections": list(state.collections.values()),
+                             "projects": list(state.projects.values()), "members": state.project_members,
+                             "approvals": state.approvals, "webhooks": list(state.webhooks.values()),
                              "calls": len(state.calls)})
+
+    notifier = iconik_webhooks.Notifier(state, switches)
 
     routes = [
         Route(f"{PREFIX}/users/", list_users, methods=["GET"]),
@@ -222,6 +257,11 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
         Route(f"{PREFIX}/groups/{{group_id}}/", delete_group, methods=["DELETE"]),
         Route(f"{PREFIX}/groups/{{group_id}}/users/{{user_id}}/", add_member, methods=["POST"]),
         Route(f"{PREFIX}/groups/{{group_id}}/users/{{user_id}}/", remove_member, methods=["DELETE"]),
+        *iconik_roles.routes(state),
+        *iconik_acls.routes(state, switches, notifier.emit),
+        *iconik_assets.routes(state, switches, notifier.emit),
+        *iconik_approvals.routes(state, switches),
+        *iconik_webhooks.routes(state, switches),
         Route("/_emulator/state", snapshot, methods=["GET"]),
         Route("/_emulator/faults", fault_routes_handler(faults), methods=["GET", "PUT"]),
     ]
