@@ -16,6 +16,7 @@ id>}` in the folder's product environment, so `principal_roles` shows it and vic
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -236,6 +238,29 @@ def _valid_path(path: str) -> bool:  # spec: folder_path, no empty, leading, tra
     return bool(path) and not path.startswith("/") and not path.endswith("/") and "//" not in path
 
 
+def _principal_exists(state: CloudinaryState, kind: str, principal_id: str, environment_id: str | None) -> bool:
+    if kind == "user":
+        return principal_id in state.users
+    if kind == "group":
+        return principal_id in state.groups
+    if kind == "apiKey":  # the key value, of the scope's product environment (or of any, account-wide)
+        scopes = [environment_id] if environment_id else list(state.access_keys)
+        return any(k["api_key"] == principal_id for e in scopes for k in state.access_keys.get(e, []))
+    return kind == "provisioningKey" and principal_id == state.key
+
+
+def _prune(state: CloudinaryState) -> None:
+    # UNCONFIRMED: a deleted user, group, key, folder or product environment takes its grants with it.
+    for folder_id, folder in list(state.folders.items()):
+        if folder["environment_id"] not in state.environments:
+            del state.folders[folder_id]
+    state.role_assignments[:] = [
+        a for a in state.role_assignments
+        if (a["scope_id"] is None or a["scope_id"] in state.environments)
+        and _principal_exists(state, a["principal_type"], a["principal_id"], a["scope_id"])
+        and ((a["policy_parameters"] or {}).get("folder_id") in (None, *state.folders))]
+
+
 def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
     """The Admin API folder routes and the Permissions API routes, over the emulator's state."""
 
@@ -250,25 +275,10 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         return role["permission_type"] == "content" and "folder_id" in role_params(role)
 
     def principal_exists(kind: str, principal_id: str, environment_id: str | None) -> bool:
-        if kind == "user":
-            return principal_id in state.users
-        if kind == "group":
-            return principal_id in state.groups
-        if kind == "apiKey":
-            scopes = [environment_id] if environment_id else list(state.access_keys)
-            return any(k["api_key"] == principal_id for e in scopes for k in state.access_keys.get(e, []))
-        return kind == "provisioningKey" and principal_id == state.key
+        return _principal_exists(state, kind, principal_id, environment_id)
 
     def prune() -> None:
-        # UNCONFIRMED: a deleted user, group, key or product environment takes its grants with it.
-        for folder_id, folder in list(state.folders.items()):
-            if folder["environment_id"] not in state.environments:
-                del state.folders[folder_id]
-        state.role_assignments[:] = [
-            a for a in state.role_assignments
-            if (a["scope_id"] is None or a["scope_id"] in state.environments)
-            and principal_exists(a["principal_type"], a["principal_id"], a["scope_id"])
-            and ((a["policy_parameters"] or {}).get("folder_id") in (None, *state.folders))]
+        _prune(state)
 
     def change(operation: str, assignment: dict[str, Any]) -> None:
         """Add or remove one assignment; both are idempotent (UNCONFIRMED: no 409 or 404 for repeats)."""
@@ -654,6 +664,36 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
     async def public_catalog(request: Request) -> JSONResponse:
         return JSONResponse(catalog())
 
+    # emulator control: a signed notification, as Cloudinary's webhooks send them (research §5.2) -----
+    async def notify(request: Request) -> JSONResponse:
+        """POST {"url", "cloud_name"?, "payload"? | "notification_type"?, "algorithm"?: sha1|sha256}."""
+        body = await _json(request, _admin("Invalid JSON body", 400))
+        algorithm = body.get("algorithm", "sha1")
+        if not isinstance(body.get("url"), str) or algorithm not in ("sha1", "sha256"):
+            raise _admin("url is required; algorithm is sha1 or sha256", 400)
+        cloud_name = body.get("cloud_name", "production")
+        env = next((e for e in state.environments.values() if e["cloud_name"] == cloud_name), None)
+        key = next((k for k in state.access_keys.get(env["id"], []) if k["enabled"]), None) if env else None
+        if key is None:
+            raise _admin(f"No enabled key for cloud_name {cloud_name}", 404)
+        payload = dict(body.get("payload") or {"notification_type": body.get("notification_type", "upload")})
+        # UNCONFIRMED beyond the field names: triggered_by.id is the acting API key for API calls.
+        payload.setdefault("notification_context", {
+            "triggered_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "triggered_by": {"source": "api", "id": key["api_key"]}})
+        payload.setdefault("signature_key", key["api_key"])
+        raw, timestamp = json.dumps(payload).encode(), str(_epoch())
+        # The signature is the hex digest of body + timestamp + API secret (research §5.2).
+        signature = hashlib.new(algorithm, raw + timestamp.encode() + key["api_secret"].encode()).hexdigest()
+        headers = {"Content-Type": "application/json", "X-Cld-Timestamp": timestamp, "X-Cld-Signature": signature}
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                delivered = await client.post(body["url"], content=raw, headers=headers)
+        except httpx.HTTPError as error:
+            return JSONResponse({"error": {"message": f"delivery failed: {error!r}"}}, status_code=502)
+        return JSONResponse({"status": delivered.status_code, "timestamp": timestamp, "signature": signature,
+                             "algorithm": algorithm, "payload": payload})
+
     # wiring ---------------------------------------------------------------------------------------
     def endpoint(handler: Callable[[Request], Awaitable[Response]],
                  refuse_legacy: bool = False) -> Callable[[Request], Awaitable[Response]]:
@@ -687,11 +727,13 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         Route(f"{v2}/principal_roles", endpoint(principal_roles, True), methods=["GET"]),
         Route(f"{v2}/principal_roles", endpoint(update_principal_roles, True), methods=["PUT"]),
         Route(f"{v2}/principal_roles/inspect", endpoint(inspect, True), methods=["GET"]),
+        Route("/_emulator/notify", endpoint(notify), methods=["POST"]),
     ]
 
 
 def snapshot(state: CloudinaryState, switches: CloudinarySwitches) -> dict[str, Any]:
     """What /_emulator/state adds: environments with their keys, folders, and grants."""
+    _prune(state)
     cloud_names = {e["id"]: e["cloud_name"] for e in state.environments.values()}
     grants: dict[str, dict[str, list[str]]] = {}  # "type:id" → folder external id → role ids
     for a in state.role_assignments:

@@ -3,11 +3,18 @@ checked against the vendor's response schemas (asset-management.yml, permissions
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from scim_bridge.emulators import cloudinary
 from tests.emulators.live import LiveApp
@@ -313,3 +320,25 @@ def test_drift_injected_in_state_shows_through_the_api(emu: Emulator) -> None:
     assert [r["id"] for r in shared[0]["roles"]] == ["cld::role::folder::manager"]
     emu.account.delete(f"/users/{user['id']}")  # a deleted user's grants go with it
     assert emu.admin.get(f"/folder_operations/invite/{folder['external_id']}").json() == {"shared_with": []}
+
+
+def test_signed_notification_verifies_with_the_environment_secret(emu: Emulator) -> None:
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: Request) -> Response:
+        received.append({"headers": dict(request.headers), "body": await request.body()})
+        return Response(status_code=200)
+
+    with LiveApp(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as receiver:
+        for algorithm in ("sha1", "sha256"):
+            sent = httpx.post(f"{emu.live.url}/_emulator/notify", timeout=10, json={
+                "url": f"{receiver.url}/hook", "algorithm": algorithm, "notification_type": "create_folder"})
+            assert sent.status_code == 200 and sent.json()["status"] == 200
+    key = emu.state.access_keys[emu.environment_id][0]
+    for delivery, algorithm in zip(received, ("sha1", "sha256")):
+        timestamp = delivery["headers"]["x-cld-timestamp"]
+        expected = hashlib.new(algorithm, delivery["body"] + timestamp.encode() + key["api_secret"].encode())
+        assert delivery["headers"]["x-cld-signature"] == expected.hexdigest()
+    payload = json.loads(received[0]["body"])
+    assert payload["notification_type"] == "create_folder" and payload["signature_key"] == key["api_key"]
+    assert payload["notification_context"]["triggered_by"] == {"source": "api", "id": key["api_key"]}
