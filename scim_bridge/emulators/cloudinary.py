@@ -32,6 +32,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from . import cloudinary_media
+from .email_index import EmailIndex
 from .faults import FaultInjector, Faults, fault_routes_handler
 from .ratelimit import FixedWindow
 
@@ -171,8 +172,10 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
             raise _Refusal("not found", 404)
         return state.groups[group_id]
 
+    emails = EmailIndex(state.users)
+
     def email_taken(email: str, other_than: str | None = None) -> bool:
-        return any(u["email"].lower() == email.lower() and u["id"] != other_than for u in state.users.values())
+        return emails.find(email, other_than) is not None
 
     def apply_user_fields(user: dict[str, Any], body: dict[str, Any]) -> None:
         if "role" in body and body["role"] is not None:
@@ -235,6 +238,7 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
                 "enabled": True, "created_at": now, "updated_at": now, "last_login": None, "all_sub_accounts": True}
         apply_user_fields(user, body)
         state.users[user["id"]] = user
+        emails.added(user)
         return JSONResponse(user_view(user))
 
     async def get_user(request: Request) -> JSONResponse:
@@ -245,7 +249,10 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
         body = await _body(request)
         if body.get("email") and email_taken(str(body["email"]), other_than=user["id"]):
             raise _Refusal(f"User with email {body['email']} already exists", 409)
+        email = user["email"]
         apply_user_fields(user, body)
+        if user["email"] != email:
+            emails.changed()
         user["updated_at"] = _now()
         return JSONResponse(user_view(user))
 

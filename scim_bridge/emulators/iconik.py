@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from . import iconik_acls, iconik_approvals, iconik_assets, iconik_roles, iconik_webhooks
+from .email_index import EmailIndex
 from .faults import FaultInjector, Faults, fault_routes_handler
 from .iconik_common import Refusal, find, json_body, now, paged
 from .ratelimit import TokenBucket
@@ -118,6 +119,8 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
             raise Refusal(problems, 400)
 
     # users -------------------------------------------------------------------------------------
+    emails = EmailIndex(state.users, counts=lambda u: u["status"] != "DELETED")
+
     async def list_users(request: Request) -> JSONResponse:
         users = [u for u in state.users.values() if u["status"] != "DELETED"]
         q = request.query_params
@@ -134,17 +137,19 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
         if q.get("ids"):
             wanted_ids = set(q["ids"].split(","))
             users = [u for u in users if u["id"] in wanted_ids]
-        return JSONResponse(paged(request, [_user_view(u) for u in users], switches))
+        envelope = paged(request, users, switches)  # views of one page, not of every user
+        envelope["objects"] = [_user_view(u) for u in envelope["objects"]]
+        return JSONResponse(envelope)
 
     async def create_user(request: Request) -> JSONResponse:
         body = await json_body(request)
         check_user_fields(body, creating=True)
         # research/iconik.md §2.1: what a duplicate email gets is UNCONFIRMED; the spec lists 400.
-        if any((u["email"] or "").lower() == str(body["email"]).lower() for u in state.users.values()
-               if u["status"] != "DELETED"):
+        if emails.find(str(body["email"])) is not None:
             raise Refusal({"email": ["User with this email already exists"]}, 400)
         user = _new_user(body, state.system_domain_id)
         state.users[user["id"]] = user
+        emails.added(user)
         return JSONResponse(_user_view(user), status_code=201)
 
     async def get_user(request: Request) -> JSONResponse:
@@ -156,10 +161,13 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
         check_user_fields(body, creating=False)
         if request.method == "PUT" and (not body.get("first_name") or not body.get("type")):
             raise Refusal({"first_name": ["Missing data for required field."]}, 400)
+        holds_email = (user["email"], user["status"] == "DELETED")
         for name in ("email", "first_name", "last_name", "type", "status", "is_admin", "groups", "primary_group",
                      "phone", "description", "metadata"):
             if name in body:
                 user[name] = body[name]
+        if (user["email"], user["status"] == "DELETED") != holds_email:
+            emails.changed()
         user["date_modified"] = now()
         return JSONResponse(_user_view(user))
 
