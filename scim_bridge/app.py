@@ -29,6 +29,7 @@ from .scim.listing import CursorCodec, Lister
 from .scim.resources import ResourceService, ServiceOptions
 from .store import Store, StoreUnavailable, open_store
 from .sync.runtime import SyncRuntime
+from .sync.status import resource_status
 from .sync.worker import WorkerOptions
 from .web import admin
 from .web.admin import AdminAuth
@@ -81,6 +82,15 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         sync = SyncRuntime.from_file(store, settings.policy, settings.sync_workers,
                                      WorkerOptions(concurrency=settings.sync_concurrency,
                                                    lease_seconds=settings.sync_lease_seconds))
+
+    if sync is not None:
+        targets = list(sync.engine.targets)
+
+        async def sync_status(resource_type: str, scim_id: str, last_modified: str | None) -> list[dict[str, Any]]:
+            states = await resource_status(store, targets, resource_type, scim_id, last_modified)
+            return [{"target": name, **state} for name, state in states.items()]
+
+        service.sync_status = sync_status
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

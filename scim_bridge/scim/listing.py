@@ -21,7 +21,7 @@ from .errors import ScimError, invalid_filter, invalid_value
 from .filters import CompiledFilter, fold, parse
 from .projection import Projection
 from .resources import INDEXED, ResourceService
-from .schemas import LIST_RESPONSE, USER, ResourceTypeInfo
+from .schemas import LIST_RESPONSE, SYNC_STATUS, USER, ResourceTypeInfo
 
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
@@ -195,6 +195,8 @@ class Lister:
         documents = [orjson.loads(record.body) for record in records]
         if resource_type is USER and projection.wants("groups"):
             await self.service.with_groups(documents, base_url)
+        if projection.asks_for(SYNC_STATUS):
+            await self.service.with_sync_status(resource_type, documents)
         return [projection.apply(document) for document in documents] if not projection.is_identity else documents
 
 

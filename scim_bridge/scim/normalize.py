@@ -206,11 +206,25 @@ def _operation(operation: Any, resource_type: ResourceTypeInfo, resource_id: str
         if not isinstance(path, str) or not path.strip():
             raise ScimError(400, "path must be a non-empty string", "invalidPath")
         path = _patch_path(path.strip(), resource_type)
+        _check_read_only_extension(op.lower(), path, fields.get("value"), resource_type)
         _check_path_target(path, resource_type)
         result["path"] = path
     if "value" in fields:
         result["value"] = _patch_value(fields["value"], path, resource_type, resource_id, base_url)
     return result
+
+
+def _check_read_only_extension(op: str, path: str, value: Any, resource_type: ResourceTypeInfo) -> None:
+    """Writing into a read-only extension is `mutability` (RFC 7644 §3.5.2). Adding the bare
+    extension with no attribute in it changes nothing, so it is allowed (scim2-tester does that
+    for every extension a resource type lists)."""
+    head = path.split("[", 1)[0].lower()
+    for urn in resource_type.read_only_extensions:
+        if head == urn.lower() and op in ("add", "replace") and isinstance(value, dict) and not any(
+                v not in (None, [], {}) for k, v in value.items() if k.lower() != "schemas"):
+            return
+        if head == urn.lower() or head.startswith(urn.lower() + ":"):
+            raise ScimError(400, f"{urn} is read-only: the bridge fills it", "mutability")
 
 
 def _patch_path(path: str, resource_type: ResourceTypeInfo) -> str:
@@ -252,7 +266,7 @@ def _patch_value(value: Any, path: str | None, resource_type: ResourceTypeInfo, 
                 if str(item) != resource_id:
                     raise ScimError(400, "id is immutable", "mutability")
                 continue
-            if lower in ("meta", "schemas"):
+            if lower in ("meta", "schemas") or lower in {u.lower() for u in resource_type.read_only_extensions}:
                 continue
             cleaned[_patch_path(key, resource_type) if not lower.startswith("urn:") else key] = _patch_value(
                 item, key, resource_type, resource_id, base_url

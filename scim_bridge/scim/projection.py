@@ -25,6 +25,11 @@ class Projection:
     def is_identity(self) -> bool:
         return not self.include and not self.exclude
 
+    def asks_for(self, urn: str) -> bool:
+        """Whether `attributes=` names this extension or one of its attributes (what a
+        returned="request" extension needs before it is computed at all)."""
+        return any(path[0] is not None and path[0].lower() == urn.lower() for path in self.include)
+
     def wants(self, attribute: str) -> bool:
         """Whether a top-level core attribute survives (lets callers skip computing it)."""
         key = (None, attribute.lower())

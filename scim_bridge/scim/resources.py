@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -32,7 +33,7 @@ from ..store import (
 from . import group_patch, normalize
 from .errors import ScimError, invalid_value, not_found, precondition_failed, unavailable, uniqueness
 from .filters import fold
-from .schemas import GROUP, USER, ResourceTypeInfo
+from .schemas import GROUP, SYNC_STATUS, USER, ResourceTypeInfo
 
 log = logging.getLogger("scim_bridge.scim")
 
@@ -93,6 +94,8 @@ class ResourceService:
         self.store = store
         self.options = options or ServiceOptions()
         self._group_names: dict[str, tuple[float, str]] = {}
+        # (resource type, id, lastModified) → one entry per target; set when a sync policy runs.
+        self.sync_status: Callable[[str, str, str | None], Awaitable[list[dict[str, Any]]]] | None = None
 
     # reads -------------------------------------------------------------------------------------
     async def get_record(self, resource_type: ResourceTypeInfo, id: str) -> Record:
@@ -107,6 +110,14 @@ class ResourceService:
             groups = await self.groups_of(document["id"], base_url)
             if groups:
                 document["groups"] = groups
+
+    async def with_sync_status(self, resource_type: ResourceTypeInfo, documents: list[dict[str, Any]]) -> None:
+        """Fill the read-only sync-status extension (asked for with ?attributes=)."""
+        for document in documents:
+            targets = await self.sync_status(resource_type.name, document["id"],
+                                             (document.get("meta") or {}).get("lastModified")) if self.sync_status else []
+            document[SYNC_STATUS] = {"targets": targets}
+            document["schemas"] = [*document.get("schemas", []), SYNC_STATUS]
 
     async def get_user_with_groups(self, id: str) -> tuple[Record, list[str]]:
         """A User record and its group ids, in one store round trip (the hot read path)."""

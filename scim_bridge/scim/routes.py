@@ -19,7 +19,7 @@ from .errors import SCIM_CONTENT_TYPE, ScimError, invalid_syntax
 from .listing import Lister, Query
 from .projection import Projection
 from .resources import ResourceService, etag, parse_etag
-from .schemas import GROUP, LIST_RESPONSE, RESOURCE_TYPES, SEARCH_REQUEST, USER, ResourceTypeInfo
+from .schemas import GROUP, LIST_RESPONSE, RESOURCE_TYPES, SEARCH_REQUEST, SYNC_STATUS, USER, ResourceTypeInfo
 
 DEFAULT_MAX_BODY = 4 * 1024 * 1024
 
@@ -93,10 +93,14 @@ def _lister(request: Request) -> Lister:
     return request.app.state.scim_lister  # type: ignore[no-any-return]
 
 
+def _projection(request: Request, resource_type: ResourceTypeInfo) -> Projection:
+    params = {k.lower(): v for k, v in request.query_params.items()}
+    return Projection(resource_type, params.get("attributes"), params.get("excludedattributes"))
+
+
 def _resource_response(request: Request, resource_type: ResourceTypeInfo, document: dict[str, Any],
                        version: int, status: int = 200, extra: dict[str, str] | None = None) -> Response:
-    params = {k.lower(): v for k, v in request.query_params.items()}
-    projection = Projection(resource_type, params.get("attributes"), params.get("excludedattributes"))
+    projection = _projection(request, resource_type)
     headers = {"ETag": etag(version), **(extra or {})}
     if status == 201:
         headers["Location"] = document["meta"]["location"]
@@ -150,6 +154,8 @@ def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:
         document = orjson.loads(record.body)
         if groups:
             document["groups"] = groups
+        if not plain and _projection(request, resource_type).asks_for(SYNC_STATUS):  # returned "request"
+            await service.with_sync_status(resource_type, [document])
         return _resource_response(request, resource_type, document, record.version)
 
     async def replace(request: Request) -> Response:

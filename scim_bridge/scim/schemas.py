@@ -19,6 +19,8 @@ from scim2_models.resources.user import Email
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+# The bridge's own read-only extension: where the resource stands in each target (sync/status.py).
+SYNC_STATUS = "urn:scim-bridge:schemas:extension:sync:2.0:SyncStatus"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -83,6 +85,8 @@ class ResourceTypeInfo:
     extensions: tuple[str, ...]
     model: Any  # the scim2-models class that validates writes
     schema_documents: dict[str, dict[str, Any]]  # urn → /Schemas document
+    # Extensions the server fills and clients never write (sent values are ignored, PATCH refused).
+    read_only_extensions: tuple[str, ...] = ()
 
     @cached_property
     def attributes(self) -> dict[str, dict[str, AttributeInfo]]:
@@ -95,7 +99,7 @@ class ResourceTypeInfo:
 
     @property
     def all_schemas(self) -> tuple[str, ...]:
-        return (self.core_schema, *self.extensions)
+        return (self.core_schema, *self.extensions, *self.read_only_extensions)
 
     def resolve(self, attr: str, uri: str | None = None) -> tuple[str | None, AttributeInfo] | None:
         """Find an attribute by (possibly URN-qualified) name; returns (extension urn or None, info)."""
@@ -113,14 +117,15 @@ class ResourceTypeInfo:
     def _canonical_urn(self, uri: str) -> str:
         return next(urn for urn in self.all_schemas if urn.lower() == uri.lower())
 
-    def resource_type_document(self, base_url: str) -> dict[str, Any]:
+    def resource_type_document(self, base_url: str, read_only_extensions: bool = True) -> dict[str, Any]:
         document = ResourceType(
             id=self.name,
             name=self.name,
             description=self.name,
             endpoint=self.endpoint,
             schema_=self.core_schema,
-            schema_extensions=[{"schema_": urn, "required": False} for urn in self.extensions],
+            schema_extensions=[{"schema_": urn, "required": False} for urn in (
+                *self.extensions, *(self.read_only_extensions if read_only_extensions else ()))],
         ).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
         document["meta"] = {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{self.name}"}
         return document
@@ -144,13 +149,43 @@ class _BridgeUser(User[EnterpriseUser]):  # type: ignore[misc]
     emails: list[_AsSentEmail] | None = None
 
 
+def _sub(name: str, description: str, type_: str = "string") -> dict[str, Any]:
+    return {"name": name, "type": type_, "multiValued": False, "description": description, "required": False,
+            "caseExact": False, "mutability": "readOnly", "returned": "default", "uniqueness": "none"}
+
+
+# returned "request" (RFC 7643 §7): only when asked for with ?attributes=, so plain reads keep
+# their speed and IdPs that compare what they wrote with what they read see nothing new.
+_SYNC_STATUS_DOCUMENT: dict[str, Any] = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"], "id": SYNC_STATUS, "name": "SyncStatus",
+    "description": "Where this resource stands in each target the bridge provisions (read-only).",
+    "attributes": [{
+        "name": "targets", "type": "complex", "multiValued": True, "required": False, "caseExact": False,
+        "mutability": "readOnly", "returned": "request", "uniqueness": "none",
+        "description": "One entry per target (cloudinary, iconik).",
+        "subAttributes": [
+            _sub("target", "The target's name."),
+            _sub("state", "pending, synced, partial, failed or not-provisioned."),
+            _sub("targetId", "The resource's id in the target."),
+            _sub("lastSync", "When the bridge last wrote this resource's state for the target.", "dateTime"),
+            _sub("error", "The last error, while the state is failed."),
+            _sub("role", "The role or user type applied (users)."),
+            _sub("enabled", "Whether the account is enabled in the target (users).", "boolean"),
+            _sub("groups", "The target groups the user is in through the policy.")
+            | {"multiValued": True},
+        ],
+    }],
+}
+
 USER = ResourceTypeInfo(
     name="User",
     endpoint="/Users",
     core_schema=CORE_USER,
     extensions=(ENTERPRISE_USER,),
     model=_BridgeUser,
-    schema_documents={CORE_USER: _schema_document(User), ENTERPRISE_USER: _schema_document(EnterpriseUser)},
+    schema_documents={CORE_USER: _schema_document(User), ENTERPRISE_USER: _schema_document(EnterpriseUser),
+                      SYNC_STATUS: _SYNC_STATUS_DOCUMENT},
+    read_only_extensions=(SYNC_STATUS,),
 )
 GROUP = ResourceTypeInfo(
     name="Group",
@@ -158,16 +193,20 @@ GROUP = ResourceTypeInfo(
     core_schema=CORE_GROUP,
     extensions=(),
     model=Group,
-    schema_documents={CORE_GROUP: _schema_document(Group)},
+    schema_documents={CORE_GROUP: _schema_document(Group), SYNC_STATUS: _SYNC_STATUS_DOCUMENT},
+    read_only_extensions=(SYNC_STATUS,),
 )
 RESOURCE_TYPES: dict[str, ResourceTypeInfo] = {"User": USER, "Group": GROUP}
 
 
-def schema_documents(base_url: str) -> list[dict[str, Any]]:
+def schema_documents(base_url: str, read_only_extensions: bool = True) -> list[dict[str, Any]]:
     """The /Schemas listing: every schema a resource type uses, with its location."""
-    documents = []
+    documents, seen = [], set()
     for info in RESOURCE_TYPES.values():
         for urn, document in info.schema_documents.items():
+            if urn in seen or (urn in info.read_only_extensions and not read_only_extensions):
+                continue  # the sync-status extension serves both resource types; only when syncing
+            seen.add(urn)
             documents.append({**document, "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{urn}"}})
     return documents
 

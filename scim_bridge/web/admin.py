@@ -14,6 +14,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..sync.idmap import IdMap
+from ..sync.status import target_status
 
 PREFIX = "/admin/api"
 
@@ -66,23 +67,17 @@ def _resource_state(resource_type: str) -> Any:
     async def endpoint(request: Request) -> JSONResponse:
         store, scim_id = request.app.state.store, request.path_params["id"]
         record = await store.get(resource_type, scim_id)
-        idmap = IdMap(store)
         targets = list(_sync(request).engine.targets) if _sync(request) else []
-        states = {name: await idmap.get(name, resource_type, scim_id) for name in targets}
-        if record is None and not any(states.values()):
+        document = orjson.loads(record.body) if record else None
+        modified = (document or {}).get("meta", {}).get("lastModified")
+        idmap = IdMap(store)
+        entries = {name: await idmap.get(name, resource_type, scim_id) for name in targets}
+        if record is None and not any(entries.values()):
             return JSONResponse({"error": f"{resource_type} {scim_id} not found"}, 404)
-        return JSONResponse({"id": scim_id, "scim": orjson.loads(record.body) if record else None,
-                             "targets": {name: _status(state) for name, state in states.items()}})
+        return JSONResponse({"id": scim_id, "scim": document,
+                             "targets": {name: target_status(entry, modified) for name, entry in entries.items()}})
 
     return endpoint
-
-
-def _status(state: dict[str, Any] | None) -> dict[str, Any]:
-    if state is None:
-        return {"state": "pending"}
-    return {"state": state.get("status", "synced"), "target_id": state.get("id"), "error": state.get("error"),
-            "updated": state.get("updated"), "role": (state.get("applied") or {}).get("role"),
-            "enabled": (state.get("applied") or {}).get("enabled"), "groups": sorted((state.get("group_names") or {}).values())}
 
 
 def routes() -> list[Route]:
