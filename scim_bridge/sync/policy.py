@@ -28,6 +28,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .access import Access
+
 CLOUDINARY_ROLES = ("master_admin", "admin", "billing", "technical_admin", "reports", "media_library_admin",
                     "media_library_user")
 ICONIK_TYPES = ("POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY")
@@ -97,8 +99,12 @@ class CloudinaryPolicy(_Strict):
     rate: float = Field(10.0, gt=0)
     credentials_env: dict[str, str] = {"account_id": "CLOUDINARY_ACCOUNT_ID", "key": "CLOUDINARY_API_KEY",
                                        "secret": "CLOUDINARY_API_SECRET"}
+    # Optional: without it the feature is off. webhook_secret: the API secret(s) of the product
+    # environment(s) whose notifications come to /webhooks/cloudinary, comma-separated.
+    optional_credentials_env: dict[str, str] = {"webhook_secret": "CLOUDINARY_WEBHOOK_SECRET"}
     credentials_file: str | None = None
     service_account_email: str | None = None
+    api_key_owners: dict[str, str] = {}  # API key → who holds it (an agency, an integration), for activity
 
 
 class IconikPolicy(_Strict):
@@ -107,6 +113,8 @@ class IconikPolicy(_Strict):
     default_user_type: Literal[ICONIK_TYPES] = "BROWSE_ONLY"  # type: ignore[valid-type]
     rate: float = Field(45.0, gt=0)
     credentials_env: dict[str, str] = {"app_id": "ICONIK_APP_ID", "auth_token": "ICONIK_AUTH_TOKEN"}
+    # webhook_secret: the value iconik webhooks send in their X-Bridge-Secret header (/webhooks/iconik).
+    optional_credentials_env: dict[str, str] = {"webhook_secret": "ICONIK_WEBHOOK_SECRET"}
     credentials_file: str | None = None
     service_account_email: str | None = None
 
@@ -145,6 +153,16 @@ class Policy(_Strict):
     derived_groups: list[str] = []
     deprovision: Literal["disable", "delete", "strip_groups"] = "disable"
     guardrails: Guardrails = Guardrails()
+    access: Access = Access()  # folders, collections, workspaces, project teams (sync/access.py)
+
+    @model_validator(mode="after")
+    def _guardrails_hold(self) -> Policy:
+        from .guardrails import policy_violations  # noqa: PLC0415 (it reads this module's classes)
+
+        problems = policy_violations(self)
+        if problems:
+            raise ValueError(problems[0])
+        return self
 
     @field_validator("derived_groups")
     @classmethod
@@ -173,7 +191,7 @@ class Policy(_Strict):
 
     def derived_group_names(self, facts: UserFacts) -> list[str]:
         names = []
-        for template in self.derived_groups:
+        for template in [*self.derived_groups, *self.access.workspace_groups()]:
             fields = _TEMPLATE_FIELD.findall(template)
             values = {f: facts.attributes.get(f) for f in fields}
             if all(values.values()):
@@ -243,16 +261,19 @@ def _line_of(node: Any, location: tuple[Any, ...]) -> int | None:
 
 
 def target_credentials(policy: CloudinaryPolicy | IconikPolicy) -> dict[str, str]:
-    """Credentials from the JSON file the policy names, else from the environment variables it names."""
+    """Credentials from the JSON file the policy names, else from the environment variables it names.
+    Optional ones (optional_credentials_env) are in the answer only when set."""
     if policy.credentials_file:
         try:
             values = json.loads(Path(policy.credentials_file).read_text())
         except (OSError, ValueError) as error:
             raise PolicyError(f"credentials_file {policy.credentials_file}: {error}") from None
     else:
-        values = {field: os.environ.get(variable, "") for field, variable in policy.credentials_env.items()}
+        names = {**policy.optional_credentials_env, **policy.credentials_env}
+        values = {field: os.environ.get(variable, "") for field, variable in names.items()}
     missing = [field for field in policy.credentials_env if not values.get(field)]
     if missing:
         source = policy.credentials_file or ", ".join(policy.credentials_env[f] for f in missing)
         raise PolicyError(f"missing credentials {', '.join(missing)} (from {source})")
-    return {field: str(values[field]) for field in policy.credentials_env}
+    optional = {field: str(values[field]) for field in policy.optional_credentials_env if values.get(field)}
+    return {**{field: str(values[field]) for field in policy.credentials_env}, **optional}

@@ -95,6 +95,7 @@ class TargetAccount:
     role: str
     enabled: bool
     groups: list[str] = field(default_factory=list)  # target group ids
+    last_login: str | None = None  # as the target reports it (Cloudinary last_login, iconik last_web_login)
 
 
 class Target(Protocol):

@@ -125,10 +125,15 @@ class CloudinaryTarget:
         accounts, page, size = [], 1, 100
         while True:
             users = (await self.http.call("GET", "/users", params={"page": page, "page_size": size})).json()["users"]
-            accounts += [TargetAccount(u["id"], u["email"], u.get("role", ""), bool(u.get("enabled"))) for u in users]
+            accounts += [TargetAccount(u["id"], u["email"], u.get("role", ""), bool(u.get("enabled")),
+                                       last_login=u.get("last_login")) for u in users]
             if len(users) < size:
                 return accounts
             page += 1
+
+    async def list_accounts(self) -> list[TargetAccount]:
+        """Every account without its groups: one call per page (last-login polling)."""
+        return await self._list_accounts()
 
     async def list_users(self) -> list[TargetAccount]:
         accounts = await self._list_accounts()

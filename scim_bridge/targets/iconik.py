@@ -140,7 +140,8 @@ class IconikTarget:
         while True:
             body = (await self.http.call("GET", "/users/", params={"page": page, "per_page": 100})).json()
             accounts += [TargetAccount(u["id"], u.get("email") or "", u.get("type", ""), u.get("status") == "ACTIVE",
-                                       list(u.get("groups") or [])) for u in body.get("objects", [])]
+                                       list(u.get("groups") or []), u.get("last_web_login"))
+                         for u in body.get("objects", [])]
             if not body.get("next_url"):
                 return accounts
             page += 1
