@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .audit.last_login import LastLoginPoller
 from .auth.credentials import CredentialBook
 from .auth.middleware import AuthMiddleware, Authenticator
 from .auth.oauth import token_endpoint
@@ -31,7 +33,7 @@ from .store import Store, StoreUnavailable, open_store
 from .sync.runtime import SyncRuntime
 from .sync.status import resource_status
 from .sync.worker import WorkerOptions
-from .web import admin
+from .web import activity_admin, admin, webhooks
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
 from .web.health import health
@@ -92,6 +94,14 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
 
         service.sync_status = sync_status
 
+    # Activity in the targets: webhook receivers, and last-login polling through the translators.
+    hooks = webhooks.receivers(settings, store, sync.engine.policy if sync is not None else None)
+    poller: LastLoginPoller | None = None
+    if sync is not None and sync.engine.targets and settings.last_login_poll_seconds:
+        poller = LastLoginPoller(store, sync.engine.targets, settings.last_login_poll_seconds,
+                                 hooks.activity.identities)
+    stop_polling = asyncio.Event()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
@@ -105,7 +115,11 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             await after_start(app)
         if sync is not None:
             sync.start()
+        polling = asyncio.create_task(poller.run(stop_polling)) if poller is not None else None
         yield
+        if polling is not None:  # before the targets' clients close
+            stop_polling.set()
+            await polling
         if sync is not None:
             await sync.stop()
         await store.close()
@@ -123,6 +137,8 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             Route("/health", health, methods=["GET"]),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             *admin.routes(),
+            *activity_admin.routes(),
+            *webhooks.routes(),
         ],
         middleware=middleware,
         exception_handlers={ScimError: _scim_error, HTTPException: _http_error, Exception: _unexpected},
@@ -135,4 +151,6 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     app.state.scim_lister = Lister(service, cursors)
     app.state.scim_bulk = BulkProcessor(service)
     app.state.sync = sync
+    app.state.webhooks = hooks
+    app.state.last_login = poller
     return app

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     sync_concurrency: int = Field(8, ge=1, le=256)  # resources each worker processes at once
     sync_lease_seconds: float = Field(60.0, ge=1.0)  # a crashed process's claimed work returns after this
 
+    # Activity (web/webhooks.py, audit/): Cloudinary's SDK accepts a notification for 7200 s by default.
+    webhook_max_age_seconds: float = Field(7200.0, ge=1.0)
+    last_login_poll_seconds: float = Field(3600.0, ge=0.0)  # 0: no last-login polling
+
     _split_lists = field_validator("tokens", "basic_users", "api_keys", "admin_tokens", mode="before")(_split)
 
     @field_validator("store")

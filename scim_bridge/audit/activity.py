@@ -1,0 +1,263 @@
+"""Activity in the targets, from their webhooks: each event normalized, joined to the identity behind
+it, and kept beside the audit trail.
+
+Neither target offers an audit query API (research/cloudinary.md §5.1, research/iconik.md §7.1), so
+what people do there reaches the bridge as webhook deliveries. Each becomes one record:
+
+    {"source": "cloudinary" | "iconik", "event_id", "type", "action", "object": {"kind", "id", "ids"?,
+     "title"?}, "time", "received", "actor": {"kind": "user" | "api_key" | "unknown", "target_id",
+     "scim_id", "userName", "owner"}, "raw": {the payload, trimmed}}
+
+`type` is what a reviewer filters on (upload, delete, moderation, access_control, asset, collection,
+or Cloudinary's own notification type when it is none of those); `action` is the target's own word.
+
+Store layout, in the store's key/value space (shared by every replica):
+
+    activity:{YYYY-MM-DD}  "{source}:{event id}" → record   (the UTC day of the event's time)
+    activity-seen          "{source}:{event id}" → day      (a retried delivery is stored once)
+    activity-days          day → "1"                        (which day namespaces exist)
+
+A query reads only the days between `since` and `until`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ..store import Store
+from ..sync.idmap import IdMap
+
+SEEN = "activity-seen"
+DAYS = "activity-days"
+RAW_LIMIT = 4096  # bytes of payload kept per record; bigger ones keep their top-level scalars
+OBJECT_IDS_LIMIT = 100
+
+# Cloudinary notification_type → activity type (research/cloudinary.md §5.2 lists the event types).
+CLOUDINARY_TYPES = {"upload": "upload", "delete": "delete", "delete_by_token": "delete", "moderation": "moderation",
+                    "moderation_summary": "moderation", "access_control_changed": "access_control"}
+ICONIK_KINDS = {"collections": "collection", "assets": "asset"}
+
+
+def day_namespace(day: str) -> str:
+    return f"activity:{day}"
+
+
+@dataclass
+class Event:
+    """A delivery, normalized but not yet joined to an identity."""
+
+    source: str
+    event_id: str
+    type: str
+    action: str
+    object: dict[str, Any]
+    time: datetime
+    actor_kind: str  # "user": a target account id; "api_key": a Cloudinary API key; "unknown"
+    actor_id: str | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def instant(value: Any) -> datetime | None:
+    """An ISO 8601 string or a Unix epoch as an aware UTC datetime; None when it is neither."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def body_digest(payload: Any) -> str:
+    """A stable id for a payload that carries none: the same content re-serialized hashes the same."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def trimmed(payload: dict[str, Any]) -> dict[str, Any]:
+    if len(orjson.dumps(payload)) <= RAW_LIMIT:
+        return payload
+    scalars = {k: v for k, v in payload.items() if isinstance(v, str | int | float | bool) or v is None}
+    return {**{k: (v[:200] if isinstance(v, str) else v) for k, v in scalars.items()}, "_trimmed": True}
+
+
+# normalizers -----------------------------------------------------------------------------------------
+def normalize_cloudinary(payload: dict[str, Any], timestamp: str) -> Event:
+    """A Cloudinary notification (research/cloudinary.md §5.2). The acting identity is
+    notification_context.triggered_by: source "ui" carries the Console user's id (= the Provisioning
+    user id), source "api" the API key — both UNCONFIRMED against a live payload."""
+    notification_type = str(payload.get("notification_type") or "unknown")
+    context = payload.get("notification_context") if isinstance(payload.get("notification_context"), dict) else {}
+    triggered_by = context.get("triggered_by") if isinstance(context.get("triggered_by"), dict) else {}
+    source, actor_id = triggered_by.get("source"), triggered_by.get("id")
+    kind = {"ui": "user", "api": "api_key"}.get(str(source), "unknown") if actor_id else "unknown"
+    moment = instant(context.get("triggered_at")) or instant(payload.get("timestamp")) or instant(timestamp)
+    return Event("cloudinary", body_digest(payload), CLOUDINARY_TYPES.get(notification_type, notification_type),
+                 notification_type, _cloudinary_object(payload), moment or datetime.now(UTC), kind,
+                 str(actor_id) if actor_id else None, trimmed(payload))
+
+
+def _cloudinary_object(payload: dict[str, Any]) -> dict[str, Any]:
+    # Uploads name one public_id; deletes and access-control changes list `resources` (a list of
+    # assets, or a mapping keyed by public_id — which one each type sends is UNCONFIRMED).
+    ids: list[str] = []
+    if payload.get("public_id"):
+        ids.append(str(payload["public_id"]))
+    resources = payload.get("resources")
+    if isinstance(resources, list):
+        ids += [str(r["public_id"]) for r in resources if isinstance(r, dict) and r.get("public_id")]
+    elif isinstance(resources, dict):
+        ids += [str(key) for key in resources]
+    folder = payload.get("folder_path") or payload.get("path") or payload.get("folder")
+    kind = "asset" if ids else ("folder" if folder else "unknown")
+    if not ids and folder:
+        ids.append(str(folder))
+    found: dict[str, Any] = {"kind": kind, "id": ids[0] if ids else None}
+    if len(ids) > 1:
+        found["ids"] = ids[:OBJECT_IDS_LIMIT]
+    if payload.get("asset_id"):
+        found["asset_id"] = payload["asset_id"]
+    return found
+
+
+def normalize_iconik(payload: dict[str, Any]) -> Event:
+    """An iconik webhook delivery. iconik publishes no payload field list (research/iconik.md §7.2,
+    UNCONFIRMED); this reads the shape the emulator sends: event_type, realm, operation, object_id,
+    user_id, request_id, date_created, data."""
+    event_type, realm = str(payload.get("event_type") or "unknown"), str(payload.get("realm") or "")
+    operation, object_id = str(payload.get("operation") or ""), payload.get("object_id")
+    kind = ICONIK_KINDS.get(event_type, event_type)
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    # One request may change several objects: the request id alone is not an event id.
+    request_id = payload.get("request_id")
+    event_id = f"{request_id}:{realm}:{operation}:{object_id}" if request_id else body_digest(payload)
+    found: dict[str, Any] = {"kind": kind, "id": str(object_id) if object_id else None}
+    if data.get("title") or data.get("name"):
+        found["title"] = data.get("title") or data.get("name")
+    user_id = payload.get("user_id")
+    return Event("iconik", event_id, "access_control" if realm == "acls" else kind, operation or realm, found,
+                 instant(payload.get("date_created")) or datetime.now(UTC), "user" if user_id else "unknown",
+                 str(user_id) if user_id else None, trimmed(payload))
+
+
+# identities ------------------------------------------------------------------------------------------
+class Identities:
+    """Target account id → SCIM user through the ID map, and Cloudinary API key → its holder.
+
+    The ID map is keyed by SCIM id, so the reverse index is built by one scan per target, kept, and
+    rebuilt on a miss — at most once per `rescan_seconds` for the same id (an account the bridge does
+    not manage, acting again and again, must not cost a scan per event)."""
+
+    def __init__(self, store: Store, api_key_owners: dict[str, str] | None = None,
+                 rescan_seconds: float = 30.0) -> None:
+        self.store, self.idmap = store, IdMap(store)
+        self.api_key_owners = api_key_owners or {}
+        self.rescan_seconds = rescan_seconds
+        self._index: dict[str, dict[str, str]] = {}
+        self._missed: dict[tuple[str, str], float] = {}  # (target, account id) → when a scan last missed it
+
+    async def reverse_index(self, target: str) -> dict[str, str]:
+        """Target user id → SCIM id, fresh from the ID map."""
+        index = {entry["id"]: key.split("/", 1)[1] for key, entry in await self.idmap.entries(target)
+                 if key.startswith("User/") and entry.get("id")}
+        self._index[target] = index
+        return index
+
+    async def scim_id(self, target: str, account_id: str) -> str | None:
+        index = self._index.get(target) or {}
+        if account_id in index:
+            return index[account_id]
+        now = time.monotonic()
+        if now - self._missed.get((target, account_id), float("-inf")) < self.rescan_seconds:
+            return None
+        found = (await self.reverse_index(target)).get(account_id)
+        if found is None:
+            if len(self._missed) > 10_000:
+                self._missed.clear()
+            self._missed[(target, account_id)] = now
+        return found
+
+    async def user_name(self, scim_id: str) -> str | None:
+        record = await self.store.get("User", scim_id)
+        return orjson.loads(record.body).get("userName") if record else None
+
+    async def actor(self, event: Event) -> dict[str, Any]:
+        actor: dict[str, Any] = {"kind": event.actor_kind, "target_id": event.actor_id, "scim_id": None,
+                                 "userName": None, "owner": None}
+        if event.actor_kind == "api_key" and event.actor_id:
+            # The key is an identifier, not a secret (it is in every signed upload URL); the
+            # secret is never part of a payload.
+            actor["owner"] = self.api_key_owners.get(event.actor_id, f"api-key:{event.actor_id}")
+        elif event.actor_kind == "user" and event.actor_id:
+            scim_id = await self.scim_id(event.source, event.actor_id)
+            if scim_id is not None:
+                actor["scim_id"], actor["userName"] = scim_id, await self.user_name(scim_id)
+                actor["owner"] = actor["userName"]
+        return actor
+
+
+# the log ---------------------------------------------------------------------------------------------
+class ActivityLog:
+    def __init__(self, store: Store, identities: Identities) -> None:
+        self.store, self.identities = store, identities
+
+    async def ingest(self, event: Event) -> tuple[bool, dict[str, Any]]:
+        """Join and store one event; (False, record) when this delivery was already stored."""
+        record = {"source": event.source, "event_id": event.event_id, "type": event.type, "action": event.action,
+                  "object": event.object, "time": iso(event.time), "received": iso(datetime.now(UTC)),
+                  "actor": await self.identities.actor(event), "raw": event.raw}
+        key, day = f"{event.source}:{event.event_id}", record["time"][:10]
+        if not await self.store.kv_put(SEEN, key, day.encode(), only_if_absent=True):
+            day = (await self.store.kv_get(SEEN, key) or day.encode()).decode()
+            if await self.store.kv_get(day_namespace(day), key) is not None:
+                return False, record
+            # seen but not stored: the process stopped in between; store it now
+        await self.store.kv_put(DAYS, day, b"1")
+        await self.store.kv_put(day_namespace(day), key, orjson.dumps(record))
+        return True, record
+
+    async def query(self, user: str | None = None, type: str | None = None, since: datetime | None = None,
+                    until: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Records newest first; `user` matches a SCIM id, a userName, a target account id or an
+        API key's holder; `type` matches the type or the target's own action word."""
+        days = sorted((key for key, _ in await self.store.kv_items(DAYS)), reverse=True)
+        first, last = (since.date().isoformat() if since else ""), (until.date().isoformat() if until else "9999")
+        found: list[dict[str, Any]] = []
+        for day in (d for d in days if first <= d <= last):
+            for _, raw in await self.store.kv_items(day_namespace(day)):
+                record = orjson.loads(raw)
+                if _matches(record, user, type, since, until):
+                    found.append(record)
+            if len(found) >= limit:
+                break  # older days cannot hold newer records
+        found.sort(key=lambda r: r["time"], reverse=True)
+        return found[:limit]
+
+
+def _matches(record: dict[str, Any], user: str | None, type: str | None, since: datetime | None,
+             until: datetime | None) -> bool:
+    if type and type.lower() not in (str(record.get("type")).lower(), str(record.get("action")).lower()):
+        return False
+    if user:
+        actor = record.get("actor") or {}
+        names = {str(actor.get(k)).lower() for k in ("scim_id", "userName", "target_id", "owner") if actor.get(k)}
+        if user.lower() not in names:
+            return False
+    moment = instant(record.get("time"))
+    if moment is None:
+        return since is None and until is None
+    return (since is None or moment >= since) and (until is None or moment <= until)
