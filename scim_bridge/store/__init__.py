@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from .base import (
+    GENESIS_HASH,
     LANES,
     REVOCATION_LANE,
     STANDARD_LANE,
+    AuditEntry,
+    AuditHead,
     NotFound,
     QueueDepth,
     QueueEntry,
@@ -16,9 +19,11 @@ from .base import (
     UniqueViolation,
     VersionMismatch,
     Write,
+    chain_hash,
 )
 
 __all__ = [
+    "GENESIS_HASH", "AuditEntry", "AuditHead", "chain_hash",
     "LANES", "REVOCATION_LANE", "STANDARD_LANE", "NotFound", "QueueDepth", "QueueEntry", "Record",
     "Store", "StoreError", "StoreUnavailable", "UniqueViolation", "VersionMismatch", "Write",
     "open_store",

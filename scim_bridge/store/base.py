@@ -17,6 +17,7 @@ Errors are typed so callers decide by type, never by parsing strings:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -76,6 +77,12 @@ class Write:
     unique_keys: Sequence[tuple[str, str]] = ()
     #: sync lane of the resulting queue entry; None writes no queue entry.
     lane: str | None = STANDARD_LANE
+    #: an audit entry appended in the same atomic step (see audit_append), so no acknowledged
+    #: write can lack its entry.
+    audit: bytes | None = None
+    #: the request that caused the change; kept on the queue entry (the latest one wins when
+    #: changes coalesce) so that the sync's target calls carry it.
+    correlation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ class QueueEntry:
     lane: str
     token: str  # opaque: hand it back to ack()
     attempts: int = 0  # failed attempts so far (see defer)
+    correlation: str | None = None  # the request behind the latest change (Write.correlation)
 
 
 @dataclass
@@ -96,6 +104,37 @@ class QueueDepth:
     @property
     def total(self) -> int:
         return sum(self.lanes.values())
+
+
+#: prev_hash of the first entry ever appended.
+GENESIS_HASH = "0" * 64
+
+
+def chain_hash(prev_hash: str, seq: int, time_us: int, body: bytes) -> str:
+    """The audit chain: each entry's hash covers its predecessor's hash, its own position, time
+    and bytes, so an edited entry, a removed one or a renumbering breaks every later link."""
+    return hashlib.sha256(b"%s\n%d\n%d\n%s" % (prev_hash.encode(), seq, time_us, body)).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One chained audit entry. Times never decrease along `seq` (the store clamps them)."""
+
+    seq: int
+    time_us: int  # microseconds since the epoch, UTC
+    hash: str
+    body: bytes  # canonical JSON, exactly as appended
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """Where the chain ends and where the retained part begins."""
+
+    last_seq: int  # 0: nothing appended yet
+    last_hash: str
+    anchor_seq: int  # the last pruned entry (0: nothing pruned); the first retained is anchor_seq + 1
+    anchor_hash: str  # its hash, from which verification continues
+    pending: int = 0  # appended but not chained yet (Redis: chained by audit_seal)
 
 
 class Store(Protocol):
@@ -119,9 +158,10 @@ class Store(Protocol):
 
     async def delete(
         self, resource_type: str, id: str, expected_version: int | None = None,
-        lane: str | None = REVOCATION_LANE,
+        lane: str | None = REVOCATION_LANE, *, audit: bytes | None = None, correlation: str | None = None,
     ) -> None:
-        """Remove a resource and its index entries. Raises NotFound, VersionMismatch."""
+        """Remove a resource and its index entries (audit and correlation as in Write).
+        Raises NotFound, VersionMismatch."""
 
     async def get(self, resource_type: str, id: str) -> Record | None: ...
 
@@ -148,7 +188,7 @@ class Store(Protocol):
         """Records by position in creation order (0-based offset), without reading the rest."""
 
     # sync queue --------------------------------------------------------------------------
-    async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
+    async def enqueue(self, resource_type: str, id: str, lane: str, correlation: str | None = None) -> None:
         """Queue "resource changed" outside a write (replays, reconciliation)."""
 
     async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
@@ -175,3 +215,22 @@ class Store(Protocol):
     async def kv_delete(self, namespace: str, key: str) -> bool: ...
 
     async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]: ...
+
+    # audit log: append-only, hash-chained (chain_hash) ---------------------------------------
+    async def audit_append(self, bodies: Sequence[bytes]) -> None:
+        """Append entries durably, in order. They are chained (seq, time, hash) at once (SQLite)
+        or by the next audit_seal (Redis: the hash is computed outside the server)."""
+
+    async def audit_seal(self) -> int:
+        """Chain every appended entry not chained yet; returns how many. Safe to run anywhere,
+        any number of times, concurrently."""
+
+    async def audit_read(self, after_seq: int = 0, limit: int = 1000, since: float | None = None,
+                         until: float | None = None) -> list[AuditEntry]:
+        """Chained entries with seq > after_seq and since <= time < until (seconds), in seq order."""
+
+    async def audit_head(self) -> AuditHead: ...
+
+    async def audit_prune(self, before: float, limit: int = 10_000) -> int:
+        """Drop up to `limit` of the oldest entries with time < before (a prefix of the chain),
+        remembering the last one dropped as the anchor; returns how many were dropped."""

@@ -15,6 +15,11 @@ entries and the sync-queue entry. Keys, all under the prefix `sb:`:
     sb:q:leases                     sorted set: leased keys by lease expiry
     sb:q:owner                      hash: key → "{consumer}|{generation}"
     sb:q:attempts                   hash: key → failed attempts (retries with backoff)
+    sb:q:corr                       hash: key → correlation id of the request behind the latest change
+    sb:audit:pending                stream: audit entries appended, not chained yet (field b: body)
+    sb:audit:log                    stream: the chain; entry id "{seq}-0", fields t (µs), h (hash), b
+    sb:audit:head                   hash: seq, hash, time of the last chained entry; anchor_seq,
+                                    anchor_hash of the last pruned one
     sb:kv:{namespace}               hash: small key/value space (credentials, signing keys)
     sb:done:{call id}               string, 30 s: the answer of a write/claim/defer call, for replays
 
@@ -22,6 +27,14 @@ The queue uses sorted sets rather than Streams (DESIGN.md suggested Streams): a 
 append-only log, so it cannot coalesce repeated changes to one resource into one entry (a user
 edited 50 times during a backlog would be synced 50 times), nor move an entry to the revocation
 lane when a later change makes it a revocation, nor put a changed-while-processing entry back.
+
+The audit chain needs SHA-256, which Redis's Lua does not offer (only sha1hex). So an append is
+an XADD to `sb:audit:pending` — inside the resource write's script when it belongs to a write,
+hence atomic and durable with it — and `audit_seal` chains pending entries: it reads the head and
+a batch, hashes in Python, and a script appends them to the log only if the head and the batch are
+still what it read (compare-and-append; a replica that lost the race reads again). Streams suit
+the log (append-only, range by seq, trimmed by MINID); times never decrease along it, so a time
+range is found by a binary search over seq (one script), with no second index.
 
 Outages: every connection-level failure becomes StoreUnavailable (one decorator). Timeouts are
 short (connect 2 s, read 5 s) and never retried, so a hung server turns into a 503 quickly. A
@@ -46,8 +59,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import BusyLoadingError, ConnectionError, ResponseError, TimeoutError
 
 from .base import (
+    GENESIS_HASH,
     LANES,
     REVOCATION_LANE,
+    AuditEntry,
+    AuditHead,
     NotFound,
     QueueDepth,
     QueueEntry,
@@ -56,6 +72,7 @@ from .base import (
     UniqueViolation,
     VersionMismatch,
     Write,
+    chain_hash,
 )
 
 _REPLAYABLE = frozenset({"write", "claim", "defer"})
@@ -65,10 +82,11 @@ _DOWN = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
 
 # Shared Lua: enqueue(typ, id, lane) with coalescing; lane rank: revocation (0) before standard (1).
 _ENQUEUE = """
-local function enqueue(typ, id, lane, now_order)
+local function enqueue(typ, id, lane, now_order, corr)
   if lane == '' then return end
   local key = typ .. '/' .. id
   redis.call('HINCRBY', 'sb:q:gen', key, 1)
+  if corr and corr ~= '' then redis.call('HSET', 'sb:q:corr', key, corr) end
   local where = redis.call('HGET', 'sb:q:where', key)
   if redis.call('ZSCORE', 'sb:q:leases', key) then
     -- being processed: ack() sees the new generation; remember a stronger lane
@@ -91,9 +109,10 @@ end
 _WRITE = _ENQUEUE + """
 -- KEYS[1]: the call's replay key (see _replayable); every other key is derived (one Redis, not a cluster)
 -- ARGV: mode(create|replace|delete), type, id, body, expected_version, lane, n_index, then
---       n_index triples attr, value, unique(0|1)
+--       n_index triples attr, value, unique(0|1), then audit entry ('' for none), correlation id
 local mode, typ, id, body, expected, lane = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local n = tonumber(ARGV[7])
+local audit, corr = ARGV[8 + n * 3], ARGV[9 + n * 3]
 local rkey = 'sb:r:' .. typ .. ':' .. id
 local exists = redis.call('EXISTS', rkey) == 1
 if mode == 'create' and exists then return {'err', 'exists'} end
@@ -123,10 +142,11 @@ for _, entry in ipairs(redis.call('SMEMBERS', kkey)) do
 end
 redis.call('DEL', kkey)
 local order = redis.call('INCR', 'sb:qseq')
+if audit ~= '' then redis.call('XADD', 'sb:audit:pending', '*', 'b', audit) end
 if mode == 'delete' then
   redis.call('DEL', rkey)
   redis.call('ZREM', 'sb:all:' .. typ, id)
-  enqueue(typ, id, lane, order)
+  enqueue(typ, id, lane, order, corr)
   return {'ok', version, seq}
 end
 if mode == 'create' then seq = redis.call('INCR', 'sb:seq') end
@@ -139,12 +159,12 @@ for i = 0, n - 1 do
   if uniq == '1' then redis.call('SET', 'sb:u:' .. typ .. ':' .. attr .. ':' .. value, id) end
   redis.call('SADD', kkey, attr .. '\\0' .. value .. '\\0' .. uniq)
 end
-enqueue(typ, id, lane, order)
+enqueue(typ, id, lane, order, corr)
 return {'ok', version, seq}
 """
 
 _STANDALONE_ENQUEUE = _ENQUEUE + """
-enqueue(ARGV[1], ARGV[2], ARGV[3], redis.call('INCR', 'sb:qseq'))
+enqueue(ARGV[1], ARGV[2], ARGV[3], redis.call('INCR', 'sb:qseq'), ARGV[4])
 return 1
 """
 
@@ -173,6 +193,7 @@ for _, lane in ipairs(lanes) do
     table.insert(result, lane)
     table.insert(result, gen)
     table.insert(result, redis.call('HGET', 'sb:q:attempts', key) or '0')
+    table.insert(result, redis.call('HGET', 'sb:q:corr', key) or '')
   end
 end
 return result
@@ -201,6 +222,7 @@ if current == gen then  -- unchanged since the claim: done, wherever it is now
   redis.call('HDEL', 'sb:q:where', key)
   redis.call('HDEL', 'sb:q:owner', key)
   redis.call('HDEL', 'sb:q:attempts', key)
+  redis.call('HDEL', 'sb:q:corr', key)
   return 1
 end
 -- changed while it was processed: release the lease, back to the front of its lane
@@ -209,6 +231,73 @@ if redis.call('ZREM', 'sb:q:leases', key) == 1 then
   redis.call('ZADD', 'sb:q:lane:' .. lane, 0, key)
 end
 return 0
+"""
+
+
+_AUDIT_FIELDS = """
+local function fields(flat)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+local function seq_of(id) return tonumber(string.match(id, '^(%d+)')) end
+"""
+
+_AUDIT_CHAIN = _AUDIT_FIELDS + """
+-- ARGV: head seq read, first and last pending id read, n, then n pairs time_us, hash (computed in
+-- Python over exactly those pending entries). Appends only if nobody chained meanwhile.
+local head = tonumber(redis.call('HGET', 'sb:audit:head', 'seq') or '0')
+if head ~= tonumber(ARGV[1]) then return 0 end
+local n = tonumber(ARGV[4])
+local first = redis.call('XRANGE', 'sb:audit:pending', '-', '+', 'COUNT', 1)
+if #first == 0 or first[1][1] ~= ARGV[2] then return 0 end
+local batch = redis.call('XRANGE', 'sb:audit:pending', ARGV[2], ARGV[3])
+if #batch ~= n then return 0 end
+for i = 1, n do
+  local entry = batch[i]
+  redis.call('XADD', 'sb:audit:log', (head + i) .. '-0', 't', ARGV[3 + 2 * i], 'h', ARGV[4 + 2 * i],
+             'b', fields(entry[2])['b'] or '')
+  redis.call('XDEL', 'sb:audit:pending', entry[1])
+end
+redis.call('HSET', 'sb:audit:head', 'seq', head + n, 'hash', ARGV[4 + 2 * n], 'time', ARGV[3 + 2 * n])
+return n
+"""
+
+_AUDIT_SEEK = _AUDIT_FIELDS + """
+-- ARGV: time_us. The lowest seq from which entries have time >= time_us (times never decrease
+-- along the chain, so this is a binary search over seq; removed entries are skipped over).
+local since = tonumber(ARGV[1])
+local first = redis.call('XRANGE', 'sb:audit:log', '-', '+', 'COUNT', 1)
+if #first == 0 then return 0 end
+local last = redis.call('XREVRANGE', 'sb:audit:log', '+', '-', 'COUNT', 1)
+local lo, hi = seq_of(first[1][1]), seq_of(last[1][1]) + 1
+while lo < hi do
+  local mid = math.floor((lo + hi) / 2)
+  local found = redis.call('XRANGE', 'sb:audit:log', mid .. '-0', '+', 'COUNT', 1)
+  if #found == 0 or tonumber(fields(found[1][2])['t'] or '0') >= since then
+    hi = mid
+  else
+    lo = seq_of(found[1][1]) + 1
+  end
+end
+return lo
+"""
+
+_AUDIT_PRUNE = _AUDIT_FIELDS + """
+-- ARGV: cutoff time_us, limit. Drops the prefix of the chain older than the cutoff; its last
+-- entry becomes the anchor that verification starts from.
+local cutoff, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local entries = redis.call('XRANGE', 'sb:audit:log', '-', '+', 'COUNT', limit)
+local last_id, last_hash, count = nil, nil, 0
+for _, entry in ipairs(entries) do
+  local f = fields(entry[2])
+  if tonumber(f['t'] or '0') >= cutoff then break end
+  last_id, last_hash, count = entry[1], f['h'] or '', count + 1
+end
+if not last_id then return 0 end
+redis.call('XTRIM', 'sb:audit:log', 'MINID', (seq_of(last_id) + 1) .. '-0')
+redis.call('HSET', 'sb:audit:head', 'anchor_seq', string.match(last_id, '^(%d+)'), 'anchor_hash', last_hash)
+return count
 """
 
 
@@ -249,7 +338,8 @@ class RedisStore:
         )
         for name, source in (("write", _WRITE), ("claim", _CLAIM), ("defer", _DEFER)):
             self._scripts[name] = self._client.register_script(_replayable(source))
-        for name, source in (("enqueue", _STANDALONE_ENQUEUE), ("ack", _ACK)):  # idempotent as they are
+        for name, source in (("enqueue", _STANDALONE_ENQUEUE), ("ack", _ACK), ("audit_chain", _AUDIT_CHAIN),
+                             ("audit_seek", _AUDIT_SEEK), ("audit_prune", _AUDIT_PRUNE)):  # idempotent as they are
             self._scripts[name] = self._client.register_script(source)
 
     async def close(self) -> None:
@@ -275,6 +365,7 @@ class RedisStore:
                            "" if expected_version is None else str(expected_version), write.lane or "", len(entries)]
         for attr, value in sorted(entries):
             argv += [attr, value, "1" if (attr, value) in unique else "0"]
+        argv += [write.audit or b"", write.correlation or ""]
         result = await self._script("write", argv)
         return self._checked(result, write.id)
 
@@ -310,9 +401,10 @@ class RedisStore:
 
     async def delete(
         self, resource_type: str, id: str, expected_version: int | None = None,
-        lane: str | None = REVOCATION_LANE,
+        lane: str | None = REVOCATION_LANE, *, audit: bytes | None = None, correlation: str | None = None,
     ) -> None:
-        await self._run_write("delete", Write(resource_type, id, b"", lane=lane), expected_version)
+        await self._run_write("delete", Write(resource_type, id, b"", lane=lane, audit=audit, correlation=correlation),
+                              expected_version)
 
     @_translate_outage
     async def get(self, resource_type: str, id: str) -> Record | None:
@@ -380,17 +472,17 @@ class RedisStore:
         return await self.get_many(resource_type, [i.decode() for i in ids])
 
     # sync queue ------------------------------------------------------------------------------
-    async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
-        await self._script("enqueue", [resource_type, id, lane])
+    async def enqueue(self, resource_type: str, id: str, lane: str, correlation: str | None = None) -> None:
+        await self._script("enqueue", [resource_type, id, lane, correlation or ""])
 
     async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
                     lanes: Sequence[str] = LANES) -> list[QueueEntry]:
         flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds, *lanes])
         entries = []
-        for index in range(0, len(flat), 4):
-            key, lane, generation, attempts = (part.decode() for part in flat[index : index + 4])
+        for index in range(0, len(flat), 5):
+            key, lane, generation, attempts, correlation = (part.decode() for part in flat[index : index + 5])
             resource_type, id = key.split("/", 1)
-            entries.append(QueueEntry(resource_type, id, lane, f"{key}|{generation}", int(attempts)))
+            entries.append(QueueEntry(resource_type, id, lane, f"{key}|{generation}", int(attempts), correlation or None))
             if len(entries) == limit:
                 break
         return entries
@@ -438,3 +530,69 @@ class RedisStore:
     async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]:
         items = await self._redis.hgetall(f"sb:kv:{namespace}")
         return sorted((k.decode(), v) for k, v in items.items())
+
+    # audit log -------------------------------------------------------------------------------
+    @_translate_outage
+    async def audit_append(self, bodies: Sequence[bytes]) -> None:
+        if not bodies:
+            return
+        pipe = self._redis.pipeline(transaction=True)  # all or none
+        for body in bodies:
+            pipe.xadd("sb:audit:pending", {"b": body})
+        await pipe.execute()
+
+    async def audit_seal(self, batch: int = 500) -> int:
+        sealed = 0
+        while True:
+            chained = await self._seal_once(batch)
+            if chained < 0:
+                continue  # another replica chained first: read again
+            sealed += chained
+            if chained < batch:
+                return sealed
+
+    @_translate_outage
+    async def _seal_once(self, batch: int) -> int:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hmget("sb:audit:head", "seq", "hash", "time")
+        pipe.xrange("sb:audit:pending", "-", "+", count=batch)
+        (seq, prev, last_time), pending = await pipe.execute()
+        if not pending:
+            return 0
+        seq, prev, last_time = int(seq or 0), (prev or GENESIS_HASH.encode()).decode(), int(last_time or 0)
+        argv: list[Any] = [seq, pending[0][0], pending[-1][0], len(pending)]
+        for offset, (entry_id, entry) in enumerate(pending, start=1):
+            # the entry's time: when Redis took the append (its stream id), never before the last
+            last_time = max(last_time, int(entry_id.split(b"-")[0]) * 1000)
+            prev = chain_hash(prev, seq + offset, last_time, entry.get(b"b", b""))
+            argv += [last_time, prev]
+        chained = int(await self._script("audit_chain", argv))
+        return chained if chained else -1
+
+    @_translate_outage
+    async def audit_read(self, after_seq: int = 0, limit: int = 1000, since: float | None = None,
+                         until: float | None = None) -> list[AuditEntry]:
+        start = after_seq + 1
+        if since is not None:
+            start = max(start, int(await self._script("audit_seek", [int(since * 1_000_000)])))
+        high = int(until * 1_000_000) if until is not None else None
+        entries = []
+        for entry_id, fields in await self._redis.xrange("sb:audit:log", f"{start}-0", "+", count=limit):
+            time_us = int(fields.get(b"t", b"0"))
+            if high is not None and time_us >= high:
+                break
+            entries.append(AuditEntry(int(entry_id.split(b"-")[0]), time_us, fields.get(b"h", b"").decode(),
+                                      fields.get(b"b", b"")))
+        return entries
+
+    @_translate_outage
+    async def audit_head(self) -> AuditHead:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hmget("sb:audit:head", "seq", "hash", "anchor_seq", "anchor_hash")
+        pipe.xlen("sb:audit:pending")
+        (seq, hash, anchor_seq, anchor_hash), pending = await pipe.execute()
+        return AuditHead(int(seq or 0), (hash or GENESIS_HASH.encode()).decode(), int(anchor_seq or 0),
+                         (anchor_hash or GENESIS_HASH.encode()).decode(), int(pending))
+
+    async def audit_prune(self, before: float, limit: int = 10_000) -> int:
+        return int(await self._script("audit_prune", [int(before * 1_000_000), limit]))

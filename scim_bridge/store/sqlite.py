@@ -19,8 +19,11 @@ from urllib.parse import urlparse
 
 from .sqlite_writer import GroupCommitWriter
 from .base import (
+    GENESIS_HASH,
     LANES,
     REVOCATION_LANE,
+    AuditEntry,
+    AuditHead,
     NotFound,
     QueueDepth,
     QueueEntry,
@@ -29,6 +32,7 @@ from .base import (
     UniqueViolation,
     VersionMismatch,
     Write,
+    chain_hash,
 )
 
 T = TypeVar("T")
@@ -70,6 +74,21 @@ CREATE TABLE IF NOT EXISTS kv (
     value BLOB NOT NULL,
     PRIMARY KEY (namespace, key)
 );
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    time_us INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit (time_us);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    time_us INTEGER NOT NULL,
+    anchor_seq INTEGER NOT NULL,
+    anchor_hash TEXT NOT NULL
+);
 """
 
 _LANE_RANK = {lane: rank for rank, lane in enumerate(LANES)}
@@ -100,6 +119,10 @@ class SqliteStore:
         columns = {row[1] for row in self._read_conn.execute("PRAGMA table_info(queue)")}
         if "attempts" not in columns:  # files made before retries were counted
             self._read_conn.execute("ALTER TABLE queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+        if "correlation" not in columns:  # files made before the audit trail
+            self._read_conn.execute("ALTER TABLE queue ADD COLUMN correlation TEXT")
+        self._read_conn.execute("INSERT OR IGNORE INTO audit_head VALUES (1, 0, ?, 0, 0, ?)",
+                                (GENESIS_HASH, GENESIS_HASH))
         self._writer = GroupCommitWriter(self._connect)
         self._writer.start()
 
@@ -145,7 +168,9 @@ class SqliteStore:
                 (write.resource_type, write.id, write.body),
             )
             self._write_index(conn, write)
-            self._enqueue(conn, write.resource_type, write.id, write.lane)
+            self._enqueue(conn, write.resource_type, write.id, write.lane, write.correlation)
+            if write.audit is not None:
+                self._audit_append(conn, [write.audit])
             return Record(write.resource_type, write.id, 1, int(cursor.lastrowid or 0), write.body)
 
         return await self._write(apply)
@@ -170,14 +195,16 @@ class SqliteStore:
                 "DELETE FROM index_entries WHERE type = ? AND id = ?", (write.resource_type, write.id)
             )
             self._write_index(conn, write)
-            self._enqueue(conn, write.resource_type, write.id, write.lane)
+            self._enqueue(conn, write.resource_type, write.id, write.lane, write.correlation)
+            if write.audit is not None:
+                self._audit_append(conn, [write.audit])
             return Record(write.resource_type, write.id, version + 1, seq, write.body)
 
         return await self._write(apply)
 
     async def delete(
         self, resource_type: str, id: str, expected_version: int | None = None,
-        lane: str | None = REVOCATION_LANE,
+        lane: str | None = REVOCATION_LANE, *, audit: bytes | None = None, correlation: str | None = None,
     ) -> None:
         def apply(conn: sqlite3.Connection) -> None:
             row = conn.execute(
@@ -189,7 +216,9 @@ class SqliteStore:
                 raise VersionMismatch(row[0])
             conn.execute("DELETE FROM resources WHERE type = ? AND id = ?", (resource_type, id))
             conn.execute("DELETE FROM index_entries WHERE type = ? AND id = ?", (resource_type, id))
-            self._enqueue(conn, resource_type, id, lane)
+            self._enqueue(conn, resource_type, id, lane, correlation)
+            if audit is not None:
+                self._audit_append(conn, [audit])
 
         await self._write(apply)
 
@@ -285,7 +314,8 @@ class SqliteStore:
             raise StoreUnavailable(str(error)) from error
 
     # sync queue ------------------------------------------------------------------------------
-    def _enqueue(self, conn: sqlite3.Connection, resource_type: str, id: str, lane: str | None) -> None:
+    def _enqueue(self, conn: sqlite3.Connection, resource_type: str, id: str, lane: str | None,
+                 correlation: str | None = None) -> None:
         if lane is None:
             return
         # Order within a lane; a clock reading costs nothing where a counter row cost two statements
@@ -294,8 +324,8 @@ class SqliteStore:
         row = conn.execute("SELECT lane FROM queue WHERE type = ? AND id = ?", (resource_type, id)).fetchone()
         if row is None:
             conn.execute(
-                "INSERT INTO queue (type, id, lane, generation, enqueued) VALUES (?, ?, ?, 1, ?)",
-                (resource_type, id, lane, enqueued),
+                "INSERT INTO queue (type, id, lane, generation, enqueued, correlation) VALUES (?, ?, ?, 1, ?, ?)",
+                (resource_type, id, lane, enqueued, correlation),
             )
             return
         # Coalesce: one entry per resource. A revocation upgrades a queued standard entry
@@ -303,17 +333,19 @@ class SqliteStore:
         new_lane = lane if _LANE_RANK[lane] < _LANE_RANK[row[0]] else row[0]
         if new_lane != row[0]:
             conn.execute(
-                "UPDATE queue SET lane = ?, generation = generation + 1, enqueued = ? WHERE type = ? AND id = ?",
-                (new_lane, enqueued, resource_type, id),
+                "UPDATE queue SET lane = ?, generation = generation + 1, enqueued = ?, "
+                "correlation = coalesce(?, correlation) WHERE type = ? AND id = ?",
+                (new_lane, enqueued, correlation, resource_type, id),
             )
         else:
             conn.execute(
-                "UPDATE queue SET generation = generation + 1 WHERE type = ? AND id = ?",
-                (resource_type, id),
+                "UPDATE queue SET generation = generation + 1, correlation = coalesce(?, correlation) "
+                "WHERE type = ? AND id = ?",
+                (correlation, resource_type, id),
             )
 
-    async def enqueue(self, resource_type: str, id: str, lane: str) -> None:
-        await self._write(lambda c: self._enqueue(c, resource_type, id, lane))
+    async def enqueue(self, resource_type: str, id: str, lane: str, correlation: str | None = None) -> None:
+        await self._write(lambda c: self._enqueue(c, resource_type, id, lane, correlation))
 
     async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
                     lanes: Sequence[str] = LANES) -> list[QueueEntry]:
@@ -324,16 +356,16 @@ class SqliteStore:
                 if len(entries) >= limit:
                     break
                 rows = conn.execute(
-                    "SELECT type, id, generation, attempts FROM queue WHERE lane = ? AND lease_until <= ? "
+                    "SELECT type, id, generation, attempts, correlation FROM queue WHERE lane = ? AND lease_until <= ? "
                     "ORDER BY enqueued LIMIT ?",
                     (lane, now, limit - len(entries)),
                 ).fetchall()
-                for resource_type, id, generation, attempts in rows:
+                for resource_type, id, generation, attempts, correlation in rows:
                     conn.execute(
                         "UPDATE queue SET lease_until = ?, consumer = ? WHERE type = ? AND id = ?",
                         (now + lease_seconds, consumer, resource_type, id),
                     )
-                    entries.append(QueueEntry(resource_type, id, lane, f"{generation}", attempts))
+                    entries.append(QueueEntry(resource_type, id, lane, f"{generation}", attempts, correlation))
             return entries
 
         return await self._write(apply)
@@ -393,3 +425,56 @@ class SqliteStore:
     async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]:
         rows = self._read("SELECT key, value FROM kv WHERE namespace = ? ORDER BY key", (namespace,)).fetchall()
         return [(row[0], bytes(row[1])) for row in rows]
+
+    # audit log -------------------------------------------------------------------------------
+    # Chained in the writer thread, inside the transaction of the write it belongs to: the head
+    # row is read and moved in the same step as the entries, so the chain has one order.
+    @staticmethod
+    def _audit_append(conn: sqlite3.Connection, bodies: Sequence[bytes]) -> None:
+        seq, prev, last_time = conn.execute("SELECT seq, hash, time_us FROM audit_head WHERE id = 1").fetchone()
+        now = max(time.time_ns() // 1000, last_time)  # times never decrease along the chain
+        rows = []
+        for body in bodies:
+            seq += 1
+            prev = chain_hash(prev, seq, now, body)
+            rows.append((seq, now, prev, body))
+        conn.executemany("INSERT INTO audit (seq, time_us, hash, body) VALUES (?, ?, ?, ?)", rows)
+        conn.execute("UPDATE audit_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1", (seq, prev, now))
+
+    async def audit_append(self, bodies: Sequence[bytes]) -> None:
+        if bodies:
+            await self._write(lambda c: self._audit_append(c, bodies))
+
+    async def audit_seal(self) -> int:
+        return 0  # entries are chained as they are appended
+
+    async def audit_read(self, after_seq: int = 0, limit: int = 1000, since: float | None = None,
+                         until: float | None = None) -> list[AuditEntry]:
+        low = int(since * 1_000_000) if since is not None else -1
+        high = int(until * 1_000_000) if until is not None else 2**62
+        rows = self._read(
+            "SELECT seq, time_us, hash, body FROM audit WHERE seq > ? AND time_us >= ? AND time_us < ? "
+            "ORDER BY seq LIMIT ?", (after_seq, low, high, limit)).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+
+    async def audit_head(self) -> AuditHead:
+        row = self._read("SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1", ()).fetchone()
+        return AuditHead(row[0], row[1], row[2], row[3])
+
+    async def audit_prune(self, before: float, limit: int = 10_000) -> int:
+        cutoff = int(before * 1_000_000)
+
+        def apply(conn: sqlite3.Connection) -> int:
+            last: tuple[int, str] | None = None
+            count = 0
+            for seq, time_us, hash in conn.execute("SELECT seq, time_us, hash FROM audit ORDER BY seq LIMIT ?", (limit,)):
+                if time_us >= cutoff:
+                    break
+                last, count = (seq, hash), count + 1
+            if last is None:
+                return 0
+            conn.execute("DELETE FROM audit WHERE seq <= ?", (last[0],))
+            conn.execute("UPDATE audit_head SET anchor_seq = ?, anchor_hash = ? WHERE id = 1", last)
+            return count
+
+        return await self._write(apply)
