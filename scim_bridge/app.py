@@ -117,9 +117,10 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             sync.start()
         polling = asyncio.create_task(poller.run(stop_polling)) if poller is not None else None
         yield
-        if polling is not None:  # before the targets' clients close
+        if polling is not None:  # before the targets' clients close; a poll in flight is abandoned
             stop_polling.set()
-            await polling
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
         if sync is not None:
             await sync.stop()
         await store.close()

@@ -92,17 +92,15 @@ class LastLoginPoller:
             try:
                 raw = await self.store.kv_get(META, "polled")
                 wait = max(0.0, float(raw or 0) + self.interval - time.time())
-            except StoreUnavailable:
-                wait = min(self.interval, 60.0)
-            else:
                 if wait == 0.0:
-                    try:
-                        await self.poll_once()
-                    except StoreUnavailable:
-                        log.warning("last-login poll: store unavailable")
-                    except Exception:  # a bug must not end the schedule
-                        log.exception("last-login poll failed")
+                    await self.poll_once()
                     wait = self.interval
+            except StoreUnavailable:
+                log.warning("last-login poll: store unavailable")
+                wait = min(self.interval, 60.0)
+            except Exception:  # a bug must not end the schedule
+                log.exception("last-login poll failed")
+                wait = self.interval
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except TimeoutError:
