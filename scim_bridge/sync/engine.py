@@ -14,15 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
 
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import RetryableError, Target, TargetError, TargetUser
+from .access import expired, expiry_of
+from .access_sync import AccessSync
+from .guardrails import withheld_groups
 from .idmap import IdMap
 from .policy import Policy, UserFacts
+
+ACCESS_ENTRY = ("Access", "grants")
+EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch seconds)  # the queue entry that re-applies every folder / collection grant
 
 log = logging.getLogger("scim_bridge.sync")
 
@@ -33,6 +40,7 @@ class DesiredUser:
     account: TargetUser | None
     groups: dict[str, str]  # group key → target group name ("{scim group id}" or "derived:{name}")
     note: str | None = None  # e.g. a guardrail that changed the role
+    projects: dict[str, str] = field(default_factory=dict)  # scim group id → iconik project name
 
 
 class SyncEngine:
@@ -41,13 +49,51 @@ class SyncEngine:
         self.policy = policy
         self.targets = targets
         self.idmap = IdMap(store)
+        self.access = AccessSync(store, policy, targets)
         self._group_locks: dict[str, asyncio.Lock] = {}
 
+    @property
+    def grants_access(self) -> bool:
+        a = self.policy.access
+        return bool(a.cloudinary.folders or a.iconik.collections or a.iconik.workspaces)
+
+    async def request_access_sync(self) -> None:
+        if self.grants_access:
+            await self.store.enqueue(*ACCESS_ENTRY, STANDARD_LANE)
+
+    async def sync_access(self) -> None:
+        """Folder roles and collection ACLs for the managed groups (sync/access_sync.py)."""
+        self.access.rerun = False
+        await self.access.sync()
+        if self.access.rerun:
+            await self.request_access_sync()
+
     # users -------------------------------------------------------------------------------------
+    async def enqueue_expired(self) -> int:
+        """Queue (revocation lane) every external user whose access date has passed."""
+        now, due = time.time(), []
+        for scim_id, raw in await self.store.kv_items(EXPIRY):
+            if float(raw) <= now:
+                due.append(scim_id)
+        for scim_id in due:
+            await self.store.enqueue("User", scim_id, REVOCATION_LANE)
+            await self.store.kv_delete(EXPIRY, scim_id)
+        return len(due)
+
+    async def _watch_expiry(self, scim_id: str, document: dict[str, Any] | None, groups: dict[str, str]) -> None:
+        attribute = self.policy.access.external.expiry_attribute
+        when = expiry_of(document, attribute) if document and attribute else None
+        if when and when.timestamp() > time.time() and self.policy.is_external(
+                UserFacts.of(document or {}, sorted(groups.values()))):
+            await self.store.kv_put(EXPIRY, scim_id, str(when.timestamp()).encode())
+        elif attribute:
+            await self.store.kv_delete(EXPIRY, scim_id)
+
     async def sync_user(self, scim_id: str) -> None:
         record, group_ids = await self.store.get_with_referrers("User", scim_id, "Group", "members.value")
         document = orjson.loads(record.body) if record else None
         groups = {r.id: orjson.loads(r.body).get("displayName", "") for r in await self.store.get_many("Group", group_ids)}
+        await self._watch_expiry(scim_id, document, groups)
         failures: list[Exception] = []
         for name, target in self.targets.items():  # one target's failure must not hold up the other
             desired = self.desired_user(name, document, groups)
@@ -68,6 +114,9 @@ class SyncEngine:
         facts = UserFacts.of(document, sorted(groups.values()))
         role, note = self.policy.role_for(target, facts)
         active = document.get("active", True) is not False
+        if active and self.policy.is_external(facts) and expired(document, self.policy.access.external.expiry_attribute):
+            active = False  # the agency's access date has passed: revoked without any directory change
+            note = f"external access of {facts.user_name} expired"
         name = document.get("name") or {}
         email = next((e["value"] for e in document.get("emails") or [] if e.get("primary")), None) or next(
             (e["value"] for e in document.get("emails") or []), None) or document["userName"]
@@ -75,14 +124,24 @@ class SyncEngine:
                              display_name=document.get("displayName") or name.get("formatted") or document["userName"],
                              role=role, enabled=active)
         wanted: dict[str, str] = {}
+        withheld = withheld_groups(self.policy, facts, [*groups.values(), *self.policy.derived_group_names(facts)])
         if active or mode != "strip_groups":
             for group_id, display_name in groups.items():
                 mirrored = self.policy.groups.mirrored_name(display_name)
-                if mirrored:
+                if mirrored and display_name not in withheld:
                     wanted[group_id] = mirrored
             for derived in self.policy.derived_group_names(facts):
-                wanted[f"derived:{derived}"] = derived
-        return DesiredUser(True, account, wanted, note)
+                if derived not in withheld:
+                    wanted[f"derived:{derived}"] = derived
+        if withheld:
+            note = "; ".join([*([note] if note else []), *sorted(withheld.values())])
+        projects: dict[str, str] = {}
+        if active and target == "iconik":  # project members are users: a leaver leaves every project at once
+            for group_id, display_name in groups.items():
+                project = self.policy.access.iconik.project_name(display_name)
+                if project:
+                    projects[group_id] = project
+        return DesiredUser(True, account, wanted, note, projects)
 
     async def _apply_user(self, target_name: str, target: Target, scim_id: str, desired: DesiredUser) -> None:
         known = await self.idmap.get(target_name, "User", scim_id)
@@ -119,7 +178,8 @@ class SyncEngine:
             # Progress is kept, so a retry after a failure below neither looks the account up again
             # nor loses it; the status says the membership is not finished yet.
             await self.idmap.put(target_name, "User", scim_id, {
-                "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "partial"})
+                "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "partial",
+                "projects": known.get("projects", {}) if known else {}})
         assert target_id is not None
         for key in [k for k in current if k not in wanted]:  # revocations first
             await target.remove_member(current.pop(key), target_id)
@@ -128,10 +188,37 @@ class SyncEngine:
                 group_id = await self._target_group(target_name, target, key, group_name)
                 await target.add_member(group_id, target_id)
                 current[key] = group_id
+        projects = await self._apply_projects(target_name, target, target_id, dict(known.get("projects", {})) if known
+                                              else {}, desired.projects if desired.account else {})
         await self.idmap.put(target_name, "User", scim_id, {
             "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "synced",
-            "error": desired.note,
+            "error": desired.note, "projects": projects,
         })
+
+    async def _apply_projects(self, target_name: str, target: Target, user_id: str, current: dict[str, str],
+                              wanted: dict[str, str]) -> dict[str, str]:
+        """iconik project teams: project members are users, kept like group membership."""
+        access = getattr(target, "access", None)
+        if access is None or not (current or wanted):
+            return current
+        for key in [k for k in current if k not in wanted]:  # revocations first
+            await access.remove_project_member(current.pop(key), user_id)
+        for key, name in wanted.items():
+            if key not in current:
+                project_id = await self._target_project(target_name, access, key, name)
+                await access.add_project_member(project_id, user_id)
+                current[key] = project_id
+        return current
+
+    async def _target_project(self, target_name: str, access: Any, key: str, name: str) -> str:
+        lock = self._group_locks.setdefault(f"{target_name}:project:{key}", asyncio.Lock())
+        async with lock:  # the first two members of a new team must not create two projects
+            known = await self.idmap.get(target_name, "Project", key)
+            if known and known.get("id") and known.get("name") == name:
+                return str(known["id"])
+            project_id = str(await access.ensure_project(name, known.get("id") if known else None))
+            await self.idmap.put(target_name, "Project", key, {"id": project_id, "name": name, "status": "synced"})
+            return project_id
 
     async def _target_group(self, target_name: str, target: Target, key: str, name: str) -> str:
         """The target id of a mirrored or derived group, creating or adopting it once."""
@@ -142,6 +229,8 @@ class SyncEngine:
                 return str(known["id"])
             group_id = await target.ensure_group(name, known.get("id") if known else None, key)
             await self.idmap.put(target_name, "Group", key, {"id": group_id, "name": name, "status": "synced"})
+            if not known or known.get("id") != group_id or known.get("name") != name:
+                await self.request_access_sync()  # a new principal: its folder / collection grants follow
             return group_id
 
     # groups ------------------------------------------------------------------------------------
@@ -157,9 +246,11 @@ class SyncEngine:
             await self.store.enqueue("User", user_id, STANDARD_LANE)
         mirrored = self.policy.groups.mirrored_name(document["displayName"]) if document else None
         failures: list[Exception] = []
+        project = self.policy.access.iconik.project_name(document["displayName"]) if document else None
         for name, target in self.targets.items():
             try:
                 await self._apply_group(name, target, scim_id, mirrored)
+                await self._apply_project(name, target, scim_id, project)
             except TargetError as error:
                 await self.idmap.mark_failed(name, "Group", scim_id, str(error))
                 failures.append(error)
@@ -175,6 +266,22 @@ class SyncEngine:
                     group_id = await target.ensure_group(mirrored, known.get("id") if known else None, scim_id)
                     await self.idmap.put(target_name, "Group", scim_id, {"id": group_id, "name": mirrored,
                                                                          "status": "synced"})
+                    if not known or known.get("id") != group_id or known.get("name") != mirrored:
+                        await self.request_access_sync()
         elif known and known.get("id"):  # deleted, or no longer mirrored: its members were re-queued
             await target.delete_group(known["id"])
             await self.idmap.forget(target_name, "Group", scim_id)
+            await self.request_access_sync()
+
+    async def _apply_project(self, target_name: str, target: Target, scim_id: str, project: str | None) -> None:
+        """A project team's group renamed → the project follows; gone → closed per policy."""
+        access = getattr(target, "access", None)
+        known = await self.idmap.get(target_name, "Project", scim_id)
+        if access is None or not known or not known.get("id"):
+            return
+        if project is None:
+            if self.policy.access.iconik.projects.on_group_delete == "delete":
+                await access.delete_project(known["id"])
+            await self.idmap.forget(target_name, "Project", scim_id)
+        elif known.get("name") != project:
+            await self._target_project(target_name, access, scim_id, project)

@@ -101,7 +101,10 @@ class CloudinaryPolicy(_Strict):
                                        "secret": "CLOUDINARY_API_SECRET"}
     # Optional: without it the feature is off. webhook_secret: the API secret(s) of the product
     # environment(s) whose notifications come to /webhooks/cloudinary, comma-separated.
-    optional_credentials_env: dict[str, str] = {"webhook_secret": "CLOUDINARY_WEBHOOK_SECRET"}
+    optional_credentials_env: dict[str, str] = {"webhook_secret": "CLOUDINARY_WEBHOOK_SECRET",
+                                                # the product environment's key for folders (Admin API)
+                                                "admin_key": "CLOUDINARY_ADMIN_API_KEY",
+                                                "admin_secret": "CLOUDINARY_ADMIN_API_SECRET"}
     credentials_file: str | None = None
     service_account_email: str | None = None
     api_key_owners: dict[str, str] = {}  # API key → who holds it (an agency, an integration), for activity
@@ -154,15 +157,6 @@ class Policy(_Strict):
     deprovision: Literal["disable", "delete", "strip_groups"] = "disable"
     guardrails: Guardrails = Guardrails()
     access: Access = Access()  # folders, collections, workspaces, project teams (sync/access.py)
-
-    @model_validator(mode="after")
-    def _guardrails_hold(self) -> Policy:
-        from .guardrails import policy_violations  # noqa: PLC0415 (it reads this module's classes)
-
-        problems = policy_violations(self)
-        if problems:
-            raise ValueError(problems[0])
-        return self
 
     @field_validator("derived_groups")
     @classmethod
@@ -233,13 +227,19 @@ def load_policy(path: str | Path) -> Policy:
     except yaml.YAMLError as error:
         raise PolicyError(f"{path}: {error}") from None
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         location = [str(part) for part in first["loc"] if part not in ("literal", "list", "dict")]
         line = _line_of(root, first["loc"])
         where = f"line {line}: " if line else ""
         raise PolicyError(f"{path}: {where}{'.'.join(location) or 'policy'}: {first['msg']}") from None
+    from .guardrails import policy_violations  # noqa: PLC0415 (it imports this module)
+
+    for location_of, problem in policy_violations(policy):  # guardrails hold before anything is applied
+        line = _line_of(root, location_of)
+        raise PolicyError(f"{path}: {f'line {line}: ' if line else ''}guardrail: {problem}")
+    return policy
 
 
 def _line_of(node: Any, location: tuple[Any, ...]) -> int | None:

@@ -10,9 +10,11 @@ from pathlib import Path
 from ..store import REVOCATION_LANE, Store
 from ..targets.base import Target
 from ..targets.cloudinary import CloudinaryConfig, CloudinaryTarget
+from ..targets.cloudinary_access import CloudinaryFolderAccess
 from ..targets.iconik import IconikConfig, IconikTarget
+from ..targets.iconik_access import IconikAccess
 from .engine import SyncEngine
-from .policy import Policy, load_policy, target_credentials
+from .policy import Policy, PolicyError, load_policy, target_credentials
 from .worker import SyncWorker, WorkerOptions
 
 log = logging.getLogger("scim_bridge.sync")
@@ -22,12 +24,27 @@ def build_targets(policy: Policy) -> dict[str, Target]:
     targets: dict[str, Target] = {}
     if policy.targets.cloudinary.enabled:
         c, creds = policy.targets.cloudinary, target_credentials(policy.targets.cloudinary)
-        targets["cloudinary"] = CloudinaryTarget(CloudinaryConfig(
+        cloudinary = CloudinaryTarget(CloudinaryConfig(
             c.base_url, creds["account_id"], creds["key"], creds["secret"], c.rate, c.service_account_email))
+        folders = policy.access.cloudinary
+        if folders.folders:
+            if not folders.product_environment or not creds.get("admin_key") or not creds.get("admin_secret"):
+                raise PolicyError("access.cloudinary.folders needs access.cloudinary.product_environment and the "
+                                  "product environment's API key (admin_key, admin_secret in the credentials, or "
+                                  "CLOUDINARY_ADMIN_API_KEY / CLOUDINARY_ADMIN_API_SECRET)")
+            cloudinary.folders = CloudinaryFolderAccess(
+                c.base_url, creds["account_id"], (creds["key"], creds["secret"]), folders.product_environment,
+                (creds["admin_key"], creds["admin_secret"]), cloudinary.http.limiter)
+        targets["cloudinary"] = cloudinary
     if policy.targets.iconik.enabled:
         i, creds = policy.targets.iconik, target_credentials(policy.targets.iconik)
-        targets["iconik"] = IconikTarget(IconikConfig(
+        iconik = IconikTarget(IconikConfig(
             i.base_url, creds["app_id"], creds["auth_token"], i.rate, i.service_account_email))
+        a = policy.access.iconik
+        if a.collections or a.workspaces or a.projects.groups:
+            iconik.access = IconikAccess(i.base_url, {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"],
+                                                      "Accept": "application/json"}, iconik.http.limiter)
+        targets["iconik"] = iconik
     return targets
 
 
@@ -46,6 +63,7 @@ class SyncRuntime:
             base_delay=options.base_delay, max_delay=options.max_delay, idle_poll=0.05), lanes=[REVOCATION_LANE]))
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.expiry_sweep_seconds = 30.0
 
     @classmethod
     def from_file(cls, store: Store, path: str | Path, workers: int = 1,
@@ -56,11 +74,33 @@ class SyncRuntime:
     def start(self) -> None:
         self._stop.clear()
         self._tasks = [asyncio.create_task(worker.run(self._stop)) for worker in self.workers]
+        self._tasks.append(asyncio.create_task(self._startup()))
         log.info("sync: %d worker(s) + 1 for revocations, for %s", len(self.workers) - 1,
                  ", ".join(self.engine.targets) or "no target")
+
+    async def _startup(self) -> None:
+        """Grants are re-applied at every start (the policy may have changed), and external users'
+        access dates are watched so an expiry revokes access without any directory change."""
+        try:
+            await self.engine.request_access_sync()
+        except Exception:  # the store may be down at start: the next group change asks again
+            log.warning("sync: could not queue the grants run at start", exc_info=True)
+        if self.engine.policy.access.external.expiry_attribute:
+            while not self._stop.is_set():
+                try:
+                    await self.engine.enqueue_expired()
+                except Exception:
+                    log.warning("sync: expiry sweep failed", exc_info=True)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=self.expiry_sweep_seconds)
+                except asyncio.TimeoutError:
+                    pass
 
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for target in self.engine.targets.values():
             await target.close()
+            for extra in (getattr(target, "folders", None), getattr(target, "access", None)):
+                if extra is not None:
+                    await extra.close()

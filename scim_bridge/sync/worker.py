@@ -89,6 +89,8 @@ class SyncWorker:
                 await self.engine.sync_user(entry.id)
             elif entry.resource_type == "Group":
                 await self.engine.sync_group(entry.id)
+            elif entry.resource_type == "Access":
+                await self.engine.sync_access()
             await self.store.ack(entry)
         except RetryableError as error:
             await self._retry(entry, error, getattr(error, "retry_after", None) if isinstance(error, Throttled) else None)

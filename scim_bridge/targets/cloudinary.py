@@ -31,6 +31,7 @@ class CloudinaryConfig:
 class CloudinaryTarget:
     name = "cloudinary"
     memberships_on_create = False
+    folders: Any = None  # CloudinaryFolderAccess, when the policy governs folders
 
     def __init__(self, config: CloudinaryConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config

@@ -97,9 +97,9 @@ def _until(http_date: str) -> float | None:
 class TargetHttp:
     def __init__(self, name: str, base_url: str, *, rate: float, headers: dict[str, str] | None = None,
                  auth: httpx.Auth | tuple[str, str] | None = None, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, limiter: RateLimiter | None = None) -> None:
         self.name = name
-        self.limiter = RateLimiter(rate)
+        self.limiter = limiter or RateLimiter(rate)  # shared when several clients spend one quota
         self.client = httpx.AsyncClient(base_url=base_url, headers=headers, auth=auth, timeout=timeout,
                                         transport=transport,
                                         limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))

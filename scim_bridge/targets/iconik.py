@@ -34,6 +34,7 @@ class IconikConfig:
 class IconikTarget:
     name = "iconik"
     memberships_on_create = True
+    access: Any = None  # IconikAccess, when the policy governs collections or projects
 
     def __init__(self, config: IconikConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config

@@ -53,6 +53,38 @@ class World:
         return {self.cloudinary.groups[g]["name"] for g, ids in self.cloudinary.members.items()
                 if user and user["id"] in ids}
 
+    # what a person can reach: through the groups it is a member of (direct grants only)
+    def cld_folder_roles(self, email: str) -> dict[str, set[str]]:
+        """folder path → roles the user's groups hold there (a disabled account reaches nothing)."""
+        user = self.cld_user(email)
+        if not user or not user["enabled"]:
+            return {}
+        groups = {g for g, ids in self.cloudinary.members.items() if user["id"] in ids}
+        reach: dict[str, set[str]] = {}
+        for a in list(self.cloudinary.role_assignments):
+            folder = self.cloudinary.folders.get((a.get("policy_parameters") or {}).get("folder_id", ""))
+            if folder and a["principal_type"] == "group" and a["principal_id"] in groups:
+                reach.setdefault(folder["path"], set()).add(a["role_id"].rsplit("::", 1)[-1])
+        return reach
+
+    def ico_collection_rights(self, email: str) -> dict[str, set[str]]:
+        """collection title → permissions the user's groups hold there (an inactive account reaches nothing)."""
+        user = self.ico_user(email)
+        if not user or user["status"] != "ACTIVE":
+            return {}
+        reach: dict[str, set[str]] = {}
+        for key, acl in list(self.iconik.acls.items()):
+            collection = self.iconik.collections.get(key.split("/", 1)[1])
+            for group_id, entry in acl.get("groups", {}).items():
+                if collection and group_id in user["groups"] and collection["status"] != "DELETED":
+                    reach.setdefault(collection["title"], set()).update(entry["permissions"])
+        return reach
+
+    def ico_projects_of(self, email: str) -> set[str]:
+        user = self.ico_user(email)
+        return {self.iconik.projects[p]["name"] for p, members in list(self.iconik.project_members.items())
+                if user and user["id"] in members and p in self.iconik.projects}
+
     def ico_user(self, email: str) -> dict[str, Any] | None:
         return next((u for u in self.iconik.users.values() if u["email"] == email), None)
 
@@ -76,8 +108,10 @@ POLICY = {
 def make_world(tmp_path: Path, store_url: str, target_rate: float = 200, **policy_changes: Any) -> Iterator[World]:
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
+        [product_key] = next(iter(cld_state.access_keys.values()))  # the default product environment's key
         (tmp_path / "cld.json").write_text(json.dumps({"account_id": cld_state.account_id, "key": cld_state.key,
-                                                       "secret": cld_state.secret}))
+                                                       "secret": cld_state.secret, "admin_key": product_key["api_key"],
+                                                       "admin_secret": product_key["api_secret"]}))
         (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
         policy = {**POLICY, **policy_changes, "targets": {
             "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json"),

@@ -1,0 +1,231 @@
+"""The `access:` part of the policy: what each person can reach in the targets, beyond accounts
+and groups. Validated on load with the rest of the policy (policy.py).
+
+Access is granted to *groups*, never to individual accounts: a folder role or a collection ACL
+names a target group (a mirrored directory group or an attribute-derived one), and a person
+reaches it by being a member. So a mover changes access by changing groups (the membership
+sync already does that, revocations first), and a leaver loses everything with the account.
+iconik project teams are the exception: project members are users (research/iconik.md §5.2),
+so they are kept per user, like group membership.
+
+    access:
+      cloudinary:
+        product_environment: production        # the cloud whose folders are governed
+        permission_model: auto                 # auto | roles | invite
+        folders:
+          - path: campaigns/emea
+            grants: [{group: "Marketing EMEA", role: contributor}, {group: "Global Brand", role: viewer}]
+          - {path: masters, internal: true, grants: [{group: "Global Brand", role: manager}]}
+      iconik:
+        collections:
+          - {title: "Brand Masters", internal: true, grants: [{group: "Global Brand", permissions: [read, write]}]}
+        workspaces:                             # one collection per value, for the derived group
+          - {attribute: division, group: "region-{division}", title: "Region {division}", permissions: [read]}
+        projects: {groups: ["project-*", "campaign-*"], on_group_delete: delete}
+      external:                                 # the agency profile (also guardrails.external)
+        folders: ["agencies/*"]
+        collections: ["Agency *"]
+        max_folder_role: contributor
+        expiry_attribute: "urn:example:params:scim:schemas:extension:agency:2.0:User:accessExpires"
+      reviewers:
+        - {group: "Legal Reviewers", folders: ["campaigns/*"], collections: ["Brand Masters"]}
+      context:
+        region: "{division}"
+        folders: ["campaigns/{division}"]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FOLDER_ROLES = ("viewer", "contributor", "editor", "manager")  # the ladder, lowest first
+ICONIK_PERMISSIONS = ("read", "write", "delete", "change-acl")
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def folder_role_id(role: str) -> str:
+    """A ladder name becomes Cloudinary's system role id; anything else is a custom role id."""
+    return f"cld::role::folder::{role}" if role in FOLDER_ROLES else role
+
+
+class FolderGrant(_Strict):
+    group: str  # a directory group's displayName, or a derived group's name
+    role: str  # viewer | contributor | editor | manager | a custom role id
+
+
+class CloudinaryFolder(_Strict):
+    path: str
+    create: bool = True  # created when missing; False: must exist, else the grant waits (failed)
+    internal: bool = False  # never reachable by an external user
+    grants: list[FolderGrant] = []
+
+    @field_validator("path")
+    @classmethod
+    def _clean(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value:
+            raise ValueError("a folder path cannot be empty")
+        return value
+
+
+class CloudinaryCollection(_Strict):
+    id: str  # Cloudinary has no public collection API: collections are named by id (research §3.5)
+    internal: bool = False
+    grants: list[FolderGrant] = []  # role: a content role id with collection_id policy parameters
+
+
+class CloudinaryAccess(_Strict):
+    product_environment: str | None = None  # cloud_name; the Admin API key comes with the credentials
+    permission_model: Literal["auto", "roles", "invite"] = "auto"
+    folders: list[CloudinaryFolder] = []
+    collections: list[CloudinaryCollection] = []
+
+
+class CollectionGrant(_Strict):
+    group: str
+    permissions: list[Literal[ICONIK_PERMISSIONS]]  # type: ignore[valid-type]
+
+
+class IconikCollection(_Strict):
+    title: str
+    id: str | None = None  # adopt this collection instead of finding or creating one by title
+    parent: str | None = None  # the title of another collection in this list
+    create: bool = True
+    internal: bool = False
+    apply_to_contents: bool = False  # also grant on what the collection holds now (APPEND)
+    grants: list[CollectionGrant] = []
+
+
+class Workspace(_Strict):
+    """A collection per value of an attribute (department, region, business unit), reachable by
+    the derived group of that value."""
+
+    attribute: str
+    group: str  # derived group template, e.g. "region-{division}" (added to derived_groups)
+    title: str  # collection title template, e.g. "Region {division}"
+    parent: str | None = None
+    permissions: list[Literal[ICONIK_PERMISSIONS]] = ["read", "write"]  # type: ignore[valid-type]
+
+
+class ProjectTeams(_Strict):
+    groups: list[str] = []  # globs on directory group names, e.g. "project-*"
+    name: str = "{displayName}"
+    on_group_delete: Literal["delete", "keep"] = "delete"  # iconik projects have no archived status
+
+
+class IconikAccess(_Strict):
+    collections: list[IconikCollection] = []
+    workspaces: list[Workspace] = []
+    projects: ProjectTeams = ProjectTeams()
+
+    @model_validator(mode="after")
+    def _parents(self) -> IconikAccess:
+        titles = [c.title for c in self.collections]
+        for index, collection in enumerate(self.collections):
+            if collection.parent and collection.parent not in titles[:index]:
+                raise ValueError(f"collection {collection.title!r}: parent {collection.parent!r} must be listed before it")
+        for workspace in self.workspaces:
+            if workspace.parent and workspace.parent not in titles:
+                raise ValueError(f"workspace {workspace.title!r}: parent {workspace.parent!r} is not a listed collection")
+        return self
+
+    def project_name(self, group_name: str) -> str | None:
+        if any(fnmatch.fnmatchcase(group_name.lower(), p.lower()) for p in self.projects.groups):
+            return self.projects.name.replace("{displayName}", group_name)
+        return None
+
+
+class External(_Strict):
+    """The agency profile: who is external is `guardrails.external`; this says what they may reach."""
+
+    folders: list[str] = []  # globs on folder paths; an external user reaches nothing else
+    collections: list[str] = []  # globs on iconik collection titles
+    max_folder_role: Literal[FOLDER_ROLES] = "contributor"  # type: ignore[valid-type]
+    max_collection_permissions: list[Literal[ICONIK_PERMISSIONS]] = ["read", "write"]  # type: ignore[valid-type]
+    expiry_attribute: str | None = None  # a SCIM attribute (URN-qualified if in an extension) holding a date
+
+
+class Reviewers(_Strict):
+    group: str
+    folders: list[str] = []  # globs on Cloudinary folder paths; empty: everywhere
+    collections: list[str] = []  # globs on iconik collection titles; empty: everywhere
+
+
+class DeliveryContext(_Strict):
+    region: str = "{division}"
+    locale: str = "{locale}"
+    language: str = "{preferredLanguage}"
+    business_unit: str = "{organization}"
+    folders: list[str] = []  # folder selectors, templates
+    metadata: dict[str, str] = {}  # Cloudinary structured-metadata selectors, templates
+    jwt_ttl_seconds: int = Field(300, gt=0, le=86400)
+
+
+class Access(_Strict):
+    cloudinary: CloudinaryAccess = CloudinaryAccess()
+    iconik: IconikAccess = IconikAccess()
+    external: External = External()
+    reviewers: list[Reviewers] = []
+    context: DeliveryContext = DeliveryContext()
+
+    def workspace_groups(self) -> list[str]:
+        return [w.group for w in self.iconik.workspaces]
+
+
+def fill(template: str, attributes: dict[str, str]) -> str | None:
+    """A template with every {attribute} known, else None."""
+    fields = _FIELD.findall(template)
+    if any(not attributes.get(f) for f in fields):
+        return None
+    return _FIELD.sub(lambda m: attributes[m.group(1)], template)
+
+
+def scim_value(document: dict[str, Any], path: str) -> Any:
+    """A value by SCIM attribute path: `title`, `name.givenName`, `urn:…:User:attr`."""
+    container: Any = document
+    if path.lower().startswith("urn:"):
+        urn, _, attribute = path.rpartition(":")
+        container = next((v for k, v in document.items() if k.lower() == urn.lower()), None)
+        path = attribute
+    for part in path.split("."):
+        if not isinstance(container, dict):
+            return None
+        container = next((v for k, v in container.items() if k.lower() == part.lower()), None)
+    return container
+
+
+def expired(document: dict[str, Any], attribute: str | None, now: datetime | None = None) -> bool:
+    """Whether an external user's access date has passed (unparseable dates count as passed:
+    a typo must not open access)."""
+    if not attribute:
+        return False
+    value = scim_value(document, attribute)
+    if value in (None, ""):
+        return False
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when <= (now or datetime.now(timezone.utc))
+
+
+def expiry_of(document: dict[str, Any], attribute: str | None) -> datetime | None:
+    if not attribute:
+        return None
+    value = scim_value(document, attribute)
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+    return when.replace(tzinfo=timezone.utc) if when and when.tzinfo is None else when

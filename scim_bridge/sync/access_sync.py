@@ -1,0 +1,207 @@
+"""Apply the policy's `access:` grants to the targets: folders and folder roles in Cloudinary,
+collections, workspaces and group ACLs in iconik. Level-triggered like the rest: one queue entry
+("Access", "grants") recomputes every grant from the policy and the groups the bridge manages,
+reads what each folder or collection holds, and adds or removes the difference. It runs at start,
+and again whenever the bridge creates, renames or deletes a target group.
+
+Only principals the bridge manages (the groups in its ID map) are ever changed: a role someone
+granted by hand to another group or user stays (drift reports show it; reconciliation decides).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..store import Store
+from ..targets.base import Gone
+from .access import fill, folder_role_id
+from .idmap import IdMap
+from .policy import Policy
+
+log = logging.getLogger("scim_bridge.sync")
+ACCESS = "access"  # kv namespace: resolved folder / collection ids and the grants last applied
+
+
+@dataclass(frozen=True)
+class Grant:
+    target: str
+    resource: str  # folder path or collection title
+    group: str  # the grant's group name as the policy says it
+    rights: tuple[str, ...]  # role ids (Cloudinary) or permissions (iconik)
+    rule: str  # where it comes from, for explain
+
+
+def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
+    """Every grant the policy makes, with workspace templates filled for the derived groups that exist."""
+    grants: list[Grant] = []
+    for index, folder in enumerate(policy.access.cloudinary.folders):
+        for grant in folder.grants:
+            grants.append(Grant("cloudinary", folder.path, grant.group, (folder_role_id(grant.role),),
+                                f"access.cloudinary.folders[{index}] ({folder.path})"))
+    for index, collection in enumerate(policy.access.iconik.collections):
+        for cgrant in collection.grants:
+            grants.append(Grant("iconik", collection.title, cgrant.group, tuple(sorted(cgrant.permissions)),
+                                f"access.iconik.collections[{index}] ({collection.title})"))
+    for index, workspace in enumerate(policy.access.iconik.workspaces):
+        for name in derived_names:
+            value = match_template(workspace.group, name)
+            if value is not None:
+                title = fill(workspace.title, {workspace.attribute: value}) or name
+                grants.append(Grant("iconik", title, name, tuple(sorted(workspace.permissions)),
+                                    f"access.iconik.workspaces[{index}] ({workspace.attribute}={value})"))
+    return grants
+
+
+def match_template(template: str, name: str) -> str | None:
+    """The value a one-field template like "region-{division}" was filled with to give `name`."""
+    parts = re.split(r"\{\w+\}", template)
+    if len(parts) != 2:
+        return None
+    pattern = re.escape(parts[0]) + "(.+)" + re.escape(parts[1])
+    found = re.fullmatch(pattern, name)
+    return found.group(1) if found else None
+
+
+class AccessSync:
+    def __init__(self, store: Store, policy: Policy, targets: dict[str, Any]) -> None:
+        self.store = store
+        self.policy = policy
+        self.targets = targets
+        self.idmap = IdMap(store)
+        self.rerun = False  # set when a run found something gone and must run again
+
+    async def managed_groups(self, target: str) -> dict[str, str]:
+        """Target group name → target id, for every group the bridge manages in `target`."""
+        return {entry["name"]: str(entry["id"]) for key, entry in await self.idmap.entries(target)
+                if key.startswith("Group/") and entry.get("id") and entry.get("name")}
+
+    def target_name(self, group: str) -> str:
+        """The target group a grant's `group` names: a mirrored directory group, or a derived one."""
+        return self.policy.groups.mirrored_name(group) or group
+
+    async def derived_names(self, target: str) -> list[str]:
+        return [key.split(":", 1)[1] for key, entry in
+                [(k.split("/", 1)[1], v) for k, v in await self.idmap.entries(target) if k.startswith("Group/")]
+                if key.startswith("derived:") and entry.get("id")]
+
+    async def sync(self) -> None:
+        if "cloudinary" in self.targets and getattr(self.targets["cloudinary"], "folders", None) is not None:
+            await self._cloudinary(self.targets["cloudinary"].folders)
+        if "iconik" in self.targets and getattr(self.targets["iconik"], "access", None) is not None:
+            await self._iconik(self.targets["iconik"].access)
+
+    # Cloudinary ---------------------------------------------------------------------------------
+    async def _cloudinary(self, folders: Any) -> None:
+        config = self.policy.access.cloudinary
+        if not config.folders:
+            return
+        await folders.detect_model(config.permission_model)
+        managed = await self.managed_groups("cloudinary")
+        managed_ids = set(managed.values())
+        grants = [g for g in policy_grants(self.policy, []) if g.target == "cloudinary"]
+        applied: dict[str, dict[str, list[str]]] = {}
+        for folder in config.folders:
+            folder_id = await self._folder_id(folders, folder.path, folder.create)
+            if folder_id is None:
+                log.warning("access: Cloudinary folder %s does not exist and create is off", folder.path)
+                continue
+            desired: dict[str, set[str]] = {}
+            for grant in (g for g in grants if g.resource == folder.path):
+                group_id = managed.get(self.target_name(grant.group))
+                if group_id:  # a group not created yet gets its grant when it is (Access re-runs then)
+                    desired.setdefault(group_id, set()).update(grant.rights)
+            try:
+                actual = await folders.folder_grants(folder_id)
+            except Gone:  # deleted by hand since it was resolved: resolve (and create) it again
+                await self.store.kv_delete(ACCESS, f"cloudinary:folder:{folder.path}")
+                folder_id = await self._folder_id(folders, folder.path, folder.create)
+                if folder_id is None:
+                    continue
+                actual = await folders.folder_grants(folder_id)
+            current = {pid: roles for (kind, pid), roles in actual.items() if kind == "group" and pid in managed_ids}
+            for group_id in set(current) | set(desired):  # revocations first
+                extra = sorted(current.get(group_id, set()) - desired.get(group_id, set()))
+                await folders.change("remove", folder_id, ("group", group_id), extra)
+            for group_id, roles in desired.items():
+                await folders.change("add", folder_id, ("group", group_id), sorted(roles - current.get(group_id, set())))
+            by_name = {v: k for k, v in managed.items()}
+            applied[folder.path] = {by_name[g]: sorted(r) for g, r in desired.items()}
+        await self.store.kv_put(ACCESS, "cloudinary:applied", orjson.dumps(applied))
+
+    async def _folder_id(self, folders: Any, path: str, create: bool) -> str | None:
+        key = f"cloudinary:folder:{path}"
+        cached = await self.store.kv_get(ACCESS, key)
+        if cached:
+            return cached.decode()
+        folder_id: str | None = await folders.ensure_folder(path, create)
+        if folder_id:
+            await self.store.kv_put(ACCESS, key, folder_id.encode())
+        return folder_id
+
+    # iconik -------------------------------------------------------------------------------------
+    async def _iconik(self, access: Any) -> None:
+        config = self.policy.access.iconik
+        if not config.collections and not config.workspaces:
+            return
+        managed = await self.managed_groups("iconik")
+        managed_ids = set(managed.values())
+        grants = [g for g in policy_grants(self.policy, await self.derived_names("iconik")) if g.target == "iconik"]
+        ids: dict[str, str] = {}
+        for collection in config.collections:
+            parent = ids.get(collection.parent) if collection.parent else None
+            found = await self._collection_id(access, collection.title, collection.id, parent, collection.create)
+            if found:
+                ids[collection.title] = found
+        for workspace in config.workspaces:
+            parent = ids.get(workspace.parent) if workspace.parent else None
+            for grant in grants:
+                if grant.rule.startswith("access.iconik.workspaces") and grant.resource not in ids:
+                    found = await self._collection_id(access, grant.resource, None, parent, True)
+                    if found:
+                        ids[grant.resource] = found
+        contents = {c.title for c in config.collections if c.apply_to_contents}
+        applied: dict[str, dict[str, list[str]]] = {}
+        for title, collection_id in ids.items():
+            desired: dict[str, set[str]] = {}
+            for grant in (g for g in grants if g.resource == title):
+                group_id = managed.get(self.target_name(grant.group))
+                if group_id:
+                    desired.setdefault(group_id, set()).update(grant.rights)
+            try:
+                acls = await access.group_acls(collection_id)
+            except Gone:  # deleted by hand: found or created again on the next run, which this one asks for
+                await self.store.kv_delete(ACCESS, f"iconik:collection:{title}")
+                self.rerun = True
+                continue
+            current = {g: p for g, p in acls.items() if g in managed_ids}
+            for group_id in set(current) - set(desired):  # revocations first
+                await access.remove_group_acl(collection_id, group_id)
+            for group_id, permissions in desired.items():
+                if current.get(group_id) != permissions:
+                    await access.set_group_acl(collection_id, group_id, sorted(permissions))
+                if title in contents:  # re-applied each run: later content is not known to inherit it
+                    await access.grant_contents(collection_id, group_id, sorted(permissions))
+            by_name = {v: k for k, v in managed.items()}
+            applied[title] = {by_name[g]: sorted(p) for g, p in desired.items()}
+        await self.store.kv_put(ACCESS, "iconik:applied", orjson.dumps(applied))
+        await self.store.kv_put(ACCESS, "iconik:collections", orjson.dumps(ids))
+
+    async def _collection_id(self, access: Any, title: str, fixed: str | None, parent: str | None,
+                             create: bool) -> str | None:
+        if fixed:
+            return fixed
+        key = f"iconik:collection:{title}"
+        cached = await self.store.kv_get(ACCESS, key)
+        if cached:
+            return cached.decode()
+        found: str | None = await access.find_collection(title, parent)
+        if found is None and create:
+            found = await access.create_collection(title, parent)
+        if found:
+            await self.store.kv_put(ACCESS, key, found.encode())
+        return found

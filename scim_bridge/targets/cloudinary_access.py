@@ -1,0 +1,137 @@
+"""Cloudinary folder access for groups: folders by path, and folder roles through the Admin API's
+`folder_operations/invite` or the Permissions API's principal roles (research/cloudinary.md §3).
+
+Which one an account takes depends on its permission model (§3.1): accounts on "Roles and
+Permissions" answer the Permissions API; legacy accounts share folders only in the Console (no
+public API). The model is detected once with one cheap read, and a mismatch with the policy is a
+`Forbidden` naming the setting, so the operator sees it at once instead of a slow trickle of 403s.
+
+Folder roles are read back from the invite listing (direct grants only: `inherited` ones belong
+to an ancestor folder and are managed there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .base import Conflict, Forbidden, Gone
+from .http import RateLimiter, TargetHttp
+
+
+class CloudinaryFolderAccess:
+    def __init__(self, base_url: str, account_id: str, account_auth: tuple[str, str], cloud_name: str,
+                 admin_auth: tuple[str, str], account_limiter: RateLimiter,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        root = base_url.rstrip("/")
+        self.cloud_name = cloud_name
+        # The Admin API has its own quota per product environment (research §1.2); the Permissions
+        # and Provisioning APIs share the account's, so they share the translator's limiter.
+        self.admin = TargetHttp("cloudinary", f"{root}/v1_1/{cloud_name}", rate=account_limiter.rate, auth=admin_auth,
+                                transport=transport)
+        self.permissions = TargetHttp("cloudinary", f"{root}/v2/accounts/{account_id}/permissions", rate=0,
+                                      auth=account_auth, transport=transport, limiter=account_limiter)
+        self.provisioning = TargetHttp("cloudinary", f"{root}/v1_1/provisioning/accounts/{account_id}", rate=0,
+                                       auth=account_auth, transport=transport, limiter=account_limiter)
+        self.model: str | None = None  # "roles" | "invite", once detected
+        self._environment_id: str | None = None
+
+    async def close(self) -> None:
+        for http in (self.admin, self.permissions, self.provisioning):
+            await http.close()
+
+    async def detect_model(self, wanted: str) -> str:
+        """`roles` when the Permissions API answers, else `invite`; `wanted` (auto|roles|invite) must
+        agree with what the account answers."""
+        if self.model is not None:
+            return self.model
+        try:
+            await self.permissions.call("GET", "/roles", params={"permission_type": "global"})
+            found = "roles"
+        except Forbidden as error:
+            if error.status == 401:
+                raise  # wrong credentials, not a permission model
+            found = "invite"
+        if wanted == "roles" and found != "roles":
+            raise Forbidden("cloudinary: access.cloudinary.permission_model is 'roles' but the account does not "
+                            "answer the Permissions API (it is on legacy permissions: Console → Settings → Role "
+                            "Management is missing); folder roles cannot be applied")
+        self.model = "invite" if wanted == "invite" else found
+        return self.model
+
+    async def ensure_folder(self, path: str, create: bool) -> str | None:
+        """The folder's external id; created (with its ancestors) when missing and `create`."""
+        try:
+            found = await self.admin.call("PUT", "/folders/by_path", json={"path": path})
+            return str(found.json()["external_id"])
+        except Gone:
+            if not create:
+                return None
+        try:
+            created = await self.admin.call("POST", f"/folders/{path}", idempotent=True)
+            return str(created.json()["external_id"])
+        except Conflict:  # created meanwhile (another replica, or a lost answer): read it
+            return str((await self.admin.call("PUT", "/folders/by_path", json={"path": path})).json()["external_id"])
+
+    async def folder_grants(self, folder_id: str) -> dict[tuple[str, str], set[str]]:
+        """(principal type, id) → role ids granted on this folder itself (not inherited)."""
+        try:
+            body = (await self.admin.call("GET", f"/folder_operations/invite/{folder_id}")).json()
+        except Forbidden as error:
+            raise self._model_error(error) from None
+        grants: dict[tuple[str, str], set[str]] = {}
+        for item in body.get("shared_with", []):
+            direct = {r["id"] for r in item.get("roles", []) if not r.get("inherited")}
+            if item.get("folder_id", folder_id) == folder_id and direct:
+                grants.setdefault((item["type"], item["id"]), set()).update(direct)
+        return grants
+
+    async def change(self, operation: str, folder_id: str, principal: tuple[str, str], roles: list[str]) -> None:
+        """Add or remove folder roles for one principal, through the model the account uses."""
+        if not roles:
+            return
+        kind, principal_id = principal
+        try:
+            if self.model == "roles":
+                scope = await self._scope_id()
+                await self.permissions.call("PUT", "/principal_roles", idempotent=True, json={
+                    "operation": operation, "principal": {"type": kind, "id": principal_id},
+                    "roles": [{"id": r, "scope_id": scope, "policy_parameters": {"folder_id": folder_id}}
+                              for r in roles]})
+            else:
+                for start in range(0, len(roles), 10):  # at most 10 roles per call (research §3.2)
+                    await self.admin.call("POST", f"/folder_operations/invite/{folder_id}", idempotent=True, json={
+                        "principal": {"type": kind, "id": principal_id}, "operation": operation,
+                        "roles": roles[start:start + 10]})
+        except Forbidden as error:
+            raise self._model_error(error) from None
+
+    async def _scope_id(self) -> str:
+        """The product environment's id (scope_id in the Permissions API, inferred: research §3.3)."""
+        if self._environment_id is None:
+            environments = (await self.provisioning.call("GET", "/sub_accounts")).json().get("sub_accounts", [])
+            match = next((e for e in environments if e.get("cloud_name") == self.cloud_name), None)
+            if match is None:
+                raise Gone(f"cloudinary: no product environment with cloud name {self.cloud_name!r} "
+                           "(access.cloudinary.product_environment)")
+            self._environment_id = str(match["id"])
+        return self._environment_id
+
+    def _model_error(self, error: Forbidden) -> Forbidden:
+        return Forbidden(f"cloudinary: folder roles refused ({error}); the account may be on legacy permissions, "
+                         "which have no API for folder sharing: check access.cloudinary.permission_model and "
+                         "the Console's Settings → Role Management", error.status)
+
+
+def principal_key(kind: str, principal_id: str) -> str:
+    return f"{kind}:{principal_id}"
+
+
+def as_principal(key: str) -> tuple[str, str]:
+    kind, _, principal_id = key.partition(":")
+    return kind, principal_id
+
+
+def grants_view(grants: dict[tuple[str, str], set[str]]) -> dict[str, Any]:
+    return {principal_key(*k): sorted(v) for k, v in grants.items()}

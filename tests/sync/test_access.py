@@ -1,0 +1,198 @@
+"""Directory groups and attributes decide what each person can reach, end to end over real HTTP:
+folder roles in Cloudinary, collection ACLs and workspaces in iconik, project teams, agencies with
+an expiry, and leavers losing everything at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scim_bridge.sync.policy import PolicyError, load_policy
+from tests.sync.conftest import World, make_world
+from tests.sync.test_lifecycle import ENTERPRISE, group, joiner
+
+AGENCY = "urn:example:params:scim:schemas:extension:agency:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+ACCESS: dict[str, Any] = {
+    "cloudinary": {
+        "product_environment": "production",
+        "folders": [
+            {"path": "campaigns/emea", "grants": [{"group": "Marketing EMEA", "role": "contributor"},
+                                                  {"group": "Global Brand", "role": "viewer"}]},
+            {"path": "campaigns/apac", "grants": [{"group": "Marketing APAC", "role": "contributor"},
+                                                  {"group": "Global Brand", "role": "viewer"}]},
+            {"path": "masters", "internal": True, "grants": [{"group": "Global Brand", "role": "manager"}]},
+            {"path": "catalog", "grants": [{"group": "Product Catalog", "role": "editor"}]},
+            {"path": "agencies/bright-ideas", "grants": [{"group": "Agency - Bright Ideas", "role": "contributor"}]},
+        ],
+    },
+    "iconik": {
+        "collections": [
+            {"title": "Brand Masters", "internal": True, "grants": [{"group": "Global Brand",
+                                                                     "permissions": ["read", "write", "delete"]}]},
+            {"title": "Product Catalog", "grants": [{"group": "Product Catalog", "permissions": ["read", "write"]}]},
+            {"title": "Agency Uploads", "grants": [{"group": "Agency - Bright Ideas", "permissions": ["write"]}]},
+            {"title": "Workspaces"},
+        ],
+        "workspaces": [{"attribute": "division", "group": "region-{division}", "title": "Region {division}",
+                        "parent": "Workspaces", "permissions": ["read"]}],
+        "projects": {"groups": ["project-*", "campaign-*"], "on_group_delete": "delete"},
+    },
+    "external": {"folders": ["agencies/*"], "collections": ["Agency *"], "max_folder_role": "contributor",
+                 "expiry_attribute": f"{AGENCY}:accessExpires"},
+}
+GUARDRAILS = {"external": [{"attribute": {"userType": "Contractor"}}, {"group": "Agency *"}]}
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    url = f"sqlite:///{tmp_path}/bridge.db" if request.param == "sqlite" else request.getfixturevalue("redis_url")
+    if request.param == "redis":
+        import redis
+
+        redis.Redis.from_url(url).flushdb()
+    yield from make_world(tmp_path, url, access=ACCESS, guardrails=GUARDRAILS, deprovision="strip_groups",
+                          groups={"include": ["*"], "exclude": ["project-*", "campaign-*"]})
+
+
+def move(world: World, group_id: str, op: str, user_id: str) -> None:
+    response = world.scim.patch(f"/Groups/{group_id}", json={"schemas": [PATCH], "Operations": [
+        {"op": op, "path": "members", "value": [{"value": user_id}]} if op == "add" else
+        {"op": "remove", "path": f'members[value eq "{user_id}"]'}]})
+    assert response.status_code in (200, 204), response.text
+
+
+def test_regional_marketing_mover_loses_the_old_region_when_gaining_the_new(world: World) -> None:
+    ava = joiner(world, "ava@example.com", department="Marketing")
+    emea, apac = group(world, "Marketing EMEA", [ava["id"]]), group(world, "Marketing APAC", [])
+    brand = group(world, "Global Brand", [])
+    world.converge(lambda w: w.cld_folder_roles("ava@example.com") == {"campaigns/emea": {"contributor"}})
+    move(world, emea["id"], "remove", ava["id"])
+    move(world, apac["id"], "add", ava["id"])
+    world.converge(lambda w: w.cld_folder_roles("ava@example.com") == {"campaigns/apac": {"contributor"}})
+    # global brand keeps the masters and sees every region
+    bo = joiner(world, "bo@example.com", department="Brand")
+    move(world, brand["id"], "add", bo["id"])
+    world.converge(lambda w: w.cld_folder_roles("bo@example.com") == {
+        "campaigns/emea": {"viewer"}, "campaigns/apac": {"viewer"}, "masters": {"manager"}})
+    world.converge(lambda w: w.ico_collection_rights("bo@example.com").get("Brand Masters") == {"read", "write",
+                                                                                                 "delete"})
+    assert "masters" not in world.cld_folder_roles("ava@example.com")
+
+
+def test_product_catalog_team_manages_catalog_imagery_in_both_targets(world: World) -> None:
+    cy = joiner(world, "cy@example.com", department="Product")
+    group(world, "Product Catalog", [cy["id"]])
+    world.converge(lambda w: w.cld_folder_roles("cy@example.com") == {"catalog": {"editor"}}
+                   and w.ico_collection_rights("cy@example.com") == {"Product Catalog": {"read", "write"}})
+    folders = {f["path"] for f in world.cloudinary.folders.values()}
+    assert {"campaigns", "campaigns/emea", "masters", "catalog", "agencies/bright-ideas"} <= folders  # created
+
+
+def test_workspaces_follow_the_region_attribute(world: World) -> None:
+    di = joiner(world, "di@example.com", **{ENTERPRISE: {"department": "Marketing", "division": "EMEA"}})
+    world.converge(lambda w: w.ico_collection_rights("di@example.com") == {"Region EMEA": {"read"}})
+    workspace = next(c for c in world.iconik.collections.values() if c["title"] == "Region EMEA")
+    parent = next(c for c in world.iconik.collections.values() if c["title"] == "Workspaces")
+    assert workspace["parent_id"] == parent["id"]
+    world.scim.patch(f"/Users/{di['id']}", json={"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": f"{ENTERPRISE}:division", "value": "APAC"}]})
+    world.converge(lambda w: w.ico_collection_rights("di@example.com") == {"Region APAC": {"read"}})
+
+
+def test_agency_reaches_only_its_folders_and_loses_access_when_the_date_passes(world: World) -> None:
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=4)).isoformat()
+    hana = joiner(world, "hana@brightideas.example", department="External", userType="Contractor",
+                  schemas=["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE, AGENCY],
+                  **{AGENCY: {"accessExpires": soon}})
+    agency = group(world, "Agency - Bright Ideas", [hana["id"]])
+    brand = group(world, "Global Brand", [hana["id"]])  # by mistake in the directory: withheld
+    world.converge(lambda w: w.cld_folder_roles("hana@brightideas.example") == {"agencies/bright-ideas":
+                                                                                {"contributor"}}
+                   and w.ico_collection_rights("hana@brightideas.example") == {"Agency Uploads": {"write"}})
+    assert "Global Brand" not in world.cld_groups_of("hana@brightideas.example")
+    state = world.scim.get(f"/Users/{hana['id']}", params={
+        "attributes": "urn:scim-bridge:schemas:extension:sync:2.0:SyncStatus"}).json()
+    notes = " ".join(t.get("error", "") for t in state["urn:scim-bridge:schemas:extension:sync:2.0:SyncStatus"]["targets"])
+    assert "not added to Global Brand" in notes and "internal-only folder masters" in notes
+    # the date passes: access goes without any directory change
+    world.converge(lambda w: not w.cld_user("hana@brightideas.example")["enabled"]  # type: ignore[index]
+                   and w.ico_user("hana@brightideas.example")["status"] != "ACTIVE", timeout=30)  # type: ignore[index]
+    assert world.cld_folder_roles("hana@brightideas.example") == {}
+    assert world.cld_groups_of("hana@brightideas.example") == set()  # stripped (deprovision: strip_groups)
+    assert agency and brand
+
+
+def test_project_team_membership_changes_and_the_project_closes_with_the_group(world: World) -> None:
+    eve = joiner(world, "eve@example.com")
+    fay = joiner(world, "fay@example.com")
+    team = group(world, "project-spring-launch", [eve["id"]])
+    world.converge(lambda w: w.ico_projects_of("eve@example.com") == {"project-spring-launch"})
+    assert "project-spring-launch" not in world.cld_groups_of("eve@example.com")  # not mirrored: a project
+    move(world, team["id"], "add", fay["id"])
+    move(world, team["id"], "remove", eve["id"])
+    world.converge(lambda w: w.ico_projects_of("fay@example.com") == {"project-spring-launch"}
+                   and w.ico_projects_of("eve@example.com") == set())
+    assert world.scim.delete(f"/Groups/{team['id']}").status_code == 204
+    world.converge(lambda w: not any(p["name"] == "project-spring-launch" for p in w.iconik.projects.values()))
+    assert world.ico_projects_of("fay@example.com") == set()
+
+
+def test_a_leaver_loses_every_folder_collection_and_project_at_once(world: World) -> None:
+    gus = joiner(world, "gus@example.com", **{ENTERPRISE: {"department": "Product", "division": "AMER"}})
+    group(world, "Product Catalog", [gus["id"]])
+    group(world, "campaign-summer-2027", [gus["id"]])
+    world.converge(lambda w: w.cld_folder_roles("gus@example.com") == {"catalog": {"editor"}}
+                   and w.ico_collection_rights("gus@example.com") == {"Product Catalog": {"read", "write"},
+                                                                       "Region AMER": {"read"}}
+                   and w.ico_projects_of("gus@example.com") == {"campaign-summer-2027"})
+    world.scim.patch(f"/Users/{gus['id']}", json={"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "active", "value": False}]})
+    world.converge(lambda w: w.cld_user("gus@example.com")["enabled"] is False  # type: ignore[index]
+                   and w.ico_user("gus@example.com")["status"] == "INACTIVE"  # type: ignore[index]
+                   and w.cld_groups_of("gus@example.com") == set() and w.ico_groups_of("gus@example.com") == set()
+                   and w.ico_projects_of("gus@example.com") == set())
+
+
+def test_hand_made_grants_for_other_principals_are_left_alone(world: World) -> None:
+    ava = joiner(world, "hal@example.com")
+    group(world, "Marketing EMEA", [ava["id"]])
+    world.converge(lambda w: w.cld_folder_roles("hal@example.com") == {"campaigns/emea": {"contributor"}})
+    folder = next(f for f in world.cloudinary.folders.values() if f["path"] == "campaigns/emea")
+    environment = next(iter(world.cloudinary.environments))
+    hand_made = {"principal_type": "user", "principal_id": world.cld_user("hal@example.com")["id"],  # type: ignore[index]
+                 "role_id": "cld::role::folder::viewer", "scope_type": "prodenv", "scope_id": environment,
+                 "policy_parameters": {"folder_id": folder["external_id"]}, "created_at": 0, "updated_at": 0}
+    world.cloudinary.role_assignments.append(hand_made)
+    group(world, "Marketing APAC", [ava["id"]])  # a new group: the grants run again
+    world.converge(lambda w: "campaigns/apac" in w.cld_folder_roles("hal@example.com"))
+    assert hand_made in world.cloudinary.role_assignments
+
+
+def test_policies_that_break_a_guardrail_are_refused_naming_the_rule(tmp_path: Path) -> None:
+    bad = {"guardrails": GUARDRAILS, "access": {"cloudinary": {"folders": [
+        {"path": "masters", "internal": True, "grants": [{"group": "Global Brand", "role": "manager"},
+                                                         {"group": "Agency - Bright Ideas", "role": "viewer"}]}]}}}
+    path = tmp_path / "policy.yml"
+    path.write_text(yaml.safe_dump(bad, sort_keys=False))
+    with pytest.raises(PolicyError) as refused:
+        load_policy(path)
+    message = str(refused.value)
+    assert "access.cloudinary.folders[0].grants[1]" in message and "internal-only folder masters" in message
+    assert "line " in message
+    bad = {"guardrails": GUARDRAILS, "roles": [{"when": {"group": "Agency *"}, "cloudinary": "admin"}]}
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(PolicyError, match=r"roles\[0\].*admin role admin"):
+        load_policy(path)
+    bad = {"guardrails": GUARDRAILS, "access": {"external": {"max_folder_role": "contributor", "folders": ["agencies/*"]},
+                                                "cloudinary": {"folders": [{"path": "agencies/x", "grants": [
+                                                    {"group": "Agency X", "role": "manager"}]}]}}}
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(PolicyError, match="above access.external.max_folder_role"):
+        load_policy(path)
