@@ -33,7 +33,7 @@ from .store import Store, StoreUnavailable, open_store
 from .sync.runtime import SyncRuntime
 from .sync.status import resource_status
 from .sync.worker import WorkerOptions
-from .web import activity_admin, admin, webhooks
+from .web import activity_admin, admin, api_v1, webhooks
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
 from .web.health import health
@@ -130,6 +130,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
         middleware.append(Middleware(CaptureMiddleware, path=settings.capture, extra_secret_headers=extra))
     middleware.append(Middleware(AdminAuth, tokens=settings.admin_tokens))
+    middleware.append(Middleware(api_v1.OpenJwks, store=store))  # the context tokens' public key, unauthenticated
     middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
     middleware.append(Middleware(ScimDispatcher, routes=scim_routes.routes()))
 
@@ -140,6 +141,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             *admin.routes(),
             *activity_admin.routes(),
             *webhooks.routes(),
+            *api_v1.routes(),
         ],
         middleware=middleware,
         exception_handlers={ScimError: _scim_error, HTTPException: _http_error, Exception: _unexpected},

@@ -1,0 +1,247 @@
+"""The apps' API (/api/v1/): who must approve where, and what a user's delivery context is.
+
+Behind the SCIM credentials (AuthMiddleware: bearer tokens, OAuth, Basic, API keys, external
+JWTs); answers JSON, errors as `{"error": "…"}`. Read-only: nothing here changes a resource.
+
+    GET /api/v1/reviewers?target=cloudinary&folder=PATH      reviewer groups and their active members
+    GET /api/v1/reviewers?target=iconik&collection=TITLE
+    GET /api/v1/context/{userName or id}                      region, locale, language, business unit,
+                                                              folder and metadata selectors
+        ?format=jwt or Accept: application/jwt                the same claims, signed (ES256)
+    GET /api/v1/context/jwks.json                             the public key (open: see OpenJwks)
+
+Reviewer routing exists because neither target routes approvals to people: Cloudinary's
+moderation queue has no assignee and its moderate policy is global per product environment
+(research/cloudinary.md §4.1), and an iconik approval request names users or groups that the
+caller must choose (research/iconik.md §6). Delivery context exists because a Cloudinary user
+carries no custom attributes (research/cloudinary.md §6): the bridge holds them and tells apps.
+
+The context token is signed with an ES256 key pair kept in the store's key/value space (created
+once, shared by replicas), so an app verifies it with the public key alone and never holds a
+bridge secret; the HS256 key of the bridge's own access tokens is never used for it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from typing import Any
+
+import orjson
+from joserfc import jwt
+from joserfc.jwk import ECKey
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..auth.credentials import KEYS
+from ..scim.filters import fold
+from ..store import Store
+from ..sync.access import expired, fill
+from ..sync.access_sync import match_template
+from ..sync.idmap import IdMap
+from ..sync.policy import Policy, UserFacts
+
+PREFIX = "/api/v1"
+JWKS_PATH = f"{PREFIX}/context/jwks.json"
+CONTEXT_KEY = "context-es256"  # in KEYS: the private JWK (JSON) that signs context tokens
+JWT_TYPE = "application/jwt"  # RFC 7519 §10.3.1
+#: what each target's approvals are scoped by, and the query parameter that names it
+SCOPE_OF = {"cloudinary": "folder", "iconik": "collection"}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status)
+
+
+def _policy(request: Request) -> Policy | None:
+    sync = request.app.state.sync
+    return sync.engine.policy if sync is not None else None
+
+
+# reviewer routing ------------------------------------------------------------------------------
+async def reviewers(request: Request) -> Response:
+    """Who must approve in a folder (Cloudinary) or a collection (iconik)."""
+    policy = _policy(request)
+    if policy is None:
+        return _error(404, "reviewer routing needs a sync policy (SCIM_BRIDGE_POLICY); none is loaded")
+    target = request.query_params.get("target", "")
+    if target not in SCOPE_OF:
+        return _error(400, f"target must be one of {', '.join(SCOPE_OF)}")
+    scope = SCOPE_OF[target]
+    where = request.query_params.get(scope, "").strip()
+    if scope == "folder":
+        where = where.strip("/")
+    if not where:
+        return _error(400, f"{target} approvals are scoped by {scope}: give ?{scope}=")
+    store = request.app.state.store
+    rules = [(index, rule) for index, rule in enumerate(policy.access.reviewers)
+             if _matches(rule.folders if scope == "folder" else rule.collections, where)]
+    answers = [await _reviewer_group(store, policy, target, index, rule.group) for index, rule in rules]
+    body: dict[str, Any] = {"target": target, scope: where, "reviewers": answers}
+    if target == "iconik":  # ready for POST …/approvals/request/ (research/iconik.md §6)
+        # Users are listed as well as groups: whether iconik evaluates a group's membership at request
+        # time or at vote time is unconfirmed, and a removed reviewer must not keep a vote.
+        body["approvalRequest"] = {
+            "users": sorted({m["targetId"] for a in answers for m in a["members"] if m.get("targetId")}),
+            "groups": sorted({a["targetGroup"]["id"] for a in answers if (a["targetGroup"] or {}).get("id")}),
+        }
+    return JSONResponse(body)
+
+
+def _matches(globs: list[str], value: str) -> bool:
+    """No glob: everywhere. Case-insensitive, like the external profile's globs (sync/guardrails.py)."""
+    return not globs or any(fnmatch.fnmatchcase(value.lower(), glob.lower()) for glob in globs)
+
+
+async def _reviewer_group(store: Store, policy: Policy, target: str, index: int, group: str) -> dict[str, Any]:
+    """One rule's group: the directory group, the target group it becomes, its active members."""
+    idmap = IdMap(store)
+    answer: dict[str, Any] = {"rule": f"access.reviewers[{index}]", "group": group, "directoryGroup": None,
+                              "targetGroup": None, "members": []}
+    group_ids = await store.lookup("Group", "displayname", fold(group))
+    record = await store.get("Group", group_ids[0]) if group_ids else None
+    if record is None:
+        derived = any(match_template(t, group) is not None for t in [*policy.derived_groups,
+                                                                        *policy.access.workspace_groups()])
+        answer["note"] = ("a derived group: its members follow an attribute and are not listed here"
+                          if derived else "no directory group has this name")
+        return answer
+    document = orjson.loads(record.body)
+    answer["directoryGroup"] = {"id": record.id, "displayName": document.get("displayName")}
+    mapped = await idmap.get(target, "Group", record.id)
+    name = policy.groups.mirrored_name(document.get("displayName", ""))
+    if mapped or name:
+        answer["targetGroup"] = {"name": (mapped or {}).get("name") or name, "id": (mapped or {}).get("id")}
+    # Direct members only: SCIM groups in a group are not expanded (the targets do not nest either).
+    member_ids = [m["value"] for m in document.get("members") or [] if isinstance(m, dict) and m.get("value")]
+    for user in await store.get_many("User", member_ids):
+        person = orjson.loads(user.body)
+        if not await _active(store, policy, user.id, person):
+            continue
+        account = await idmap.get(target, "User", user.id)
+        answer["members"].append({"id": user.id, "userName": person.get("userName"),
+                                  "displayName": person.get("displayName"), "email": _email(person),
+                                  "targetId": (account or {}).get("id")})
+    return answer
+
+
+def _email(document: dict[str, Any]) -> str | None:
+    emails = [e for e in document.get("emails") or [] if isinstance(e, dict) and e.get("value")]
+    return next((e["value"] for e in emails if e.get("primary")), emails[0]["value"] if emails else None)
+
+
+async def _active(store: Store, policy: Policy, scim_id: str, document: dict[str, Any],
+                  group_names: list[str] | None = None) -> bool:
+    """Active as the sync sees it: `active` not false, and no external access date passed
+    (the same rule as SyncEngine.desired_user)."""
+    if document.get("active", True) is False:
+        return False
+    attribute = policy.access.external.expiry_attribute
+    if not expired(document, attribute):
+        return True
+    if group_names is None:  # only on this rare path: a passed date, so is the user external?
+        groups = await store.get_many("Group", await store.lookup("Group", "members.value", scim_id))
+        group_names = [orjson.loads(g.body).get("displayName", "") for g in groups]
+    return not policy.is_external(UserFacts.of(document, sorted(group_names)))
+
+
+# delivery context ------------------------------------------------------------------------------
+async def context(request: Request) -> Response:
+    """A user's delivery context, as JSON or as a signed JWT."""
+    policy = _policy(request)
+    if policy is None:
+        return _error(404, "the delivery context needs a sync policy (SCIM_BRIDGE_POLICY); none is loaded")
+    store = request.app.state.store
+    wanted = request.path_params["user"]
+    record, group_ids = await store.get_with_referrers("User", wanted, "Group", "members.value")
+    if record is None:
+        found = await store.lookup("User", "username", fold(wanted))
+        if found:
+            record, group_ids = await store.get_with_referrers("User", found[0], "Group", "members.value")
+    if record is None:
+        return _error(404, f"no user with id or userName {wanted!r}")
+    document = orjson.loads(record.body)
+    group_names = [orjson.loads(g.body).get("displayName", "") for g in await store.get_many("Group", group_ids)]
+    claims = delivery_context(policy, record.id, document, group_names)
+    claims["active"] = await _active(store, policy, record.id, document, group_names)
+    as_jwt = request.query_params.get("format") == "jwt" or JWT_TYPE in request.headers.get("accept", "")
+    if not as_jwt:
+        return JSONResponse(claims)
+    if not claims["active"]:  # a token must not vouch for a leaver, even for its few minutes
+        return _error(403, f"user {document.get('userName')!r} is not active; no context token is issued")
+    key = await context_key(store)
+    now = int(time.time())
+    payload = {k: v for k, v in claims.items() if v is not None}  # JWT style: an unknown claim is absent
+    payload.update(iss=_issuer(request), sub=record.id, iat=now, exp=now + policy.access.context.jwt_ttl_seconds)
+    token = jwt.encode({"alg": "ES256", "typ": "JWT", "kid": key.kid}, payload, key, algorithms=["ES256"])
+    return Response(token, media_type=JWT_TYPE, headers={"Cache-Control": "no-store"})
+
+
+def delivery_context(policy: Policy, scim_id: str, document: dict[str, Any], group_names: list[str]) -> dict[str, Any]:
+    """The policy's `access.context` templates filled from the user's attributes; a template
+    naming an attribute the user lacks gives null (a selector) or is left out (a list or map entry)."""
+    attributes = UserFacts.of(document, group_names).attributes
+    template = policy.access.context
+    folders = [fill(t, attributes) for t in template.folders]
+    metadata = {k: fill(t, attributes) for k, t in template.metadata.items()}
+    return {
+        "user": {"id": scim_id, "userName": document.get("userName")},
+        "region": fill(template.region, attributes),
+        "locale": fill(template.locale, attributes),
+        "language": fill(template.language, attributes),
+        "businessUnit": fill(template.business_unit, attributes),
+        "folders": [f for f in folders if f is not None],
+        "metadata": {k: v for k, v in metadata.items() if v is not None},
+    }
+
+
+def _issuer(request: Request) -> str:
+    """The bridge's public URL (SCIM_BRIDGE_PUBLIC_URL), else the scheme and host it was called at."""
+    configured = request.app.state.settings.public_url
+    if configured:
+        return str(configured).rstrip("/")
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    return f"{request.url.scheme}://{host}"
+
+
+async def context_key(store: Store) -> ECKey:
+    """The P-256 key pair that signs context tokens; created once, shared by replicas (the first
+    writer wins, as with the HS256 key in auth/credentials.py)."""
+    raw = await store.kv_get(KEYS, CONTEXT_KEY)
+    if raw is None:
+        fresh = ECKey.generate_key("P-256", private=True, auto_kid=True)
+        await store.kv_put(KEYS, CONTEXT_KEY, orjson.dumps(fresh.as_dict(private=True)), only_if_absent=True)
+        raw = await store.kv_get(KEYS, CONTEXT_KEY)
+    assert raw is not None
+    return ECKey.import_key(orjson.loads(raw))
+
+
+async def jwks_document(store: Store) -> dict[str, Any]:
+    key = await context_key(store)
+    return {"keys": [{**key.as_dict(private=False), "use": "sig", "alg": "ES256"}]}
+
+
+class OpenJwks:
+    """Serves GET /api/v1/context/jwks.json ahead of AuthMiddleware: a public key is no secret, and
+    the app a context token is passed along to should verify it without holding bridge credentials
+    (the way OpenID providers publish their JWKS). Everything else passes through to authentication."""
+
+    def __init__(self, app: ASGIApp, store: Store) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != JWKS_PATH or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse(await jwks_document(self.store), headers={"Cache-Control": "public, max-age=300"})
+        await response(scope, receive, send)
+
+
+def routes() -> list[Route]:
+    return [
+        Route(f"{PREFIX}/reviewers", reviewers, methods=["GET"]),
+        Route(PREFIX + "/context/{user}", context, methods=["GET"]),
+    ]
