@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import secrets
 import sys
@@ -42,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan_cmd = commands.add_parser("plan", help="print what the directory and a policy would change in each target")
     _common(plan_cmd)
     plan_cmd.add_argument("--policy", required=False, help="the policy to plan with [SCIM_BRIDGE_POLICY]")
+
+    explain_cmd = commands.add_parser("explain", help="show, rule by rule, why a user has each grant in each target")
+    _common(explain_cmd)
+    explain_cmd.add_argument("user", help="a SCIM id or userName")
+    explain_cmd.add_argument("--policy", required=False, help="the policy to explain with [SCIM_BRIDGE_POLICY]")
+    explain_cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     replay = commands.add_parser("replay", help="requeue the dead letters of the sync engine")
     _common(replay)
@@ -175,6 +182,22 @@ def plan_changes(args: argparse.Namespace) -> int:
     return 0
 
 
+def explain_user(args: argparse.Namespace) -> int:
+    from .sync.explain import explain
+    from .sync.policy import load_policy
+
+    settings = _settings(args, policy=args.policy)
+    if settings.policy is None:
+        raise ConfigError("SCIM_BRIDGE_POLICY: explain needs a policy file (--policy FILE)")
+    policy = load_policy(settings.policy)
+    result = _with_store(settings, lambda store: explain(store, policy, args.user))
+    if result is None:
+        print(f"explain: no user {args.user!r} in the directory", file=sys.stderr)
+        return 1
+    print(json.dumps(result.as_json(), indent=2) if args.json else "\n".join(result.lines()))
+    return 0
+
+
 def replay(args: argparse.Namespace) -> int:
     from .sync.idmap import IdMap
 
@@ -220,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             return replay(args)
         if args.command == "plan":
             return plan_changes(args)
+        if args.command == "explain":
+            return explain_user(args)
         return credentials(args)
     except (ConfigError, PolicyError) as error:
         print(f"scim-bridge: configuration error: {error}", file=sys.stderr)

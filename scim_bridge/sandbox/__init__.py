@@ -49,8 +49,10 @@ def build_sandbox(port: int, host: str = "127.0.0.1", store: str | None = None,
     workdir = workdir or Path(tempfile.mkdtemp(prefix="scim-bridge-sandbox-"))
     base = f"http://{host}:{port}"
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
+    [product_key] = next(iter(cld_state.access_keys.values()))  # the "production" environment's Admin API key
     (workdir / "cloudinary.json").write_text(json.dumps(
-        {"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret}))
+        {"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret,
+         "admin_key": product_key["api_key"], "admin_secret": product_key["api_secret"]}))
     (workdir / "iconik.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
     policy = (HERE / "policy.yml").read_text()
     policy = policy.replace("  cloudinary:\n    enabled: true\n", "  cloudinary:\n    enabled: true\n"

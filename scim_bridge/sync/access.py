@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 FOLDER_ROLES = ("viewer", "contributor", "editor", "manager")  # the ladder, lowest first
 ICONIK_PERMISSIONS = ("read", "write", "delete", "change-acl")
-_FIELD = re.compile(r"\{(\w+)\}")
+_FIELD = re.compile(r"\{(\w+)(\|lower)?\}")
 
 
 class _Strict(BaseModel):
@@ -182,11 +182,12 @@ class Access(_Strict):
 
 
 def fill(template: str, attributes: dict[str, str]) -> str | None:
-    """A template with every {attribute} known, else None."""
+    """A template with every {attribute} known, else None; {attribute|lower} lower-cases the value
+    (folder paths are usually lower case, directory values rarely are)."""
     fields = _FIELD.findall(template)
-    if any(not attributes.get(f) for f in fields):
+    if any(not attributes.get(name) for name, _ in fields):
         return None
-    return _FIELD.sub(lambda m: attributes[m.group(1)], template)
+    return _FIELD.sub(lambda m: attributes[m.group(1)].lower() if m.group(2) else attributes[m.group(1)], template)
 
 
 def scim_value(document: dict[str, Any], path: str) -> Any:

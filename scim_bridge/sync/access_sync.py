@@ -132,6 +132,25 @@ class AccessSync:
             by_name = {v: k for k, v in managed.items()}
             applied[folder.path] = {by_name[g]: sorted(r) for g, r in desired.items()}
         await self.store.kv_put(ACCESS, "cloudinary:applied", orjson.dumps(applied))
+        if self.policy.access.reviewers and folders.model == "roles":
+            await self._cloudinary_reviewers(folders, managed)
+
+    async def _cloudinary_reviewers(self, folders: Any, managed: dict[str, str]) -> None:
+        """Reviewer groups hold a global role carrying the moderation policy. Scoping moderation to
+        folders needs a Cedar custom policy (research §4.1): not done; `/api/v1/reviewers` answers
+        per folder for workflow tools instead."""
+        role = await folders.ensure_moderator_role()
+        wanted = {managed[self.target_name(r.group)] for r in self.policy.access.reviewers
+                  if self.target_name(r.group) in managed}
+        raw = await self.store.kv_get(ACCESS, "cloudinary:moderators")
+        given = set(orjson.loads(raw)) if raw else set()  # only what the bridge gave is taken back
+        for group_id in given - wanted:
+            if group_id in set(managed.values()):
+                await folders.change_global("remove", group_id, role)
+        for group_id in wanted:
+            if role not in await folders.global_roles(group_id):
+                await folders.change_global("add", group_id, role)
+        await self.store.kv_put(ACCESS, "cloudinary:moderators", orjson.dumps(sorted(wanted)))
 
     async def _folder_id(self, folders: Any, path: str, create: bool) -> str | None:
         key = f"cloudinary:folder:{path}"

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from ..store import Store
+from .access_sync import ACCESS, policy_grants
 from .engine import SyncEngine
 from .idmap import IdMap
 from .policy import Policy
@@ -22,7 +23,8 @@ from .policy import Policy
 class Change:
     target: str
     action: str  # create-user, update-user, disable-user, enable-user, delete-user, add-member, remove-member,
-    #              create-group, rename-group, delete-group
+    #              create-group, rename-group, delete-group, create-folder, create-collection, grant, revoke,
+    #              join-project, leave-project, guardrail
     subject: str  # email or group name
     detail: str = ""
 
@@ -75,6 +77,37 @@ async def plan(store: Store, policy: Policy) -> list[Change]:
         for key, known in known_groups.items():
             if key not in wanted_groups and not key.startswith("derived:"):
                 changes.append(Change(target, "delete-group", known.get("name", key)))
+        changes += await _access_changes(store, policy, target, set(wanted_groups.values()))
+    return changes
+
+
+async def _access_changes(store: Store, policy: Policy, target: str, group_names: set[str]) -> list[Change]:
+    """Folders / collections to create and grants to add or take back, against what was last applied."""
+    grants = [g for g in policy_grants(policy, sorted(group_names)) if g.target == target]  # workspaces by name
+    raw = await store.kv_get(ACCESS, f"{target}:applied")
+    applied: dict[str, dict[str, list[str]]] = orjson.loads(raw) if raw else {}
+    changes: list[Change] = []
+    resources = dict.fromkeys(g.resource for g in grants)
+    if target == "cloudinary":
+        resources.update(dict.fromkeys(f.path for f in policy.access.cloudinary.folders))
+    else:
+        resources.update(dict.fromkeys(c.title for c in policy.access.iconik.collections))
+    kind = "folder" if target == "cloudinary" else "collection"
+    for resource in resources:
+        if await store.kv_get(ACCESS, f"{target}:{kind}:{resource}") is None and resource not in applied:
+            changes.append(Change(target, f"create-{kind}", resource))
+        desired: dict[str, set[str]] = {}
+        for grant in (g for g in grants if g.resource == resource):
+            name = policy.groups.mirrored_name(grant.group) or grant.group
+            if name in group_names:
+                desired.setdefault(name, set()).update(grant.rights)
+        had = {name: set(rights) for name, rights in applied.get(resource, {}).items()}
+        for name in sorted(set(had) | set(desired)):
+            gone, new = had.get(name, set()) - desired.get(name, set()), desired.get(name, set()) - had.get(name, set())
+            if gone:
+                changes.append(Change(target, "revoke", resource, f"{', '.join(sorted(gone))} from {name}"))
+            if new:
+                changes.append(Change(target, "grant", resource, f"{', '.join(sorted(new))} to {name}"))
     return changes
 
 
@@ -86,6 +119,9 @@ def _user_changes(target: str, document: dict[str, Any], desired: Any, known: di
             return []
         changes = [Change(target, "create-user", email, f"role={account.role}")]
         changes += [Change(target, "add-member", email, f"to {name}") for name in sorted(desired.groups.values())]
+        changes += [Change(target, "join-project", email, name) for name in sorted(desired.projects.values())]
+        if desired.note:
+            changes.append(Change(target, "guardrail", email, desired.note))
         return changes
     applied = known.get("applied") or {}
     changes = []
@@ -101,6 +137,12 @@ def _user_changes(target: str, document: dict[str, Any], desired: Any, known: di
     wants = set(desired.groups.values())
     changes += [Change(target, "add-member", email, f"to {name}") for name in sorted(wants - had)]
     changes += [Change(target, "remove-member", email, f"from {name}") for name in sorted(had - wants)]
+    in_projects = set((known.get("projects") or {}).keys())
+    changes += [Change(target, "join-project", email, name) for key, name in sorted(desired.projects.items())
+                if key not in in_projects]
+    changes += [Change(target, "leave-project", email, key) for key in sorted(in_projects - set(desired.projects))]
+    if desired.note:
+        changes.append(Change(target, "guardrail", email, desired.note))
     return changes
 
 

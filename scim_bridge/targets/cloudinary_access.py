@@ -107,6 +107,33 @@ class CloudinaryFolderAccess:
         except Forbidden as error:
             raise self._model_error(error) from None
 
+    # reviewers: a global role carrying the moderation policy (research §4.1) -----------------------
+    MODERATOR_ROLE = "scim_bridge_moderator"
+
+    async def ensure_moderator_role(self) -> str:
+        try:
+            await self.permissions.call("GET", f"/roles/{self.MODERATOR_ROLE}")
+        except Gone:
+            try:
+                await self.permissions.call("POST", "/roles", expect=(201,), json={
+                    "id": self.MODERATOR_ROLE, "name": "Reviewers (scim-bridge)", "permission_type": "global",
+                    "scope_type": "prodenv", "description": "Approve and reject assets in moderation; "
+                    "given by scim-bridge to the policy's reviewer groups",
+                    "system_policy_ids": ["cld::policy::global::assets::moderate"]})
+            except Conflict:
+                pass  # created meanwhile
+        return self.MODERATOR_ROLE
+
+    async def global_roles(self, group_id: str) -> set[str]:
+        body = (await self.permissions.call("GET", "/principal_roles", params={
+            "principal_type": "group", "principal_id": group_id, "permission_type": "global"})).json()
+        return {str(r["id"]) for r in body.get("data", [])}
+
+    async def change_global(self, operation: str, group_id: str, role_id: str) -> None:
+        await self.permissions.call("PUT", "/principal_roles", idempotent=True, json={
+            "operation": operation, "principal": {"type": "group", "id": group_id},
+            "roles": [{"id": role_id, "scope_id": await self._scope_id()}]})
+
     async def _scope_id(self) -> str:
         """The product environment's id (scope_id in the Permissions API, inferred: research §3.3)."""
         if self._environment_id is None:

@@ -4,6 +4,9 @@ an expiry, and leavers losing everything at once."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -196,3 +199,41 @@ def test_policies_that_break_a_guardrail_are_refused_naming_the_rule(tmp_path: P
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(PolicyError, match="above access.external.max_folder_role"):
         load_policy(path)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scim_bridge", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_plan_and_explain_cover_folders_collections_projects_and_guardrails(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/access.db"
+    for world in make_world(tmp_path, store, access=ACCESS, guardrails=GUARDRAILS, deprovision="strip_groups",
+                            groups={"include": ["*"], "exclude": ["project-*", "campaign-*"]}):
+        ivy = joiner(world, "ivy@example.com", **{ENTERPRISE: {"department": "Marketing", "division": "EMEA"}})
+        group(world, "Marketing EMEA", [ivy["id"]])
+        group(world, "project-autumn", [ivy["id"]])
+        world.converge(lambda w: w.cld_folder_roles("ivy@example.com") == {"campaigns/emea": {"contributor"}}
+                       and w.ico_projects_of("ivy@example.com") == {"project-autumn"}
+                       and w.ico_collection_rights("ivy@example.com") == {"Region EMEA": {"read"}})
+        world.converge(lambda w: run_cli("plan", "--store", store, "--policy", str(tmp_path / "policy.yml"))
+                       .stdout.strip().splitlines()[-1] == "plan: 0 change(s): nothing to change", timeout=20)
+        # A changed policy: EMEA marketing becomes viewer, and the catalog folder is new.
+        changed = yaml.safe_load((tmp_path / "policy.yml").read_text())
+        changed["access"]["cloudinary"]["folders"][0]["grants"][0]["role"] = "viewer"
+        (tmp_path / "next.yml").write_text(yaml.safe_dump(changed))
+        lines = run_cli("plan", "--store", store, "--policy", str(tmp_path / "next.yml")).stdout.splitlines()
+        assert "cloudinary revoke         campaigns/emea  cld::role::folder::contributor from Marketing EMEA" in lines
+        assert "cloudinary grant          campaigns/emea  cld::role::folder::viewer to Marketing EMEA" in lines
+        explained = run_cli("explain", "ivy@example.com", "--store", store, "--policy", str(tmp_path / "policy.yml"))
+        assert explained.returncode == 0, explained.stderr
+        text = explained.stdout
+        assert "folder campaigns/emea: contributor" in text and "access.cloudinary.folders[0] (campaigns/emea) via " \
+               "group Marketing EMEA" in text
+        assert "collection Region EMEA: read" in text and "access.iconik.workspaces[0] (division=EMEA)" in text
+        assert "project project-autumn" in text and "member of directory group 'project-autumn'" in text
+        assert "group Marketing EMEA" in text and "ID map state: synced" in text
+        as_json = json.loads(run_cli("explain", ivy["id"], "--json", "--store", store, "--policy",
+                                     str(tmp_path / "policy.yml")).stdout)
+        assert as_json["user"]["userName"] == "ivy@example.com" and set(as_json["targets"]) == {"cloudinary", "iconik"}
+        missing = run_cli("explain", "nobody@example.com", "--store", store, "--policy", str(tmp_path / "policy.yml"))
+        assert missing.returncode == 1 and "no user" in missing.stderr

@@ -39,11 +39,17 @@ def test_sandbox_fills_both_targets_and_reports_through_the_admin_api(tmp_path: 
         assert queue["targets"] == ["cloudinary", "iconik"] and queue["dead_letters"] == 0
         cld = httpx.get(f"{access['cloudinary']['base_url']}/_emulator/state").json()
         ico = httpx.get(f"{access['iconik']['base_url']}/_emulator/state").json()
-        # 37 sample users, one of them a leaver who is never provisioned; iconik also has the token's user.
-        assert len(cld["users"]) == 36 and len(ico["users"]) == 37
+        # 37 sample users: a leaver and an agency user whose access date has passed are never
+        # provisioned; iconik also has the token's user.
+        assert len(cld["users"]) == 35 and len(ico["users"]) == 36
+        assert not any(u["email"] == "kenji.martin@brightideas.example" for u in cld["users"])
         names = {g["name"] for g in cld["groups"]}
         assert {"Legal Reviewers", "Marketing EMEA", "dept-Marketing", "region-EMEA"} <= names
         assert not any(name.startswith(("project-", "campaign-")) for name in names)
+        # The sample policy's access section: folders, collections, workspaces and project teams.
+        assert {"campaigns/emea", "masters", "catalog", "agencies/bright-ideas"} <= {f["path"] for f in cld["folders"]}
+        assert {"Brand Masters", "Region EMEA", "Regions"} <= {c["title"] for c in ico["collections"]}
+        assert {p["name"] for p in ico["projects"]} == {"project-spring-launch", "campaign-summer-2027"}
         # The admin API explains one user's state in every target; SCIM tokens do not open it.
         scim = httpx.Client(base_url=access["scim"]["base_url"],
                             headers={"Authorization": f"Bearer {access['scim']['token']}"})
