@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -49,6 +50,9 @@ ACCESS: dict[str, Any] = {
     },
     "external": {"folders": ["agencies/*"], "collections": ["Agency *"], "max_folder_role": "contributor",
                  "expiry_attribute": f"{AGENCY}:accessExpires"},
+    "reviewers": [{"group": "Legal Reviewers", "folders": ["campaigns/*", "masters"], "collections": ["Brand Masters"]}],
+    "context": {"folders": ["campaigns/{division|lower}"], "metadata": {"region": "{division}",
+                                                                      "language": "{preferredLanguage}"}},
 }
 GUARDRAILS = {"external": [{"attribute": {"userType": "Contractor"}}, {"group": "Agency *"}]}
 
@@ -237,3 +241,49 @@ def test_plan_and_explain_cover_folders_collections_projects_and_guardrails(tmp_
         assert as_json["user"]["userName"] == "ivy@example.com" and set(as_json["targets"]) == {"cloudinary", "iconik"}
         missing = run_cli("explain", "nobody@example.com", "--store", store, "--policy", str(tmp_path / "policy.yml"))
         assert missing.returncode == 1 and "no user" in missing.stderr
+
+
+def test_legal_gives_the_final_approval_on_regulated_content(world: World) -> None:
+    xia = joiner(world, "xia@example.com", department="Legal")
+    legal = group(world, "Legal Reviewers", [xia["id"]])
+    world.converge(lambda w: w.cld_folder_roles("xia@example.com") == {})  # reviewers, not editors
+    # Cloudinary: legal's group holds the moderation role (and the admin role from the roles rule)
+    world.converge(lambda w: any(a["role_id"] == "scim_bridge_moderator" and a["principal_type"] == "group"
+                                 and w.cloudinary.groups.get(a["principal_id"], {}).get("name") == "Legal Reviewers"
+                                 for a in list(w.cloudinary.role_assignments)))
+    assert world.cld_user("xia@example.com")["role"] == "media_library_admin"  # type: ignore[index]
+    moderator = world.cloudinary.custom_roles["scim_bridge_moderator"]
+    assert moderator["system_policy_ids"] == ["cld::policy::global::assets::moderate"]
+    # workflow tools ask who must approve, per folder and per collection
+    api = world.bridge.root + "/api/v1"
+    headers = world.scim.headers
+    routed = httpx.get(f"{api}/reviewers", params={"target": "cloudinary", "folder": "campaigns/emea"},
+                       headers=headers).json()["reviewers"]
+    assert [m["userName"] for r in routed for m in r["members"]] == ["xia@example.com"]
+    assert routed[0]["members"][0]["targetId"] == world.cld_user("xia@example.com")["id"]  # type: ignore[index]
+    assert httpx.get(f"{api}/reviewers", params={"target": "cloudinary", "folder": "catalog"},
+                     headers=headers).json()["reviewers"] == []
+    iconik = httpx.get(f"{api}/reviewers", params={"target": "iconik", "collection": "Brand Masters"},
+                       headers=headers).json()
+    ico_group = next(g for g in world.iconik.groups.values() if g["name"] == "Legal Reviewers")
+    assert ico_group["id"] in iconik["approvalRequest"]["groups"]
+    # legal leaves the group: the moderation role goes with the membership, the routing follows
+    move(world, legal["id"], "remove", xia["id"])
+    world.converge(lambda w: httpx.get(f"{api}/reviewers", params={"target": "cloudinary", "folder": "masters"},
+                                       headers=headers).json()["reviewers"][0]["members"] == [])
+    world.converge(lambda w: "Legal Reviewers" not in w.cld_groups_of("xia@example.com"))
+
+
+def test_people_in_each_region_get_the_localized_variants(world: World) -> None:
+    ana = joiner(world, "ana@example.com", locale="de-DE", preferredLanguage="de",
+                 **{ENTERPRISE: {"department": "Marketing", "division": "EMEA", "organization": "Consumer"}})
+    group(world, "Marketing EMEA", [ana["id"]])
+    world.converge(lambda w: w.cld_folder_roles("ana@example.com") == {"campaigns/emea": {"contributor"}})
+    context = httpx.get(f"{world.bridge.root}/api/v1/context/ana@example.com", headers=world.scim.headers).json()
+    assert context["region"] == "EMEA" and context["locale"] == "de-DE" and context["language"] == "de"
+    assert context["businessUnit"] == "Consumer" and context["active"] is True
+    assert context["folders"] == ["campaigns/emea"]  # the very folder the policy made reachable
+    assert context["metadata"] == {"region": "EMEA", "language": "de"}
+    token = httpx.get(f"{world.bridge.root}/api/v1/context/{ana['id']}", params={"format": "jwt"},
+                      headers=world.scim.headers)
+    assert token.status_code == 200 and token.text.count(".") == 2
