@@ -287,3 +287,10 @@ def test_people_in_each_region_get_the_localized_variants(world: World) -> None:
     token = httpx.get(f"{world.bridge.root}/api/v1/context/{ana['id']}", params={"format": "jwt"},
                       headers=world.scim.headers)
     assert token.status_code == 200 and token.text.count(".") == 2
+
+
+def test_the_readme_shows_the_policy_the_sandbox_uses() -> None:
+    root = Path(__file__).resolve().parents[2]
+    policy = (root / "scim_bridge" / "sandbox" / "policy.yml").read_text()
+    assert f"```yaml\n{policy}```" in (root / "README.md").read_text()
+    load_policy(root / "scim_bridge" / "sandbox" / "policy.yml")  # and it is valid, guardrails included
