@@ -98,7 +98,7 @@ class AccessSync:
     # Cloudinary ---------------------------------------------------------------------------------
     async def _cloudinary(self, folders: Any) -> None:
         config = self.policy.access.cloudinary
-        if not config.folders:
+        if not config.folders and not config.collections:
             return
         await folders.detect_model(config.permission_model)
         managed = await self.managed_groups("cloudinary")
@@ -132,8 +132,32 @@ class AccessSync:
             by_name = {v: k for k, v in managed.items()}
             applied[folder.path] = {by_name[g]: sorted(r) for g, r in desired.items()}
         await self.store.kv_put(ACCESS, "cloudinary:applied", orjson.dumps(applied))
+        if config.collections:
+            await self._cloudinary_collections(folders, managed)
         if self.policy.access.reviewers and folders.model == "roles":
             await self._cloudinary_reviewers(folders, managed)
+
+    async def _cloudinary_collections(self, folders: Any, managed: dict[str, str]) -> None:
+        """Collections by id (no public API lists them): the diff is against what the bridge gave,
+        kept in the store, since there is no listing to read back per collection."""
+        raw = await self.store.kv_get(ACCESS, "cloudinary:collections")
+        given: dict[str, dict[str, list[str]]] = orjson.loads(raw) if raw else {}
+        desired: dict[str, dict[str, set[str]]] = {}
+        for collection in self.policy.access.cloudinary.collections:
+            for grant in collection.grants:
+                group_id = managed.get(self.target_name(grant.group))
+                if group_id:
+                    desired.setdefault(collection.id, {}).setdefault(group_id, set()).add(grant.role)
+        for collection_id, by_group in given.items():  # revocations first
+            for group_id, roles in by_group.items():
+                extra = sorted(set(roles) - desired.get(collection_id, {}).get(group_id, set()))
+                await folders.change_collection("remove", collection_id, group_id, extra)
+        for collection_id, by_group in desired.items():
+            for group_id, roles in by_group.items():
+                new = sorted(roles - set(given.get(collection_id, {}).get(group_id, [])))
+                await folders.change_collection("add", collection_id, group_id, new)
+        await self.store.kv_put(ACCESS, "cloudinary:collections", orjson.dumps(
+            {c: {g: sorted(r) for g, r in by_group.items()} for c, by_group in desired.items()}))
 
     async def _cloudinary_reviewers(self, folders: Any, managed: dict[str, str]) -> None:
         """Reviewer groups hold a global role carrying the moderation policy. Scoping moderation to

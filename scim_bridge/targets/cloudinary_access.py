@@ -107,6 +107,19 @@ class CloudinaryFolderAccess:
         except Forbidden as error:
             raise self._model_error(error) from None
 
+    async def change_collection(self, operation: str, collection_id: str, group_id: str, roles: list[str]) -> None:
+        """Collection roles exist only in the Permissions API, by collection id (research §3.5)."""
+        if not roles:
+            return
+        if self.model != "roles":
+            raise Forbidden("cloudinary: access.cloudinary.collections needs the Permissions API (Roles and "
+                            "Permissions); this account answers only folder_operations/invite")
+        scope = await self._scope_id()
+        await self.permissions.call("PUT", "/principal_roles", idempotent=True, json={
+            "operation": operation, "principal": {"type": "group", "id": group_id},
+            "roles": [{"id": r, "scope_id": scope, "policy_parameters": {"collection_id": collection_id}}
+                      for r in roles]})
+
     # reviewers: a global role carrying the moderation policy (research §4.1) -----------------------
     MODERATOR_ROLE = "scim_bridge_moderator"
 

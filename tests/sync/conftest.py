@@ -105,8 +105,12 @@ POLICY = {
 }
 
 
-def make_world(tmp_path: Path, store_url: str, target_rate: float = 200, **policy_changes: Any) -> Iterator[World]:
+def make_world(tmp_path: Path, store_url: str, target_rate: float = 200,
+               before_start: Callable[[cloudinary.CloudinaryState], None] | None = None,
+               **policy_changes: Any) -> Iterator[World]:
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
+    if before_start is not None:
+        before_start(cld_state)
     with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
         [product_key] = next(iter(cld_state.access_keys.values()))  # the default product environment's key
         (tmp_path / "cld.json").write_text(json.dumps({"account_id": cld_state.account_id, "key": cld_state.key,

@@ -35,6 +35,7 @@ ACCESS: dict[str, Any] = {
             {"path": "catalog", "grants": [{"group": "Product Catalog", "role": "editor"}]},
             {"path": "agencies/bright-ideas", "grants": [{"group": "Agency - Bright Ideas", "role": "contributor"}]},
         ],
+        "collections": [{"id": "col-brand-kit", "grants": [{"group": "Global Brand", "role": "brand_kit_viewer"}]}],
     },
     "iconik": {
         "collections": [
@@ -64,8 +65,20 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         import redis
 
         redis.Redis.from_url(url).flushdb()
-    yield from make_world(tmp_path, url, access=ACCESS, guardrails=GUARDRAILS, deprovision="strip_groups",
+    yield from make_world(tmp_path, url, before_start=collection_role, access=ACCESS, guardrails=GUARDRAILS, deprovision="strip_groups",
                           groups={"include": ["*"], "exclude": ["project-*", "campaign-*"]})
+
+
+def brand_group_id(world: World) -> str | None:
+    return next((g for g, v in world.cloudinary.groups.items() if v["name"] == "Global Brand"), None)
+
+
+def collection_role(cld: Any) -> None:
+    """A custom content role for Cloudinary collections (the account's admin would create it)."""
+    cld.custom_roles["brand_kit_viewer"] = {
+        "id": "brand_kit_viewer", "name": "Brand kit viewer", "description": None, "management_type": "custom",
+        "permission_type": "content", "scope_type": "prodenv",
+        "system_policy_ids": ["cld::policy::content::folder::view_download"], "created_at": 0, "updated_at": 0}
 
 
 def move(world: World, group_id: str, op: str, user_id: str) -> None:
@@ -90,6 +103,9 @@ def test_regional_marketing_mover_loses_the_old_region_when_gaining_the_new(worl
         "campaigns/emea": {"viewer"}, "campaigns/apac": {"viewer"}, "masters": {"manager"}})
     world.converge(lambda w: w.ico_collection_rights("bo@example.com").get("Brand Masters") == {"read", "write",
                                                                                                  "delete"})
+    world.converge(lambda w: any(a["role_id"] == "brand_kit_viewer" and a["principal_id"] == brand_group_id(w)
+                                 and a["policy_parameters"] == {"collection_id": "col-brand-kit"}
+                                 for a in list(w.cloudinary.role_assignments)))
     assert "masters" not in world.cld_folder_roles("ava@example.com")
 
 
