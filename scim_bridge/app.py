@@ -18,6 +18,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .audit.last_login import LastLoginPoller
+from .audit.middleware import AuditMiddleware
+from .audit.trail import AuditTrail
 from .auth.credentials import CredentialBook
 from .auth.middleware import AuthMiddleware, Authenticator
 from .auth.oauth import token_endpoint
@@ -33,6 +35,7 @@ from .store import Store, StoreUnavailable, open_store
 from .sync.runtime import SyncRuntime
 from .sync.status import resource_status
 from .sync.worker import WorkerOptions
+from .targets.http import CALL_OBSERVER
 from .web import activity_admin, admin, api_v1, webhooks
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
@@ -74,6 +77,9 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         group_patch_returns_resource=settings.group_patch_returns_resource,
     )
     service = ResourceService(store, options)
+    trail = AuditTrail(store, settings.audit_retention_days)
+    service.audit = trail  # each SCIM write stores its audit entry in the same atomic step
+    stop_auditing = asyncio.Event()
     book = CredentialBook(store, settings.tokens, settings.basic_user_map(), settings.api_keys)
     external = ExternalIssuer(settings.jwks_url, settings.jwt_issuer, settings.jwt_audience) if settings.jwks_url else None
     authenticator = Authenticator(book, settings.api_key_header, external)
@@ -105,6 +111,11 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await store.open()
+        # Target calls from tasks started here (sync workers, pollers) are recorded in the trail;
+        # requests get the same from AuditMiddleware.
+        CALL_OBSERVER.set(trail.record_target_call)
+        stop_auditing.clear()
+        auditing = asyncio.create_task(trail.run(stop_auditing))  # chaining (Redis) and retention
         try:
             # Cursors must stay valid across replicas and restarts: derive their key from the
             # shared signing key.
@@ -123,9 +134,11 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             await asyncio.gather(polling, return_exceptions=True)
         if sync is not None:
             await sync.stop()
+        stop_auditing.set()  # after the workers, so their last target calls are chained too
+        await auditing
         await store.close()
 
-    middleware = [Middleware(PathNormalizer)]
+    middleware = [Middleware(PathNormalizer), Middleware(AuditMiddleware, trail=trail)]
     if settings.capture:
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
         middleware.append(Middleware(CaptureMiddleware, path=settings.capture, extra_secret_headers=extra))
@@ -149,6 +162,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.audit = trail
     app.state.auth = authenticator
     app.state.scim_service = service
     app.state.scim_lister = Lister(service, cursors)

@@ -1,4 +1,4 @@
-"""`scim-bridge serve | sandbox | plan | replay | credentials | emulate`; settings are also SCIM_BRIDGE_* variables."""
+"""`scim-bridge serve | sandbox | plan | replay | audit | credentials | emulate`; settings are also SCIM_BRIDGE_* variables."""
 
 from __future__ import annotations
 
@@ -52,6 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="requeue the dead letters of the sync engine")
     _common(replay)
+
+    audit = commands.add_parser("audit", help="verify or export the audit trail")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    verify = audit_actions.add_parser("verify", help="check the hash chain; exit 1 naming the first bad entry")
+    _common(verify)
+    export = audit_actions.add_parser("export", help="write audit entries as JSON lines or CSV")
+    _common(export)
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--since", help="ISO 8601 time (UTC unless it says otherwise)")
+    export.add_argument("--until", help="ISO 8601 time, exclusive")
+    export.add_argument("--user", help="SCIM id or userName")
+    export.add_argument("--group", help="SCIM id or displayName")
+    export.add_argument("--target", help="cloudinary, iconik…")
+    export.add_argument("--correlation", help="one request's correlation id")
+    export.add_argument("--output", help="file to write (default: standard output)")
 
     emulate = commands.add_parser("emulate", help="run a Cloudinary or iconik API emulator alone")
     emulate.add_argument("target", choices=["cloudinary", "iconik"])
@@ -206,6 +221,37 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def audit(args: argparse.Namespace) -> int:
+    from .audit.export import export
+    from .audit.trail import AuditFilter, AuditTrail, parse_time
+
+    if args.action == "verify":
+        report = _with_store(_settings(args), lambda store: AuditTrail(store).verify())
+        print(f"scim-bridge: {report.message()}", file=sys.stdout if report.ok else sys.stderr)
+        return 0 if report.ok else 1
+    try:
+        filters = AuditFilter(user=args.user, group=args.group, target=args.target, correlation=args.correlation,
+                              since=parse_time(args.since), until=parse_time(args.until))
+    except ValueError as error:
+        raise ConfigError(f"--since/--until: {error}") from None
+
+    async def work(store: Any) -> int:
+        trail = AuditTrail(store)
+        await trail.flush()  # chain what is still pending (Redis), so the export is complete
+        handle = open(args.output, "wb") if args.output else sys.stdout.buffer
+        try:
+            async for chunk in export(trail.entries(filters), args.format):
+                handle.write(chunk)
+        finally:
+            if args.output:
+                handle.close()
+            else:
+                handle.flush()
+        return 0
+
+    return int(_with_store(_settings(args), work))
+
+
 def emulate(args: argparse.Namespace) -> int:
     """Serve one emulator and print how to reach it, for anyone testing their own integration."""
     import uvicorn
@@ -239,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             return emulate(args)
         if args.command == "sandbox":
             return sandbox(args)
+        if args.command == "audit":
+            return audit(args)
         if args.command == "replay":
             return replay(args)
         if args.command == "plan":

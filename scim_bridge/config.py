@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     sync_workers: int = Field(1, ge=0, le=64)  # worker loops in this process (0: SCIM only)
     sync_concurrency: int = Field(8, ge=1, le=256)  # resources each worker processes at once
     sync_lease_seconds: float = Field(60.0, ge=1.0)  # a crashed process's claimed work returns after this
+    audit_retention_days: float = Field(365, ge=0)  # audit entries older than this are pruned (0: keep forever)
 
     # Activity (web/webhooks.py, audit/): Cloudinary's SDK accepts a notification for 7200 s by default.
     webhook_max_age_seconds: float = Field(7200.0, ge=1.0)

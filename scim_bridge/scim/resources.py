@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -65,6 +65,17 @@ class Outcome:
     skipped_members: tuple[str, ...] = ()
 
 
+class WriteAudit(Protocol):
+    """The audit trail as the service sees it (audit/trail.py): an entry to store with each write."""
+
+    def entry(self, operation: str, resource_type: str, id: str, before: dict[str, Any] | None,
+              after: dict[str, Any] | None) -> tuple[bytes, str | None]:
+        """(audit entry, correlation id of the current request)."""
+
+    async def unchanged(self, operation: str, resource_type: str, id: str, document: dict[str, Any]) -> None:
+        """Record a write request that changed nothing."""
+
+
 def etag(version: int) -> str:
     return f'W/"{version}"'
 
@@ -96,6 +107,8 @@ class ResourceService:
         self._group_names: dict[str, tuple[float, str]] = {}
         # (resource type, id, lastModified) → one entry per target; set when a sync policy runs.
         self.sync_status: Callable[[str, str, str | None], Awaitable[list[dict[str, Any]]]] | None = None
+        # Each write carries its audit entry into the store's atomic step; set by the app.
+        self.audit: WriteAudit | None = None
 
     # reads -------------------------------------------------------------------------------------
     async def get_record(self, resource_type: ResourceTypeInfo, id: str) -> Record:
@@ -172,7 +185,7 @@ class ResourceService:
         resource_id = uuid.uuid4().hex
         now = _now()
         document = self._with_identity(document, resource_type, resource_id, now, now, 1, base_url)
-        record = await self._write(resource_type, document, create=True, lane=STANDARD_LANE)
+        record = await self._write(resource_type, document, create=True, lane=STANDARD_LANE, operation="create")
         return Outcome(record, document, skipped)
 
     async def replace(
@@ -193,7 +206,7 @@ class ResourceService:
         skipped: tuple[str, ...] = ()
         if resource_type is GROUP:
             skipped = await self._resolve_members(document, _member_ids(current), base_url)
-        return await self._update(resource_type, record, current, document, base_url, skipped)
+        return await self._update(resource_type, record, current, document, base_url, skipped, operation="replace")
 
     async def patch(
         self, resource_type: ResourceTypeInfo, id: str, body: Any, base_url: str, if_match: str | None
@@ -207,7 +220,7 @@ class ResourceService:
             fast = group_patch.apply(current, operations["Operations"])
             if fast is not None:
                 skipped = await self._resolve_members(fast, _member_ids(current), base_url)
-                return await self._update(resource_type, record, current, fast, base_url, skipped)
+                return await self._update(resource_type, record, current, fast, base_url, skipped, operation="patch")
         unknown = {k: v for k, v in current.items() if k.startswith("urn:") and k not in resource_type.all_schemas}
         stored = {k: v for k, v in current.items() if k not in unknown and k not in ("id", "meta", "groups")}
         stored["schemas"] = [s for s in stored.get("schemas", []) if s in resource_type.all_schemas]
@@ -232,7 +245,7 @@ class ResourceService:
         skipped: tuple[str, ...] = ()
         if resource_type is GROUP:
             skipped = await self._resolve_members(document, _member_ids(current), base_url)
-        return await self._update(resource_type, record, current, document, base_url, skipped)
+        return await self._update(resource_type, record, current, document, base_url, skipped, operation="patch")
 
     async def delete(self, resource_type: ResourceTypeInfo, id: str, if_match: str | None, base_url: str) -> None:
         """Delete a resource (RFC 7644 §3.6), or only deactivate a User when so configured."""
@@ -242,10 +255,14 @@ class ResourceService:
             current = orjson.loads(record.body)
             if current.get("active") is False:
                 return
-            await self._update(resource_type, record, current, {**current, "active": False}, base_url, ())
+            await self._update(resource_type, record, current, {**current, "active": False}, base_url, (),
+                               operation="delete")
             return
+        audit, correlation = (self.audit.entry("delete", resource_type.name, id, orjson.loads(record.body), None)
+                              if self.audit else (None, None))
         try:
-            await self._store_call(self.store.delete(resource_type.name, id, record.version, lane=REVOCATION_LANE))
+            await self._store_call(self.store.delete(resource_type.name, id, record.version, lane=REVOCATION_LANE,
+                                                     audit=audit, correlation=correlation))
         except NotFound:
             raise not_found(resource_type.name, id) from None
         except VersionMismatch:
@@ -255,26 +272,32 @@ class ResourceService:
     # steps ---------------------------------------------------------------------------------------
     async def _update(
         self, resource_type: ResourceTypeInfo, record: Record, current: dict[str, Any], document: dict[str, Any],
-        base_url: str, skipped: tuple[str, ...],
+        base_url: str, skipped: tuple[str, ...], *, operation: str,
     ) -> Outcome:
         meta = current.get("meta", {})
         if _same_content(current, document):  # nothing changed: keep version and lastModified
+            if self.audit:
+                await self._store_call(self.audit.unchanged(operation, resource_type.name, record.id, current))
             return Outcome(record, current, skipped)
         document = self._with_identity(
             document, resource_type, record.id, meta.get("created", _now()), _now(), record.version + 1, base_url
         )
         lane = REVOCATION_LANE if _is_revocation(resource_type, current, document) else STANDARD_LANE
-        stored = await self._write(resource_type, document, create=False, lane=lane, expected_version=record.version)
+        stored = await self._write(resource_type, document, create=False, lane=lane, expected_version=record.version,
+                                   operation=operation, before=current)
         if resource_type is GROUP:
             self._group_names.pop(record.id, None)
         return Outcome(stored, document, skipped)
 
     async def _write(
         self, resource_type: ResourceTypeInfo, document: dict[str, Any], *, create: bool, lane: str,
-        expected_version: int | None = None,
+        expected_version: int | None = None, operation: str, before: dict[str, Any] | None = None,
     ) -> Record:
         index_keys, unique_keys = index_keys_of(resource_type, document)
-        write = Write(resource_type.name, document["id"], orjson.dumps(document), index_keys, unique_keys, lane)
+        audit, correlation = (self.audit.entry(operation, resource_type.name, document["id"], before, document)
+                              if self.audit else (None, None))
+        write = Write(resource_type.name, document["id"], orjson.dumps(document), index_keys, unique_keys, lane,
+                      audit=audit, correlation=correlation)
         try:
             if create:
                 return await self._store_call(self.store.create(write))

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..audit.context import CORRELATION_ID, SYNC_SUBJECT, new_correlation_id
 from ..store import LANES, REVOCATION_LANE, QueueEntry, Store, StoreUnavailable
 from ..targets.base import PermanentError, RetryableError, Throttled
 from ..targets.http import PRIORITY
@@ -84,6 +85,9 @@ class SyncWorker:
 
     async def process(self, entry: QueueEntry) -> None:
         PRIORITY.set(entry.lane == REVOCATION_LANE)  # each entry runs in its own task and context
+        # Target calls carry the id of the SCIM request behind the latest change (audit trail).
+        CORRELATION_ID.set(entry.correlation or new_correlation_id())
+        SYNC_SUBJECT.set((entry.resource_type, entry.id))
         try:
             if entry.resource_type == "User":
                 await self.engine.sync_user(entry.id)

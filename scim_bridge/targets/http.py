@@ -11,6 +11,7 @@ import time
 from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -41,6 +42,30 @@ async def find_or_create(find: Callable[[], Awaitable[T | None]], create: Callab
 #: Set while the sync engine works on a revocation (a leaver, a removal): its calls take the next
 #: free slot ahead of a backlog of joiners (DESIGN.md, "Revocation first").
 PRIORITY: ContextVar[bool] = ContextVar("scim_bridge_target_priority", default=False)
+
+
+@dataclass(frozen=True)
+class TargetCall:
+    """One HTTP request to a target, as the audit trail records it (no headers, no query, no body)."""
+
+    target: str
+    method: str
+    path: str
+    status: int | None  # None when no answer came (timeout, connection failure)
+    outcome: str  # "ok", or the class of the typed error (Conflict, Unavailable, TargetTimeout…)
+    latency_ms: float
+    request_id: str | None  # the target's own id of the request, to quote to its support
+
+
+#: Told of every request to a target, in the caller's context, after the answer (the audit trail
+#: sets it for the sync workers and requests; see app.py). It must not raise.
+CALL_OBSERVER: ContextVar[Callable[[TargetCall], Awaitable[None]] | None] = ContextVar(
+    "scim_bridge_target_call_observer", default=None)
+
+#: Where each target says which request it was: Cloudinary sends X-Request-Id
+#: (research/cloudinary.md §2); iconik records a request_id in its audit log (research/iconik.md
+#: §7.1) but does not document a response header, so the usual names are tried.
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-iconik-request-id", "x-cloud-trace-context", "x-amzn-requestid")
 
 
 class RateLimiter:
@@ -134,16 +159,36 @@ class TargetHttp:
 
     async def _once(self, method: str, path: str, expect: tuple[int, ...], **kwargs: Any) -> httpx.Response:
         await self.limiter.wait()
+        started = time.monotonic()
         try:
             response = await self.client.request(method, path, **kwargs)
         except httpx.TimeoutException as error:
+            await self._report(method, path, started, None, "TargetTimeout")
             raise TargetTimeout(f"{self.name}: {method} {path} timed out") from error
         except httpx.TransportError as error:  # refused, reset, dropped mid-response
+            await self._report(method, path, started, None, "Unavailable")
             raise Unavailable(f"{self.name}: {method} {path}: {type(error).__name__}") from error
         self._observe_quota(response)
         if response.status_code in expect:
+            await self._report(method, path, started, response, "ok")
             return response
-        raise self._error(method, path, response)
+        failure = self._error(method, path, response)
+        await self._report(method, path, started, response, type(failure).__name__)
+        raise failure
+
+    async def _report(self, method: str, path: str, started: float, response: httpx.Response | None,
+                      outcome: str) -> None:
+        observer = CALL_OBSERVER.get()
+        if observer is None:
+            return
+        request_id = next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None) \
+            if response is not None else None
+        try:
+            await observer(TargetCall(self.name, method, path.split("?", 1)[0],
+                                      response.status_code if response is not None else None, outcome,
+                                      (time.monotonic() - started) * 1000, request_id))
+        except Exception:  # recording must never turn a target call into a failure
+            log.exception("target call observer failed")
 
     def _observe_quota(self, response: httpx.Response) -> None:
         remaining = response.headers.get("ratelimit-remaining") or response.headers.get("x-featureratelimit-remaining")

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..sync.idmap import IdMap
 from ..sync.status import target_status
+from . import audit_admin
 
 PREFIX = "/admin/api"
 
@@ -87,4 +88,5 @@ def routes() -> list[Route]:
         Route(f"{PREFIX}/replay", replay, methods=["POST"]),
         Route(PREFIX + "/users/{id}", _resource_state("User"), methods=["GET"]),
         Route(PREFIX + "/groups/{id}", _resource_state("Group"), methods=["GET"]),
+        *audit_admin.routes(PREFIX),
     ]

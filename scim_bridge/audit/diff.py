@@ -1,0 +1,69 @@
+"""Before/after differences of a SCIM resource, as attribute paths, with secrets left out.
+
+A change is {"path", "old", "new"}; a multi-valued attribute of objects with a `value` (members,
+emails, …) is compared by value as {"path", "added", "removed"}, so adding one member to a group
+of ten thousand records one id, not two lists. A secret (`password`, anything named like a secret
+or token) is recorded as {"path", "redacted": true}: that it changed, never its value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECRET_WORDS = ("password", "secret", "token", "credential")
+#: server bookkeeping that changes on every write and says nothing about the change
+IGNORED = {"meta", "id", "groups"}
+
+
+def is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    _walk("", before or {}, after or {}, result)
+    return result
+
+
+def _walk(prefix: str, before: dict[str, Any], after: dict[str, Any], result: list[dict[str, Any]]) -> None:
+    for key in sorted(set(before) | set(after), key=str.lower):
+        if not prefix and key in IGNORED:
+            continue
+        path = f"{prefix}{key}"
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if is_secret(key):
+            result.append({"path": path, "redacted": True})
+        elif isinstance(old, (dict, type(None))) and isinstance(new, (dict, type(None))):
+            # a complex attribute, added, changed or removed: its sub-attributes, one by one;
+            # extension schemas are URNs, their attributes follow a colon (RFC 7644 §3.10)
+            _walk(f"{path}:" if key.startswith("urn:") else f"{path}.", old or {}, new or {}, result)
+        elif _by_value(old) and _by_value(new):
+            old_values, new_values = _values(old), _values(new)
+            added = [v for v in new_values if v not in old_values]
+            removed = [v for v in old_values if v not in new_values]
+            if added or removed:
+                result.append({"path": path, "added": added, "removed": removed})
+            else:  # same values, other sub-attributes (type, primary, display…)
+                result.append({"path": path, "old": scrub(old), "new": scrub(new)})
+        else:
+            result.append({"path": path, "old": scrub(old), "new": scrub(new)})
+
+
+def _by_value(items: Any) -> bool:
+    return items is None or (isinstance(items, list) and all(isinstance(i, dict) and "value" in i for i in items))
+
+
+def _values(items: list[dict[str, Any]] | None) -> list[Any]:
+    return [item["value"] for item in items or []]
+
+
+def scrub(value: Any) -> Any:
+    """A copy of `value` without secrets, for values recorded whole."""
+    if isinstance(value, dict):
+        return {k: ("[redacted]" if is_secret(k) else scrub(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    return value
