@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("--policy", required=False, help="the policy to explain with [SCIM_BRIDGE_POLICY]")
     explain_cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    reconcile_cmd = commands.add_parser("reconcile", help="compare every target with the directory; --apply repairs")
+    _common(reconcile_cmd)
+    reconcile_cmd.add_argument("--policy", required=False, help="the policy [SCIM_BRIDGE_POLICY]")
+    reconcile_cmd.add_argument("--apply", action="store_true", help="repair what the bridge owns (default: report)")
+    reconcile_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+
     replay = commands.add_parser("replay", help="requeue the dead letters of the sync engine")
     _common(replay)
 
@@ -213,6 +219,41 @@ def explain_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def reconcile(args: argparse.Namespace) -> int:
+    """Exit 0: in step (or repaired with --apply); 1: drift found and only reported."""
+    from dataclasses import asdict
+
+    from .sync.policy import load_policy
+    from .sync.reconcile import Reconciler
+    from .sync.runtime import build_targets
+
+    settings = _settings(args, policy=args.policy)
+    if settings.policy is None:
+        raise ConfigError("SCIM_BRIDGE_POLICY: reconcile needs a policy file (--policy FILE)")
+    policy = load_policy(settings.policy)
+
+    async def work(store: Any) -> Any:
+        targets = build_targets(policy)
+        try:
+            return await Reconciler(store, policy, targets, progress=lambda m: print(f"reconcile: {m}",
+                                                                                    file=sys.stderr)).run(args.apply)
+        finally:
+            for target in targets.values():
+                await target.close()
+                for extra in (getattr(target, "folders", None), getattr(target, "access", None)):
+                    if extra is not None:
+                        await extra.close()
+
+    drift = _with_store(settings, work)
+    if args.json:
+        print(json.dumps({"applied": args.apply, "drift": [asdict(d) for d in drift]}, indent=2))
+    else:
+        for item in drift:
+            print(item)
+        print(f"reconcile: {len(drift)} difference(s){', repaired where owned' if args.apply and drift else ''}")
+    return 1 if drift and not args.apply else 0
+
+
 def replay(args: argparse.Namespace) -> int:
     from .sync.idmap import IdMap
 
@@ -293,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             return plan_changes(args)
         if args.command == "explain":
             return explain_user(args)
+        if args.command == "reconcile":
+            return reconcile(args)
         return credentials(args)
     except (ConfigError, PolicyError) as error:
         print(f"scim-bridge: configuration error: {error}", file=sys.stderr)

@@ -170,6 +170,16 @@ class DeliveryContext(_Strict):
     jwt_ttl_seconds: int = Field(300, gt=0, le=86400)
 
 
+class Reconciliation(_Strict):
+    """`scim-bridge reconcile`: which target accounts the bridge may repair beyond those it manages
+    (the ones in its ID map). Anything else is reported, never touched."""
+
+    owned_email_domains: list[str] = []  # accounts with these email domains are the bridge's to fix
+    owned_group_prefix: str | None = None  # or: members of target groups whose name starts with this
+    orphans: Literal["report", "disable"] = "report"  # what --apply does to an owned orphan
+    interval_seconds: int = Field(0, ge=0)  # in-process periodic run (report only); 0 = off
+
+
 class Access(_Strict):
     cloudinary: CloudinaryAccess = CloudinaryAccess()
     iconik: IconikAccess = IconikAccess()

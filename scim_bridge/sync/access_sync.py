@@ -74,6 +74,9 @@ class AccessSync:
         self.targets = targets
         self.idmap = IdMap(store)
         self.rerun = False  # set when a run found something gone and must run again
+        # Reconciliation's dry run: differences are recorded (target, kind, resource, detail), not applied.
+        self.dry_run = False
+        self.drift: list[tuple[str, str, str, str]] = []
 
     async def managed_groups(self, target: str) -> dict[str, str]:
         """Target group name → target id, for every group the bridge manages in `target`."""
@@ -106,9 +109,12 @@ class AccessSync:
         grants = [g for g in policy_grants(self.policy, []) if g.target == "cloudinary"]
         applied: dict[str, dict[str, list[str]]] = {}
         for folder in config.folders:
-            folder_id = await self._folder_id(folders, folder.path, folder.create)
+            folder_id = await self._folder_id(folders, folder.path, folder.create and not self.dry_run)
             if folder_id is None:
-                log.warning("access: Cloudinary folder %s does not exist and create is off", folder.path)
+                if self.dry_run:
+                    self.drift.append(("cloudinary", "missing-folder", folder.path, "the policy's folder is missing"))
+                else:
+                    log.warning("access: Cloudinary folder %s does not exist and create is off", folder.path)
                 continue
             desired: dict[str, set[str]] = {}
             for grant in (g for g in grants if g.resource == folder.path):
@@ -119,18 +125,30 @@ class AccessSync:
                 actual = await folders.folder_grants(folder_id)
             except Gone:  # deleted by hand since it was resolved: resolve (and create) it again
                 await self.store.kv_delete(ACCESS, f"cloudinary:folder:{folder.path}")
-                folder_id = await self._folder_id(folders, folder.path, folder.create)
+                folder_id = await self._folder_id(folders, folder.path, folder.create and not self.dry_run)
                 if folder_id is None:
                     continue
                 actual = await folders.folder_grants(folder_id)
+            by_name = {v: k for k, v in managed.items()}
             current = {pid: roles for (kind, pid), roles in actual.items() if kind == "group" and pid in managed_ids}
             for group_id in set(current) | set(desired):  # revocations first
                 extra = sorted(current.get(group_id, set()) - desired.get(group_id, set()))
-                await folders.change("remove", folder_id, ("group", group_id), extra)
+                if extra and self.dry_run:
+                    self.drift.append(("cloudinary", "extra-grant", folder.path, f"{', '.join(extra)} on {by_name[group_id]}"))
+                elif extra:
+                    await folders.change("remove", folder_id, ("group", group_id), extra)
             for group_id, roles in desired.items():
-                await folders.change("add", folder_id, ("group", group_id), sorted(roles - current.get(group_id, set())))
-            by_name = {v: k for k, v in managed.items()}
+                missing = sorted(roles - current.get(group_id, set()))
+                if missing and self.dry_run:
+                    self.drift.append(("cloudinary", "missing-grant", folder.path,
+                                       f"{', '.join(missing)} for {by_name[group_id]}"))
+                elif missing:
+                    await folders.change("add", folder_id, ("group", group_id), missing)
+            if self.dry_run:
+                continue
             applied[folder.path] = {by_name[g]: sorted(r) for g, r in desired.items()}
+        if self.dry_run:
+            return
         await self.store.kv_put(ACCESS, "cloudinary:applied", orjson.dumps(applied))
         if config.collections:
             await self._cloudinary_collections(folders, managed)
@@ -197,16 +215,21 @@ class AccessSync:
         ids: dict[str, str] = {}
         for collection in config.collections:
             parent = ids.get(collection.parent) if collection.parent else None
-            found = await self._collection_id(access, collection.title, collection.id, parent, collection.create)
+            found = await self._collection_id(access, collection.title, collection.id, parent,
+                                              collection.create and not self.dry_run)
             if found:
                 ids[collection.title] = found
+            elif self.dry_run:
+                self.drift.append(("iconik", "missing-collection", collection.title, "the policy's collection is missing"))
         for workspace in config.workspaces:
             parent = ids.get(workspace.parent) if workspace.parent else None
             for grant in grants:
                 if grant.rule.startswith("access.iconik.workspaces") and grant.resource not in ids:
-                    found = await self._collection_id(access, grant.resource, None, parent, True)
+                    found = await self._collection_id(access, grant.resource, None, parent, not self.dry_run)
                     if found:
                         ids[grant.resource] = found
+                    elif self.dry_run:
+                        self.drift.append(("iconik", "missing-collection", grant.resource, "workspace missing"))
         contents = {c.title for c in config.collections if c.apply_to_contents}
         applied: dict[str, dict[str, list[str]]] = {}
         for title, collection_id in ids.items():
@@ -218,10 +241,21 @@ class AccessSync:
             try:
                 acls = await access.group_acls(collection_id)
             except Gone:  # deleted by hand: found or created again on the next run, which this one asks for
+                if self.dry_run:
+                    self.drift.append(("iconik", "missing-collection", title, "deleted in iconik"))
+                    continue
                 await self.store.kv_delete(ACCESS, f"iconik:collection:{title}")
                 self.rerun = True
                 continue
             current = {g: p for g, p in acls.items() if g in managed_ids}
+            by_name = {v: k for k, v in managed.items()}
+            if self.dry_run:
+                for group_id in set(current) | set(desired):
+                    had, wants = current.get(group_id, set()), desired.get(group_id, set())
+                    if had != wants:
+                        kind = "missing-grant" if not had else "extra-grant" if not wants else "wrong-grant"
+                        self.drift.append(("iconik", kind, title, f"{by_name[group_id]}: {sorted(had)} → {sorted(wants)}"))
+                continue
             for group_id in set(current) - set(desired):  # revocations first
                 await access.remove_group_acl(collection_id, group_id)
             for group_id, permissions in desired.items():
@@ -229,8 +263,9 @@ class AccessSync:
                     await access.set_group_acl(collection_id, group_id, sorted(permissions))
                 if title in contents:  # re-applied each run: later content is not known to inherit it
                     await access.grant_contents(collection_id, group_id, sorted(permissions))
-            by_name = {v: k for k, v in managed.items()}
             applied[title] = {by_name[g]: sorted(p) for g, p in desired.items()}
+        if self.dry_run:
+            return
         await self.store.kv_put(ACCESS, "iconik:applied", orjson.dumps(applied))
         await self.store.kv_put(ACCESS, "iconik:collections", orjson.dumps(ids))
 

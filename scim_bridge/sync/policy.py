@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .access import Access
+from .access import Access, Reconciliation
 
 CLOUDINARY_ROLES = ("master_admin", "admin", "billing", "technical_admin", "reports", "media_library_admin",
                     "media_library_user")
@@ -157,6 +157,7 @@ class Policy(_Strict):
     deprovision: Literal["disable", "delete", "strip_groups"] = "disable"
     guardrails: Guardrails = Guardrails()
     access: Access = Access()  # folders, collections, workspaces, project teams (sync/access.py)
+    reconcile: Reconciliation = Reconciliation()
 
     @field_validator("derived_groups")
     @classmethod

@@ -132,6 +132,18 @@ class CloudinaryTarget:
                 return accounts
             page += 1
 
+    async def group_members(self, group_id: str) -> list[str]:
+        """Ids of a group's members (reconciliation reads managed groups, not every user's groups)."""
+        try:
+            return [str(u["id"]) for u in (await self.http.call("GET", f"/user_groups/{group_id}/users")).json()["users"]]
+        except Gone:
+            return []
+
+    async def disable_user(self, target_id: str, email: str) -> None:
+        """Disable an account the directory does not know (an owned orphan); never the bridge's own."""
+        if not self._protected(email):
+            await self.http.call("PUT", f"/users/{target_id}", json={"enabled": False})
+
     async def list_accounts(self) -> list[TargetAccount]:
         """Every account without its groups: one call per page (last-login polling)."""
         return await self._list_accounts()

@@ -136,6 +136,13 @@ class IconikTarget:
         except Gone:
             pass
 
+    async def group_members(self, group_id: str) -> list[str] | None:
+        return None  # iconik lists each user's groups with the user (list_users)
+
+    async def disable_user(self, target_id: str, email: str) -> None:
+        if target_id != await self._token_user_id():  # never lock the bridge out
+            await self.http.call("PATCH", f"/users/{target_id}/", json={"status": "INACTIVE"})
+
     async def list_users(self) -> list[TargetAccount]:
         accounts, page = [], 1
         while True:

@@ -1,0 +1,90 @@
+"""`scim-bridge reconcile`: drift made by hand in the targets is reported, then repaired by
+--apply, and accounts the bridge does not own are never touched."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.sync.conftest import World, make_world
+from tests.sync.test_lifecycle import group, joiner
+
+ACCESS = {"cloudinary": {"product_environment": "production",
+                         "folders": [{"path": "campaigns/emea", "grants": [{"group": "Marketing EMEA",
+                                                                            "role": "contributor"}]}]},
+          "iconik": {"collections": [{"title": "EMEA", "grants": [{"group": "Marketing EMEA",
+                                                                    "permissions": ["read", "write"]}]}]}}
+RECONCILE = {"owned_email_domains": ["example.com"], "orphans": "disable"}
+
+
+def reconcile(world: World, tmp_path: Path, store: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "scim_bridge", "reconcile", "--store", store, "--policy",
+                           str(tmp_path / "policy.yml"), *extra], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
+def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(
+        tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> None:
+    if store_kind == "sqlite":
+        store = f"sqlite:///{tmp_path}/bridge.db"
+    else:
+        import redis
+
+        store = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(store).flushdb()
+    for world in make_world(tmp_path, store, access=ACCESS, reconcile=RECONCILE):
+        ada = joiner(world, "ada@example.com")
+        bob = joiner(world, "bob@example.com")
+        group(world, "Marketing EMEA", [ada["id"]])
+        group(world, "Brand", [bob["id"]])
+        world.converge(lambda w: w.cld_folder_roles("ada@example.com") == {"campaigns/emea": {"contributor"}}
+                       and w.ico_collection_rights("ada@example.com") == {"EMEA": {"read", "write"}}
+                       and "Brand" in w.cld_groups_of("bob@example.com"))
+        assert reconcile(world, tmp_path, store).returncode == 0  # in step
+
+        # Drift, by hand, straight into the targets:
+        cld, ico = world.cloudinary, world.iconik
+        world.cld_user("bob@example.com")["role"] = "admin"  # type: ignore[index]  # a role raised
+        emea = next(g for g, v in cld.groups.items() if v["name"] == "Marketing EMEA")
+        cld.members[emea].append(world.cld_user("bob@example.com")["id"])  # type: ignore[index]  # a user added
+        ico_emea = next(g for g, v in ico.groups.items() if v["name"] == "Marketing EMEA")
+        world.ico_user("bob@example.com")["groups"].append(ico_emea)  # type: ignore[index]
+        cld.role_assignments[:] = [a for a in cld.role_assignments if a["principal_id"] != emea]  # a grant deleted
+        collection = next(c for c, v in ico.collections.items() if v["title"] == "EMEA")
+        ico.acls[f"collections/{collection}"]["groups"].pop(ico_emea)
+        for email in ("ghost@example.com", "partner@agency.example"):  # orphans: one ours, one not
+            cld.users[email] = {"id": email, "name": email, "email": email, "role": "media_library_user",
+                                "enabled": True, "pending": False, "created_at": "2026-01-01T00:00:00Z",
+                                "updated_at": "2026-01-01T00:00:00Z", "all_sub_accounts": True}
+
+        report = reconcile(world, tmp_path, store)
+        assert report.returncode == 1, report.stderr
+        lines = report.stdout.splitlines()
+        assert any("wrong-role" in line and "bob@example.com" in line and "admin" in line for line in lines)
+        assert sum("extra-member" in line and "bob@example.com" in line and "Marketing EMEA" in line
+                   for line in lines) == 2  # in both targets
+        assert any("missing-grant" in line and "campaigns/emea" in line for line in lines)
+        assert any(line.startswith("iconik") and "missing-grant" in line and "EMEA" in line for line in lines)
+        assert any("orphan" in line and "ghost@example.com" in line and "→ disable" in line for line in lines)
+        assert any("orphan" in line and "partner@agency.example" in line and "(report only)" in line for line in lines)
+        assert "reconcile: cloudinary: " in report.stderr  # progress on the way
+        # nothing was changed by the report
+        assert world.cld_user("bob@example.com")["role"] == "admin"  # type: ignore[index]
+
+        repaired = reconcile(world, tmp_path, store, "--apply", "--json")
+        assert repaired.returncode == 0, repaired.stderr
+        assert json.loads(repaired.stdout)["applied"] is True
+        assert world.cld_user("bob@example.com")["role"] == "media_library_user"  # type: ignore[index]
+        assert "Marketing EMEA" not in world.cld_groups_of("bob@example.com")
+        assert "Marketing EMEA" not in world.ico_groups_of("bob@example.com")
+        assert world.cld_folder_roles("ada@example.com") == {"campaigns/emea": {"contributor"}}
+        assert world.ico_collection_rights("ada@example.com") == {"EMEA": {"read", "write"}}
+        assert cld.users["ghost@example.com"]["enabled"] is False  # owned orphan: disabled
+        assert cld.users["partner@agency.example"]["enabled"] is True  # not ours: never touched
+        after = reconcile(world, tmp_path, store)
+        assert [line for line in after.stdout.splitlines() if "partner@agency.example" not in line] == \
+            ["reconcile: 1 difference(s)"], after.stdout
