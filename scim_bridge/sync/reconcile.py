@@ -15,6 +15,8 @@ reported, never touched. The bridge's own service account is never touched.
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -55,14 +57,29 @@ class Reconciler:
         self.progress = progress or (lambda message: None)
 
     async def run(self, apply: bool = False) -> list[Drift]:
+        """One pass over every target. Its target calls, and one entry with the whole report, go to
+        the audit trail under one correlation id (`reconcile-…`), so a repair can be traced."""
+        from ..audit.context import CORRELATION_ID, SYNC_SUBJECT  # noqa: PLC0415 (audit imports sync)
+        from ..audit.trail import AuditTrail  # noqa: PLC0415
+        from ..targets.http import CALL_OBSERVER  # noqa: PLC0415
+
+        correlation = f"reconcile-{secrets.token_hex(6)}"
+        trail = AuditTrail(self.store)
+        CORRELATION_ID.set(correlation)
+        SYNC_SUBJECT.set(("Reconcile", correlation))
+        CALL_OBSERVER.set(trail.record_target_call)
         directory = await self._directory()
         drift: list[Drift] = []
         for name, target in self.targets.items():
             found = await self._target(name, target, directory, apply)
             drift += found
             self.progress(f"{name}: {len(found)} difference(s)")
-        await self.store.kv_put("reconcile", "last", orjson.dumps({
-            "applied": apply, "drift": [asdict(d) for d in drift]}))
+        report = {"applied": apply, "drift": [asdict(d) for d in drift]}
+        await self.store.kv_put("reconcile", "last", orjson.dumps({**report, "correlation": correlation,
+                                                                   "time": time.time()}))
+        await self.store.audit_append([orjson.dumps({"kind": "reconcile", "correlation": correlation, **report},
+                                                    option=orjson.OPT_SORT_KEYS)])
+        await trail.flush()
         return drift
 
     async def _directory(self) -> dict[str, Any]:

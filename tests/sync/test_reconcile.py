@@ -85,6 +85,17 @@ def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(
         assert world.ico_collection_rights("ada@example.com") == {"EMEA": {"read", "write"}}
         assert cld.users["ghost@example.com"]["enabled"] is False  # owned orphan: disabled
         assert cld.users["partner@agency.example"]["enabled"] is True  # not ours: never touched
+        # the audit trail shows the repair: the report, then the target calls that made it, one correlation id
+        exported = subprocess.run([sys.executable, "-m", "scim_bridge", "audit", "export", "--format", "jsonl",
+                                   "--store", store], capture_output=True, text=True, timeout=60)
+        assert exported.returncode == 0, exported.stderr
+        entries = [json.loads(line) for line in exported.stdout.splitlines()]
+        report_entry = [e for e in entries if e.get("kind") == "reconcile" and e.get("applied")][-1]
+        calls = [e for e in entries if e.get("kind") == "target" and e.get("correlation") == report_entry["correlation"]]
+        bob_id = world.cld_user("bob@example.com")["id"]  # type: ignore[index]
+        assert any(c["method"] == "PUT" and c["path"].endswith(f"/users/{bob_id}") for c in calls)
+        assert any(c["method"] == "DELETE" and f"/users/{bob_id}" in c["path"] for c in calls)  # membership removed
+        assert any(c["method"] == "PUT" and c["path"].endswith("/users/ghost@example.com") for c in calls)
         after = reconcile(world, tmp_path, store)
         assert [line for line in after.stdout.splitlines() if "partner@agency.example" not in line] == \
             ["reconcile: 1 difference(s)"], after.stdout
