@@ -36,7 +36,7 @@ from .sync.runtime import SyncRuntime
 from .sync.status import resource_status
 from .sync.worker import WorkerOptions
 from .targets.http import CALL_OBSERVER
-from .web import activity_admin, admin, api_v1, webhooks
+from .web import activity_admin, admin, api_v1, reconcile_admin, webhooks
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
 from .web.health import health
@@ -153,6 +153,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             *admin.routes(),
             *activity_admin.routes(),
+            *reconcile_admin.routes(),
             *webhooks.routes(),
             *api_v1.routes(),
         ],

@@ -177,7 +177,8 @@ class Reconciliation(_Strict):
     owned_email_domains: list[str] = []  # accounts with these email domains are the bridge's to fix
     owned_group_prefix: str | None = None  # or: members of target groups whose name starts with this
     orphans: Literal["report", "disable"] = "report"  # what --apply does to an owned orphan
-    interval_seconds: int = Field(0, ge=0)  # in-process periodic run (report only); 0 = off
+    interval_seconds: int = Field(0, ge=0)  # in-process periodic run; 0 = off
+    repair: bool = False  # the periodic run repairs (as --apply) instead of only reporting
 
 
 class Access(_Strict):

@@ -85,6 +85,8 @@ class SyncRuntime:
             await self.engine.request_access_sync()
         except Exception:  # the store may be down at start: the next group change asks again
             log.warning("sync: could not queue the grants run at start", exc_info=True)
+        if self.engine.policy.reconcile.interval_seconds and self.engine.targets:
+            self._tasks.append(asyncio.create_task(self._reconcile_periodically()))
         if self.engine.policy.access.external.expiry_attribute:
             while not self._stop.is_set():
                 try:
@@ -95,6 +97,25 @@ class SyncRuntime:
                     await asyncio.wait_for(self._stop.wait(), timeout=self.expiry_sweep_seconds)
                 except asyncio.TimeoutError:
                     pass
+
+    async def _reconcile_periodically(self) -> None:
+        """The policy's `reconcile.interval_seconds`: report (or repair) drift on a schedule; the
+        last report is at GET /admin/api/reconcile."""
+        from .reconcile import Reconciler  # noqa: PLC0415 (it imports the engine, which imports this)
+
+        config = self.engine.policy.reconcile
+        while True:
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=config.interval_seconds)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                drift = await Reconciler(self.engine.store, self.engine.policy, self.engine.targets).run(config.repair)
+                if drift:
+                    log.warning("reconcile: %d difference(s)%s", len(drift), ", repaired" if config.repair else "")
+            except Exception:
+                log.warning("reconcile: periodic run failed", exc_info=True)
 
     async def stop(self) -> None:
         self._stop.set()

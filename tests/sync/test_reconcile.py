@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.live import TOKEN
 from tests.sync.conftest import World, make_world
 from tests.sync.test_lifecycle import group, joiner
 
@@ -99,3 +101,24 @@ def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(
         after = reconcile(world, tmp_path, store)
         assert [line for line in after.stdout.splitlines() if "partner@agency.example" not in line] == \
             ["reconcile: 1 difference(s)"], after.stdout
+
+
+def test_periodic_reconciliation_repairs_and_reports_through_the_admin_api(tmp_path: Path) -> None:
+    admin = {"Authorization": "Bearer admin-token-for-tests"}
+    for world in make_world(tmp_path, f"sqlite:///{tmp_path}/bridge.db",
+                            reconcile={"interval_seconds": 1, "repair": True}):
+        cy = joiner(world, "cy@example.com")
+        world.converge(lambda w: w.cld_user("cy@example.com") is not None and w.ico_user("cy@example.com") is not None)
+        url = f"{world.bridge.root}/admin/api/reconcile"
+        world.cld_user("cy@example.com")["role"] = "master_admin"  # type: ignore[index]  # raised by hand
+        world.converge(lambda w: w.cld_user("cy@example.com")["role"] == "media_library_user",  # type: ignore[index]
+                       timeout=30)
+        world.converge(lambda w: httpx.get(url, headers=admin).status_code == 200)
+        assert httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+        ran = httpx.post(url, headers=admin, timeout=60).json()  # on demand, report only
+        assert ran == {"applied": False, "drift": []}
+        world.ico_user("cy@example.com")["status"] = "INACTIVE"  # type: ignore[index]  # disabled by hand
+        world.converge(lambda w: w.ico_user("cy@example.com")["status"] == "ACTIVE", timeout=30)  # type: ignore[index]
+        last = httpx.get(url, headers=admin).json()
+        assert last["applied"] is True and last["correlation"].startswith("reconcile-")
+        assert cy
