@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
-from ..targets.base import RetryableError, Target, TargetError, TargetUser
+from ..targets.base import Forbidden, RetryableError, Target, TargetError, TargetUser
 from .access import expired, expiry_of
 from .access_sync import AccessSync
 from .guardrails import withheld_groups
@@ -64,7 +64,11 @@ class SyncEngine:
     async def sync_access(self) -> None:
         """Folder roles and collection ACLs for the managed groups (sync/access_sync.py)."""
         self.access.rerun = False
-        await self.access.sync()
+        try:
+            await self.access.sync()
+        except Forbidden as error:  # a permission model or rights mismatch: nothing will work until fixed
+            log.error("access: grants cannot be applied: %s", error)
+            raise
         if self.access.rerun:
             await self.request_access_sync()
 

@@ -107,11 +107,12 @@ POLICY = {
 
 def make_world(tmp_path: Path, store_url: str, target_rate: float = 200,
                before_start: Callable[[cloudinary.CloudinaryState], None] | None = None,
+               cloudinary_switches: cloudinary.CloudinarySwitches | None = None,
                **policy_changes: Any) -> Iterator[World]:
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     if before_start is not None:
         before_start(cld_state)
-    with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
+    with LiveApp(cloudinary.build(cld_state, cloudinary_switches)) as cld, LiveApp(iconik.build(ico_state)) as ico:
         [product_key] = next(iter(cld_state.access_keys.values()))  # the default product environment's key
         (tmp_path / "cld.json").write_text(json.dumps({"account_id": cld_state.account_id, "key": cld_state.key,
                                                        "secret": cld_state.secret, "admin_key": product_key["api_key"],

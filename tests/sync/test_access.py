@@ -310,3 +310,23 @@ def test_the_readme_shows_the_policy_the_sandbox_uses() -> None:
     policy = (root / "scim_bridge" / "sandbox" / "policy.yml").read_text()
     assert f"```yaml\n{policy}```" in (root / "README.md").read_text()
     load_policy(root / "scim_bridge" / "sandbox" / "policy.yml")  # and it is valid, guardrails included
+
+
+@pytest.mark.parametrize("model", ["roles", "auto"])
+def test_a_legacy_permission_account_fails_loudly_naming_the_setting(tmp_path: Path, model: str) -> None:
+    from scim_bridge.emulators.cloudinary import CloudinarySwitches
+
+    access = {"cloudinary": {"product_environment": "production", "permission_model": model,
+                             "folders": [{"path": "campaigns/emea", "grants": [{"group": "Marketing EMEA",
+                                                                                "role": "viewer"}]}]}}
+    admin = {"Authorization": "Bearer admin-token-for-tests"}
+    for world in make_world(tmp_path, f"sqlite:///{tmp_path}/bridge.db", access=access,
+                            cloudinary_switches=CloudinarySwitches(permission_model="legacy")):
+        ada = joiner(world, "ada@example.com")
+        group(world, "Marketing EMEA", [ada["id"]])
+        letters = f"{world.bridge.root}/admin/api/dead-letters"
+        world.converge(lambda w: any(d["resource"] == "Access/grants" for d in httpx.get(letters, headers=admin).json()))
+        [letter] = [d for d in httpx.get(letters, headers=admin).json() if d["resource"] == "Access/grants"]
+        assert "access.cloudinary.permission_model" in letter["error"] and "Role Management" in letter["error"]
+        # accounts and groups still flow: only the grants wait for the setting to be fixed
+        world.converge(lambda w: "Marketing EMEA" in w.cld_groups_of("ada@example.com"))
