@@ -30,16 +30,20 @@ class AuditMiddleware:
         if scope["type"] != "http" or not (is_scim or path.startswith("/admin")):
             await self.app(scope, receive, send)
             return
-        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        given = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
         correlation = accept_correlation_id(given)
         CORRELATION_ID.set(correlation)  # this request's own task and context
-        if self.trail is not None:
-            CALL_OBSERVER.set(self.trail.record_target_call)
         method = scope["method"]
         recorded = is_scim and self.trail is not None and method in WRITE_METHODS and not path.endswith("/.search")
         state = scope.setdefault("state", {})  # shared with the auth middleware, which adds the principal
-        if is_scim:
+        if recorded:  # SCIM reads record nothing and call no target: their path stays lean
             SCIM_REQUEST.set(ScimRequest(method, path, state))
+        if (recorded or not is_scim) and self.trail is not None:
+            CALL_OBSERVER.set(self.trail.record_target_call)
         header = (b"x-request-id", correlation.encode())
         response: dict[str, Any] = {"status": 0, "body": []}
         bulk = path.lower().endswith("/bulk")
