@@ -36,7 +36,7 @@ from .sync.runtime import SyncRuntime
 from .sync.status import resource_status
 from .sync.worker import WorkerOptions
 from .targets.http import CALL_OBSERVER
-from .web import activity_admin, admin, api_v1, reconcile_admin, webhooks
+from .web import activity_admin, admin, api_v1, reconcile_admin, review_admin, webhooks
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
 from .web.health import health
@@ -154,6 +154,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             *admin.routes(),
             *activity_admin.routes(),
             *reconcile_admin.routes(),
+            *review_admin.routes(),
             *webhooks.routes(),
             *api_v1.routes(),
         ],

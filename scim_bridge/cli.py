@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile_cmd.add_argument("--apply", action="store_true", help="repair what the bridge owns (default: report)")
     reconcile_cmd.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    review_cmd = commands.add_parser("review", help="access review: who holds what in each target, and why")
+    _common(review_cmd)
+    review_cmd.add_argument("--policy", required=False, help="the policy [SCIM_BRIDGE_POLICY]")
+    review_cmd.add_argument("--format", choices=["json", "csv", "html"], default="json")
+    review_cmd.add_argument("--section", choices=["summary", "users", "resources", "orphans", "dormant", "external"],
+                            help="CSV only: that section alone (default: every section, with a `section` column)")
+    review_cmd.add_argument("--output", help="file to write (default: standard output)")
+    review_cmd.add_argument("--dormant-days", type=int, default=90, help="no login for this many days: dormant")
+
     replay = commands.add_parser("replay", help="requeue the dead letters of the sync engine")
     _common(replay)
 
@@ -254,6 +263,42 @@ def reconcile(args: argparse.Namespace) -> int:
     return 1 if drift and not args.apply else 0
 
 
+def review(args: argparse.Namespace) -> int:
+    from .audit.review import build_review
+    from .audit.review_report import render
+    from .sync.policy import load_policy
+    from .sync.runtime import build_targets
+
+    settings = _settings(args, policy=args.policy)
+    if settings.policy is None:
+        raise ConfigError("SCIM_BRIDGE_POLICY: review needs a policy file (--policy FILE)")
+    if args.section and args.format != "csv":
+        raise ConfigError("--section goes with --format csv")
+    policy = load_policy(settings.policy)
+
+    async def work(store: Any) -> Any:
+        targets = build_targets(policy)
+        try:
+            return await build_review(store, policy, targets, args.dormant_days, policy_file=settings.policy,
+                                      progress=lambda m: print(f"review: {m}", file=sys.stderr))
+        finally:
+            for target in targets.values():
+                await target.close()
+                for extra in (getattr(target, "folders", None), getattr(target, "access", None)):
+                    if extra is not None:
+                        await extra.close()
+
+    report = render(_with_store(settings, work), args.format, args.section)
+    if args.output:
+        with open(args.output, "wb") as handle:
+            handle.write(report)
+        print(f"review: written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(report)
+        sys.stdout.buffer.flush()
+    return 0
+
+
 def replay(args: argparse.Namespace) -> int:
     from .sync.idmap import IdMap
 
@@ -336,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             return explain_user(args)
         if args.command == "reconcile":
             return reconcile(args)
+        if args.command == "review":
+            return review(args)
         return credentials(args)
     except (ConfigError, PolicyError) as error:
         print(f"scim-bridge: configuration error: {error}", file=sys.stderr)
