@@ -118,6 +118,30 @@ def _with_store(settings: Settings, work: Any) -> Any:
     return asyncio.run(run())
 
 
+def _policy(args: argparse.Namespace, command: str) -> tuple[Settings, Any]:
+    """The settings and the loaded policy, for the commands that need one."""
+    from .sync.policy import load_policy
+
+    settings = _settings(args, policy=args.policy)
+    if settings.policy is None:
+        raise ConfigError(f"SCIM_BRIDGE_POLICY: {command} needs a policy file (--policy FILE)")
+    return settings, load_policy(settings.policy)
+
+
+def _with_targets(settings: Settings, policy: Any, work: Any) -> Any:
+    """Run `await work(store, targets)` with the policy's targets built and closed around it."""
+    from .sync.runtime import build_targets, close_targets
+
+    async def run(store: Any) -> Any:
+        targets = build_targets(policy)
+        try:
+            return await work(store, targets)
+        finally:
+            await close_targets(targets)
+
+    return _with_store(settings, run)
+
+
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     overrides = {"store": args.store, **extra}
     return load_settings(args.config, **overrides)
@@ -197,12 +221,8 @@ def plan_changes(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from .sync.plan import plan
-    from .sync.policy import load_policy
 
-    settings = _settings(args, policy=args.policy)
-    if settings.policy is None:
-        raise ConfigError("SCIM_BRIDGE_POLICY: plan needs a policy file (--policy FILE)")
-    policy = load_policy(settings.policy)
+    settings, policy = _policy(args, "plan")
     changes = _with_store(settings, lambda store: plan(store, policy))
     for change in changes:
         print(change)
@@ -214,12 +234,8 @@ def plan_changes(args: argparse.Namespace) -> int:
 
 def explain_user(args: argparse.Namespace) -> int:
     from .sync.explain import explain
-    from .sync.policy import load_policy
 
-    settings = _settings(args, policy=args.policy)
-    if settings.policy is None:
-        raise ConfigError("SCIM_BRIDGE_POLICY: explain needs a policy file (--policy FILE)")
-    policy = load_policy(settings.policy)
+    settings, policy = _policy(args, "explain")
     result = _with_store(settings, lambda store: explain(store, policy, args.user))
     if result is None:
         print(f"explain: no user {args.user!r} in the directory", file=sys.stderr)
@@ -232,28 +248,11 @@ def reconcile(args: argparse.Namespace) -> int:
     """Exit 0: in step (or repaired with --apply); 1: drift found and only reported."""
     from dataclasses import asdict
 
-    from .sync.policy import load_policy
     from .sync.reconcile import Reconciler
-    from .sync.runtime import build_targets
 
-    settings = _settings(args, policy=args.policy)
-    if settings.policy is None:
-        raise ConfigError("SCIM_BRIDGE_POLICY: reconcile needs a policy file (--policy FILE)")
-    policy = load_policy(settings.policy)
-
-    async def work(store: Any) -> Any:
-        targets = build_targets(policy)
-        try:
-            return await Reconciler(store, policy, targets, progress=lambda m: print(f"reconcile: {m}",
-                                                                                    file=sys.stderr)).run(args.apply)
-        finally:
-            for target in targets.values():
-                await target.close()
-                for extra in (getattr(target, "folders", None), getattr(target, "access", None)):
-                    if extra is not None:
-                        await extra.close()
-
-    drift = _with_store(settings, work)
+    settings, policy = _policy(args, "reconcile")
+    drift = _with_targets(settings, policy, lambda store, targets: Reconciler(
+        store, policy, targets, progress=lambda m: print(f"reconcile: {m}", file=sys.stderr)).run(args.apply))
     if args.json:
         print(json.dumps({"applied": args.apply, "drift": [asdict(d) for d in drift]}, indent=2))
     else:
@@ -266,29 +265,13 @@ def reconcile(args: argparse.Namespace) -> int:
 def review(args: argparse.Namespace) -> int:
     from .audit.review import build_review
     from .audit.review_report import render
-    from .sync.policy import load_policy
-    from .sync.runtime import build_targets
-
-    settings = _settings(args, policy=args.policy)
-    if settings.policy is None:
-        raise ConfigError("SCIM_BRIDGE_POLICY: review needs a policy file (--policy FILE)")
     if args.section and args.format != "csv":
         raise ConfigError("--section goes with --format csv")
-    policy = load_policy(settings.policy)
-
-    async def work(store: Any) -> Any:
-        targets = build_targets(policy)
-        try:
-            return await build_review(store, policy, targets, args.dormant_days, policy_file=settings.policy,
-                                      progress=lambda m: print(f"review: {m}", file=sys.stderr))
-        finally:
-            for target in targets.values():
-                await target.close()
-                for extra in (getattr(target, "folders", None), getattr(target, "access", None)):
-                    if extra is not None:
-                        await extra.close()
-
-    report = render(_with_store(settings, work), args.format, args.section)
+    settings, policy = _policy(args, "review")
+    built = _with_targets(settings, policy, lambda store, targets: build_review(
+        store, policy, targets, args.dormant_days, policy_file=settings.policy,
+        progress=lambda m: print(f"review: {m}", file=sys.stderr)))
+    report = render(built, args.format, args.section)
     if args.output:
         with open(args.output, "wb") as handle:
             handle.write(report)

@@ -48,6 +48,15 @@ def build_targets(policy: Policy) -> dict[str, Target]:
     return targets
 
 
+async def close_targets(targets: dict[str, Target]) -> None:
+    """Close each translator's HTTP clients, its access clients included."""
+    for target in targets.values():
+        await target.close()
+        for extra in (getattr(target, "folders", None), getattr(target, "access", None)):
+            if extra is not None:
+                await extra.close()
+
+
 class SyncRuntime:
     """The workers of one bridge process."""
 
@@ -120,8 +129,4 @@ class SyncRuntime:
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for target in self.engine.targets.values():
-            await target.close()
-            for extra in (getattr(target, "folders", None), getattr(target, "access", None)):
-                if extra is not None:
-                    await extra.close()
+        await close_targets(self.engine.targets)
