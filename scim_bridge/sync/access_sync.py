@@ -80,8 +80,16 @@ class AccessSync:
 
     async def managed_groups(self, target: str) -> dict[str, str]:
         """Target group name → target id, for every group the bridge manages in `target`."""
-        return {entry["name"]: str(entry["id"]) for key, entry in await self.idmap.entries(target)
+        return {entry["name"]: str(entry["id"]) for key, entry in await self.idmap.group_entries(target)
                 if key.startswith("Group/") and entry.get("id") and entry.get("name")}
+
+    def concerns(self, group_name: str) -> bool:
+        """Whether a target group of this name takes part in any grant (so its creation or deletion
+        needs a grants run); during a 2,000-group load most groups do not."""
+        names = {self.target_name(g.group) for g in policy_grants(self.policy, [])}
+        names |= {self.target_name(r.group) for r in self.policy.access.reviewers}
+        return group_name in names or any(match_template(w.group, group_name) is not None
+                                          for w in self.policy.access.iconik.workspaces)
 
     def target_name(self, group: str) -> str:
         """The target group a grant's `group` names: a mirrored directory group, or a derived one."""
@@ -89,7 +97,7 @@ class AccessSync:
 
     async def derived_names(self, target: str) -> list[str]:
         return [key.split(":", 1)[1] for key, entry in
-                [(k.split("/", 1)[1], v) for k, v in await self.idmap.entries(target) if k.startswith("Group/")]
+                [(k.split("/", 1)[1], v) for k, v in await self.idmap.group_entries(target) if k.startswith("Group/")]
                 if key.startswith("derived:") and entry.get("id")]
 
     async def sync(self) -> None:

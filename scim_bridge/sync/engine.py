@@ -55,10 +55,12 @@ class SyncEngine:
     @property
     def grants_access(self) -> bool:
         a = self.policy.access
-        return bool(a.cloudinary.folders or a.iconik.collections or a.iconik.workspaces)
+        return bool(a.cloudinary.folders or a.cloudinary.collections or a.iconik.collections or a.iconik.workspaces)
 
-    async def request_access_sync(self) -> None:
-        if self.grants_access:
+    async def request_access_sync(self, *group_names: str | None) -> None:
+        """Queue a grants run; for a group's change (its old and new names), only if the group
+        takes part in a grant."""
+        if self.grants_access and (not group_names or any(n and self.access.concerns(n) for n in group_names)):
             await self.store.enqueue(*ACCESS_ENTRY, STANDARD_LANE)
 
     async def sync_access(self) -> None:
@@ -234,7 +236,7 @@ class SyncEngine:
             group_id = await target.ensure_group(name, known.get("id") if known else None, key)
             await self.idmap.put(target_name, "Group", key, {"id": group_id, "name": name, "status": "synced"})
             if not known or known.get("id") != group_id or known.get("name") != name:
-                await self.request_access_sync()  # a new principal: its folder / collection grants follow
+                await self.request_access_sync(name, known.get("name") if known else None)  # a new principal: its folder / collection grants follow
             return group_id
 
     # groups ------------------------------------------------------------------------------------
@@ -271,11 +273,11 @@ class SyncEngine:
                     await self.idmap.put(target_name, "Group", scim_id, {"id": group_id, "name": mirrored,
                                                                          "status": "synced"})
                     if not known or known.get("id") != group_id or known.get("name") != mirrored:
-                        await self.request_access_sync()
+                        await self.request_access_sync(mirrored, known.get("name") if known else None)
         elif known and known.get("id"):  # deleted, or no longer mirrored: its members were re-queued
             await target.delete_group(known["id"])
             await self.idmap.forget(target_name, "Group", scim_id)
-            await self.request_access_sync()
+            await self.request_access_sync(known.get("name"))
 
     async def _apply_project(self, target_name: str, target: Target, scim_id: str, project: str | None) -> None:
         """A project team's group renamed → the project follows; gone → closed per policy."""

@@ -25,6 +25,10 @@ def _namespace(target: str) -> str:
     return f"idmap:{target}"
 
 
+def _groups(target: str) -> str:
+    return f"idmap-groups:{target}"
+
+
 class IdMap:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -35,7 +39,10 @@ class IdMap:
 
     async def put(self, target: str, resource_type: str, scim_id: str, entry: dict[str, Any]) -> None:
         entry = {**entry, "updated": time.time()}
-        await self.store.kv_put(_namespace(target), f"{resource_type}/{scim_id}", orjson.dumps(entry))
+        raw = orjson.dumps(entry)
+        await self.store.kv_put(_namespace(target), f"{resource_type}/{scim_id}", raw)
+        if resource_type != "User":  # groups and projects also in a small index (grant runs read it)
+            await self.store.kv_put(_groups(target), f"{resource_type}/{scim_id}", raw)
 
     async def mark_failed(self, target: str, resource_type: str, scim_id: str, error: str) -> None:
         entry = await self.get(target, resource_type, scim_id) or {}
@@ -43,6 +50,18 @@ class IdMap:
 
     async def forget(self, target: str, resource_type: str, scim_id: str) -> None:
         await self.store.kv_delete(_namespace(target), f"{resource_type}/{scim_id}")
+        if resource_type != "User":
+            await self.store.kv_delete(_groups(target), f"{resource_type}/{scim_id}")
+
+    async def group_entries(self, target: str) -> list[tuple[str, dict[str, Any]]]:
+        """The Group and Project entries only, without reading every user's entry (there may be
+        100,000 of those). Built on first use from the full map if it predates the index."""
+        if await self.store.kv_get(_groups(target) + ":built", "yes") is None:  # once per store
+            for key, value in await self.entries(target):
+                if not key.startswith("User/"):
+                    await self.store.kv_put(_groups(target), key, orjson.dumps(value))
+            await self.store.kv_put(_groups(target) + ":built", "yes", b"1")
+        return [(key, orjson.loads(raw)) for key, raw in await self.store.kv_items(_groups(target))]
 
     async def entries(self, target: str) -> list[tuple[str, dict[str, Any]]]:
         return [(key, orjson.loads(raw)) for key, raw in await self.store.kv_items(_namespace(target))]

@@ -330,3 +330,25 @@ def test_a_legacy_permission_account_fails_loudly_naming_the_setting(tmp_path: P
         assert "access.cloudinary.permission_model" in letter["error"] and "Role Management" in letter["error"]
         # accounts and groups still flow: only the grants wait for the setting to be fixed
         world.converge(lambda w: "Marketing EMEA" in w.cld_groups_of("ada@example.com"))
+
+
+def test_the_group_index_of_the_id_map_is_built_from_an_older_map(tmp_path: Path) -> None:
+    """Grant runs read only groups; a store written before that index existed still works."""
+    import asyncio
+
+    from scim_bridge.store import open_store
+    from scim_bridge.sync.idmap import IdMap
+
+    async def run() -> list[str]:
+        store = open_store(f"sqlite:///{tmp_path}/old.db")
+        await store.open()
+        try:
+            await store.kv_put("idmap:cloudinary", "Group/g1", b'{"id": "t1", "name": "Old Group"}')
+            await store.kv_put("idmap:cloudinary", "User/u1", b'{"id": "t2"}')
+            idmap = IdMap(store)
+            await idmap.put("cloudinary", "Group", "g2", {"id": "t3", "name": "New Group"})
+            return sorted(entry["name"] for _, entry in await idmap.group_entries("cloudinary"))
+        finally:
+            await store.close()
+
+    assert asyncio.run(run()) == ["New Group", "Old Group"]
