@@ -51,3 +51,13 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def bridge_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URL for a live bridge: a SQLite file, then the tests' own Redis (emptied)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/bridge.db"
+    url: str = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(url).flushdb()
+    return url

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.audit import tamper
 from tests.live import TOKEN
@@ -19,14 +18,9 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PASSWORD = "Sup3r-Secret-Passw0rd!"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/bridge.db"
-    else:
-        url = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(url).flushdb()
-    yield from make_world(tmp_path, url)
+@pytest.fixture
+def world(bridge_store_url: str, tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path, bridge_store_url)
 
 
 def test_target_calls_carry_the_correlation_id_of_their_scim_request(world: World, tmp_path: Path) -> None:

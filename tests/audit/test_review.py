@@ -26,7 +26,7 @@ from scim_bridge.audit.activity import ActivityLog, Event, Identities
 from scim_bridge.store import open_store
 from tests.live import free_port
 from tests.scim.conftest import ENTERPRISE, USER
-from tests.sync.conftest import World, make_world
+from tests.sync.conftest import make_world
 from tests.sync.test_lifecycle import group, joiner
 
 AGENCY = "urn:example:params:scim:schemas:extension:agency:2.0:User"
@@ -294,7 +294,6 @@ def test_dormant_activity_drift_and_expiry_from_the_targets(tmp_path: Path) -> N
         # Drift by hand: bob dropped from Marketing EMEA in Cloudinary, a folder role given to carl himself.
         emea = next(g for g, v in world.cloudinary.groups.items() if v["name"] == "Marketing EMEA")
         world.cloudinary.members[emea].remove(world.cld_user("bob@example.com")["id"])  # type: ignore[index]
-        folder = next(f for f, v in world.cloudinary.folders.items() if v["path"] == "campaigns/emea")
         world.cloudinary.role_assignments.append({**next(a for a in world.cloudinary.role_assignments
                                                          if a["principal_id"] == emea),
                                                   "principal_type": "user",

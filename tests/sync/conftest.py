@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 import yaml
 
 from scim_bridge.emulators import cloudinary, iconik
@@ -129,11 +128,6 @@ def make_world(tmp_path: Path, store_url: str, target_rate: float = 200,
             yield World(bridge, scim, cld_state, ico_state, cld.url, ico.url)
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/bridge.db"
-    else:
-        url = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(url).flushdb()
-    yield from make_world(tmp_path, url)
+@pytest.fixture
+def world(bridge_store_url: str, tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path, bridge_store_url)

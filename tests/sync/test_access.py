@@ -58,14 +58,9 @@ ACCESS: dict[str, Any] = {
 GUARDRAILS = {"external": [{"attribute": {"userType": "Contractor"}}, {"group": "Agency *"}]}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    url = f"sqlite:///{tmp_path}/bridge.db" if request.param == "sqlite" else request.getfixturevalue("redis_url")
-    if request.param == "redis":
-        import redis
-
-        redis.Redis.from_url(url).flushdb()
-    yield from make_world(tmp_path, url, before_start=collection_role, access=ACCESS, guardrails=GUARDRAILS, deprovision="strip_groups",
+@pytest.fixture
+def world(bridge_store_url: str, tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path, bridge_store_url, before_start=collection_role, access=ACCESS, guardrails=GUARDRAILS, deprovision="strip_groups",
                           groups={"include": ["*"], "exclude": ["project-*", "campaign-*"]})
 
 

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.live import TOKEN
 from tests.sync.conftest import World, make_world
@@ -28,16 +27,9 @@ def reconcile(world: World, tmp_path: Path, store: str, *extra: str) -> subproce
                            str(tmp_path / "policy.yml"), *extra], capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("store_kind", ["sqlite", "redis"])
-def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(
-        tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> None:
-    if store_kind == "sqlite":
-        store = f"sqlite:///{tmp_path}/bridge.db"
-    else:
-        import redis
-
-        store = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(store).flushdb()
+def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(tmp_path: Path,
+                                                                             bridge_store_url: str) -> None:
+    store = bridge_store_url
     for world in make_world(tmp_path, store, access=ACCESS, reconcile=RECONCILE):
         ada = joiner(world, "ada@example.com")
         bob = joiner(world, "bob@example.com")

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 import yaml
 from joserfc import jwt
 from joserfc.errors import BadSignatureError
@@ -44,15 +43,10 @@ def _user(name: str, active: bool = True, **enterprise: str) -> dict[str, Any]:
             "emails": [{"value": name, "primary": True}], ENTERPRISE: enterprise}
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def bridge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveBridge]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/bridge.db"
-    else:
-        url = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(url).flushdb()
+@pytest.fixture
+def bridge(bridge_store_url: str, tmp_path: Path) -> Iterator[LiveBridge]:
     (tmp_path / "policy.yml").write_text(yaml.safe_dump(POLICY))
-    with LiveBridge(url, policy=tmp_path / "policy.yml") as live:
+    with LiveBridge(bridge_store_url, policy=tmp_path / "policy.yml") as live:
         assert live.app.state.sync is not None  # the policy is loaded, though no target is enabled
         yield live
 
