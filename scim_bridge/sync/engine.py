@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -187,57 +188,45 @@ class SyncEngine:
                 "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "partial",
                 "projects": known.get("projects", {}) if known else {}})
         assert target_id is not None
-        for key in [k for k in current if k not in wanted]:  # revocations first
-            await target.remove_member(current.pop(key), target_id)
-        for key, group_name in wanted.items():
-            if key not in current:
-                group_id = await self._target_group(target_name, target, key, group_name)
-                await target.add_member(group_id, target_id)
-                current[key] = group_id
-        projects = await self._apply_projects(target_name, target, target_id, dict(known.get("projects", {})) if known
-                                              else {}, desired.projects if desired.account else {})
+        user_id = target_id
+        await _converge(current, wanted, lambda gid: target.remove_member(gid, user_id),
+                        lambda key, name: self._target_group(target_name, target, key, name),
+                        lambda gid: target.add_member(gid, user_id))
+        projects: dict[str, str] = dict(known.get("projects", {})) if known else {}
+        access = getattr(target, "access", None)
+        if access is not None:  # iconik project teams: members are users, kept like group membership
+            await _converge(projects, desired.projects if desired.account else {},
+                            lambda pid: access.remove_project_member(pid, user_id),
+                            lambda key, name: self._target_project(target_name, access, key, name),
+                            lambda pid: access.add_project_member(pid, user_id))
         await self.idmap.put(target_name, "User", scim_id, {
             "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "synced",
             "error": desired.note, "projects": projects,
         })
 
-    async def _apply_projects(self, target_name: str, target: Target, user_id: str, current: dict[str, str],
-                              wanted: dict[str, str]) -> dict[str, str]:
-        """iconik project teams: project members are users, kept like group membership."""
-        access = getattr(target, "access", None)
-        if access is None or not (current or wanted):
-            return current
-        for key in [k for k in current if k not in wanted]:  # revocations first
-            await access.remove_project_member(current.pop(key), user_id)
-        for key, name in wanted.items():
-            if key not in current:
-                project_id = await self._target_project(target_name, access, key, name)
-                await access.add_project_member(project_id, user_id)
-                current[key] = project_id
-        return current
-
     async def _target_project(self, target_name: str, access: Any, key: str, name: str) -> str:
-        lock = self._group_locks.setdefault(f"{target_name}:project:{key}", asyncio.Lock())
-        async with lock:  # the first two members of a new team must not create two projects
-            known = await self.idmap.get(target_name, "Project", key)
-            if known and known.get("id") and known.get("name") == name:
-                return str(known["id"])
-            project_id = str(await access.ensure_project(name, known.get("id") if known else None))
-            await self.idmap.put(target_name, "Project", key, {"id": project_id, "name": name, "status": "synced"})
-            return project_id
+        """The iconik project of a project-team group, creating or adopting it once."""
+        return await self._ensure_once(target_name, "Project", key, name,
+                                       lambda known_id: access.ensure_project(name, known_id))
 
     async def _target_group(self, target_name: str, target: Target, key: str, name: str) -> str:
         """The target id of a mirrored or derived group, creating or adopting it once."""
-        lock = self._group_locks.setdefault(f"{target_name}:{key}", asyncio.Lock())
-        async with lock:  # two members of a new group must not create it twice
-            known = await self.idmap.get(target_name, "Group", key)
+        return await self._ensure_once(target_name, "Group", key, name,
+                                       lambda known_id: target.ensure_group(name, known_id, key))
+
+    async def _ensure_once(self, target_name: str, kind: str, key: str, name: str,
+                           ensure: Callable[[str | None], Awaitable[str]]) -> str:
+        lock = self._group_locks.setdefault(f"{target_name}:{kind}:{key}", asyncio.Lock())
+        async with lock:  # two members of a new group or team must not create it twice
+            known = await self.idmap.get(target_name, kind, key)
             if known and known.get("id") and known.get("name") == name and known.get("status") == "synced":
                 return str(known["id"])
-            group_id = await target.ensure_group(name, known.get("id") if known else None, key)
-            await self.idmap.put(target_name, "Group", key, {"id": group_id, "name": name, "status": "synced"})
-            if not known or known.get("id") != group_id or known.get("name") != name:
-                await self.request_access_sync(name, known.get("name") if known else None)  # a new principal: its folder / collection grants follow
-            return group_id
+            target_id = str(await ensure(known.get("id") if known else None))
+            await self.idmap.put(target_name, kind, key, {"id": target_id, "name": name, "status": "synced"})
+            if kind == "Group" and (not known or known.get("id") != target_id or known.get("name") != name):
+                # a new or renamed principal: its folder / collection grants follow
+                await self.request_access_sync(name, known.get("name") if known else None)
+            return target_id
 
     # groups ------------------------------------------------------------------------------------
     async def sync_group(self, scim_id: str) -> None:
@@ -268,7 +257,7 @@ class SyncEngine:
         known = await self.idmap.get(target_name, "Group", scim_id)
         if mirrored:
             if not known or known.get("name") != mirrored or known.get("status") != "synced":
-                async with self._group_locks.setdefault(f"{target_name}:{scim_id}", asyncio.Lock()):
+                async with self._group_locks.setdefault(f"{target_name}:Group:{scim_id}", asyncio.Lock()):
                     group_id = await target.ensure_group(mirrored, known.get("id") if known else None, scim_id)
                     await self.idmap.put(target_name, "Group", scim_id, {"id": group_id, "name": mirrored,
                                                                          "status": "synced"})
@@ -291,3 +280,15 @@ class SyncEngine:
             await self.idmap.forget(target_name, "Project", scim_id)
         elif known.get("name") != project:
             await self._target_project(target_name, access, scim_id, project)
+
+
+async def _converge(current: dict[str, str], wanted: dict[str, str], remove: Callable[[str], Awaitable[None]],
+                    resolve: Callable[[str, str], Awaitable[str]], add: Callable[[str], Awaitable[None]]) -> None:
+    """Bring a membership map (key → target id) to `wanted` (key → name), revocations first."""
+    for key in [k for k in current if k not in wanted]:
+        await remove(current.pop(key))
+    for key, name in wanted.items():
+        if key not in current:
+            target_id = await resolve(key, name)
+            await add(target_id)
+            current[key] = target_id
