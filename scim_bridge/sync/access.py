@@ -83,11 +83,22 @@ class CloudinaryCollection(_Strict):
     grants: list[FolderGrant] = []  # role: a content role id with collection_id policy parameters
 
 
+class AgencyKey(_Strict):
+    """A dedicated API key of the product environment for one agency, holding only folder roles:
+    enabled while the agency's directory group has an active member, disabled otherwise. The
+    bridge never keeps or shows the key's secret: the agency's admin reads it in the Console."""
+
+    group: str  # the agency's directory group
+    folders: list[str]  # folder paths the key may reach
+    role: Literal[FOLDER_ROLES] = "contributor"  # type: ignore[valid-type]
+
+
 class CloudinaryAccess(_Strict):
     product_environment: str | None = None  # cloud_name; the Admin API key comes with the credentials
     permission_model: Literal["auto", "roles", "invite"] = "auto"
     folders: list[CloudinaryFolder] = []
     collections: list[CloudinaryCollection] = []
+    agency_keys: list[AgencyKey] = []
 
 
 class CollectionGrant(_Strict):

@@ -19,7 +19,8 @@ import orjson
 
 from ..store import Store
 from ..targets.base import Gone
-from .access import fill, folder_role_id
+from ..scim.filters import fold
+from .access import expired, fill, folder_role_id
 from .idmap import IdMap
 from .policy import Policy
 
@@ -88,6 +89,7 @@ class AccessSync:
         needs a grants run); during a 2,000-group load most groups do not."""
         names = {self.target_name(g.group) for g in policy_grants(self.policy, [])}
         names |= {self.target_name(r.group) for r in self.policy.access.reviewers}
+        names |= {self.target_name(k.group) for k in self.policy.access.cloudinary.agency_keys}
         return group_name in names or any(match_template(w.group, group_name) is not None
                                           for w in self.policy.access.iconik.workspaces)
 
@@ -109,7 +111,7 @@ class AccessSync:
     # Cloudinary ---------------------------------------------------------------------------------
     async def _cloudinary(self, folders: Any) -> None:
         config = self.policy.access.cloudinary
-        if not config.folders and not config.collections:
+        if not config.folders and not config.collections and not config.agency_keys:
             return
         await folders.detect_model(config.permission_model)
         managed = await self.managed_groups("cloudinary")
@@ -160,8 +162,54 @@ class AccessSync:
         await self.store.kv_put(ACCESS, "cloudinary:applied", orjson.dumps(applied))
         if config.collections:
             await self._cloudinary_collections(folders, managed)
+        for rule in config.agency_keys:
+            await self._agency_key(folders, rule)
         if self.policy.access.reviewers and folders.model == "roles":
             await self._cloudinary_reviewers(folders, managed)
+
+    async def _agency_key(self, folders: Any, rule: Any) -> None:
+        """An agency's own API key: enabled with exactly its folder roles while its directory group
+        has an active member; disabled, with no role, otherwise."""
+        active = await self.group_has_active_member(rule.group)
+        key_name = f"cloudinary:agency-key:{rule.group}"
+        raw = await self.store.kv_get(ACCESS, key_name)
+        api_key = raw.decode() if raw else None
+        if api_key and not self.dry_run and not await folders.set_key_enabled(api_key, active):
+            api_key = None  # deleted in the Console: a new one if the agency still needs it
+        if api_key is None and active:
+            if self.dry_run:
+                self.drift.append(("cloudinary", "missing-key", rule.group, "the agency's API key is missing"))
+                return
+            api_key = await folders.create_key(f"scim-bridge: {rule.group}")  # the secret stays in Cloudinary
+            await self.store.kv_put(ACCESS, key_name, api_key.encode())
+        if api_key is None:
+            return
+        role = folder_role_id(rule.role)
+        for path in rule.folders:
+            folder_id = await self._folder_id(folders, path, not self.dry_run)
+            if folder_id is None:
+                continue
+            held = (await folders.folder_grants(folder_id)).get(("apiKey", api_key), set())
+            wanted = {role} if active else set()
+            if self.dry_run and held != wanted:
+                self.drift.append(("cloudinary", "wrong-grant", path, f"agency key of {rule.group}: "
+                                   f"{sorted(held)} → {sorted(wanted)}"))
+                continue
+            await folders.change("remove", folder_id, ("apiKey", api_key), sorted(held - wanted))
+            await folders.change("add", folder_id, ("apiKey", api_key), sorted(wanted - held))
+
+    async def group_has_active_member(self, display_name: str) -> bool:
+        ids = await self.store.lookup("Group", "displayname", fold(display_name))
+        record = await self.store.get("Group", ids[0]) if ids else None
+        if record is None:
+            return False
+        members = [m["value"] for m in orjson.loads(record.body).get("members") or []]
+        attribute = self.policy.access.external.expiry_attribute
+        for user in await self.store.get_many("User", members):
+            document = orjson.loads(user.body)
+            if document.get("active", True) is not False and not expired(document, attribute):
+                return True
+        return False
 
     async def _cloudinary_collections(self, folders: Any, managed: dict[str, str]) -> None:
         """Collections by id (no public API lists them): the diff is against what the bridge gave,

@@ -56,7 +56,8 @@ class SyncEngine:
     @property
     def grants_access(self) -> bool:
         a = self.policy.access
-        return bool(a.cloudinary.folders or a.cloudinary.collections or a.iconik.collections or a.iconik.workspaces)
+        return bool(a.cloudinary.folders or a.cloudinary.collections or a.cloudinary.agency_keys
+                    or a.iconik.collections or a.iconik.workspaces)
 
     async def request_access_sync(self, *group_names: str | None) -> None:
         """Queue a grants run; for a group's change (its old and new names), only if the group
@@ -101,6 +102,9 @@ class SyncEngine:
         document = orjson.loads(record.body) if record else None
         groups = {r.id: orjson.loads(r.body).get("displayName", "") for r in await self.store.get_many("Group", group_ids)}
         await self._watch_expiry(scim_id, document, groups)
+        agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
+        if agencies and any(name.lower() in agencies for name in groups.values()):
+            await self.request_access_sync()  # whether the agency's own key stays on depends on its members
         failures: list[Exception] = []
         for name, target in self.targets.items():  # one target's failure must not hold up the other
             desired = self.desired_user(name, document, groups)
@@ -242,6 +246,9 @@ class SyncEngine:
         mirrored = self.policy.groups.mirrored_name(document["displayName"]) if document else None
         failures: list[Exception] = []
         project = self.policy.access.iconik.project_name(document["displayName"]) if document else None
+        agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
+        if agencies and (document is None or document.get("displayName", "").lower() in agencies):
+            await self.request_access_sync()  # an agency's members changed (or a group went): its key follows
         for name, target in self.targets.items():
             try:
                 await self._apply_group(name, target, scim_id, mirrored)

@@ -75,6 +75,13 @@ def policy_violations(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]
                 problems.append((("access", "cloudinary", "folders", f_index, "grants", g_index),
                                  f"access.cloudinary.folders[{f_index}].grants[{g_index}]: external group "
                                  f"{grant.group!r} would reach {problem}"))
+    for k_index, key in enumerate(policy.access.cloudinary.agency_keys):  # an agency key is external by nature
+        for path in key.folders:
+            folder = next((f for f in policy.access.cloudinary.folders if f.path == path), None)
+            problem = _folder_problem(policy, path, bool(folder and folder.internal), key.role)
+            if problem:
+                problems.append((("access", "cloudinary", "agency_keys", k_index),
+                                 f"access.cloudinary.agency_keys[{k_index}]: the key of {key.group!r} would reach {problem}"))
     for c_index, collection in enumerate(policy.access.iconik.collections):
         for g_index, cgrant in enumerate(collection.grants):
             problem = _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))

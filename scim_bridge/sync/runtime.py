@@ -27,7 +27,7 @@ def build_targets(policy: Policy) -> dict[str, Target]:
         cloudinary = CloudinaryTarget(CloudinaryConfig(
             c.base_url, creds["account_id"], creds["key"], creds["secret"], c.rate, c.service_account_email))
         folders = policy.access.cloudinary
-        if folders.folders or folders.collections:
+        if folders.folders or folders.collections or folders.agency_keys:
             if not folders.product_environment or not creds.get("admin_key") or not creds.get("admin_secret"):
                 raise PolicyError("access.cloudinary.folders needs access.cloudinary.product_environment and the "
                                   "product environment's API key (admin_key, admin_secret in the credentials, or "

@@ -120,6 +120,22 @@ class CloudinaryFolderAccess:
             "roles": [{"id": r, "scope_id": scope, "policy_parameters": {"collection_id": collection_id}}
                       for r in roles]})
 
+    # agency keys (research §1.7: product environment access keys) ---------------------------------
+    async def create_key(self, name: str) -> str:
+        """A new enabled key; only its public part is returned (the secret is dropped here)."""
+        created = await self.provisioning.call("POST", f"/sub_accounts/{await self._scope_id()}/access_keys",
+                                               json={"name": name, "enabled": True})
+        return str(created.json()["api_key"])
+
+    async def set_key_enabled(self, api_key: str, enabled: bool) -> bool:
+        """False when the key is gone (deleted in the Console): a new one is made next time."""
+        try:
+            await self.provisioning.call("PUT", f"/sub_accounts/{await self._scope_id()}/access_keys/{api_key}",
+                                         json={"enabled": enabled})
+            return True
+        except Gone:
+            return False
+
     # reviewers: a global role carrying the moderation policy (research §4.1) -----------------------
     MODERATOR_ROLE = "scim_bridge_moderator"
 

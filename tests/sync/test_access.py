@@ -347,3 +347,45 @@ def test_the_group_index_of_the_id_map_is_built_from_an_older_map(tmp_path: Path
             await store.close()
 
     assert asyncio.run(run()) == ["New Group", "Old Group"]
+
+
+def test_an_agency_key_holds_only_its_folder_role_while_the_agency_has_someone_active(tmp_path: Path) -> None:
+    access = {**ACCESS, "cloudinary": {**ACCESS["cloudinary"], "agency_keys": [
+        {"group": "Agency - Bright Ideas", "folders": ["agencies/bright-ideas"], "role": "contributor"}]}}
+    for world in make_world(tmp_path, f"sqlite:///{tmp_path}/bridge.db", access=access, guardrails=GUARDRAILS):
+        kim = joiner(world, "kim@brightideas.example", department="External", userType="Contractor")
+        agency = group(world, "Agency - Bright Ideas", [kim["id"]])
+        keys = next(iter(world.cloudinary.access_keys.values()))
+
+        def agency_key() -> dict[str, Any] | None:
+            return next((k for k in keys if k["name"] == "scim-bridge: Agency - Bright Ideas"), None)
+
+        def key_roles() -> dict[str, set[str]]:
+            key = agency_key()
+            reach: dict[str, set[str]] = {}
+            for a in list(world.cloudinary.role_assignments):
+                folder = world.cloudinary.folders.get((a.get("policy_parameters") or {}).get("folder_id", ""))
+                if key and folder and a["principal_type"] == "apiKey" and a["principal_id"] == key["api_key"]:
+                    reach.setdefault(folder["path"], set()).add(a["role_id"].rsplit("::", 1)[-1])
+            return reach
+
+        world.converge(lambda w: agency_key() is not None and agency_key()["enabled"]  # type: ignore[index]
+                       and key_roles() == {"agencies/bright-ideas": {"contributor"}})
+        secret = agency_key()["api_secret"]  # type: ignore[index]
+        move(world, agency["id"], "remove", kim["id"])  # the agency has nobody left
+        world.converge(lambda w: not agency_key()["enabled"] and key_roles() == {})  # type: ignore[index]
+        move(world, agency["id"], "add", kim["id"])
+        world.converge(lambda w: agency_key()["enabled"]  # type: ignore[index]
+                       and key_roles() == {"agencies/bright-ideas": {"contributor"}})
+        exported = run_cli("audit", "export", "--format", "jsonl", "--store", f"sqlite:///{tmp_path}/bridge.db")
+        assert exported.returncode == 0 and secret not in exported.stdout  # the bridge never keeps the secret
+        assert len([k for k in keys if k["name"].startswith("scim-bridge:")]) == 1  # one key, re-enabled
+
+
+def test_an_agency_key_beyond_the_external_profile_is_refused(tmp_path: Path) -> None:
+    bad = {"guardrails": GUARDRAILS, "access": {
+        "external": {"folders": ["agencies/*"], "max_folder_role": "contributor"},
+        "cloudinary": {"agency_keys": [{"group": "Agency X", "folders": ["campaigns/emea"], "role": "viewer"}]}}}
+    (tmp_path / "policy.yml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(PolicyError, match=r"agency_keys\[0\].*campaigns/emea, which is not among access.external"):
+        load_policy(tmp_path / "policy.yml")
