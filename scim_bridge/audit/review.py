@@ -375,6 +375,11 @@ class _ReviewBuilder:
 
     async def _grant(self, resource: Resource, view: _TargetView, target: Any, kind: str, principal_id: str,
                      rights: list[str], rule_of: Callable[[str], str]) -> None:
+        if kind == "apiKey":  # an agency's own key (policy agency_keys) or one granted by hand: not a person
+            agency, rule = await self._agency_of_key(principal_id)
+            resource.grants.append({"principal": f"API key {principal_id}" + (f" of {agency}" if agency else ""),
+                                    "rights": rights, "rule": rule, "members": 0})
+            return
         if kind != "group":  # a role given to one account: no group, and never by the bridge
             resource.grants.append({"principal": f"{kind} {principal_id}", "rights": rights, "rule": NOT_IN_POLICY,
                                     "members": 1})
@@ -396,6 +401,12 @@ class _ReviewBuilder:
         for account in members:
             if account.enabled:
                 resource.reachers.append(self._reacher(view, account.id, account, rights, via, rule))
+
+    async def _agency_of_key(self, api_key: str) -> tuple[str | None, str]:
+        for index, rule in enumerate(self.policy.access.cloudinary.agency_keys):
+            if await self.store.kv_get("access", f"cloudinary:agency-key:{rule.group}") == api_key.encode():
+                return rule.group, f"access.cloudinary.agency_keys[{index}]"
+        return None, NOT_IN_POLICY
 
     def _reacher(self, view: _TargetView, account_id: str, account: TargetAccount | None, rights: list[str],
                  via: str, rule: str) -> Reacher:

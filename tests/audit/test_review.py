@@ -87,6 +87,8 @@ def cloudinary_reach(cld: dict[str, Any]) -> dict[str, set[tuple[str, str]]]:
     reach: dict[str, set[tuple[str, str]]] = {}
     for principal, folders in cld["grants"].items():
         kind, principal_id = principal.split(":", 1)
+        if kind == "apiKey":
+            continue  # the agency's own key reaches its folder, but it is not a person
         holders = members.get(principal_id, []) if kind == "group" else [principal_id]
         for folder_id, roles in folders.items():
             for user_id in holders:
@@ -163,6 +165,10 @@ def test_the_sandbox_review_matches_the_emulators_state(sandbox: dict[str, Any])
     assert {(x["via"], x["rule"]) for x in emea["reachers"]} == {
         ("Marketing EMEA", "access.cloudinary.folders[0] (campaigns/emea)"),
         ("Global Brand", "access.cloudinary.folders[0] (campaigns/emea)")}
+    agency_folder = next(r for r in review["resources"] if r["name"] == "agencies/bright-ideas")
+    [key_grant] = [g for g in agency_folder["grants"] if g["principal"].startswith("API key")]
+    assert key_grant["principal"].endswith("of Agency - Bright Ideas") and key_grant["rights"] == ["contributor"]
+    assert key_grant["rule"] == "access.cloudinary.agency_keys[0]"
     # the review shows what the target holds, not what the bridge believes: the raised role differs
     ava_row = next(u for u in review["users"] if u["user_name"] == "ava.andersen@example.com"
                    and u["target"] == "cloudinary")
