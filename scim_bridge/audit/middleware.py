@@ -54,11 +54,13 @@ class AuditMiddleware:
                 message = {**message, "headers": [*message.get("headers", ()), header]}
             elif recorded and message["type"] == "http.response.body" and (bulk or response["status"] >= 400):
                 response["body"].append(message.get("body", b""))
+                if not message.get("more_body") and state.get("principal") is not None:
+                    # Recorded before the client has the answer, so the trail keeps the order in which
+                    # a client's requests happened (its next request cannot be recorded first).
+                    await self._record_refusals(method, path, response["status"], b"".join(response["body"]), bulk)
             await send(message)
 
         await self.app(scope, receive, send_with_id)
-        if recorded and state.get("principal") is not None:
-            await self._record_refusals(method, path, response["status"], b"".join(response["body"]), bulk)
 
     async def _record_refusals(self, method: str, path: str, status: int, body: bytes, bulk: bool) -> None:
         assert self.trail is not None
