@@ -102,6 +102,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
 
     # Activity in the targets: webhook receivers, and last-login polling through the translators.
     hooks = webhooks.receivers(settings, store, sync.engine.policy if sync is not None else None)
+    trail.also_prune.append(hooks.activity.prune)  # target activity follows the audit trail's retention
     poller: LastLoginPoller | None = None
     if sync is not None and sync.engine.targets and settings.last_login_poll_seconds:
         poller = LastLoginPoller(store, sync.engine.targets, settings.last_login_poll_seconds,

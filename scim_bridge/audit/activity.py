@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -229,6 +229,24 @@ class ActivityLog:
         await self.store.kv_put(DAYS, day, b"1")
         await self.store.kv_put(day_namespace(day), key, orjson.dumps(record))
         return True, record
+
+    async def prune(self, retention_days: float, now: datetime | None = None) -> int:
+        """Forget whole days older than the retention (the audit trail's own); returns how many
+        events went. Their dedupe marks go too: a delivery that old is refused as stale anyway."""
+        cutoff = ((now or datetime.now(UTC)) - timedelta(days=retention_days)).date().isoformat()
+        old_days = {day for day, _ in await self.store.kv_items(DAYS) if day < cutoff}
+        if not old_days:
+            return 0
+        gone = 0
+        for key, day in await self.store.kv_items(SEEN):
+            if day.decode() in old_days:
+                await self.store.kv_delete(SEEN, key)
+        for day in sorted(old_days):
+            for key, _ in await self.store.kv_items(day_namespace(day)):
+                await self.store.kv_delete(day_namespace(day), key)
+                gone += 1
+            await self.store.kv_delete(DAYS, day)
+        return gone
 
     async def query(self, user: str | None = None, type: str | None = None, since: datetime | None = None,
                     until: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:

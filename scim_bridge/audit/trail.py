@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -104,6 +104,8 @@ class AuditTrail:
         self.prune_interval = prune_interval
         self._backlog: list[bytes] = []
         self.dropped = 0
+        # Other records kept beside the trail (activity) are pruned on the same schedule and retention.
+        self.also_prune: list[Callable[[float], Awaitable[int]]] = []
 
     # SCIM writes ---------------------------------------------------------------------------
     def entry(self, operation: str, resource_type: str, id: str, before: dict[str, Any] | None,
@@ -179,6 +181,8 @@ class AuditTrail:
                 await self.flush()
                 if self.retention_days and time.monotonic() >= next_prune:
                     pruned = await self.prune()
+                    for prune_more in self.also_prune:
+                        pruned += await prune_more(self.retention_days)
                     if pruned:
                         log.info("audit: pruned %d entries older than %s days", pruned, self.retention_days)
                     next_prune = time.monotonic() + self.prune_interval

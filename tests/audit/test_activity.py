@@ -226,3 +226,32 @@ def test_on_redis_with_scheduled_polling(tmp_path: Path, redis_url: str) -> None
                        for t in answer["users"].values())
 
         world.converge(polled, timeout=30)
+
+
+def test_activity_older_than_the_retention_is_pruned_with_its_dedupe_marks(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from scim_bridge.audit.activity import ActivityLog, Event, Identities
+    from scim_bridge.store import open_store
+
+    async def run() -> tuple[int, list[str]]:
+        store = open_store(f"sqlite:///{tmp_path}/activity.db")
+        await store.open()
+        try:
+            log = ActivityLog(store, Identities(store))
+            now = datetime.now(UTC)
+            for event_id, age in (("old", 400), ("recent", 3)):
+                await log.ingest(Event("cloudinary", event_id, "upload", "upload", {"kind": "asset", "id": event_id},
+                                       now - timedelta(days=age), "api", "key-1"))
+            gone = await log.prune(365, now)
+            kept = [r["event_id"] for r in await log.query(limit=10)]
+            stored_again, _ = await log.ingest(Event("cloudinary", "old", "upload", "upload",
+                                                     {"kind": "asset", "id": "old"}, now - timedelta(days=400),
+                                                     "api", "key-1"))
+            assert stored_again  # its dedupe mark went with it
+            return gone, kept
+        finally:
+            await store.close()
+
+    assert asyncio.run(run()) == (1, ["recent"])
