@@ -4,10 +4,11 @@ workers that run inside the bridge process (started and stopped with the app).""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from pathlib import Path
 
-from ..store import REVOCATION_LANE, Store
+from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import Target
 from ..targets.cloudinary import CloudinaryConfig, CloudinaryTarget
 from ..targets.cloudinary_access import CloudinaryFolderAccess
@@ -92,6 +93,7 @@ class SyncRuntime:
         access dates are watched so an expiry revokes access without any directory change."""
         try:
             await self.engine.request_access_sync()
+            await self._requeue_if_policy_changed()
         except Exception:  # the store may be down at start: the next group change asks again
             log.warning("sync: could not queue the grants run at start", exc_info=True)
         if self.engine.policy.reconcile.interval_seconds and self.engine.targets:
@@ -106,6 +108,23 @@ class SyncRuntime:
                     await asyncio.wait_for(self._stop.wait(), timeout=self.expiry_sweep_seconds)
                 except asyncio.TimeoutError:
                     pass
+
+    async def _requeue_if_policy_changed(self) -> None:
+        """A policy that differs from the one the directory was last synced with re-evaluates every
+        user and group (standard lane): level-triggered, so only real differences call a target."""
+        store = self.engine.store
+        digest = hashlib.sha256(self.engine.policy.model_dump_json().encode()).hexdigest().encode()
+        last = await store.kv_get("sync", "policy-digest")
+        if last == digest:
+            return
+        queued = 0
+        if last is not None:  # a first start has nothing synced under another policy
+            for resource_type in ("Group", "User"):
+                async for record in store.scan(resource_type):
+                    await store.enqueue(resource_type, record.id, STANDARD_LANE)
+                    queued += 1
+            log.info("sync: the policy changed; %d users and groups re-evaluated", queued)
+        await store.kv_put("sync", "policy-digest", digest)
 
     async def _reconcile_periodically(self) -> None:
         """The policy's `reconcile.interval_seconds`: report (or repair) drift on a schedule; the

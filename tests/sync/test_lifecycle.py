@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+from tests.live import LiveBridge
 from tests.scim.conftest import ENTERPRISE, GROUP, USER, patch_ops
 from tests.sync.conftest import World, make_world
 
@@ -102,3 +105,17 @@ def test_delete_mode_removes_accounts(tmp_path: Path) -> None:
         world.converge(lambda w: w.cld_user("fay@example.com") is None and w.ico_user("fay@example.com") is None)
         # The bridge's own iconik account is never touched.
         assert world.iconik.users[world.iconik.token_user_id]["status"] == "ACTIVE"
+
+
+def test_a_changed_policy_re_evaluates_the_directory_at_the_next_start(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path}/bridge.db"
+    for world in make_world(tmp_path, store):
+        joiner(world, "ada@example.com", department="Brand")
+        world.converge(lambda w: w.cld_user("ada@example.com") is not None
+                       and w.cld_user("ada@example.com")["role"] == "media_library_user")  # type: ignore[index]
+        world.bridge.__exit__(None, None, None)  # stop it; the emulators stay
+        policy = yaml.safe_load((tmp_path / "policy.yml").read_text())
+        policy["roles"].append({"when": {"attribute": {"department": "Brand"}}, "cloudinary": "media_library_admin"})
+        (tmp_path / "next.yml").write_text(yaml.safe_dump(policy))
+        with LiveBridge(store, policy=tmp_path / "next.yml"):  # no directory change at all
+            world.converge(lambda w: w.cld_user("ada@example.com")["role"] == "media_library_admin")  # type: ignore[index]
