@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from scim_bridge import cli
 from scim_bridge.audit.trail import AuditTrail
@@ -28,13 +27,9 @@ ADMIN = "admin-token-for-audit"
 PASSWORD = "Sup3r-Secret-Passw0rd!"
 
 
-@pytest.fixture(params=["sqlite", "redis"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/bridge.db"
-    url: str = request.getfixturevalue("redis_url")
-    redis.Redis.from_url(url).flushdb()
-    return url
+@pytest.fixture
+def store_url(bridge_store_url: str) -> str:
+    return bridge_store_url
 
 
 @pytest.fixture

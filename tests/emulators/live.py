@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import uvicorn
 
 from tests.live import free_port
@@ -33,3 +35,13 @@ class LiveApp:
     def __exit__(self, *exc: Any) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def serve_iconik(switches: Any = None) -> Iterator[tuple[httpx.Client, Any]]:
+    """An iconik emulator over real HTTP and a client already holding its App-ID and Auth-Token."""
+    from scim_bridge.emulators import iconik
+
+    state = iconik.IconikState()
+    with LiveApp(iconik.build(state, switches)) as live, httpx.Client(base_url=f"{live.url}/API", timeout=10,
+                      headers={"App-ID": state.app_id, "Auth-Token": state.auth_token}) as client:
+        yield client, state

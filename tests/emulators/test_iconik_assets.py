@@ -16,16 +16,12 @@ from starlette.routing import Route
 
 from scim_bridge.emulators import iconik
 from tests.emulators.live import LiveApp
+from tests.emulators.live import serve_iconik as serve
 from tests.emulators.spec import assert_matches
 
 ASSETS, NOTIFICATIONS = "iconik/assets.json", "iconik/notifications.json"
 
 
-def serve(switches: iconik.IconikSwitches | None = None) -> Iterator[tuple[httpx.Client, iconik.IconikState]]:
-    state = iconik.IconikState()
-    with LiveApp(iconik.build(state, switches)) as live, httpx.Client(base_url=f"{live.url}/API", timeout=10,
-                      headers={"App-ID": state.app_id, "Auth-Token": state.auth_token}) as client:
-        yield client, state
 
 
 @pytest.fixture
