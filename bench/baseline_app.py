@@ -8,8 +8,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-USER = orjson.dumps({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "2819c223", "userName": "bjensen",
-                     "name": {"givenName": "Barbara", "familyName": "Jensen"}, "active": True})
+USER = orjson.dumps(
+    {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "id": "2819c223",
+        "userName": "bjensen",
+        "name": {"givenName": "Barbara", "familyName": "Jensen"},
+        "active": True,
+    }
+)
 
 
 async def get_user(request: Request) -> Response:
@@ -17,11 +24,15 @@ async def get_user(request: Request) -> Response:
 
 
 async def post_user(request: Request) -> Response:
-    return Response(orjson.dumps(orjson.loads(await request.body())), status_code=201, media_type="application/scim+json")
+    return Response(
+        orjson.dumps(orjson.loads(await request.body())), status_code=201, media_type="application/scim+json"
+    )
 
 
-app = Starlette(routes=[
-    Route("/scim/v2/Users", get_user, methods=["GET"]),
-    Route("/scim/v2/Users/{id}", get_user, methods=["GET"]),
-    Route("/scim/v2/Users", post_user, methods=["POST"]),
-])
+app = Starlette(
+    routes=[
+        Route("/scim/v2/Users", get_user, methods=["GET"]),
+        Route("/scim/v2/Users/{id}", get_user, methods=["GET"]),
+        Route("/scim/v2/Users", post_user, methods=["POST"]),
+    ]
+)

@@ -40,12 +40,21 @@ BATCH = 20_000
 def user_document(i: int) -> tuple[str, bytes, list[tuple[str, str]], list[tuple[str, str]]]:
     user_id = f"{i:032x}"
     name = f"user{i}@example.com"
-    document = {"schemas": [USER.core_schema], "id": user_id, "userName": name, "active": True,
-                "name": {"givenName": "Given", "familyName": f"Family{i}"},
-                "emails": [{"value": name, "type": "work", "primary": True}],
-                "meta": {"resourceType": "User", "created": "2026-01-01T00:00:00.000Z",
-                         "lastModified": "2026-01-01T00:00:00.000Z",
-                         "location": f"http://127.0.0.1/scim/v2/Users/{user_id}", "version": 'W/"1"'}}
+    document = {
+        "schemas": [USER.core_schema],
+        "id": user_id,
+        "userName": name,
+        "active": True,
+        "name": {"givenName": "Given", "familyName": f"Family{i}"},
+        "emails": [{"value": name, "type": "work", "primary": True}],
+        "meta": {
+            "resourceType": "User",
+            "created": "2026-01-01T00:00:00.000Z",
+            "lastModified": "2026-01-01T00:00:00.000Z",
+            "location": f"http://127.0.0.1/scim/v2/Users/{user_id}",
+            "version": 'W/"1"',
+        },
+    }
     keys, unique = index_keys_of(USER, document)
     return user_id, orjson.dumps(document), keys, unique
 
@@ -63,8 +72,9 @@ def seed_sqlite(path: str, start: int, stop: int) -> None:
             entries += [("User", a, v, user_id, int((a, v) in unique)) for a, v in set(keys) | set(unique)]
         connection.execute("BEGIN")
         connection.executemany("INSERT INTO resources (type, id, version, body) VALUES (?, ?, ?, ?)", resources)
-        connection.executemany("INSERT INTO index_entries (type, attr, value, id, is_unique) VALUES (?, ?, ?, ?, ?)",
-                               entries)
+        connection.executemany(
+            "INSERT INTO index_entries (type, attr, value, id, is_unique) VALUES (?, ?, ?, ?, ?)", entries
+        )
         connection.execute("COMMIT")
     connection.close()
 
@@ -92,12 +102,28 @@ def seed_redis(url: str, start: int, stop: int) -> None:
 
 def measure(store_url: str, size: int, lookups: int) -> tuple[float, float]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "scim_bridge", "serve", "--port", str(port), "--store", store_url,
-                                "--log-level", "warning"], env={**os.environ, "SCIM_BRIDGE_TOKENS": TOKEN}, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scim_bridge",
+            "serve",
+            "--port",
+            str(port),
+            "--store",
+            store_url,
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "SCIM_BRIDGE_TOKENS": TOKEN},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/scim/v2", headers={"Authorization": f"Bearer {TOKEN}"},
-                          timeout=10) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}/scim/v2", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        ) as client:
             for _ in range(100):
                 try:
                     client.get("/ServiceProviderConfig")
@@ -142,7 +168,7 @@ def main() -> int:
                 rows.append((name, size, p50, p99, seed_seconds))
     finally:
         server.stop()
-    print(f"\neq lookup latency, GET /Users?filter=userName eq \"…\", {args.lookups} sequential lookups per cell\n")
+    print(f'\neq lookup latency, GET /Users?filter=userName eq "…", {args.lookups} sequential lookups per cell\n')
     print(f"{'store':7} {'users':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for name, size, p50, p99, _ in rows:
         print(f"{name:7} {size:9d} {p50:8.3f} {p99:8.3f}")

@@ -84,8 +84,9 @@ class Server:
     def start(self) -> None:
         self.port = free_port()
         command = [part.replace("{port}", str(self.port)) for part in self.command]
-        self.process = subprocess.Popen(command, env={**os.environ, **self.env}, cwd=ROOT,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, env={**os.environ, **self.env}, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -102,24 +103,61 @@ class Server:
 
 
 def uvicorn(app: str) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}", "--loop", "uvloop",
-            "--http", "httptools", "--no-access-log", "--log-level", "warning", "--app-dir", str(ROOT / "bench")]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--app-dir",
+        str(ROOT / "bench"),
+    ]
 
 
 def bridge(store: str) -> list[str]:
-    return [sys.executable, "-m", "scim_bridge", "serve", "--port", "{port}", "--store", store, "--log-level", "warning"]
+    return [
+        sys.executable,
+        "-m",
+        "scim_bridge",
+        "serve",
+        "--port",
+        "{port}",
+        "--store",
+        store,
+        "--log-level",
+        "warning",
+    ]
 
 
 def seed(server: Server, count: int) -> tuple[list[str], list[str]]:
     ids, names = [], []
-    with httpx.Client(base_url=f"http://127.0.0.1:{server.port}{server.base}", timeout=30,
-                      headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"}) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{server.port}{server.base}",
+        timeout=30,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/scim+json"},
+    ) as client:
         for i in range(count):
             name = f"seed{i}@example.com"
-            response = client.post("/Users", json={"schemas": [USER_SCHEMA], "userName": name,
-                                                   "name": {"givenName": "A", "familyName": "B"},
-                                                   "emails": [{"value": name, "type": "work", "primary": True}],
-                                                   "active": True})
+            response = client.post(
+                "/Users",
+                json={
+                    "schemas": [USER_SCHEMA],
+                    "userName": name,
+                    "name": {"givenName": "A", "familyName": "B"},
+                    "emails": [{"value": name, "type": "work", "primary": True}],
+                    "active": True,
+                },
+            )
             response.raise_for_status()
             ids.append(response.json()["id"])
             names.append(name)
@@ -138,8 +176,11 @@ def wrk(server: Server, script: str, paths: list[str] | None, duration: int, con
     lua.write_text(prelude + script)
     url = f"http://127.0.0.1:{server.port}"
     subprocess.run(["wrk", "-t2", f"-c{connections}", "-d2s", "-s", str(lua), url], capture_output=True)  # warm-up
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
+        capture_output=True,
+        text=True,
+    ).stdout
     return parse_wrk(out)
 
 
@@ -171,8 +212,12 @@ def main() -> int:
         Server("bridge-redis", bridge(redis.url), "/scim/v2", {"SCIM_BRIDGE_TOKENS": TOKEN}),
         Server("starlette", uvicorn("baseline_app:app"), "/scim/v2", {}),
         # The reference server as PyPI ships it (its own CLI), and the same library under uvicorn.
-        Server("scim2-server", [sys.executable, "-m", "scim2_server.testserver.cli", "--port", "{port}",
-                                "--bearer-token", TOKEN], "/v2", {}),
+        Server(
+            "scim2-server",
+            [sys.executable, "-m", "scim2_server.testserver.cli", "--port", "{port}", "--bearer-token", TOKEN],
+            "/v2",
+            {},
+        ),
         Server("scim2-uvicorn", uvicorn("peer_app:app"), "/v2", {"PEER_TOKEN": TOKEN}),
     ]
     results: dict[tuple[str, str], Result] = {}
@@ -183,12 +228,15 @@ def main() -> int:
                 ids, names = seed(server, args.users) if server.name != "starlette" else (["x"], ["x"])
                 get_paths = [f"{server.base}/Users/{i}" for i in ids]
                 filter_paths = [f"{server.base}/Users?filter=" + quote(f'userName eq "{n}"') for n in names]
-                results[(server.name, "GET /Users/{id}")] = wrk(server, CYCLE_LUA, get_paths, args.duration,
-                                                                args.connections, workdir)
-                results[(server.name, "GET ?filter=eq")] = wrk(server, CYCLE_LUA, filter_paths, args.duration,
-                                                               args.connections, workdir)
-                results[(server.name, "POST /Users")] = wrk(server, POST_LUA, None, args.duration, args.connections,
-                                                            workdir)
+                results[(server.name, "GET /Users/{id}")] = wrk(
+                    server, CYCLE_LUA, get_paths, args.duration, args.connections, workdir
+                )
+                results[(server.name, "GET ?filter=eq")] = wrk(
+                    server, CYCLE_LUA, filter_paths, args.duration, args.connections, workdir
+                )
+                results[(server.name, "POST /Users")] = wrk(
+                    server, POST_LUA, None, args.duration, args.connections, workdir
+                )
             finally:
                 server.stop()
     finally:
@@ -205,10 +253,15 @@ def main() -> int:
     print("\nratios (same run)                                   aim")
     for store in ("bridge-sqlite", "bridge-redis"):
         for peer in ("scim2-server", "scim2-uvicorn"):
-            print(f"{store:14} GET ÷ {peer:13} GET     {ratio(store, peer, 'GET /Users/{id}'):6.1f}×   ≥ 10× (as shipped)")
+            print(
+                f"{store:14} GET ÷ {peer:13} GET     {ratio(store, peer, 'GET /Users/{id}'):6.1f}×   ≥ 10× (as shipped)"
+            )
             print(f"{store:14} filter ÷ {peer:13} filter {ratio(store, peer, 'GET ?filter=eq'):5.1f}×")
             print(f"{store:14} POST ÷ {peer:13} POST   {ratio(store, peer, 'POST /Users'):6.1f}×   ≥ 5× (as shipped)")
-        print(f"{store:14} GET ÷ Starlette GET                {ratio(store, 'starlette', 'GET /Users/{id}'):6.2f}    ≥ 0.5")
+        print(
+            f"{store:14} GET ÷ Starlette GET                "
+            f"{ratio(store, 'starlette', 'GET /Users/{id}'):6.2f}    ≥ 0.5"
+        )
     return 0
 
 

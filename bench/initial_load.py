@@ -57,22 +57,56 @@ def main() -> int:
     cld_app = cloudinary.build(cld_state, cloudinary.CloudinarySwitches(hourly_limit=int(CLOUDINARY_RATE * 3600)))
     ico_app = iconik.build(ico_state, iconik.IconikSwitches(rate_per_second=ICONIK_RATE, burst=1000))
     with LiveApp(cld_app) as cld, LiveApp(ico_app) as ico:
-        (workdir / "cld.json").write_text(json.dumps({"account_id": cld_state.account_id, "key": cld_state.key,
-                                                      "secret": cld_state.secret}))
+        (workdir / "cld.json").write_text(
+            json.dumps({"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret})
+        )
         (workdir / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
-        (workdir / "policy.yml").write_text(yaml.safe_dump({
-            "targets": {"cloudinary": {"enabled": True, "base_url": cld.url, "rate": CLOUDINARY_RATE,
-                                       "credentials_file": str(workdir / "cld.json")},
-                        "iconik": {"enabled": True, "base_url": ico.url, "rate": ICONIK_RATE,
-                                   "credentials_file": str(workdir / "ico.json")}},
-            "derived_groups": ["dept-{department}"]}))
+        (workdir / "policy.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "targets": {
+                        "cloudinary": {
+                            "enabled": True,
+                            "base_url": cld.url,
+                            "rate": CLOUDINARY_RATE,
+                            "credentials_file": str(workdir / "cld.json"),
+                        },
+                        "iconik": {
+                            "enabled": True,
+                            "base_url": ico.url,
+                            "rate": ICONIK_RATE,
+                            "credentials_file": str(workdir / "ico.json"),
+                        },
+                    },
+                    "derived_groups": ["dept-{department}"],
+                }
+            )
+        )
         port = free_port()
-        env = {**os.environ, "SCIM_BRIDGE_TOKENS": TOKEN, "SCIM_BRIDGE_POLICY": str(workdir / "policy.yml"),
-               "SCIM_BRIDGE_SYNC_CONCURRENCY": "16", "SCIM_BRIDGE_LOG_LEVEL": "warning"}
-        bridge = subprocess.Popen([sys.executable, "-m", "scim_bridge", "serve", "--port", str(port), "--store",
-                                   args.store or f"sqlite:///{workdir}/load.db"], env=env, cwd=ROOT)
-        scim = httpx.Client(base_url=f"http://127.0.0.1:{port}/scim/v2", headers={"Authorization": f"Bearer {TOKEN}"},
-                            timeout=300)
+        env = {
+            **os.environ,
+            "SCIM_BRIDGE_TOKENS": TOKEN,
+            "SCIM_BRIDGE_POLICY": str(workdir / "policy.yml"),
+            "SCIM_BRIDGE_SYNC_CONCURRENCY": "16",
+            "SCIM_BRIDGE_LOG_LEVEL": "warning",
+        }
+        bridge = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scim_bridge",
+                "serve",
+                "--port",
+                str(port),
+                "--store",
+                args.store or f"sqlite:///{workdir}/load.db",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        scim = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}/scim/v2", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=300
+        )
         try:
             for _ in range(200):
                 try:
@@ -93,14 +127,18 @@ def main() -> int:
     cld_calls, ico_calls = len(cld_state.calls), len(ico_state.calls)
     floor = max(cld_calls / CLOUDINARY_RATE, ico_calls / ICONIK_RATE)
     print(f"\ninitial load: {args.users} users, {args.groups} groups (SCIM push took {pushed:.1f} s)")
-    print(f"  target calls: cloudinary {cld_calls} at ≤{CLOUDINARY_RATE:.0f}/s (chosen), "
-          f"iconik {ico_calls} at ≤{ICONIK_RATE:.0f}/s (documented)")
+    print(
+        f"  target calls: cloudinary {cld_calls} at ≤{CLOUDINARY_RATE:.0f}/s (chosen), "
+        f"iconik {ico_calls} at ≤{ICONIK_RATE:.0f}/s (documented)"
+    )
     print(f"  total {total:.1f} s; rate-limit floor {floor:.1f} s; total ÷ floor {total / floor:.3f} (aim ≤ 1.05)")
     if latencies:
         latencies.sort()
         p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
-        print(f"  revocation latency over {len(latencies)} leavers during the drain: "
-              f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (aim p99 ≤ 1000 ms)")
+        print(
+            f"  revocation latency over {len(latencies)} leavers during the drain: "
+            f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (aim p99 ≤ 1000 ms)"
+        )
     print(f"  bridge peak RSS {rss_mb:.0f} MB")
     return 0
 
@@ -108,24 +146,48 @@ def main() -> int:
 def push_directory(scim: httpx.Client, users: int, groups: int) -> list[str]:
     ids: list[str] = []
     for start in range(0, users, 1000):
-        operations = [{"method": "POST", "path": "/Users", "bulkId": f"u{i}", "data": {
-            "schemas": [USER, ENTERPRISE], "userName": f"user{i}@example.com", "active": True,
-            "name": {"givenName": f"Given{i}", "familyName": "Load"},
-            "emails": [{"value": f"user{i}@example.com", "type": "work", "primary": True}],
-            ENTERPRISE: {"department": DEPARTMENTS[i % len(DEPARTMENTS)]}}} for i in range(start, min(start + 1000, users))]
-        response = scim.post("/Bulk", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-                                            "Operations": operations})
+        operations = [
+            {
+                "method": "POST",
+                "path": "/Users",
+                "bulkId": f"u{i}",
+                "data": {
+                    "schemas": [USER, ENTERPRISE],
+                    "userName": f"user{i}@example.com",
+                    "active": True,
+                    "name": {"givenName": f"Given{i}", "familyName": "Load"},
+                    "emails": [{"value": f"user{i}@example.com", "type": "work", "primary": True}],
+                    ENTERPRISE: {"department": DEPARTMENTS[i % len(DEPARTMENTS)]},
+                },
+            }
+            for i in range(start, min(start + 1000, users))
+        ]
+        response = scim.post(
+            "/Bulk", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": operations}
+        )
         ids += [op["location"].rsplit("/", 1)[1] for op in response.json()["Operations"]]
     per_group = max(1, users // max(1, groups))
     for g in range(groups):
-        members = ids[g * per_group:(g + 1) * per_group]
-        scim.post("/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                                   "displayName": f"Team {g}", "members": [{"value": m} for m in members]})
+        members = ids[g * per_group : (g + 1) * per_group]
+        scim.post(
+            "/Groups",
+            json={
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": f"Team {g}",
+                "members": [{"value": m} for m in members],
+            },
+        )
     return ids
 
 
-def revoke_during_drain(scim: httpx.Client, ids: list[str], cld: cloudinary.CloudinaryState,
-                        ico: iconik.IconikState, count: int, interval: float) -> list[float]:
+def revoke_during_drain(
+    scim: httpx.Client,
+    ids: list[str],
+    cld: cloudinary.CloudinaryState,
+    ico: iconik.IconikState,
+    count: int,
+    interval: float,
+) -> list[float]:
     """Disable provisioned users one by one while the backlog drains; time each until both
     targets show the account disabled. Reads the emulators' tables sparingly: they live in this
     process, and scanning 100,000 accounts every few milliseconds would slow them down."""
@@ -137,9 +199,13 @@ def revoke_during_drain(scim: httpx.Client, ids: list[str], cld: cloudinary.Clou
         ico_by_email = {u["email"]: u for u in list(ico.users.values())}
         if len(cld_by_email) >= len(ids) - 10 and len(ico_by_email) >= len(ids) - 10:
             break  # the backlog is (nearly) gone: later revocations would not measure "during the drain"
-        candidates = [i for i in rng.sample(ids, min(len(ids), 2000)) if i not in revoked
-                      and cld_by_email.get(f"user{number[i]}@example.com", {}).get("enabled")
-                      and ico_by_email.get(f"user{number[i]}@example.com", {}).get("status") == "ACTIVE"]
+        candidates = [
+            i
+            for i in rng.sample(ids, min(len(ids), 2000))
+            if i not in revoked
+            and cld_by_email.get(f"user{number[i]}@example.com", {}).get("enabled")
+            and ico_by_email.get(f"user{number[i]}@example.com", {}).get("status") == "ACTIVE"
+        ]
         if not candidates:
             time.sleep(0.2)
             continue
@@ -147,8 +213,13 @@ def revoke_during_drain(scim: httpx.Client, ids: list[str], cld: cloudinary.Clou
         revoked.add(user_id)
         email = f"user{number[user_id]}@example.com"
         c, i = cld_by_email[email], ico_by_email[email]  # the emulators update these dicts in place
-        scim.patch(f"/Users/{user_id}", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                               "Operations": [{"op": "replace", "path": "active", "value": False}]})
+        scim.patch(
+            f"/Users/{user_id}",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": False}],
+            },
+        )
         acknowledged = time.monotonic()
         while True:
             if not c["enabled"] and i["status"] != "ACTIVE":

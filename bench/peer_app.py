@@ -30,6 +30,7 @@ class BearerApplication(ASGIApplication):
 
 config = load_default_service_provider_config()
 config.authentication_schemes = [*(config.authentication_schemes or []), BEARER_TOKEN_SCHEME]
-provider = ScimProvider.from_discovery(load_default_schemas().values(), load_default_resource_types().values(),
-                                       config=config)
+provider = ScimProvider.from_discovery(
+    load_default_schemas().values(), load_default_resource_types().values(), config=config
+)
 app = BearerApplication(AsyncInMemoryStorage(), provider, ScimService(provider, secret="bench-secret"))

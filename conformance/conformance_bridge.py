@@ -72,17 +72,24 @@ class BridgeProcess:
     def _start_once(self, database: Path) -> bool:
         port = free_port()
         env = {key: value for key, value in os.environ.items() if not key.startswith("SCIM_BRIDGE_")}
-        env.update({
-            "SCIM_BRIDGE_TOKENS": self.token,
-            "SCIM_BRIDGE_STORE": f"sqlite:///{database}",
-            "SCIM_BRIDGE_LOG_LEVEL": "warning",
-            "SCIM_BRIDGE_CAPTURE": str(self.capture_path),
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "SCIM_BRIDGE_TOKENS": self.token,
+                "SCIM_BRIDGE_STORE": f"sqlite:///{database}",
+                "SCIM_BRIDGE_LOG_LEVEL": "warning",
+                "SCIM_BRIDGE_CAPTURE": str(self.capture_path),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [self.python, "-m", "scim_bridge", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.root = f"http://127.0.0.1:{port}"
         self.base_url = f"{self.root}/scim/v2"
         deadline = time.monotonic() + self.startup_timeout

@@ -13,16 +13,25 @@ import sys
 from pathlib import Path
 
 RUN = Path(__file__).resolve().with_name("run")
-SUMMARY = re.compile(r"^conformance: scim2-tester (\d+) passed, (\d+) failed; "
-                     r"scim-sanity (\d+) passed, (\d+) failed; okta-spec (\d+)/(\d+)$")
+SUMMARY = re.compile(
+    r"^conformance: scim2-tester (\d+) passed, (\d+) failed; "
+    r"scim-sanity (\d+) passed, (\d+) failed; okta-spec (\d+)/(\d+)$"
+)
 
 
 def test_conformance_run_is_clean() -> None:
     env = {**os.environ, "PYTHON": os.environ.get("PYTHON") or sys.executable}
     for name in ("SCIM_CONFORMANCE_URL", "SCIM_CONFORMANCE_TOKEN", "_CONFORMANCE_REEXEC"):
         env.pop(name, None)
-    result = subprocess.run([sys.executable, str(RUN)], cwd=RUN.parents[1], env=env, capture_output=True,
-                            text=True, timeout=300, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, str(RUN)],
+        cwd=RUN.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     output = f"{result.stdout}\n{result.stderr}"
     lines = result.stdout.strip().splitlines()
     summary = SUMMARY.match(lines[-1]) if lines else None

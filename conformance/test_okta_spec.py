@@ -50,8 +50,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
 def okta(server: tuple[str, str]) -> Iterator[httpx.Client]:
     """A client sending what Okta's test sends: bearer token, Okta's User-Agent, SCIM Accept."""
     url, token = server
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/scim+json",
-               "User-Agent": "Okta SCIM Client 1.0.0"}
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/scim+json",
+        "User-Agent": "Okta SCIM Client 1.0.0",
+    }
     with httpx.Client(base_url=url + "/", headers=headers, timeout=10) as client:
         yield client
 
@@ -60,9 +63,12 @@ def shown(response: httpx.Response) -> str:
     """The exchange, for assertion messages."""
     request = response.request
     sent = request.content.decode("utf-8", "replace")
-    return (f"\n  {request.method} {request.url}" + (f"\n  request body: {sent[:800]}" if sent else "")
-            + f"\n  -> {response.status_code} {response.headers.get('content-type', '')}"
-            f"\n  response body: {response.text[:800]}")
+    return (
+        f"\n  {request.method} {request.url}"
+        + (f"\n  request body: {sent[:800]}" if sent else "")
+        + f"\n  -> {response.status_code} {response.headers.get('content-type', '')}"
+        f"\n  response body: {response.text[:800]}"
+    )
 
 
 def json_of(response: httpx.Response) -> dict[str, Any]:
@@ -76,9 +82,14 @@ def json_of(response: httpx.Response) -> dict[str, Any]:
 
 def a_user(user_name: str, given: str, family: str) -> dict[str, Any]:
     """The body Okta's test POSTs: userName, name, a primary work email, displayName, active."""
-    return {"schemas": [USER], "userName": user_name, "name": {"givenName": given, "familyName": family},
-            "emails": [{"primary": True, "value": user_name, "type": "work"}],
-            "displayName": f"{given} {family}", "active": True}
+    return {
+        "schemas": [USER],
+        "userName": user_name,
+        "name": {"givenName": given, "familyName": family},
+        "emails": [{"primary": True, "value": user_name, "type": "work"}],
+        "displayName": f"{given} {family}",
+        "active": True,
+    }
 
 
 def _delete(okta: httpx.Client, path: str) -> None:
@@ -111,9 +122,13 @@ def assert_populated_user(user: dict[str, Any], response: httpx.Response) -> Non
     """The non-empty fields Okta's test reads from a user: id, names, userName, active, emails[0].value."""
     name = user.get("name") or {}
     emails = user.get("emails") or [{}]
-    for label, value in [("id", user.get("id")), ("userName", user.get("userName")),
-                         ("name.familyName", name.get("familyName")), ("name.givenName", name.get("givenName")),
-                         ("emails[0].value", emails[0].get("value"))]:
+    for label, value in [
+        ("id", user.get("id")),
+        ("userName", user.get("userName")),
+        ("name.familyName", name.get("familyName")),
+        ("name.givenName", name.get("givenName")),
+        ("emails[0].value", emails[0].get("value")),
+    ]:
         assert value, f"{label} is missing or empty" + shown(response)
     assert isinstance(user.get("active"), bool), "active is missing or not a boolean" + shown(response)
 
@@ -226,9 +241,9 @@ def test_r10_groups_answer_within_600_ms(okta: httpx.Client) -> None:
 
 def test_r11_a_bad_credential_is_401_with_the_error_schema(okta: httpx.Client) -> None:
     body = assert_error(okta.get("Users", headers={"Authorization": "non-token"}), 401)
-    assert body.get("status") == "401", "status must be the string \"401\" (RFC 7644 §3.12)"
+    assert body.get("status") == "401", 'status must be the string "401" (RFC 7644 §3.12)'
 
 
 def test_r12_a_fixed_unknown_id_is_404_with_the_error_schema(okta: httpx.Client) -> None:
     body = assert_error(okta.get("Users/00919288221112222"), 404)
-    assert body.get("status") == "404", "status must be the string \"404\" (RFC 7644 §3.12)"
+    assert body.get("status") == "404", 'status must be the string "404" (RFC 7644 §3.12)'

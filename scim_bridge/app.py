@@ -21,7 +21,7 @@ from .audit.last_login import LastLoginPoller
 from .audit.middleware import AuditMiddleware
 from .audit.trail import AuditTrail
 from .auth.credentials import CredentialBook
-from .auth.middleware import AuthMiddleware, Authenticator
+from .auth.middleware import Authenticator, AuthMiddleware
 from .auth.oauth import token_endpoint
 from .auth.tokens import ExternalIssuer
 from .config import Settings
@@ -81,15 +81,20 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     service.audit = trail  # each SCIM write stores its audit entry in the same atomic step
     stop_auditing = asyncio.Event()
     book = CredentialBook(store, settings.tokens, settings.basic_user_map(), settings.api_keys)
-    external = ExternalIssuer(settings.jwks_url, settings.jwt_issuer, settings.jwt_audience) if settings.jwks_url else None
+    external = (
+        ExternalIssuer(settings.jwks_url, settings.jwt_issuer, settings.jwt_audience) if settings.jwks_url else None
+    )
     authenticator = Authenticator(book, settings.api_key_header, external)
     cursors = CursorCodec(secrets.token_bytes(32))
 
     sync: SyncRuntime | None = None
     if settings.policy and settings.sync_workers:
-        sync = SyncRuntime.from_file(store, settings.policy, settings.sync_workers,
-                                     WorkerOptions(concurrency=settings.sync_concurrency,
-                                                   lease_seconds=settings.sync_lease_seconds))
+        sync = SyncRuntime.from_file(
+            store,
+            settings.policy,
+            settings.sync_workers,
+            WorkerOptions(concurrency=settings.sync_concurrency, lease_seconds=settings.sync_lease_seconds),
+        )
 
     if sync is not None:
         targets = list(sync.engine.targets)
@@ -105,8 +110,9 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     trail.also_prune.append(hooks.activity.prune)  # target activity follows the audit trail's retention
     poller: LastLoginPoller | None = None
     if sync is not None and sync.engine.targets and settings.last_login_poll_seconds:
-        poller = LastLoginPoller(store, sync.engine.targets, settings.last_login_poll_seconds,
-                                 hooks.activity.identities)
+        poller = LastLoginPoller(
+            store, sync.engine.targets, settings.last_login_poll_seconds, hooks.activity.identities
+        )
     stop_polling = asyncio.Event()
 
     @contextlib.asynccontextmanager

@@ -1,4 +1,6 @@
-"""`scim-bridge serve | sandbox | plan | replay | audit | credentials | emulate`; settings are also SCIM_BRIDGE_* variables."""
+"""`scim-bridge serve | sandbox | plan | replay | audit | credentials | emulate`.
+
+Settings are also SCIM_BRIDGE_* variables."""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scim-bridge", description="SCIM 2.0 bridge from OTDS to Cloudinary and iconik")
+    parser = argparse.ArgumentParser(
+        prog="scim-bridge", description="SCIM 2.0 bridge from OTDS to Cloudinary and iconik"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the SCIM service provider")
@@ -60,8 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(review_cmd)
     review_cmd.add_argument("--policy", required=False, help="the policy [SCIM_BRIDGE_POLICY]")
     review_cmd.add_argument("--format", choices=["json", "csv", "html"], default="json")
-    review_cmd.add_argument("--section", choices=["summary", "users", "resources", "orphans", "dormant", "external"],
-                            help="CSV only: that section alone (default: every section, with a `section` column)")
+    review_cmd.add_argument(
+        "--section",
+        choices=["summary", "users", "resources", "orphans", "dormant", "external"],
+        help="CSV only: that section alone (default: every section, with a `section` column)",
+    )
     review_cmd.add_argument("--output", help="file to write (default: standard output)")
     review_cmd.add_argument("--dormant-days", type=int, default=90, help="no login for this many days: dormant")
 
@@ -87,8 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("target", choices=["cloudinary", "iconik"])
     emulate.add_argument("--host", default="127.0.0.1")
     emulate.add_argument("--port", type=int, default=8090)
-    emulate.add_argument("--rate", type=float, default=0.0,
-                         help="rate limit: calls per hour (cloudinary) or per second (iconik); 0 = none")
+    emulate.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="rate limit: calls per hour (cloudinary) or per second (iconik); 0 = none",
+    )
 
     creds = commands.add_parser("credentials", help="create, list and revoke tokens and OAuth clients")
     _common(creds)
@@ -153,8 +164,15 @@ def serve(args: argparse.Namespace) -> int:
     from .app import create_app
 
     settings = _settings(
-        args, host=args.host, port=args.port, log_level=args.log_level, capture=args.capture,
-        public_url=args.public_url, tokens=args.tokens, delete_mode=args.delete_mode, policy=args.policy,
+        args,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        capture=args.capture,
+        public_url=args.public_url,
+        tokens=args.tokens,
+        delete_mode=args.delete_mode,
+        policy=args.policy,
     )
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     generated = None
@@ -209,7 +227,10 @@ def sandbox(args: argparse.Namespace) -> int:
             json.dump(access, handle, indent=2)
     print("scim-bridge sandbox: the bridge, a Cloudinary emulator and an iconik emulator on one port", flush=True)
     print(f"  SCIM      {access['scim']['base_url']}   Authorization: Bearer {access['scim']['token']}", flush=True)
-    print(f"  admin     {access['admin']['base_url']}/queue   Authorization: Bearer {access['admin']['token']}", flush=True)
+    print(
+        f"  admin     {access['admin']['base_url']}/queue   Authorization: Bearer {access['admin']['token']}",
+        flush=True,
+    )
     print(f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state", flush=True)
     print(f"  iconik    {access['iconik']['base_url']}/_emulator/state", flush=True)
     print("  sample directory (37 users, 11 groups) and sample policy loaded; watch the targets fill", flush=True)
@@ -251,8 +272,13 @@ def reconcile(args: argparse.Namespace) -> int:
     from .sync.reconcile import Reconciler
 
     settings, policy = _policy(args, "reconcile")
-    drift = _with_targets(settings, policy, lambda store, targets: Reconciler(
-        store, policy, targets, progress=lambda m: print(f"reconcile: {m}", file=sys.stderr)).run(args.apply))
+    drift = _with_targets(
+        settings,
+        policy,
+        lambda store, targets: Reconciler(
+            store, policy, targets, progress=lambda m: print(f"reconcile: {m}", file=sys.stderr)
+        ).run(args.apply),
+    )
     if args.json:
         print(json.dumps({"applied": args.apply, "drift": [asdict(d) for d in drift]}, indent=2))
     else:
@@ -265,12 +291,22 @@ def reconcile(args: argparse.Namespace) -> int:
 def review(args: argparse.Namespace) -> int:
     from .audit.review import build_review
     from .audit.review_report import render
+
     if args.section and args.format != "csv":
         raise ConfigError("--section goes with --format csv")
     settings, policy = _policy(args, "review")
-    built = _with_targets(settings, policy, lambda store, targets: build_review(
-        store, policy, targets, args.dormant_days, policy_file=settings.policy,
-        progress=lambda m: print(f"review: {m}", file=sys.stderr)))
+    built = _with_targets(
+        settings,
+        policy,
+        lambda store, targets: build_review(
+            store,
+            policy,
+            targets,
+            args.dormant_days,
+            policy_file=settings.policy,
+            progress=lambda m: print(f"review: {m}", file=sys.stderr),
+        ),
+    )
     report = render(built, args.format, args.section)
     if args.output:
         with open(args.output, "wb") as handle:
@@ -299,8 +335,14 @@ def audit(args: argparse.Namespace) -> int:
         print(f"scim-bridge: {report.message()}", file=sys.stdout if report.ok else sys.stderr)
         return 0 if report.ok else 1
     try:
-        filters = AuditFilter(user=args.user, group=args.group, target=args.target, correlation=args.correlation,
-                              since=parse_time(args.since), until=parse_time(args.until))
+        filters = AuditFilter(
+            user=args.user,
+            group=args.group,
+            target=args.target,
+            correlation=args.correlation,
+            since=parse_time(args.since),
+            until=parse_time(args.until),
+        )
     except ValueError as error:
         raise ConfigError(f"--since/--until: {error}") from None
 

@@ -4,12 +4,11 @@ config file, or a command-line flag (flags win, then the environment, then the f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 
 class ConfigError(Exception):
@@ -64,7 +63,7 @@ class Settings(BaseSettings):
     @field_validator("store")
     @classmethod
     def _store_url(cls, value: str) -> str:
-        if not value.split(":", 1)[0].lower() in ("sqlite", "redis", "rediss", "unix"):
+        if value.split(":", 1)[0].lower() not in ("sqlite", "redis", "rediss", "unix"):
             raise ValueError("use sqlite:///path.db or redis://host:port/db")
         return value
 
@@ -93,7 +92,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         file_values = {str(k).replace("-", "_").lower(): v for k, v in loaded.items()}
     import os
 
-    env_names = {key[len("SCIM_BRIDGE_"):].lower() for key in os.environ if key.startswith("SCIM_BRIDGE_")}
+    env_names = {key[len("SCIM_BRIDGE_") :].lower() for key in os.environ if key.startswith("SCIM_BRIDGE_")}
     # File values fill in what the environment does not set; flags override both.
     merged = {k: v for k, v in file_values.items() if k not in env_names}
     merged.update({k: v for k, v in overrides.items() if v is not None})

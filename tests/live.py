@@ -29,8 +29,9 @@ class LiveBridge:
         settings.setdefault("tokens", [TOKEN])
         self.settings = Settings(store=store_url, host="127.0.0.1", port=self.port, **settings)
         self.app = create_app(self.settings)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.root = f"http://127.0.0.1:{self.port}"
         self.base = f"{self.root}/scim/v2"

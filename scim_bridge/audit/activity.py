@@ -39,8 +39,14 @@ RAW_LIMIT = 4096  # bytes of payload kept per record; bigger ones keep their top
 OBJECT_IDS_LIMIT = 100
 
 # Cloudinary notification_type → activity type (research/cloudinary.md §5.2 lists the event types).
-CLOUDINARY_TYPES = {"upload": "upload", "delete": "delete", "delete_by_token": "delete", "moderation": "moderation",
-                    "moderation_summary": "moderation", "access_control_changed": "access_control"}
+CLOUDINARY_TYPES = {
+    "upload": "upload",
+    "delete": "delete",
+    "delete_by_token": "delete",
+    "moderation": "moderation",
+    "moderation_summary": "moderation",
+    "access_control_changed": "access_control",
+}
 ICONIK_KINDS = {"collections": "collection", "assets": "asset"}
 
 
@@ -106,9 +112,17 @@ def normalize_cloudinary(payload: dict[str, Any], timestamp: str) -> Event:
     source, actor_id = triggered_by.get("source"), triggered_by.get("id")
     kind = {"ui": "user", "api": "api_key"}.get(str(source), "unknown") if actor_id else "unknown"
     moment = instant(context.get("triggered_at")) or instant(payload.get("timestamp")) or instant(timestamp)
-    return Event("cloudinary", body_digest(payload), CLOUDINARY_TYPES.get(notification_type, notification_type),
-                 notification_type, _cloudinary_object(payload), moment or datetime.now(UTC), kind,
-                 str(actor_id) if actor_id else None, trimmed(payload))
+    return Event(
+        "cloudinary",
+        body_digest(payload),
+        CLOUDINARY_TYPES.get(notification_type, notification_type),
+        notification_type,
+        _cloudinary_object(payload),
+        moment or datetime.now(UTC),
+        kind,
+        str(actor_id) if actor_id else None,
+        trimmed(payload),
+    )
 
 
 def _cloudinary_object(payload: dict[str, Any]) -> dict[str, Any]:
@@ -149,9 +163,17 @@ def normalize_iconik(payload: dict[str, Any]) -> Event:
     if data.get("title") or data.get("name"):
         found["title"] = data.get("title") or data.get("name")
     user_id = payload.get("user_id")
-    return Event("iconik", event_id, "access_control" if realm == "acls" else kind, operation or realm, found,
-                 instant(payload.get("date_created")) or datetime.now(UTC), "user" if user_id else "unknown",
-                 str(user_id) if user_id else None, trimmed(payload))
+    return Event(
+        "iconik",
+        event_id,
+        "access_control" if realm == "acls" else kind,
+        operation or realm,
+        found,
+        instant(payload.get("date_created")) or datetime.now(UTC),
+        "user" if user_id else "unknown",
+        str(user_id) if user_id else None,
+        trimmed(payload),
+    )
 
 
 # identities ------------------------------------------------------------------------------------------
@@ -162,8 +184,9 @@ class Identities:
     rebuilt on a miss — at most once per `rescan_seconds` for the same id (an account the bridge does
     not manage, acting again and again, must not cost a scan per event)."""
 
-    def __init__(self, store: Store, api_key_owners: dict[str, str] | None = None,
-                 rescan_seconds: float = 30.0) -> None:
+    def __init__(
+        self, store: Store, api_key_owners: dict[str, str] | None = None, rescan_seconds: float = 30.0
+    ) -> None:
         self.store, self.idmap = store, IdMap(store)
         self.api_key_owners = api_key_owners or {}
         self.rescan_seconds = rescan_seconds
@@ -172,8 +195,11 @@ class Identities:
 
     async def reverse_index(self, target: str) -> dict[str, str]:
         """Target user id → SCIM id, fresh from the ID map."""
-        index = {entry["id"]: key.split("/", 1)[1] for key, entry in await self.idmap.entries(target)
-                 if key.startswith("User/") and entry.get("id")}
+        index = {
+            entry["id"]: key.split("/", 1)[1]
+            for key, entry in await self.idmap.entries(target)
+            if key.startswith("User/") and entry.get("id")
+        }
         self._index[target] = index
         return index
 
@@ -196,8 +222,13 @@ class Identities:
         return orjson.loads(record.body).get("userName") if record else None
 
     async def actor(self, event: Event) -> dict[str, Any]:
-        actor: dict[str, Any] = {"kind": event.actor_kind, "target_id": event.actor_id, "scim_id": None,
-                                 "userName": None, "owner": None}
+        actor: dict[str, Any] = {
+            "kind": event.actor_kind,
+            "target_id": event.actor_id,
+            "scim_id": None,
+            "userName": None,
+            "owner": None,
+        }
         if event.actor_kind == "api_key" and event.actor_id:
             # The key is an identifier, not a secret (it is in every signed upload URL); the
             # secret is never part of a payload.
@@ -217,9 +248,17 @@ class ActivityLog:
 
     async def ingest(self, event: Event) -> tuple[bool, dict[str, Any]]:
         """Join and store one event; (False, record) when this delivery was already stored."""
-        record = {"source": event.source, "event_id": event.event_id, "type": event.type, "action": event.action,
-                  "object": event.object, "time": iso(event.time), "received": iso(datetime.now(UTC)),
-                  "actor": await self.identities.actor(event), "raw": event.raw}
+        record = {
+            "source": event.source,
+            "event_id": event.event_id,
+            "type": event.type,
+            "action": event.action,
+            "object": event.object,
+            "time": iso(event.time),
+            "received": iso(datetime.now(UTC)),
+            "actor": await self.identities.actor(event),
+            "raw": event.raw,
+        }
         key, day = f"{event.source}:{event.event_id}", record["time"][:10]
         if not await self.store.kv_put(SEEN, key, day.encode(), only_if_absent=True):
             day = (await self.store.kv_get(SEEN, key) or day.encode()).decode()
@@ -248,8 +287,14 @@ class ActivityLog:
             await self.store.kv_delete(DAYS, day)
         return gone
 
-    async def query(self, user: str | None = None, type: str | None = None, since: datetime | None = None,
-                    until: datetime | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    async def query(
+        self,
+        user: str | None = None,
+        type: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
         """Records newest first; `user` matches a SCIM id, a userName, a target account id or an
         API key's holder; `type` matches the type or the target's own action word."""
         days = sorted((key for key, _ in await self.store.kv_items(DAYS)), reverse=True)
@@ -266,8 +311,9 @@ class ActivityLog:
         return found[:limit]
 
 
-def _matches(record: dict[str, Any], user: str | None, type: str | None, since: datetime | None,
-             until: datetime | None) -> bool:
+def _matches(
+    record: dict[str, Any], user: str | None, type: str | None, since: datetime | None, until: datetime | None
+) -> bool:
     if type and type.lower() not in (str(record.get("type")).lower(), str(record.get("action")).lower()):
         return False
     if user:

@@ -10,9 +10,28 @@ from typing import Any
 
 import orjson
 
-CSV_COLUMNS = ("seq", "time", "kind", "correlation", "client", "request", "operation", "outcome", "status",
-               "resource_type", "resource_id", "resource_name", "target", "method", "path", "latency_ms",
-               "request_id", "changes", "detail", "hash")
+CSV_COLUMNS = (
+    "seq",
+    "time",
+    "kind",
+    "correlation",
+    "client",
+    "request",
+    "operation",
+    "outcome",
+    "status",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "target",
+    "method",
+    "path",
+    "latency_ms",
+    "request_id",
+    "changes",
+    "detail",
+    "hash",
+)
 
 
 def jsonl_line(record: dict[str, Any]) -> bytes:
@@ -25,7 +44,9 @@ def csv_row(record: dict[str, Any]) -> dict[str, Any]:
     return {
         **{column: record.get(column) for column in CSV_COLUMNS},
         "client": f"{client.get('kind')}:{client.get('name')}" if client else "",
-        "resource_type": resource.get("type"), "resource_id": resource.get("id"), "resource_name": resource.get("name"),
+        "resource_type": resource.get("type"),
+        "resource_id": resource.get("id"),
+        "resource_name": resource.get("name"),
         "changes": orjson.dumps(record["changes"]).decode() if record.get("changes") else "",
     }
 

@@ -32,8 +32,9 @@ def namespace(target: str) -> str:
 
 
 class LastLoginPoller:
-    def __init__(self, store: Store, targets: dict[str, Target], interval: float,
-                 identities: Identities | None = None) -> None:
+    def __init__(
+        self, store: Store, targets: dict[str, Target], interval: float, identities: Identities | None = None
+    ) -> None:
         self.store, self.targets, self.interval = store, targets, interval
         self.identities = identities or Identities(store)
 

@@ -79,12 +79,13 @@ class AuditMiddleware:
                 detail, scim_type = _error_of(orjson.dumps(operation.get("response") or {}))
                 if operation.get("bulkId"):
                     detail = f"bulkId {operation['bulkId']}: {detail}"
-                await self.trail.refused(str(operation.get("method", "")), path, int(operation["status"]),
-                                         detail, scim_type)
+                await self.trail.refused(
+                    str(operation.get("method", "")), path, int(operation["status"]), detail, scim_type
+                )
 
 
 def _resource_of(path: str) -> tuple[str | None, str | None]:
-    parts = [part for part in path[len(SCIM_PREFIX):].split("/") if part]
+    parts = [part for part in path[len(SCIM_PREFIX) :].split("/") if part]
     resource_type = _TYPES.get(parts[0].lower()) if parts else None
     return resource_type, (parts[1] if resource_type and len(parts) > 1 else None)
 

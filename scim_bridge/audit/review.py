@@ -176,9 +176,16 @@ def policy_digest(policy: Policy, policy_file: str | Path | None) -> tuple[str, 
     return "(policy as loaded, canonical JSON)", "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
-async def build_review(store: Store, policy: Policy, targets: dict[str, Any], dormant_days: int = 90,
-                       progress: Callable[[str], None] | None = None, *, policy_file: str | Path | None = None,
-                       now: datetime | None = None) -> Review:
+async def build_review(
+    store: Store,
+    policy: Policy,
+    targets: dict[str, Any],
+    dormant_days: int = 90,
+    progress: Callable[[str], None] | None = None,
+    *,
+    policy_file: str | Path | None = None,
+    now: datetime | None = None,
+) -> Review:
     """Read the directory, every target and the policy; return the review (nothing is changed)."""
     return await _ReviewBuilder(store, policy, targets, dormant_days, progress, now).build(policy_file)
 
@@ -197,8 +204,15 @@ class _TargetView:
 
 
 class _ReviewBuilder:
-    def __init__(self, store: Store, policy: Policy, targets: dict[str, Any], dormant_days: int,
-                 progress: Callable[[str], None] | None, now: datetime | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: Policy,
+        targets: dict[str, Any],
+        dormant_days: int,
+        progress: Callable[[str], None] | None,
+        now: datetime | None,
+    ) -> None:
         self.store, self.policy, self.targets = store, policy, targets
         self.dormant_days = dormant_days
         self.say = progress or (lambda message: None)
@@ -210,7 +224,7 @@ class _ReviewBuilder:
         self.idmap = IdMap(store)
 
     async def build(self, policy_file: str | Path | None) -> Review:
-        directory = await self.reconciler._directory()  # noqa: SLF001 (the listing is shared on purpose)
+        directory = await self.reconciler._directory()
         users, member_of = directory["users"], directory["member_of"]
         self.user_names = {scim_id: document.get("userName", "") for scim_id, document in users.items()}
         self.grants = policy_grants(self.policy, await self.access.derived_names("iconik"))
@@ -226,8 +240,10 @@ class _ReviewBuilder:
             found = await self._resources(name, target, view)
             resources += found
             reach = _reach_by_account(found)
-            target_rows = [self._user_row(name, scim_id, document, member_of.get(scim_id, {}), view, reach, activity)
-                           for scim_id, document in users.items()]
+            target_rows = [
+                self._user_row(name, scim_id, document, member_of.get(scim_id, {}), view, reach, activity)
+                for scim_id, document in users.items()
+            ]
             rows += target_rows
             target_orphans = self._orphans(name, view)
             orphans += target_orphans
@@ -235,37 +251,58 @@ class _ReviewBuilder:
             dormant += target_dormant
             enabled = sum(a.enabled for a in view.accounts)
             per_target[name] = {
-                "accounts": len(view.accounts), "enabled": enabled, "disabled": len(view.accounts) - enabled,
-                "linked": len(view.account_of), "orphans": len(target_orphans),
+                "accounts": len(view.accounts),
+                "enabled": enabled,
+                "disabled": len(view.accounts) - enabled,
+                "linked": len(view.account_of),
+                "orphans": len(target_orphans),
                 "service_accounts": sum(1 for a in view.accounts if self._is_service(a, view)),
-                "dormant": len(target_dormant), "users_differing": sum(r.differs for r in target_rows),
+                "dormant": len(target_dormant),
+                "users_differing": sum(r.differs for r in target_rows),
                 **{f"{kind}s": sum(r.kind == kind for r in found) for kind in ("folder", "collection", "project")},
-                "reach": sum(len(r.reachers) for r in found)}
-            self.say(f"{name}: {len(view.accounts)} accounts, {len(found)} resources, {len(target_orphans)} orphans, "
-                     f"{len(target_dormant)} dormant")
+                "reach": sum(len(r.reachers) for r in found),
+            }
+            self.say(
+                f"{name}: {len(view.accounts)} accounts, {len(found)} resources, {len(target_orphans)} orphans, "
+                f"{len(target_dormant)} dormant"
+            )
         external = self._external(users, member_of, views)
         source, digest = policy_digest(self.policy, policy_file)
         summary = {
-            "directory": {"users": len(users), "active": sum(d.get("active", True) is not False for d in users.values()),
-                          "groups": await self.store.count("Group"),
-                          "external": len(external)},
+            "directory": {
+                "users": len(users),
+                "active": sum(d.get("active", True) is not False for d in users.values()),
+                "groups": await self.store.count("Group"),
+                "external": len(external),
+            },
             "targets": per_target,
-            "sections": {"users": len(rows), "users_differing": sum(r.differs for r in rows),
-                         "resources": len(resources), "orphans": len(orphans), "dormant": len(dormant),
-                         "external": len(external), "expired": sum(e.expired for e in external)},
+            "sections": {
+                "users": len(rows),
+                "users_differing": sum(r.differs for r in rows),
+                "resources": len(resources),
+                "orphans": len(orphans),
+                "dormant": len(dormant),
+                "external": len(external),
+                "expired": sum(e.expired for e in external),
+            },
         }
-        return Review(iso(self.now), source, digest, self.dormant_days, summary, rows, resources, orphans, dormant,
-                      external)
+        return Review(
+            iso(self.now), source, digest, self.dormant_days, summary, rows, resources, orphans, dormant, external
+        )
 
     # listing -------------------------------------------------------------------------------------
-    async def _view(self, name: str, target: Any, users: dict[str, Any],
-                    member_of: dict[str, dict[str, str]]) -> _TargetView:
+    async def _view(
+        self, name: str, target: Any, users: dict[str, Any], member_of: dict[str, dict[str, str]]
+    ) -> _TargetView:
         entries = dict(await self.idmap.entries(name))
-        managed = {str(e["id"]): (key.split("/", 1)[1], e.get("name", "")) for key, e in entries.items()
-                   if key.startswith("Group/") and e.get("id")}
+        managed = {
+            str(e["id"]): (key.split("/", 1)[1], e.get("name", ""))
+            for key, e in entries.items()
+            if key.startswith("Group/") and e.get("id")
+        }
         accounts = await (target.list_accounts() if hasattr(target, "list_accounts") else target.list_users())
         self.say(f"{name}: {len(accounts)} accounts listed")
-        await self.reconciler._memberships(name, target, accounts, managed)  # noqa: SLF001
+        await self.reconciler._memberships(name, target, accounts, managed)
         by_id = {a.id: a for a in accounts}
         by_email = {a.email.lower(): a for a in accounts if a.email}
         scim_of: dict[str, str] = {}
@@ -279,12 +316,16 @@ class _ReviewBuilder:
             if account is not None and account.id not in scim_of:
                 scim_of[account.id] = scim_id
                 account_of[scim_id] = account
-        formerly = {str(e["id"]): key.split("/", 1)[1] for key, e in entries.items()
-                    if key.startswith("User/") and e.get("id") and key.split("/", 1)[1] not in users}
+        formerly = {
+            str(e["id"]): key.split("/", 1)[1]
+            for key, e in entries.items()
+            if key.startswith("User/") and e.get("id") and key.split("/", 1)[1] not in users
+        }
         config = getattr(target, "config", None)
         own = (getattr(config, "service_account_email", None) or "") if config is not None else ""
-        return _TargetView(accounts, by_id, {gid: gname for gid, (_, gname) in managed.items()}, scim_of, account_of,
-                           formerly, own)
+        return _TargetView(
+            accounts, by_id, {gid: gname for gid, (_, gname) in managed.items()}, scim_of, account_of, formerly, own
+        )
 
     def _is_service(self, account: TargetAccount, view: _TargetView) -> bool:
         return bool(view.own_email) and account.email.lower() == view.own_email.lower()
@@ -320,8 +361,15 @@ class _ReviewBuilder:
                     continue
                 for (kind, principal_id), roles in sorted(grants.items()):
                     rights = sorted(r.rsplit("::", 1)[-1] for r in roles)
-                    await self._grant(resource, view, target, kind, principal_id, rights,
-                                      lambda group, p=folder.path, r=roles: self._folder_rule(p, group, r))
+                    await self._grant(
+                        resource,
+                        view,
+                        target,
+                        kind,
+                        principal_id,
+                        rights,
+                        lambda group, p=folder.path, r=roles: self._folder_rule(p, group, r),
+                    )
         access = getattr(target, "access", None)
         if name == "iconik" and access is not None:
             raw = await self.store.kv_get(ACCESS, "iconik:collections")
@@ -340,8 +388,15 @@ class _ReviewBuilder:
                     resource.note = "deleted in iconik"
                     continue
                 for group_id, permissions in sorted(acls.items()):
-                    await self._grant(resource, view, target, "group", group_id, sorted(permissions),
-                                      lambda group, p=permissions, t=title: self._collection_rule(t, group, p))
+                    await self._grant(
+                        resource,
+                        view,
+                        target,
+                        "group",
+                        group_id,
+                        sorted(permissions),
+                        lambda group, p=permissions, t=title: self._collection_rule(t, group, p),
+                    )
             found += await self._projects(name, access, view)
         return found
 
@@ -365,24 +420,45 @@ class _ReviewBuilder:
             except Gone:
                 resource.note = "deleted in iconik"
                 continue
-            resource.grants.append({"principal": f"project team {group_name or '?'}", "rights": ["member"],
-                                    "rule": rule, "members": len(members)})
+            resource.grants.append(
+                {
+                    "principal": f"project team {group_name or '?'}",
+                    "rights": ["member"],
+                    "rule": rule,
+                    "members": len(members),
+                }
+            )
             for account_id in sorted(members):
                 account = view.by_id.get(account_id)
                 if account is None or account.enabled:
                     resource.reachers.append(self._reacher(view, account_id, account, ["member"], "project team", rule))
         return found
 
-    async def _grant(self, resource: Resource, view: _TargetView, target: Any, kind: str, principal_id: str,
-                     rights: list[str], rule_of: Callable[[str], str]) -> None:
+    async def _grant(
+        self,
+        resource: Resource,
+        view: _TargetView,
+        target: Any,
+        kind: str,
+        principal_id: str,
+        rights: list[str],
+        rule_of: Callable[[str], str],
+    ) -> None:
         if kind == "apiKey":  # an agency's own key (policy agency_keys) or one granted by hand: not a person
             agency, rule = await self._agency_of_key(principal_id)
-            resource.grants.append({"principal": f"API key {principal_id}" + (f" of {agency}" if agency else ""),
-                                    "rights": rights, "rule": rule, "members": 0})
+            resource.grants.append(
+                {
+                    "principal": f"API key {principal_id}" + (f" of {agency}" if agency else ""),
+                    "rights": rights,
+                    "rule": rule,
+                    "members": 0,
+                }
+            )
             return
         if kind != "group":  # a role given to one account: no group, and never by the bridge
-            resource.grants.append({"principal": f"{kind} {principal_id}", "rights": rights, "rule": NOT_IN_POLICY,
-                                    "members": 1})
+            resource.grants.append(
+                {"principal": f"{kind} {principal_id}", "rights": rights, "rule": NOT_IN_POLICY, "members": 1}
+            )
             account = view.by_id.get(principal_id)
             if account is None or account.enabled:
                 resource.reachers.append(self._reacher(view, principal_id, account, rights, "direct", NOT_IN_POLICY))
@@ -408,15 +484,20 @@ class _ReviewBuilder:
                 return rule.group, f"access.cloudinary.agency_keys[{index}]"
         return None, NOT_IN_POLICY
 
-    def _reacher(self, view: _TargetView, account_id: str, account: TargetAccount | None, rights: list[str],
-                 via: str, rule: str) -> Reacher:
+    def _reacher(
+        self, view: _TargetView, account_id: str, account: TargetAccount | None, rights: list[str], via: str, rule: str
+    ) -> Reacher:
         scim_id = view.scim_of.get(account_id)
-        return Reacher(account_id, account.email if account else "", scim_id, self.user_names.get(scim_id or ""),
-                       rights, via, rule)
+        return Reacher(
+            account_id, account.email if account else "", scim_id, self.user_names.get(scim_id or ""), rights, via, rule
+        )
 
     def _rules(self, target: str, resource: str, group: str) -> list[Grant]:
-        return [g for g in self.grants if g.target == target and g.resource == resource
-                and self.access.target_name(g.group) == group]
+        return [
+            g
+            for g in self.grants
+            if g.target == target and g.resource == resource and self.access.target_name(g.group) == group
+        ]
 
     def _folder_rule(self, path: str, group: str, roles: set[str]) -> str:
         rules = self._rules("cloudinary", path, group)
@@ -438,20 +519,38 @@ class _ReviewBuilder:
         return NOT_IN_POLICY
 
     # users ---------------------------------------------------------------------------------------
-    def _user_row(self, name: str, scim_id: str, document: dict[str, Any], groups: dict[str, str], view: _TargetView,
-                  reach: dict[str, dict[str, list[Reach]]], activity: dict[tuple[str, str], str]) -> UserAccess:
+    def _user_row(
+        self,
+        name: str,
+        scim_id: str,
+        document: dict[str, Any],
+        groups: dict[str, str],
+        view: _TargetView,
+        reach: dict[str, dict[str, list[Reach]]],
+        activity: dict[tuple[str, str], str],
+    ) -> UserAccess:
         facts = UserFacts.of(document, sorted(groups.values()))
         desired = self.engine.desired_user(name, document, groups)
         external = self.policy.is_external(facts)
         expiry = expiry_of(document, self.policy.access.external.expiry_attribute) if external else None
         account = view.account_of.get(scim_id)
-        row = UserAccess(scim_id, document.get("userName", ""), document.get("displayName") or "",
-                         document.get("active", True) is not False, external, iso(expiry) if expiry else None, name,
-                         account.id if account else None, account.enabled if account else None,
-                         account.role if account else None, _role_reason(self.policy, name, facts), [],
-                         last_activity=activity.get((scim_id, name)),
-                         desired_role=desired.account.role if desired.account else None,
-                         desired_enabled=desired.account.enabled if desired.account else None)
+        row = UserAccess(
+            scim_id,
+            document.get("userName", ""),
+            document.get("displayName") or "",
+            document.get("active", True) is not False,
+            external,
+            iso(expiry) if expiry else None,
+            name,
+            account.id if account else None,
+            account.enabled if account else None,
+            account.role if account else None,
+            _role_reason(self.policy, name, facts),
+            [],
+            last_activity=activity.get((scim_id, name)),
+            desired_role=desired.account.role if desired.account else None,
+            desired_enabled=desired.account.enabled if desired.account else None,
+        )
         wanted = desired.account
         if account is None:
             if wanted is not None and wanted.enabled:
@@ -461,28 +560,39 @@ class _ReviewBuilder:
         row.last_login = iso(moment) if moment else None
         row.groups = sorted(view.group_names.get(g, f"{g} (not managed)") for g in account.groups)
         mine = reach.get(account.id, {})
-        row.folders, row.collections, row.projects = mine.get("folder", []), mine.get("collection", []), \
-            mine.get("project", [])
+        row.folders, row.collections, row.projects = (
+            mine.get("folder", []),
+            mine.get("collection", []),
+            mine.get("project", []),
+        )
         if wanted is None:
             return row
         if account.role != wanted.role:
             row.differences.append(f"role {account.role}, the policy gives {wanted.role}")
         if account.enabled != wanted.enabled:
-            row.differences.append(f"{'enabled' if account.enabled else 'disabled'}, the directory says "
-                                   f"{'enabled' if wanted.enabled else 'disabled'}")
+            row.differences.append(
+                f"{'enabled' if account.enabled else 'disabled'}, the directory says "
+                f"{'enabled' if wanted.enabled else 'disabled'}"
+            )
         actual = {view.group_names[g] for g in account.groups if g in view.group_names}
         row.differences += [f"in group {g}, not wanted" for g in sorted(actual - set(desired.groups.values()))]
         row.differences += [f"not in group {g}" for g in sorted(set(desired.groups.values()) - actual)]
         if not wanted.enabled:
             return row
         names = set(desired.groups.values())
-        want = {(g.resource, r.rsplit("::", 1)[-1]) for g in self.grants
-                if g.target == name and self.access.target_name(g.group) in names for r in g.rights}
+        want = {
+            (g.resource, r.rsplit("::", 1)[-1])
+            for g in self.grants
+            if g.target == name and self.access.target_name(g.group) in names
+            for r in g.rights
+        }
         have = {(x.resource, r) for x in [*row.folders, *row.collections] for r in x.rights}
         row.differences += [f"reaches {res} ({right}) without a policy grant" for res, right in sorted(have - want)]
         row.differences += [f"does not reach {res} ({right})" for res, right in sorted(want - have)]
         projects = {x.resource for x in row.projects}
-        row.differences += [f"member of project {p}, not wanted" for p in sorted(projects - set(desired.projects.values()))]
+        row.differences += [
+            f"member of project {p}, not wanted" for p in sorted(projects - set(desired.projects.values()))
+        ]
         row.differences += [f"not a member of project {p}" for p in sorted(set(desired.projects.values()) - projects)]
         return row
 
@@ -492,12 +602,24 @@ class _ReviewBuilder:
         for account in view.accounts:
             if account.id in view.scim_of or self._is_service(account, view):
                 continue
-            note = ("its directory user was deleted (the bridge managed it)" if account.id in view.formerly
-                    else "no directory user")
+            note = (
+                "its directory user was deleted (the bridge managed it)"
+                if account.id in view.formerly
+                else "no directory user"
+            )
             moment = instant(account.last_login)
-            found.append(Orphan(name, account.id, account.email, account.role, account.enabled,
-                                sorted(view.group_names.get(g, f"{g} (not managed)") for g in account.groups),
-                                iso(moment) if moment else None, note))
+            found.append(
+                Orphan(
+                    name,
+                    account.id,
+                    account.email,
+                    account.role,
+                    account.enabled,
+                    sorted(view.group_names.get(g, f"{g} (not managed)") for g in account.groups),
+                    iso(moment) if moment else None,
+                    note,
+                )
+            )
         return found
 
     def _dormant(self, name: str, view: _TargetView, users: dict[str, Any]) -> list[Dormant]:
@@ -510,19 +632,29 @@ class _ReviewBuilder:
             if moment is not None and moment >= threshold:
                 continue
             scim_id = view.scim_of.get(account.id)
-            found.append(Dormant(name, account.id, account.email, scim_id,
-                                 users[scim_id].get("userName") if scim_id else None, iso(moment) if moment else None,
-                                 (self.now - moment).days if moment else None))
+            found.append(
+                Dormant(
+                    name,
+                    account.id,
+                    account.email,
+                    scim_id,
+                    users[scim_id].get("userName") if scim_id else None,
+                    iso(moment) if moment else None,
+                    (self.now - moment).days if moment else None,
+                )
+            )
         return found
 
-    def _external(self, users: dict[str, Any], member_of: dict[str, dict[str, str]],
-                  views: dict[str, _TargetView]) -> list[External]:
+    def _external(
+        self, users: dict[str, Any], member_of: dict[str, dict[str, str]], views: dict[str, _TargetView]
+    ) -> list[External]:
         attribute = self.policy.access.external.expiry_attribute
         found = []
         for scim_id, document in users.items():
             facts = UserFacts.of(document, sorted(member_of.get(scim_id, {}).values()))
-            matched = [f"guardrails.external[{i}]" for i, m in enumerate(self.policy.guardrails.external)
-                       if m.matches(facts)]
+            matched = [
+                f"guardrails.external[{i}]" for i, m in enumerate(self.policy.guardrails.external) if m.matches(facts)
+            ]
             if not matched:
                 continue
             expiry = expiry_of(document, attribute)
@@ -530,10 +662,19 @@ class _ReviewBuilder:
             for name, view in views.items():
                 account = view.account_of.get(scim_id)
                 accounts[name] = "none" if account is None else "enabled" if account.enabled else "disabled"
-            found.append(External(scim_id, document.get("userName", ""), document.get("displayName") or "",
-                                  document.get("active", True) is not False, matched,
-                                  iso(expiry) if expiry else None, access_expired(document, attribute, self.now),
-                                  (expiry - self.now).days if expiry else None, accounts))
+            found.append(
+                External(
+                    scim_id,
+                    document.get("userName", ""),
+                    document.get("displayName") or "",
+                    document.get("active", True) is not False,
+                    matched,
+                    iso(expiry) if expiry else None,
+                    access_expired(document, attribute, self.now),
+                    (expiry - self.now).days if expiry else None,
+                    accounts,
+                )
+            )
         return sorted(found, key=lambda e: e.user_name)
 
 
@@ -543,5 +684,6 @@ def _reach_by_account(resources: list[Resource]) -> dict[str, dict[str, list[Rea
     for resource in resources:
         for r in resource.reachers:
             reach.setdefault(r.account_id, {}).setdefault(resource.kind, []).append(
-                Reach(resource.name, r.rights, r.via, r.rule))
+                Reach(resource.name, r.rights, r.via, r.rule)
+            )
     return reach

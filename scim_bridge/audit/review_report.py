@@ -25,15 +25,56 @@ from .review import Reach, Review
 SECTIONS = ("summary", "users", "resources", "orphans", "dormant", "external")
 COLUMNS = {  # per section, in order; rows() fills them
     "summary": ["metric", "value"],
-    "users": ["userName", "displayName", "scim_id", "directory_active", "external", "expires", "target", "account_id",
-              "enabled", "role", "role_rule", "groups", "folders", "collections", "projects", "last_login",
-              "last_activity", "desired_role", "desired_enabled", "differs", "differences"],
-    "resources": ["target", "kind", "resource", "resource_id", "userName", "email", "account_id", "scim_id", "rights",
-                  "via", "rule", "note"],
+    "users": [
+        "userName",
+        "displayName",
+        "scim_id",
+        "directory_active",
+        "external",
+        "expires",
+        "target",
+        "account_id",
+        "enabled",
+        "role",
+        "role_rule",
+        "groups",
+        "folders",
+        "collections",
+        "projects",
+        "last_login",
+        "last_activity",
+        "desired_role",
+        "desired_enabled",
+        "differs",
+        "differences",
+    ],
+    "resources": [
+        "target",
+        "kind",
+        "resource",
+        "resource_id",
+        "userName",
+        "email",
+        "account_id",
+        "scim_id",
+        "rights",
+        "via",
+        "rule",
+        "note",
+    ],
     "orphans": ["target", "account_id", "email", "role", "enabled", "groups", "last_login", "note"],
     "dormant": ["target", "account_id", "email", "userName", "scim_id", "last_login", "days_since_login"],
-    "external": ["userName", "displayName", "scim_id", "directory_active", "matched", "expires", "expired",
-                 "days_left", "accounts"],
+    "external": [
+        "userName",
+        "displayName",
+        "scim_id",
+        "directory_active",
+        "matched",
+        "expires",
+        "expired",
+        "days_left",
+        "accounts",
+    ],
 }
 FORMATS = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
 
@@ -62,47 +103,108 @@ def rows(review: Review, section: str) -> list[dict[str, str]]:
     if section == "summary":
         return [{"metric": metric, "value": str(value)} for metric, value in summary_items(review)]
     if section == "users":
-        return [{"userName": u.user_name, "displayName": u.display_name, "scim_id": u.scim_id,
-                 "directory_active": _text(u.directory_active), "external": _text(u.external),
-                 "expires": _text(u.expires), "target": u.target, "account_id": _text(u.account_id),
-                 "enabled": _text(u.enabled) if u.account_id else "no account", "role": _text(u.role),
-                 "role_rule": u.role_rule, "groups": _text(u.groups), "folders": _reach(u.folders),
-                 "collections": _reach(u.collections), "projects": _reach(u.projects),
-                 "last_login": _text(u.last_login) or ("never" if u.account_id else ""),
-                 "last_activity": _text(u.last_activity), "desired_role": _text(u.desired_role),
-                 "desired_enabled": _text(u.desired_enabled), "differs": _text(u.differs),
-                 "differences": _text(u.differences)} for u in review.users]
+        return [
+            {
+                "userName": u.user_name,
+                "displayName": u.display_name,
+                "scim_id": u.scim_id,
+                "directory_active": _text(u.directory_active),
+                "external": _text(u.external),
+                "expires": _text(u.expires),
+                "target": u.target,
+                "account_id": _text(u.account_id),
+                "enabled": _text(u.enabled) if u.account_id else "no account",
+                "role": _text(u.role),
+                "role_rule": u.role_rule,
+                "groups": _text(u.groups),
+                "folders": _reach(u.folders),
+                "collections": _reach(u.collections),
+                "projects": _reach(u.projects),
+                "last_login": _text(u.last_login) or ("never" if u.account_id else ""),
+                "last_activity": _text(u.last_activity),
+                "desired_role": _text(u.desired_role),
+                "desired_enabled": _text(u.desired_enabled),
+                "differs": _text(u.differs),
+                "differences": _text(u.differences),
+            }
+            for u in review.users
+        ]
     if section == "resources":
         out = []
         for r in review.resources:
             base = {"target": r.target, "kind": r.kind, "resource": r.name, "resource_id": _text(r.id)}
             for x in r.reachers:
-                out.append({**base, "userName": _text(x.user_name), "email": x.email, "account_id": x.account_id,
-                            "scim_id": _text(x.scim_id), "rights": _text(x.rights), "via": x.via, "rule": x.rule,
-                            "note": "" if x.scim_id else "no directory user"})
+                out.append(
+                    {
+                        **base,
+                        "userName": _text(x.user_name),
+                        "email": x.email,
+                        "account_id": x.account_id,
+                        "scim_id": _text(x.scim_id),
+                        "rights": _text(x.rights),
+                        "via": x.via,
+                        "rule": x.rule,
+                        "note": "" if x.scim_id else "no directory user",
+                    }
+                )
             reached = {x.via for x in r.reachers}
             for g in r.grants:  # a grant nobody (enabled) holds is still a grant a reviewer signs for
                 via = g["principal"].removeprefix("group ")
                 if via not in reached and not (g["principal"].startswith("project") and r.reachers):
-                    out.append({**base, "rights": _text(g["rights"]), "via": g["principal"], "rule": g["rule"],
-                                "note": "no enabled member"})
+                    out.append(
+                        {
+                            **base,
+                            "rights": _text(g["rights"]),
+                            "via": g["principal"],
+                            "rule": g["rule"],
+                            "note": "no enabled member",
+                        }
+                    )
             if not r.grants:
                 out.append({**base, "note": r.note or "no grants"})
         return out
     if section == "orphans":
-        return [{"target": o.target, "account_id": o.account_id, "email": o.email, "role": o.role,
-                 "enabled": _text(o.enabled), "groups": _text(o.groups), "last_login": _text(o.last_login) or "never",
-                 "note": o.note} for o in review.orphans]
+        return [
+            {
+                "target": o.target,
+                "account_id": o.account_id,
+                "email": o.email,
+                "role": o.role,
+                "enabled": _text(o.enabled),
+                "groups": _text(o.groups),
+                "last_login": _text(o.last_login) or "never",
+                "note": o.note,
+            }
+            for o in review.orphans
+        ]
     if section == "dormant":
-        return [{"target": d.target, "account_id": d.account_id, "email": d.email, "userName": _text(d.user_name),
-                 "scim_id": _text(d.scim_id), "last_login": _text(d.last_login) or "never",
-                 "days_since_login": "never" if d.days_since_login is None else str(d.days_since_login)}
-                for d in review.dormant]
+        return [
+            {
+                "target": d.target,
+                "account_id": d.account_id,
+                "email": d.email,
+                "userName": _text(d.user_name),
+                "scim_id": _text(d.scim_id),
+                "last_login": _text(d.last_login) or "never",
+                "days_since_login": "never" if d.days_since_login is None else str(d.days_since_login),
+            }
+            for d in review.dormant
+        ]
     if section == "external":
-        return [{"userName": e.user_name, "displayName": e.display_name, "scim_id": e.scim_id,
-                 "directory_active": _text(e.directory_active), "matched": _text(e.matched), "expires": _text(e.expires),
-                 "expired": _text(e.expired), "days_left": _text(e.days_left), "accounts": _text(e.accounts)}
-                for e in review.external]
+        return [
+            {
+                "userName": e.user_name,
+                "displayName": e.display_name,
+                "scim_id": e.scim_id,
+                "directory_active": _text(e.directory_active),
+                "matched": _text(e.matched),
+                "expires": _text(e.expires),
+                "expired": _text(e.expired),
+                "days_left": _text(e.days_left),
+                "accounts": _text(e.accounts),
+            }
+            for e in review.external
+        ]
     raise ValueError(f"section is one of {', '.join(SECTIONS)}")
 
 
@@ -172,8 +274,16 @@ def _list(items: list[Any]) -> str:
 
 
 def _reach_html(items: list[Reach]) -> str:
-    return "<ul>" + "".join(f"<li>{_e(i.resource)}: <b>{_e(', '.join(i.rights))}</b> <small>via {_e(i.via)}; "
-                            f"{_e(i.rule)}</small></li>" for i in items) + "</ul>" if items else ""
+    return (
+        "<ul>"
+        + "".join(
+            f"<li>{_e(i.resource)}: <b>{_e(', '.join(i.rights))}</b> <small>via {_e(i.via)}; {_e(i.rule)}</small></li>"
+            for i in items
+        )
+        + "</ul>"
+        if items
+        else ""
+    )
 
 
 def _table(headers: list[str], body: list[str]) -> str:
@@ -188,54 +298,92 @@ def _summary(review: Review) -> str:
     directory = "".join(f"<tr><th>{_e(k)}</th><td class=n>{_e(v)}</td></tr>" for k, v in s["directory"].items())
     targets = list(s["targets"])
     metrics = list(dict.fromkeys(k for figures in s["targets"].values() for k in figures))
-    per_target = "".join(f"<tr><th>{_e(m)}</th>" + "".join(f"<td class=n>{_e(s['targets'][t].get(m, ''))}</td>"
-                                                            for t in targets) + "</tr>" for m in metrics)
+    per_target = "".join(
+        f"<tr><th>{_e(m)}</th>"
+        + "".join(f"<td class=n>{_e(s['targets'][t].get(m, ''))}</td>" for t in targets)
+        + "</tr>"
+        for m in metrics
+    )
     sections = "".join(f"<tr><th>{_e(k)}</th><td class=n>{_e(v)}</td></tr>" for k, v in s["sections"].items())
     head = "".join(f"<th>{_e(t)}</th>" for t in targets)
-    return (f'<section id="summary"><h2>Summary</h2><table class="figures"><thead><tr><th>directory</th><th></th>'
-            f"</tr></thead><tbody>{directory}</tbody></table>"
-            f'<table class="figures"><thead><tr><th>target</th>{head}</tr></thead><tbody>{per_target}</tbody></table>'
-            f'<table class="figures"><thead><tr><th>section</th><th>rows</th></tr></thead><tbody>{sections}'
-            "</tbody></table></section>")
+    return (
+        f'<section id="summary"><h2>Summary</h2><table class="figures"><thead><tr><th>directory</th><th></th>'
+        f"</tr></thead><tbody>{directory}</tbody></table>"
+        f'<table class="figures"><thead><tr><th>target</th>{head}</tr></thead><tbody>{per_target}</tbody></table>'
+        f'<table class="figures"><thead><tr><th>section</th><th>rows</th></tr></thead><tbody>{sections}'
+        "</tbody></table></section>"
+    )
 
 
 def _users(review: Review) -> str:
     body = []
     for u in review.users:
-        account = ("no account" if u.account_id is None else
-                   f"<code>{_e(u.account_id)}</code><br>{'enabled' if u.enabled else 'disabled'}")
+        account = (
+            "no account"
+            if u.account_id is None
+            else f"<code>{_e(u.account_id)}</code><br>{'enabled' if u.enabled else 'disabled'}"
+        )
         directory = ("active" if u.directory_active else "inactive") + (
-            f"<br>external{', expires ' + _e(u.expires) if u.expires else ''}" if u.external else "")
-        reach = "".join(f"<b>{kind}</b>{_reach_html(items)}" for kind, items in
-                        (("folders", u.folders), ("collections", u.collections), ("projects", u.projects)) if items)
-        differs = (f'<span class="flag">differs</span>{_list(u.differences)}' if u.differs else "as the policy wants")
-        body.append(f'<tr{" class=differs" if u.differs else ""}><td>{_e(u.user_name)}<br><small>{_e(u.display_name)}'
-                    f"</small></td><td>{directory}</td><td>{_e(u.target)}</td><td>{account}</td>"
-                    f"<td>{_e(u.role)}<br><small>{_e(u.role_rule)}</small></td><td>{_list(u.groups)}</td>"
-                    f"<td>{reach}</td><td>{_e(u.last_login or ('never' if u.account_id else ''))}</td>"
-                    f"<td>{_e(u.last_activity)}</td><td>{differs}</td></tr>")
+            f"<br>external{', expires ' + _e(u.expires) if u.expires else ''}" if u.external else ""
+        )
+        reach = "".join(
+            f"<b>{kind}</b>{_reach_html(items)}"
+            for kind, items in (("folders", u.folders), ("collections", u.collections), ("projects", u.projects))
+            if items
+        )
+        differs = f'<span class="flag">differs</span>{_list(u.differences)}' if u.differs else "as the policy wants"
+        body.append(
+            f"<tr{' class=differs' if u.differs else ''}><td>{_e(u.user_name)}<br><small>{_e(u.display_name)}"
+            f"</small></td><td>{directory}</td><td>{_e(u.target)}</td><td>{account}</td>"
+            f"<td>{_e(u.role)}<br><small>{_e(u.role_rule)}</small></td><td>{_list(u.groups)}</td>"
+            f"<td>{reach}</td><td>{_e(u.last_login or ('never' if u.account_id else ''))}</td>"
+            f"<td>{_e(u.last_activity)}</td><td>{differs}</td></tr>"
+        )
     differing = review.summary["sections"]["users_differing"]
-    return ('<section id="users"><h2>Users</h2><p class="hint">Every directory user in every target: the account '
-            "as the target holds it, what it reaches and why (rule, group), and where it differs from what the "
-            f"directory and the policy want ({differing} row(s) differ).</p>"
-            + _table(["user", "directory", "target", "account", "role (rule)", "groups",
-                      "reaches (via group; rule)", "last login", "last activity", "compared with the policy"], body)
-            + "</section>")
+    return (
+        '<section id="users"><h2>Users</h2><p class="hint">Every directory user in every target: the account '
+        "as the target holds it, what it reaches and why (rule, group), and where it differs from what the "
+        f"directory and the policy want ({differing} row(s) differ).</p>"
+        + _table(
+            [
+                "user",
+                "directory",
+                "target",
+                "account",
+                "role (rule)",
+                "groups",
+                "reaches (via group; rule)",
+                "last login",
+                "last activity",
+                "compared with the policy",
+            ],
+            body,
+        )
+        + "</section>"
+    )
 
 
 def _resources(review: Review) -> str:
-    parts = ['<section id="resources"><h2>Resources</h2><p class="hint">Who reaches each governed folder, collection '
-             "and project (enabled accounts), with which rights, through which group, by which rule.</p>"]
+    parts = [
+        '<section id="resources"><h2>Resources</h2><p class="hint">Who reaches each governed folder, collection '
+        "and project (enabled accounts), with which rights, through which group, by which rule.</p>"
+    ]
     for r in review.resources:
         parts.append(f"<h3>{_e(r.target)} {_e(r.kind)} {_e(r.name)} <small><code>{_e(r.id)}</code></small></h3>")
         if r.note:
             parts.append(f'<p class="hint">{_e(r.note)}</p>')
-        grants = [f"<tr><td>{_e(g['principal'])}</td><td>{_e(g['rights'])}</td><td>{_e(g['rule'])}</td>"
-                  f"<td class=n>{_e(g['members'])}</td></tr>" for g in r.grants]
+        grants = [
+            f"<tr><td>{_e(g['principal'])}</td><td>{_e(g['rights'])}</td><td>{_e(g['rule'])}</td>"
+            f"<td class=n>{_e(g['members'])}</td></tr>"
+            for g in r.grants
+        ]
         if grants:
             parts.append(_table(["granted to", "rights", "rule", "members"], grants))
-        people = [f"<tr><td>{_e(x.user_name or '(no directory user)')}</td><td>{_e(x.email)}</td>"
-                  f"<td>{_e(x.rights)}</td><td>{_e(x.via)}</td><td>{_e(x.rule)}</td></tr>" for x in r.reachers]
+        people = [
+            f"<tr><td>{_e(x.user_name or '(no directory user)')}</td><td>{_e(x.email)}</td>"
+            f"<td>{_e(x.rights)}</td><td>{_e(x.via)}</td><td>{_e(x.rule)}</td></tr>"
+            for x in r.reachers
+        ]
         if people:
             parts.append(_table(["person", "email", "rights", "via", "rule"], people))
     return "".join(parts) + "</section>"
@@ -244,39 +392,60 @@ def _resources(review: Review) -> str:
 def _simple(review: Review, section: str, title: str, hint: str) -> str:
     table, headers = rows(review, section), COLUMNS[section]
     body = ["<tr>" + "".join(f"<td>{_e(row.get(c))}</td>" for c in headers) + "</tr>" for row in table]
-    return f'<section id="{section}"><h2>{_e(title)}</h2><p class="hint">{_e(hint)}</p>{_table(headers, body)}</section>'
+    return (
+        f'<section id="{section}"><h2>{_e(title)}</h2><p class="hint">{_e(hint)}</p>{_table(headers, body)}</section>'
+    )
 
 
 def as_html(review: Review) -> str:
     s = review.summary["sections"]
     nav = " ".join(f'<a href="#{name}">{name}</a>' for name in (*SECTIONS, "signoff"))
-    return "".join([
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>Access review {_e(review.generated)}</title><style>{CSS}</style></head><body>",
-        "<header><h1>Access review</h1>",
-        f'<p class="meta">Generated {_e(review.generated)} · policy {_e(review.policy_source)} '
-        f"<code>{_e(review.policy_digest)}</code> · dormant after {_e(review.dormant_days)} days without a login</p>",
-        f'<p class="meta">{_e(s["users"])} user rows ({_e(s["users_differing"])} differ from the policy), '
-        f'{_e(s["resources"])} resources, {_e(s["orphans"])} orphans, {_e(s["dormant"])} dormant, '
-        f'{_e(s["external"])} external users ({_e(s["expired"])} expired)</p></header>',
-        f"<nav>{nav}</nav>",
-        _summary(review), _users(review), _resources(review),
-        _simple(review, "orphans", "Orphans", "Accounts in a target that no directory user accounts for (the "
-                "bridge's service account excepted). Enabled ones can still sign in."),
-        _simple(review, "dormant", "Dormant accounts", f"Enabled accounts with no login in the last "
-                f"{review.dormant_days} days, or never."),
-        _simple(review, "external", "External users", "Users the policy's guardrails.external rules match, and "
-                "when their access ends (after that date the bridge disables them without any directory change)."),
-        '<section id="signoff" class="signoff"><h2>Sign-off</h2>',
-        "<p>I have reviewed the access listed above, generated at "
-        f"{_e(review.generated)} under policy <code>{_e(review.policy_digest)}</code>.</p>",
-        '<p><span class="box">☐ approved as listed</span><span class="box">☐ approved, with the changes noted '
-        'below</span><span class="box">☐ not approved</span></p>',
-        "<table><tbody><tr><th>Reviewer name</th><td></td></tr><tr><th>Role / team</th><td></td></tr>"
-        "<tr><th>Date</th><td></td></tr><tr><th>Signature</th><td></td></tr>"
-        "<tr><th>Changes requested</th><td></td></tr><tr><th></th><td></td></tr></tbody></table></section>",
-        "</body></html>\n",
-    ])
+    return "".join(
+        [
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+            f"<title>Access review {_e(review.generated)}</title><style>{CSS}</style></head><body>",
+            "<header><h1>Access review</h1>",
+            f'<p class="meta">Generated {_e(review.generated)} · policy {_e(review.policy_source)} '
+            f"<code>{_e(review.policy_digest)}</code> · "
+            f"dormant after {_e(review.dormant_days)} days without a login</p>",
+            f'<p class="meta">{_e(s["users"])} user rows ({_e(s["users_differing"])} differ from the policy), '
+            f"{_e(s['resources'])} resources, {_e(s['orphans'])} orphans, {_e(s['dormant'])} dormant, "
+            f"{_e(s['external'])} external users ({_e(s['expired'])} expired)</p></header>",
+            f"<nav>{nav}</nav>",
+            _summary(review),
+            _users(review),
+            _resources(review),
+            _simple(
+                review,
+                "orphans",
+                "Orphans",
+                "Accounts in a target that no directory user accounts for (the "
+                "bridge's service account excepted). Enabled ones can still sign in.",
+            ),
+            _simple(
+                review,
+                "dormant",
+                "Dormant accounts",
+                f"Enabled accounts with no login in the last {review.dormant_days} days, or never.",
+            ),
+            _simple(
+                review,
+                "external",
+                "External users",
+                "Users the policy's guardrails.external rules match, and "
+                "when their access ends (after that date the bridge disables them without any directory change).",
+            ),
+            '<section id="signoff" class="signoff"><h2>Sign-off</h2>',
+            "<p>I have reviewed the access listed above, generated at "
+            f"{_e(review.generated)} under policy <code>{_e(review.policy_digest)}</code>.</p>",
+            '<p><span class="box">☐ approved as listed</span><span class="box">☐ approved, with the changes noted '
+            'below</span><span class="box">☐ not approved</span></p>',
+            "<table><tbody><tr><th>Reviewer name</th><td></td></tr><tr><th>Role / team</th><td></td></tr>"
+            "<tr><th>Date</th><td></td></tr><tr><th>Signature</th><td></td></tr>"
+            "<tr><th>Changes requested</th><td></td></tr><tr><th></th><td></td></tr></tbody></table></section>",
+            "</body></html>\n",
+        ]
+    )
 
 
 def render(review: Review, fmt: str, section: str | None = None) -> bytes:

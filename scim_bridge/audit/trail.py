@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -49,7 +49,7 @@ def _dumps(entry: dict[str, Any]) -> bytes:
 
 
 def iso(time_us: int) -> str:
-    return datetime.fromtimestamp(time_us / 1e6, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(time_us / 1e6, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: str | float | None) -> float | None:
@@ -64,7 +64,7 @@ def parse_time(value: str | float | None) -> float | None:
         pass
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
@@ -90,14 +90,18 @@ class VerifyReport:
 
     def message(self) -> str:
         if self.ok:
-            return (f"audit log intact: {self.checked} entries, seq {self.first_seq}..{self.last_seq}"
-                    if self.checked else "audit log intact: no entries")
+            return (
+                f"audit log intact: {self.checked} entries, seq {self.first_seq}..{self.last_seq}"
+                if self.checked
+                else "audit log intact: no entries"
+            )
         return f"audit log TAMPERED at seq {self.bad_seq} ({self.problem}): {self.detail}"
 
 
 class AuditTrail:
-    def __init__(self, store: Store, retention_days: float = 365, *, seal_interval: float = 0.1,
-                 prune_interval: float = 3600.0) -> None:
+    def __init__(
+        self, store: Store, retention_days: float = 365, *, seal_interval: float = 0.1, prune_interval: float = 3600.0
+    ) -> None:
         self.store = store
         self.retention_days = retention_days
         self.seal_interval = seal_interval
@@ -108,44 +112,85 @@ class AuditTrail:
         self.also_prune: list[Callable[[float], Awaitable[int]]] = []
 
     # SCIM writes ---------------------------------------------------------------------------
-    def entry(self, operation: str, resource_type: str, id: str, before: dict[str, Any] | None,
-              after: dict[str, Any] | None) -> tuple[bytes, str | None]:
+    def entry(
+        self, operation: str, resource_type: str, id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> tuple[bytes, str | None]:
         """The entry of a write that changes a resource, and the correlation id to queue with it."""
         document = after if after is not None else before or {}
-        return self._scim_entry(operation, "applied", resource_type, id, _name(resource_type, document),
-                                changes(before, after)), CORRELATION_ID.get()
+        return self._scim_entry(
+            operation, "applied", resource_type, id, _name(resource_type, document), changes(before, after)
+        ), CORRELATION_ID.get()
 
     async def unchanged(self, operation: str, resource_type: str, id: str, document: dict[str, Any]) -> None:
-        await self.store.audit_append([self._scim_entry(operation, "unchanged", resource_type, id,
-                                                        _name(resource_type, document), [])])
+        await self.store.audit_append(
+            [self._scim_entry(operation, "unchanged", resource_type, id, _name(resource_type, document), [])]
+        )
 
-    async def refused(self, method: str, path: str, status: int, detail: str, scim_type: str | None,
-                      resource_type: str | None = None, id: str | None = None) -> None:
+    async def refused(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        detail: str,
+        scim_type: str | None,
+        resource_type: str | None = None,
+        id: str | None = None,
+    ) -> None:
         """A write request the bridge refused (4xx): who tried what, and why it was refused."""
-        entry = self._scim_entry({"POST": "create", "PUT": "replace", "PATCH": "patch", "DELETE": "delete"}.get(
-            method, method.lower()), "refused", resource_type, id, None, [])
+        entry = self._scim_entry(
+            {"POST": "create", "PUT": "replace", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower()),
+            "refused",
+            resource_type,
+            id,
+            None,
+            [],
+        )
         extra = orjson.loads(entry)
         extra.update(status=status, detail=detail[:500], scimType=scim_type)
         await self._append_soon(_dumps(extra))
 
-    def _scim_entry(self, operation: str, outcome: str, resource_type: str | None, id: str | None,
-                    name: str | None, diff: list[dict[str, Any]]) -> bytes:
+    def _scim_entry(
+        self,
+        operation: str,
+        outcome: str,
+        resource_type: str | None,
+        id: str | None,
+        name: str | None,
+        diff: list[dict[str, Any]],
+    ) -> bytes:
         request = SCIM_REQUEST.get()
-        return _dumps({
-            "kind": "scim", "correlation": CORRELATION_ID.get(), "client": request.client if request else None,
-            "request": f"{request.method} {request.path}" if request else None, "operation": operation,
-            "outcome": outcome, "resource": {"type": resource_type, "id": id, "name": name}, "changes": diff,
-        })
+        return _dumps(
+            {
+                "kind": "scim",
+                "correlation": CORRELATION_ID.get(),
+                "client": request.client if request else None,
+                "request": f"{request.method} {request.path}" if request else None,
+                "operation": operation,
+                "outcome": outcome,
+                "resource": {"type": resource_type, "id": id, "name": name},
+                "changes": diff,
+            }
+        )
 
     # target calls --------------------------------------------------------------------------
     async def record_target_call(self, call: TargetCall) -> None:
         subject = SYNC_SUBJECT.get()
-        await self._append_soon(_dumps({
-            "kind": "target", "correlation": CORRELATION_ID.get(), "target": call.target, "method": call.method,
-            "path": call.path.split("?", 1)[0], "status": call.status, "outcome": call.outcome,
-            "latency_ms": round(call.latency_ms, 1), "request_id": call.request_id,
-            "resource": {"type": subject[0], "id": subject[1]} if subject else None,
-        }))
+        await self._append_soon(
+            _dumps(
+                {
+                    "kind": "target",
+                    "correlation": CORRELATION_ID.get(),
+                    "target": call.target,
+                    "method": call.method,
+                    "path": call.path.split("?", 1)[0],
+                    "status": call.status,
+                    "outcome": call.outcome,
+                    "latency_ms": round(call.latency_ms, 1),
+                    "request_id": call.request_id,
+                    "resource": {"type": subject[0], "id": subject[1]} if subject else None,
+                }
+            )
+        )
 
     async def _append_soon(self, entry: bytes) -> None:
         """Append now; if the store is down, keep it for `run` to retry (never raise into the caller,
@@ -157,7 +202,7 @@ class AuditTrail:
 
     def _keep(self, entries: list[bytes]) -> None:
         room = BACKLOG_LIMIT - len(self._backlog)
-        self._backlog.extend(entries[:max(room, 0)])
+        self._backlog.extend(entries[: max(room, 0)])
         if len(entries) > room:
             self.dropped += len(entries) - max(room, 0)
             log.error("audit: store down and backlog full; %d entries dropped so far", self.dropped)
@@ -192,7 +237,7 @@ class AuditTrail:
                 log.exception("audit: background work failed")
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.seal_interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         try:
             await self.flush()
@@ -223,7 +268,9 @@ class AuditTrail:
                 return
             after_seq = batch[-1].seq
 
-    async def query(self, filters: AuditFilter, limit: int = 100, after_seq: int = 0) -> tuple[list[dict[str, Any]], int | None]:
+    async def query(
+        self, filters: AuditFilter, limit: int = 100, after_seq: int = 0
+    ) -> tuple[list[dict[str, Any]], int | None]:
         """Up to `limit` matching entries, and the seq to continue after (None at the end)."""
         found: list[dict[str, Any]] = []
         async for record in self.entries(filters, after_seq):
@@ -259,22 +306,50 @@ class AuditTrail:
             for entry in batch:
                 if entry.seq != prev_seq + 1:
                     missing = f"{prev_seq + 1}" if entry.seq == prev_seq + 2 else f"{prev_seq + 1}..{entry.seq - 1}"
-                    return VerifyReport(False, checked, first, head.last_seq, prev_seq + 1, "removed",
-                                        f"entry seq {missing} is missing (the chain goes from {prev_seq} to {entry.seq})")
+                    return VerifyReport(
+                        False,
+                        checked,
+                        first,
+                        head.last_seq,
+                        prev_seq + 1,
+                        "removed",
+                        f"entry seq {missing} is missing (the chain goes from {prev_seq} to {entry.seq})",
+                    )
                 if chain_hash(prev_hash, entry.seq, entry.time_us, entry.body) != entry.hash:
-                    return VerifyReport(False, checked, first, head.last_seq, entry.seq, "edited",
-                                        f"entry seq {entry.seq} does not match its hash: its content, time or "
-                                        f"hash was changed (or its predecessor's)")
+                    return VerifyReport(
+                        False,
+                        checked,
+                        first,
+                        head.last_seq,
+                        entry.seq,
+                        "edited",
+                        f"entry seq {entry.seq} does not match its hash: its content, time or "
+                        f"hash was changed (or its predecessor's)",
+                    )
                 prev_seq, prev_hash, checked = entry.seq, entry.hash, checked + 1
             if len(batch) < 1000:
                 break
             after = batch[-1].seq
         if prev_seq != head.last_seq:
-            return VerifyReport(False, checked, first, head.last_seq, prev_seq + 1, "removed",
-                                f"entries seq {prev_seq + 1}..{head.last_seq} are missing at the end of the log")
+            return VerifyReport(
+                False,
+                checked,
+                first,
+                head.last_seq,
+                prev_seq + 1,
+                "removed",
+                f"entries seq {prev_seq + 1}..{head.last_seq} are missing at the end of the log",
+            )
         if prev_hash != head.last_hash:
-            return VerifyReport(False, checked, first, head.last_seq, prev_seq, "edited",
-                                f"entry seq {prev_seq} does not match the recorded head of the chain")
+            return VerifyReport(
+                False,
+                checked,
+                first,
+                head.last_seq,
+                prev_seq,
+                "edited",
+                f"entry seq {prev_seq} does not match the recorded head of the chain",
+            )
         return VerifyReport(True, checked, first, head.last_seq)
 
 

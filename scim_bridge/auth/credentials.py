@@ -12,7 +12,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -45,7 +45,9 @@ class CredentialBook:
 
     CACHE_SECONDS = 2.0
 
-    def __init__(self, store: Store, static_tokens: list[str], basic_users: dict[str, str], api_keys: list[str]) -> None:
+    def __init__(
+        self, store: Store, static_tokens: list[str], basic_users: dict[str, str], api_keys: list[str]
+    ) -> None:
         self.store = store
         self._static = [digest(t) for t in static_tokens if t]
         self._basic = {user: digest(password) for user, password in basic_users.items()}
@@ -131,11 +133,11 @@ class CredentialBook:
         """Revoke an OAuth client by id, or a token by the 12-character id `list` shows, or by itself."""
         if await self.store.kv_delete(CLIENTS, identifier):
             return True
-        for key, raw in await self.store.kv_items(TOKENS):
+        for key, _raw in await self.store.kv_items(TOKENS):
             if key.startswith(identifier) and len(identifier) >= 12 or key == digest(identifier):
                 return await self.store.kv_delete(TOKENS, key)
         return False
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -26,17 +26,27 @@ OPEN_PATHS = ("/health", "/oauth/token")
 
 
 class Authenticator:
-    def __init__(self, book: CredentialBook, api_key_header: str | None, external: tokens.ExternalIssuer | None) -> None:
+    def __init__(
+        self, book: CredentialBook, api_key_header: str | None, external: tokens.ExternalIssuer | None
+    ) -> None:
         self.book = book
         self.api_key_header = api_key_header.lower() if api_key_header else None
         self.external = external
         # ASGI header names are lower-case bytes; only these are read.
-        self.header_names = {b"authorization"} | ({self.api_key_header.encode("latin-1")} if self.api_key_header else set())
+        self.header_names = {b"authorization"} | (
+            {self.api_key_header.encode("latin-1")} if self.api_key_header else set()
+        )
 
     def schemes_document(self) -> list[dict[str, Any]]:
         """authenticationSchemes of ServiceProviderConfig (RFC 7643 §5)."""
-        schemes = [{"type": "oauthbearertoken", "name": "OAuth Bearer Token", "primary": True,
-                    "description": "Static bearer tokens, or access tokens from POST /oauth/token (client credentials)"}]
+        schemes = [
+            {
+                "type": "oauthbearertoken",
+                "name": "OAuth Bearer Token",
+                "primary": True,
+                "description": "Static bearer tokens, or access tokens from POST /oauth/token (client credentials)",
+            }
+        ]
         if self.book.has_basic:
             schemes.append({"type": "httpbasic", "name": "HTTP Basic", "description": "HTTP Basic authentication"})
         return schemes
@@ -93,8 +103,11 @@ class AuthMiddleware:
         path = scope.get("path", "")
         # /admin has its own tokens (web/admin.py); /emulators only exists in the sandbox; /webhooks
         # authenticate by the sender's signature or shared secret (web/webhooks.py).
-        if scope["type"] != "http" or path.rstrip("/") in OPEN_PATHS or path.startswith(
-                ("/emulators/", "/admin", "/webhooks/")):
+        if (
+            scope["type"] != "http"
+            or path.rstrip("/") in OPEN_PATHS
+            or path.startswith(("/emulators/", "/admin", "/webhooks/"))
+        ):
             await self.app(scope, receive, send)
             return
         wanted = self.authenticator.header_names
@@ -102,11 +115,14 @@ class AuthMiddleware:
         try:
             principal = await self.authenticator.authenticate(headers)
         except StoreUnavailable:
-            await _send_error(send, ScimError(503, "the store is unavailable, retry later", headers={"Retry-After": "5"}))
+            await _send_error(
+                send, ScimError(503, "the store is unavailable, retry later", headers={"Retry-After": "5"})
+            )
             return
         if principal is None:
-            error = ScimError(401, "missing or invalid credentials",
-                              headers={"WWW-Authenticate": self.authenticator.challenge()})
+            error = ScimError(
+                401, "missing or invalid credentials", headers={"WWW-Authenticate": self.authenticator.challenge()}
+            )
             await _send_error(send, error)
             return
         scope.setdefault("state", {})["principal"] = principal

@@ -20,7 +20,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -76,21 +76,32 @@ class CloudinaryState:
         # answers without setup; its key and secret are in /_emulator/state.
         if not self.environments:
             now = _now()
-            environment: dict[str, Any] = {"id": uuid.uuid4().hex[:31], "name": "Production",
-                                           "cloud_name": "production", "enabled": True, "created_at": now,
-                                           "updated_at": now}
+            environment: dict[str, Any] = {
+                "id": uuid.uuid4().hex[:31],
+                "name": "Production",
+                "cloud_name": "production",
+                "enabled": True,
+                "created_at": now,
+                "updated_at": now,
+            }
             self.environments[environment["id"]] = environment
             self.access_keys[environment["id"]] = [_access_key("default", True)]
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _access_key(name: str, enabled: bool) -> dict[str, Any]:
     now = _now()
-    return {"name": name, "api_key": str(secrets.randbelow(10**15)).zfill(15),
-            "api_secret": secrets.token_urlsafe(20), "enabled": enabled, "created_at": now, "updated_at": now}
+    return {
+        "name": name,
+        "api_key": str(secrets.randbelow(10**15)).zfill(15),
+        "api_secret": secrets.token_urlsafe(20),
+        "enabled": enabled,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _new_id() -> str:
@@ -142,8 +153,9 @@ class _Refusal(Exception):
         self.message, self.status = message, status
 
 
-def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | None = None,
-          faults: Faults | None = None) -> Any:
+def build(
+    state: CloudinaryState | None = None, switches: CloudinarySwitches | None = None, faults: Faults | None = None
+) -> Any:
     """The emulator as an ASGI app; its API lives at /v1_1/provisioning/accounts/{account_id}/."""
     state = state or CloudinaryState()
     switches = switches or CloudinarySwitches()
@@ -154,8 +166,9 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
     def user_view(user: dict[str, Any]) -> dict[str, Any]:
         view = {k: v for k, v in user.items() if v is not None}
         if switches.legacy_user_groups:
-            view["groups"] = [{"id": g, "name": state.groups[g]["name"]} for g, ids in state.members.items()
-                              if user["id"] in ids]
+            view["groups"] = [
+                {"id": g, "name": state.groups[g]["name"]} for g, ids in state.members.items() if user["id"] in ids
+            ]
         return view
 
     def member_view(user_id: str) -> dict[str, Any]:
@@ -213,7 +226,9 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
             if environment_id:
                 if environment_id not in state.environments:  # live text, from the SDKs' tests
                     raise _Refusal(f"Cannot find sub account with id {environment_id}", 404)
-                users = [u for u in users if u.get("all_sub_accounts") or environment_id in u.get("sub_account_ids", [])]
+                users = [
+                    u for u in users if u.get("all_sub_accounts") or environment_id in u.get("sub_account_ids", [])
+                ]
             pending = _boolean(request.query_params.get("pending"))
             if pending:
                 users = [u for u in users if u["pending"]]
@@ -234,8 +249,18 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
             # The live text is not public (research/cloudinary.md §1.4): this one is ours.
             raise _Refusal(f"User with email {body['email']} already exists", 409)
         now = _now()
-        user = {"id": _new_id(), "name": None, "role": "media_library_user", "email": None, "pending": True,
-                "enabled": True, "created_at": now, "updated_at": now, "last_login": None, "all_sub_accounts": True}
+        user = {
+            "id": _new_id(),
+            "name": None,
+            "role": "media_library_user",
+            "email": None,
+            "pending": True,
+            "enabled": True,
+            "created_at": now,
+            "updated_at": now,
+            "last_login": None,
+            "all_sub_accounts": True,
+        }
         apply_user_fields(user, body)
         state.users[user["id"]] = user
         emails.added(user)
@@ -266,15 +291,23 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
 
     async def user_groups(request: Request) -> JSONResponse:
         user = find_user(request.path_params["user_id"])
-        return JSONResponse({"groups": [{"id": g, "name": state.groups[g]["name"]}
-                                        for g, ids in state.members.items() if user["id"] in ids]})
+        return JSONResponse(
+            {
+                "groups": [
+                    {"id": g, "name": state.groups[g]["name"]} for g, ids in state.members.items() if user["id"] in ids
+                ]
+            }
+        )
 
     # user groups -------------------------------------------------------------------------------
     def group_view(group: dict[str, Any], extended: bool) -> dict[str, Any]:
         view = {"id": group["id"], "name": group["name"]}
         if extended:
-            view.update(users=[member_view(u) for u in state.members[group["id"]]],
-                        created_at=group["created_at"], updated_at=group["updated_at"])
+            view.update(
+                users=[member_view(u) for u in state.members[group["id"]]],
+                created_at=group["created_at"],
+                updated_at=group["updated_at"],
+            )
         return view
 
     async def list_groups(request: Request) -> JSONResponse:
@@ -337,8 +370,10 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
 
     # product environments (sub-accounts) and their access keys (research/cloudinary.md §1.6–§1.7) --
     def environment_view(environment: dict[str, Any]) -> dict[str, Any]:
-        keys = [{"key": k["api_key"], "secret": k["api_secret"], "enabled": k["enabled"]}
-                for k in state.access_keys[environment["id"]]]
+        keys = [
+            {"key": k["api_key"], "secret": k["api_secret"], "enabled": k["enabled"]}
+            for k in state.access_keys[environment["id"]]
+        ]
         return {**environment, "api_access_keys": keys}
 
     def find_environment(environment_id: str) -> dict[str, Any]:
@@ -348,8 +383,14 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
 
     def new_environment(name: str, cloud_name: str | None, enabled: bool, attributes: Any) -> dict[str, Any]:
         now = _now()
-        environment = {"id": uuid.uuid4().hex[:31], "name": name, "cloud_name": cloud_name or f"cloud{secrets.token_hex(4)}",
-                       "enabled": enabled, "created_at": now, "updated_at": now}
+        environment = {
+            "id": uuid.uuid4().hex[:31],
+            "name": name,
+            "cloud_name": cloud_name or f"cloud{secrets.token_hex(4)}",
+            "enabled": enabled,
+            "created_at": now,
+            "updated_at": now,
+        }
         if attributes is not None:
             environment["custom_attributes"] = attributes
         state.environments[environment["id"]] = environment
@@ -378,8 +419,12 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
             raise _Refusal("name is required", 400)
         if body.get("base_sub_account_id"):
             find_environment(str(body["base_sub_account_id"]))
-        environment = new_environment(body["name"], body.get("cloud_name"), _boolean(body.get("enabled", True)) is not False,
-                                      body.get("custom_attributes"))
+        environment = new_environment(
+            body["name"],
+            body.get("cloud_name"),
+            _boolean(body.get("enabled", True)) is not False,
+            body.get("custom_attributes"),
+        )
         return JSONResponse(environment_view(environment))
 
     async def get_environment(request: Request) -> JSONResponse:
@@ -444,9 +489,15 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
 
     # emulator control (not part of Cloudinary's API) -----------------------------------------------
     async def snapshot(request: Request) -> JSONResponse:
-        return JSONResponse({"account_id": state.account_id, "users": list(state.users.values()),
-                             "groups": [{**g, "members": state.members[g["id"]]} for g in state.groups.values()],
-                             "calls": len(state.calls), **cloudinary_media.snapshot(state, switches)})
+        return JSONResponse(
+            {
+                "account_id": state.account_id,
+                "users": list(state.users.values()),
+                "groups": [{**g, "members": state.members[g["id"]]} for g in state.groups.values()],
+                "calls": len(state.calls),
+                **cloudinary_media.snapshot(state, switches),
+            }
+        )
 
     routes = [
         Route(f"{base}/users", list_users, methods=["GET"]),
@@ -489,21 +540,31 @@ def build(state: CloudinaryState | None = None, switches: CloudinarySwitches | N
     app.state.emulator = state
 
     async def throttled(scope: Scope, receive: Receive, send: Send, retry_after: int) -> None:
-        await JSONResponse({"error": {"message": "Rate limit exceeded"}}, status_code=switches.throttle_status,
-                           headers={"X-FeatureRateLimit-Limit": str(switches.hourly_limit or 0),
-                                    "X-FeatureRateLimit-Remaining": "0",
-                                    "X-FeatureRateLimit-Reset": formatdate(time.time() + retry_after, usegmt=True)})(
-            scope, receive, send)
+        await JSONResponse(
+            {"error": {"message": "Rate limit exceeded"}},
+            status_code=switches.throttle_status,
+            headers={
+                "X-FeatureRateLimit-Limit": str(switches.hourly_limit or 0),
+                "X-FeatureRateLimit-Remaining": "0",
+                "X-FeatureRateLimit-Reset": formatdate(time.time() + retry_after, usegmt=True),
+            },
+        )(scope, receive, send)
 
-    return _Guard(FaultInjector(app, faults, throttled, lambda status: {"error": {"message": "Internal error"}}),
-                  state, window, throttled, switches)  # type: ignore[return-value]
+    return _Guard(
+        FaultInjector(app, faults, throttled, lambda status: {"error": {"message": "Internal error"}}),
+        state,
+        window,
+        throttled,
+        switches,
+    )  # type: ignore[return-value]
 
 
 class _Guard:
     """Authentication, the hourly quota and its headers, and the call log, around every API call."""
 
-    def __init__(self, app: Any, state: CloudinaryState, window: FixedWindow, throttled: Any,
-                 switches: CloudinarySwitches) -> None:
+    def __init__(
+        self, app: Any, state: CloudinaryState, window: FixedWindow, throttled: Any, switches: CloudinarySwitches
+    ) -> None:
         self.app, self.state, self.window, self.throttled, self.switches = app, state, window, throttled, switches
         self.emulator = state
 
@@ -516,17 +577,20 @@ class _Guard:
         if not self._authorised(headers.get(b"authorization", b"").decode("latin-1"), scope["path"]):
             v2_body = cloudinary_media.unauthorised_body(scope["path"])
             await (JSONResponse(v2_body, status_code=401) if v2_body else _error("Invalid credentials", 401))(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         allowed, remaining, reset = self.window.take()
         if not allowed:
             await self.throttled(scope, receive, send, retry_after=int(reset - time.time()) + 1)
             return
         self.state.calls.append({"method": scope["method"], "path": scope["path"]})
-        extra = [(b"x-featureratelimit-limit", str(self.window.limit).encode()),
-                 (b"x-featureratelimit-remaining", str(remaining).encode()),
-                 (b"x-featureratelimit-reset", formatdate(reset, usegmt=True).encode()),
-                 (b"x-request-id", uuid.uuid4().hex.encode())]
+        extra = [
+            (b"x-featureratelimit-limit", str(self.window.limit).encode()),
+            (b"x-featureratelimit-remaining", str(remaining).encode()),
+            (b"x-featureratelimit-reset", formatdate(reset, usegmt=True).encode()),
+            (b"x-request-id", uuid.uuid4().hex.encode()),
+        ]
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -547,5 +611,8 @@ class _Guard:
         if cloud_name is not None:
             return cloudinary_media.admin_credentials_ok(self.state, self.switches, cloud_name, key, secret)
         account = path.split("/accounts/", 1)[1].split("/", 1)[0] if "/accounts/" in path else ""
-        return (secrets.compare_digest(key, self.state.key) and secrets.compare_digest(secret, self.state.secret)
-                and account == self.state.account_id)
+        return (
+            secrets.compare_digest(key, self.state.key)
+            and secrets.compare_digest(secret, self.state.secret)
+            and account == self.state.account_id
+        )

@@ -42,12 +42,20 @@ _T0 = 1719475216  # system roles and policies carry this fixed epoch (the spec's
 # The catalog fixture (GET /public/catalog). Ids, and the names and descriptions the spec or the
 # research note quote, are Cloudinary's; the rest of the texts and Cedar statements, and which
 # policies make up which role beyond the spec's examples, are ours. UNCONFIRMED where not quoted.
-def _policy(policy_id: str, name: str, description: str, category: str, sub_category: str, scope_type: str,
-            statement: str) -> dict[str, Any]:
+def _policy(
+    policy_id: str, name: str, description: str, category: str, sub_category: str, scope_type: str, statement: str
+) -> dict[str, Any]:
     content = "::content::" in policy_id
-    policy: dict[str, Any] = {"id": policy_id, "name": name, "description": description, "category": category,
-              "sub_category": sub_category, "permission_type": "content" if content else "global",
-              "scope_type": scope_type, "policy_statement": statement}
+    policy: dict[str, Any] = {
+        "id": policy_id,
+        "name": name,
+        "description": description,
+        "category": category,
+        "sub_category": sub_category,
+        "permission_type": "content" if content else "global",
+        "scope_type": scope_type,
+        "policy_statement": statement,
+    }
     if content:
         policy["policy_parameters"] = ["folder_id"]
     return policy
@@ -58,98 +66,239 @@ def _feature(feature: str) -> str:
 
 
 def _in_folder(action: str, kind: str = "Asset") -> str:
-    return (f'permit(principal, action == Cloudinary::Action::"{action}", resource is Cloudinary::{kind}) '
-            'when { resource.ancestor_ids.contains("<folder_id>") };')
+    return (
+        f'permit(principal, action == Cloudinary::Action::"{action}", resource is Cloudinary::{kind}) '
+        'when { resource.ancestor_ids.contains("<folder_id>") };'
+    )
 
 
-SYSTEM_POLICIES = {p["id"]: p for p in [
-    _policy("cld::policy::global::ml::access", "Access the Media Library",
+SYSTEM_POLICIES = {
+    p["id"]: p
+    for p in [
+        _policy(
+            "cld::policy::global::ml::access",
+            "Access the Media Library",
             "Access the Media Library within the Console. Without this permission, users can't view any assets.",
-            "Management", "General operations", "prodenv", _feature("cld::global::ml::access")),
-    _policy("cld::policy::global::folder_and_asset_management::view", "View all folders and assets",
-            "View all folders and assets in the product environment.", "Management",
-            "Folder and asset management", "prodenv",
-            'permit(principal, action == Cloudinary::Action::"read", resource);'),
-    _policy("cld::policy::global::folder_and_asset_management::create_asset", "Upload assets",
+            "Management",
+            "General operations",
+            "prodenv",
+            _feature("cld::global::ml::access"),
+        ),
+        _policy(
+            "cld::policy::global::folder_and_asset_management::view",
+            "View all folders and assets",
+            "View all folders and assets in the product environment.",
+            "Management",
+            "Folder and asset management",
+            "prodenv",
+            'permit(principal, action == Cloudinary::Action::"read", resource);',
+        ),
+        _policy(
+            "cld::policy::global::folder_and_asset_management::create_asset",
+            "Upload assets",
             "Upload assets to any folder, including the root, without requiring specific folder permissions.",
-            "Management", "Folder and asset management", "prodenv",
-            'permit(principal, action in [Cloudinary::Action::"create"], resource is Cloudinary::Asset);'),
-    _policy("cld::policy::global::api_keys::manage", "Manage API keys", "View, create and revoke API keys.",
-            "Settings", "API keys", "prodenv", _feature("cld::global::api_keys::manage")),
-    _policy("cld::policy::global::upload_presets::manage", "Manage upload settings",
+            "Management",
+            "Folder and asset management",
+            "prodenv",
+            'permit(principal, action in [Cloudinary::Action::"create"], resource is Cloudinary::Asset);',
+        ),
+        _policy(
+            "cld::policy::global::api_keys::manage",
+            "Manage API keys",
+            "View, create and revoke API keys.",
+            "Settings",
+            "API keys",
+            "prodenv",
+            _feature("cld::global::api_keys::manage"),
+        ),
+        _policy(
+            "cld::policy::global::upload_presets::manage",
+            "Manage upload settings",
             "View, create, modify, or delete upload settings, such as upload presets, upload mappings, and upload "
-            "defaults.", "Settings", "Upload Settings", "prodenv",
-            "permit(principal, action, resource is Cloudinary::UploadPreset);"),
-    _policy("cld::policy::global::users_and_groups::manage", "Manage users and groups",
+            "defaults.",
+            "Settings",
+            "Upload Settings",
+            "prodenv",
+            "permit(principal, action, resource is Cloudinary::UploadPreset);",
+        ),
+        _policy(
+            "cld::policy::global::users_and_groups::manage",
+            "Manage users and groups",
             "View, add, and remove users and groups in the account, and manage group memberships.",
-            "Settings", "User Management", "account", "permit (principal, action, resource is Cloudinary::User);"),
-    _policy("cld::policy::global::account_security::manage", "Manage account security settings",
+            "Settings",
+            "User Management",
+            "account",
+            "permit (principal, action, resource is Cloudinary::User);",
+        ),
+        _policy(
+            "cld::policy::global::account_security::manage",
+            "Manage account security settings",
             "Define account-wide security settings related to authentication, access control, and user privacy.",
-            "Settings", "Account Security", "account", _feature("cld::global::account::update")),
-    _policy("cld::policy::global::assets::moderate", "Moderate all assets",
-            "Approve and reject all assets in moderation.", "Management", "Moderation", "prodenv",
-            'permit(principal, action == Cloudinary::Action::"moderate", resource is Cloudinary::Asset);'),
-    *[_policy(f"cld::policy::global::reports::{kind}::view", f"View {kind} reports", f"View {kind} reports.",
-              "Reports", "Reports", "prodenv", _feature(f"cld::global::reports::{kind}::view"))
-      for kind in ("usage", "delivery", "errors")],
-    _policy("cld::policy::content::folder::view_download", "View all assets",
-            "View all assets in the folder and its nested subfolders.", "Folder", "View and download", "prodenv",
-            _in_folder("read", "Folder") + "\n" + _in_folder("read")),
-    _policy("cld::policy::content::folder::add_assets", "Add assets",
+            "Settings",
+            "Account Security",
+            "account",
+            _feature("cld::global::account::update"),
+        ),
+        _policy(
+            "cld::policy::global::assets::moderate",
+            "Moderate all assets",
+            "Approve and reject all assets in moderation.",
+            "Management",
+            "Moderation",
+            "prodenv",
+            'permit(principal, action == Cloudinary::Action::"moderate", resource is Cloudinary::Asset);',
+        ),
+        *[
+            _policy(
+                f"cld::policy::global::reports::{kind}::view",
+                f"View {kind} reports",
+                f"View {kind} reports.",
+                "Reports",
+                "Reports",
+                "prodenv",
+                _feature(f"cld::global::reports::{kind}::view"),
+            )
+            for kind in ("usage", "delivery", "errors")
+        ],
+        _policy(
+            "cld::policy::content::folder::view_download",
+            "View all assets",
+            "View all assets in the folder and its nested subfolders.",
+            "Folder",
+            "View and download",
+            "prodenv",
+            _in_folder("read", "Folder") + "\n" + _in_folder("read"),
+        ),
+        _policy(
+            "cld::policy::content::folder::add_assets",
+            "Add assets",
             "Add assets to the folder by uploading new files, saving an asset as new, or moving existing assets "
-            "from other folders.", "Folder", "Contribute", "prodenv", _in_folder("create")),
-    _policy("cld::policy::content::folder::download_public_assets", "Download public assets",
-            "Download the public assets in the folder.", "Folder", "View and download", "prodenv",
-            _in_folder("download")),
-]}
+            "from other folders.",
+            "Folder",
+            "Contribute",
+            "prodenv",
+            _in_folder("create"),
+        ),
+        _policy(
+            "cld::policy::content::folder::download_public_assets",
+            "Download public assets",
+            "Download the public assets in the folder.",
+            "Folder",
+            "View and download",
+            "prodenv",
+            _in_folder("download"),
+        ),
+    ]
+}
 
 
 def _system_role(role_id: str, name: str, description: str, scope_type: str, policy_ids: list[str]) -> dict[str, Any]:
-    return {"id": role_id, "name": name, "description": description, "management_type": "system",
-            "permission_type": "content" if "::folder::" in role_id else "global", "scope_type": scope_type,
-            "system_policy_ids": policy_ids, "created_at": _T0, "updated_at": _T0}
+    return {
+        "id": role_id,
+        "name": name,
+        "description": description,
+        "management_type": "system",
+        "permission_type": "content" if "::folder::" in role_id else "global",
+        "scope_type": scope_type,
+        "system_policy_ids": policy_ids,
+        "created_at": _T0,
+        "updated_at": _T0,
+    }
 
 
 _VIEW = ["cld::policy::content::folder::view_download", "cld::policy::content::folder::download_public_assets"]
 _ADD = [*_VIEW, "cld::policy::content::folder::add_assets"]
-SYSTEM_ROLES = {r["id"]: r for r in [
-    _system_role("cld::role::account::master_admin", "Master Admin", "Manage all account-level settings and features.",
-                 "account", ["cld::policy::global::users_and_groups::manage",
-                             "cld::policy::global::account_security::manage"]),
-    _system_role("cld::role::account::admin", "Admin",
-                 "Manage roles, users, and groups, and access Cloudinary products.", "account",
-                 ["cld::policy::global::users_and_groups::manage"]),
-    _system_role("cld::role::account::reports", "Reports",
-                 "View account-level reports and usage metrics, including audit logs, dashboard usage summaries, "
-                 "and account-wide activity reports.", "account", ["cld::policy::global::reports::usage::view"]),
-    _system_role("cld::role::prodenv::master_admin", "Master Admin",
-                 "Fully manage product environment, including settings, product features, dashboards, and reports.",
-                 "prodenv", ["cld::policy::global::ml::access",
-                             "cld::policy::global::folder_and_asset_management::view",
-                             "cld::policy::global::api_keys::manage"]),
-    _system_role("cld::role::prodenv::ml_user", "Media Library User",
-                 "Access specific folders and collections according to assigned permissions.", "prodenv",
-                 ["cld::policy::global::ml::access"]),
-    _system_role("cld::role::prodenv::reports", "Reports", "View product environment reports and usage metrics.",
-                 "prodenv", [f"cld::policy::global::reports::{k}::view" for k in ("usage", "delivery", "errors")]),
-    # The folder ladder. Viewer, Contributor and Manager texts are the spec's.
-    _system_role("cld::role::folder::viewer", "Viewer", "View and download public assets.", "prodenv", _VIEW),
-    _system_role("cld::role::folder::contributor", "Contributor",
-                 "Viewer permissions, plus add assets and create subfolders.", "prodenv", _ADD),
-    # UNCONFIRMED: the Manager description names an Editor role; its id and text are inferred.
-    _system_role("cld::role::folder::editor", "Editor", "Contributor permissions, plus edit assets and folders.",
-                 "prodenv", _ADD),
-    _system_role("cld::role::folder::manager", "Manager",
-                 "Editor permissions, plus delete, share, and full download access.", "prodenv", _ADD),
-]}
+SYSTEM_ROLES = {
+    r["id"]: r
+    for r in [
+        _system_role(
+            "cld::role::account::master_admin",
+            "Master Admin",
+            "Manage all account-level settings and features.",
+            "account",
+            ["cld::policy::global::users_and_groups::manage", "cld::policy::global::account_security::manage"],
+        ),
+        _system_role(
+            "cld::role::account::admin",
+            "Admin",
+            "Manage roles, users, and groups, and access Cloudinary products.",
+            "account",
+            ["cld::policy::global::users_and_groups::manage"],
+        ),
+        _system_role(
+            "cld::role::account::reports",
+            "Reports",
+            "View account-level reports and usage metrics, including audit logs, dashboard usage summaries, "
+            "and account-wide activity reports.",
+            "account",
+            ["cld::policy::global::reports::usage::view"],
+        ),
+        _system_role(
+            "cld::role::prodenv::master_admin",
+            "Master Admin",
+            "Fully manage product environment, including settings, product features, dashboards, and reports.",
+            "prodenv",
+            [
+                "cld::policy::global::ml::access",
+                "cld::policy::global::folder_and_asset_management::view",
+                "cld::policy::global::api_keys::manage",
+            ],
+        ),
+        _system_role(
+            "cld::role::prodenv::ml_user",
+            "Media Library User",
+            "Access specific folders and collections according to assigned permissions.",
+            "prodenv",
+            ["cld::policy::global::ml::access"],
+        ),
+        _system_role(
+            "cld::role::prodenv::reports",
+            "Reports",
+            "View product environment reports and usage metrics.",
+            "prodenv",
+            [f"cld::policy::global::reports::{k}::view" for k in ("usage", "delivery", "errors")],
+        ),
+        # The folder ladder. Viewer, Contributor and Manager texts are the spec's.
+        _system_role("cld::role::folder::viewer", "Viewer", "View and download public assets.", "prodenv", _VIEW),
+        _system_role(
+            "cld::role::folder::contributor",
+            "Contributor",
+            "Viewer permissions, plus add assets and create subfolders.",
+            "prodenv",
+            _ADD,
+        ),
+        # UNCONFIRMED: the Manager description names an Editor role; its id and text are inferred.
+        _system_role(
+            "cld::role::folder::editor",
+            "Editor",
+            "Contributor permissions, plus edit assets and folders.",
+            "prodenv",
+            _ADD,
+        ),
+        _system_role(
+            "cld::role::folder::manager",
+            "Manager",
+            "Editor permissions, plus delete, share, and full download access.",
+            "prodenv",
+            _ADD,
+        ),
+    ]
+}
 
 
 def catalog() -> dict[str, Any]:
     """The public catalog, in the spec example's shape (`policy`, not `policy_statement`)."""
-    policies = [{**{k: v for k, v in p.items() if k not in ("policy_statement", "policy_parameters")},
-                 "policy": p["policy_statement"]} for p in SYSTEM_POLICIES.values()]
-    roles = [{k: r[k] for k in ("id", "name", "description", "permission_type", "scope_type", "system_policy_ids")}
-             for r in SYSTEM_ROLES.values()]
+    policies = [
+        {
+            **{k: v for k, v in p.items() if k not in ("policy_statement", "policy_parameters")},
+            "policy": p["policy_statement"],
+        }
+        for p in SYSTEM_POLICIES.values()
+    ]
+    roles = [
+        {k: r[k] for k in ("id", "name", "description", "permission_type", "scope_type", "system_policy_ids")}
+        for r in SYSTEM_ROLES.values()
+    ]
     return {"catalog": {"system_policies": policies, "system_roles": roles}}
 
 
@@ -201,17 +350,25 @@ def admin_cloud_name(path: str) -> str | None:
     return None
 
 
-def admin_credentials_ok(state: CloudinaryState, switches: CloudinarySwitches, cloud_name: str, key: str,
-                         secret: str) -> bool:
+def admin_credentials_ok(
+    state: CloudinaryState, switches: CloudinarySwitches, cloud_name: str, key: str, secret: str
+) -> bool:
     """An enabled key of the enabled product environment named in the path (research §1.1)."""
-    if switches.admin_api_account_key and secrets.compare_digest(key, state.key) \
-            and secrets.compare_digest(secret, state.secret):
+    if (
+        switches.admin_api_account_key
+        and secrets.compare_digest(key, state.key)
+        and secrets.compare_digest(secret, state.secret)
+    ):
         return True
     for environment in state.environments.values():
         if environment["cloud_name"] == cloud_name and environment["enabled"]:
             keys = state.access_keys[environment["id"]]
-            return any(k["enabled"] and secrets.compare_digest(k["api_key"], key)
-                       and secrets.compare_digest(k["api_secret"], secret) for k in keys)
+            return any(
+                k["enabled"]
+                and secrets.compare_digest(k["api_key"], key)
+                and secrets.compare_digest(k["api_secret"], secret)
+                for k in keys
+            )
     return False
 
 
@@ -255,10 +412,12 @@ def _prune(state: CloudinaryState) -> None:
         if folder["environment_id"] not in state.environments:
             del state.folders[folder_id]
     state.role_assignments[:] = [
-        a for a in state.role_assignments
+        a
+        for a in state.role_assignments
         if (a["scope_id"] is None or a["scope_id"] in state.environments)
         and _principal_exists(state, a["principal_type"], a["principal_id"], a["scope_id"])
-        and ((a["policy_parameters"] or {}).get("folder_id") in (None, *state.folders))]
+        and ((a["policy_parameters"] or {}).get("folder_id") in (None, *state.folders))
+    ]
 
 
 def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
@@ -290,11 +449,21 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         elif operation == "remove" and existing is not None:
             state.role_assignments.remove(existing)
 
-    def assignment(principal_type: str, principal_id: str, role: dict[str, Any], scope_id: str | None,
-                   params: dict[str, Any] | None) -> dict[str, Any]:
-        return {"principal_type": principal_type, "principal_id": principal_id, "role_id": role["id"],
-                "scope_type": role["scope_type"], "scope_id": scope_id if role["scope_type"] == "prodenv" else None,
-                "policy_parameters": params or None}
+    def assignment(
+        principal_type: str,
+        principal_id: str,
+        role: dict[str, Any],
+        scope_id: str | None,
+        params: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            "principal_type": principal_type,
+            "principal_id": principal_id,
+            "role_id": role["id"],
+            "scope_type": role["scope_type"],
+            "scope_id": scope_id if role["scope_type"] == "prodenv" else None,
+            "policy_parameters": params or None,
+        }
 
     # folders --------------------------------------------------------------------------------------
     def environment(request: Request) -> dict[str, Any]:
@@ -320,13 +489,20 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         return {"name": folder["name"], "path": folder["path"], "external_id": folder["external_id"]}
 
     def detail_view(folder: dict[str, Any]) -> dict[str, Any]:
-        return {**folder_view(folder), "created_at": folder["created_at"], "resource_count": 0, "total_bytes": 0,
-                "last_uploaded_at": None, "ancestors": [folder_view(a) for a in ancestors(folder)]}
+        return {
+            **folder_view(folder),
+            "created_at": folder["created_at"],
+            "resource_count": 0,
+            "total_bytes": 0,
+            "last_uploaded_at": None,
+            "ancestors": [folder_view(a) for a in ancestors(folder)],
+        }
 
     def listing(folders: list[dict[str, Any]]) -> JSONResponse:
         ordered = sorted(folders, key=lambda f: f["path"])
-        return JSONResponse({"folders": [folder_view(f) for f in ordered], "next_cursor": None,
-                             "total_count": len(ordered)})
+        return JSONResponse(
+            {"folders": [folder_view(f) for f in ordered], "next_cursor": None, "total_count": len(ordered)}
+        )
 
     def folder_path(request: Request) -> str:
         path = request.path_params["path"]
@@ -353,8 +529,12 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
             if by_path(env["id"], prefix) is None:
                 external_id = secrets.token_hex(17)
                 state.folders[external_id] = {
-                    "external_id": external_id, "name": parts[depth - 1], "path": prefix, "environment_id": env["id"],
-                    "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+                    "external_id": external_id,
+                    "name": parts[depth - 1],
+                    "path": prefix,
+                    "environment_id": env["id"],
+                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
         return JSONResponse({**folder_view(state.folders[external_id]), "success": True})
 
     async def delete_folder(request: Request) -> JSONResponse:
@@ -363,8 +543,10 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
             raise _admin(f"Can't find folder with path {path}", 404)
         # The spec deletes the folder "and all assets within it"; the emulator holds no assets, so
         # nothing is refused. Subfolders go too and are listed (UNCONFIRMED: whether they are listed).
-        doomed = sorted((f for f in folders_in(env["id"]) if f["path"] == path or f["path"].startswith(path + "/")),
-                        key=lambda f: f["path"])
+        doomed = sorted(
+            (f for f in folders_in(env["id"]) if f["path"] == path or f["path"].startswith(path + "/")),
+            key=lambda f: f["path"],
+        )
         for folder in doomed:
             del state.folders[folder["external_id"]]
         prune()
@@ -410,23 +592,37 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
             for a in state.role_assignments:
                 on_folder = (a["policy_parameters"] or {}).get("folder_id") == defined_on["external_id"]
                 if a["scope_id"] == env["id"] and on_folder:
-                    item = shared.setdefault((a["principal_type"], a["principal_id"], defined_on["external_id"]), {
-                        "type": a["principal_type"], "id": a["principal_id"], "folder_id": defined_on["external_id"],
-                        "roles": []})
-                    item["roles"].append({**role_summary(find_role(a["role_id"]) or {"id": a["role_id"], "name": ""}),
-                                          "inherited": defined_on is not folder})
+                    item = shared.setdefault(
+                        (a["principal_type"], a["principal_id"], defined_on["external_id"]),
+                        {
+                            "type": a["principal_type"],
+                            "id": a["principal_id"],
+                            "folder_id": defined_on["external_id"],
+                            "roles": [],
+                        },
+                    )
+                    item["roles"].append(
+                        {
+                            **role_summary(find_role(a["role_id"]) or {"id": a["role_id"], "name": ""}),
+                            "inherited": defined_on is not folder,
+                        }
+                    )
         body: dict[str, Any] = {"shared_with": list(shared.values())}
         if _true(request.query_params.get("permitted_roles")):
-            body["permitted_roles"] = [role_summary(r) for r in [*SYSTEM_ROLES.values(), *state.custom_roles.values()]
-                                       if folder_role(r)]
+            body["permitted_roles"] = [
+                role_summary(r) for r in [*SYSTEM_ROLES.values(), *state.custom_roles.values()] if folder_role(r)
+            ]
         return JSONResponse(body)
 
     async def assign_folder_roles(request: Request) -> JSONResponse:
         env, folder = invite_folder(request)
         body = await _json(request, _admin("Invalid JSON body", 400))
         principal, operation, role_ids = body.get("principal"), body.get("operation"), body.get("roles")
-        if not isinstance(principal, dict) or principal.get("type") not in ("user", "group", "apiKey") \
-                or not isinstance(principal.get("id"), str):
+        if (
+            not isinstance(principal, dict)
+            or principal.get("type") not in ("user", "group", "apiKey")
+            or not isinstance(principal.get("id"), str)
+        ):
             raise _admin("principal must be {type: user|group|apiKey, id}", 400)
         if operation not in ("add", "remove"):
             raise _admin(f"Invalid operation {operation}", 400)
@@ -435,21 +631,34 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         if len(role_ids) > INVITE_MAX_ROLES:
             raise _admin(f"roles: at most {INVITE_MAX_ROLES} roles per request", 400)
         roles = [find_role(r) for r in role_ids]
-        for role_id, role in zip(role_ids, roles):
+        for role_id, role in zip(role_ids, roles, strict=False):
             if role is None or not folder_role(role):
                 raise _admin(f"Invalid role {role_id}", 400)
         if not principal_exists(principal["type"], principal["id"], env["id"]):
             raise _admin(f"Invalid principal {principal['type']} {principal['id']}", 400)
         for role in roles:
             assert role is not None
-            change(operation, assignment(principal["type"], principal["id"], role, env["id"],
-                                         {"folder_id": folder["external_id"]}))
+            change(
+                operation,
+                assignment(principal["type"], principal["id"], role, env["id"], {"folder_id": folder["external_id"]}),
+            )
         return JSONResponse({"success": True})
 
     # Permissions API v2 (research §3.3) -----------------------------------------------------------
     def role_view(role: dict[str, Any]) -> dict[str, Any]:
-        view = {k: role.get(k) for k in ("id", "name", "description", "management_type", "permission_type",
-                                          "scope_type", "created_at", "updated_at")}
+        view = {
+            k: role.get(k)
+            for k in (
+                "id",
+                "name",
+                "description",
+                "management_type",
+                "permission_type",
+                "scope_type",
+                "created_at",
+                "updated_at",
+            )
+        }
         if role["permission_type"] == "content":
             view["policy_parameters"] = role_params(role)
         return view
@@ -481,8 +690,9 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
     def assigned_view(a: dict[str, Any]) -> dict[str, Any]:
         """A role as assigned to a principal (spec PrincipalRolesData)."""
         role = find_role(a["role_id"]) or {}
-        view = {k: role.get(k) for k in ("id", "name", "description", "management_type", "permission_type",
-                                          "scope_type")}
+        view = {
+            k: role.get(k) for k in ("id", "name", "description", "management_type", "permission_type", "scope_type")
+        }
         if a["scope_id"] is not None:
             view["scope_id"] = a["scope_id"]
         if a["policy_parameters"]:
@@ -493,25 +703,34 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         """The content and scope filters shared by principal_roles, inspect and a role's principals."""
         q, params = request.query_params, a["policy_parameters"] or {}
         wanted = {n: q[n] for n in ("folder_id", "collection_id") if q.get(n)}
-        wanted.update(zip(q.getlist("param_key"), q.getlist("param_value")))
-        return (all(params.get(k) == v for k, v in wanted.items())
-                and (not q.get("scope_type") or a["scope_type"] == q["scope_type"])
-                and (not q.get("scope_id") or a["scope_id"] == q["scope_id"]))
+        wanted.update(zip(q.getlist("param_key"), q.getlist("param_value"), strict=False))
+        return (
+            all(params.get(k) == v for k, v in wanted.items())
+            and (not q.get("scope_type") or a["scope_type"] == q["scope_type"])
+            and (not q.get("scope_id") or a["scope_id"] == q["scope_id"])
+        )
 
     def legacy_refusal() -> None:
         if switches.permission_model == "legacy":
             # UNCONFIRMED: a legacy account's exact answer is not public. The code and category are
             # the spec's ForbiddenErrorExample; the message says why.
-            raise _v2(403, "ACCOUNTS_00006", "not allowed: the account uses legacy permissions "
-                                             "(Roles and Permissions is not enabled)")
+            raise _v2(
+                403,
+                "ACCOUNTS_00006",
+                "not allowed: the account uses legacy permissions (Roles and Permissions is not enabled)",
+            )
 
     async def list_roles(request: Request) -> JSONResponse:
         permission_type = enum(request, "permission_type", ("global", "content"), required=True)
         scope_type = enum(request, "scope_type", ("account", "prodenv"))
         management_type = enum(request, "management_type", ("system", "custom"))
-        roles = [r for r in [*SYSTEM_ROLES.values(), *state.custom_roles.values()]
-                 if r["permission_type"] == permission_type and scope_type in (None, r["scope_type"])
-                 and management_type in (None, r["management_type"])]
+        roles = [
+            r
+            for r in [*SYSTEM_ROLES.values(), *state.custom_roles.values()]
+            if r["permission_type"] == permission_type
+            and scope_type in (None, r["scope_type"])
+            and management_type in (None, r["management_type"])
+        ]
         return JSONResponse({"data": [role_view(r) for r in roles]})
 
     async def create_role(request: Request) -> JSONResponse:
@@ -526,8 +745,10 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         policy_ids = body.get("system_policy_ids") or []
         for policy_id in policy_ids:  # UNCONFIRMED: a policy must match the role's permission and scope types
             policy = SYSTEM_POLICIES.get(policy_id)
-            if policy is None or (policy["permission_type"], policy["scope_type"]) != \
-                    (body["permission_type"], body["scope_type"]):
+            if policy is None or (policy["permission_type"], policy["scope_type"]) != (
+                body["permission_type"],
+                body["scope_type"],
+            ):
                 raise _invalid("system_policy_ids", policy_id)
         slug = re.sub(r"[^a-z0-9]+", "_", str(body["name"]).lower()).strip("_") or "role"
         role_id = str(body.get("id") or f"{slug}_{secrets.token_hex(4)[:7]}")
@@ -536,18 +757,26 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         if any(r["name"].lower() == str(body["name"]).lower() for r in state.custom_roles.values()):
             raise _v2(409, "ACCOUNTS_00006", "already exists", {"fields": [{"name": body["name"]}]})
         now = _epoch()
-        role = {"id": role_id, "name": body["name"], "description": body.get("description"),
-                "management_type": "custom", "permission_type": body["permission_type"],
-                "scope_type": body["scope_type"], "system_policy_ids": list(policy_ids), "created_at": now,
-                "updated_at": now}
+        role = {
+            "id": role_id,
+            "name": body["name"],
+            "description": body.get("description"),
+            "management_type": "custom",
+            "permission_type": body["permission_type"],
+            "scope_type": body["scope_type"],
+            "system_policy_ids": list(policy_ids),
+            "created_at": now,
+            "updated_at": now,
+        }
         state.custom_roles[role_id] = role
         return JSONResponse({"data": role_detail(role, request)}, status_code=201)
 
     async def get_role(request: Request) -> JSONResponse:
         return JSONResponse({"data": role_detail(known_role(request.path_params["role_id"]), request)})
 
-    def validated(operation: Any, principal_type: Any, principal_id: Any, role: dict[str, Any], scope_id: Any,
-                  params: Any) -> dict[str, Any]:
+    def validated(
+        operation: Any, principal_type: Any, principal_id: Any, role: dict[str, Any], scope_id: Any, params: Any
+    ) -> dict[str, Any]:
         """One requested assignment, checked the way the spec's error examples suggest."""
         if operation not in ("add", "remove"):
             raise _invalid("operation", operation)
@@ -570,7 +799,8 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         elif params:
             raise _invalid("policy_parameters", params)
         if not isinstance(principal_id, str) or not principal_exists(
-                principal_type, principal_id, scope_id if role["scope_type"] == "prodenv" else None):
+            principal_type, principal_id, scope_id if role["scope_type"] == "prodenv" else None
+        ):
             raise _not_found("principal_id", principal_id)
         return assignment(principal_type, principal_id, role, scope_id, params)
 
@@ -584,11 +814,14 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         enum(request, "management_type", ("system", "custom"))
         if not principal_exists(q["principal_type"], q["principal_id"], None):
             raise _not_found("principal_id", q["principal_id"])
-        found = [a for a in state.role_assignments
-                 if (a["principal_type"], a["principal_id"]) == (q["principal_type"], q["principal_id"])
-                 and (find_role(a["role_id"]) or {}).get("permission_type") == q["permission_type"]
-                 and q.get("management_type") in (None, (find_role(a["role_id"]) or {}).get("management_type"))
-                 and matches(a, request)]
+        found = [
+            a
+            for a in state.role_assignments
+            if (a["principal_type"], a["principal_id"]) == (q["principal_type"], q["principal_id"])
+            and (find_role(a["role_id"]) or {}).get("permission_type") == q["permission_type"]
+            and q.get("management_type") in (None, (find_role(a["role_id"]) or {}).get("management_type"))
+            and matches(a, request)
+        ]
         return JSONResponse({"data": [assigned_view(a) for a in found]})
 
     async def update_principal_roles(request: Request) -> Response:
@@ -603,8 +836,16 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         for item in body["roles"]:  # all are checked before any is applied
             if not isinstance(item, dict) or not item.get("id"):
                 raise _missing("role_id")
-            changes.append(validated(body["operation"], principal.get("type"), principal.get("id"),
-                                     known_role(str(item["id"])), item.get("scope_id"), item.get("policy_parameters")))
+            changes.append(
+                validated(
+                    body["operation"],
+                    principal.get("type"),
+                    principal.get("id"),
+                    known_role(str(item["id"])),
+                    item.get("scope_id"),
+                    item.get("policy_parameters"),
+                )
+            )
         for one in changes:
             change(body["operation"], one)
         return Response(status_code=200)  # spec: 200, no body
@@ -617,12 +858,15 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
             raise _missing("principal_id")
         grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for a in state.role_assignments:
-            if matches(a, request) and principal_type in (None, a["principal_type"]) \
-                    and principal_id in (None, a["principal_id"]):
+            if (
+                matches(a, request)
+                and principal_type in (None, a["principal_type"])
+                and principal_id in (None, a["principal_id"])
+            ):
                 grouped.setdefault((a["principal_type"], a["principal_id"]), []).append(assigned_view(a))
         cursor = request.query_params.get("cursor") or "0"
         start = int(cursor) if cursor.isdigit() else 0
-        page = list(grouped.items())[start:start + INSPECT_PAGE]
+        page = list(grouped.items())[start : start + INSPECT_PAGE]
         body: dict[str, Any] = {"data": {"principals": [{"type": t, "id": i, "roles": r} for (t, i), r in page]}}
         if start + INSPECT_PAGE < len(grouped):
             body["next_cursor"] = str(start + INSPECT_PAGE)
@@ -632,12 +876,20 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         role = known_role(request.path_params["role_id"])
         verbose = _true(request.query_params.get("verbose"))
         found = [a for a in state.role_assignments if a["role_id"] == role["id"] and matches(a, request)]
+
         def view(a: dict[str, Any]) -> dict[str, Any]:  # spec VerboseParam: only id and type unless verbose
             if not verbose:
                 return {"id": a["principal_id"], "type": a["principal_type"]}
-            return {"id": a["principal_id"], "type": a["principal_type"], "role_id": a["role_id"],
-                    "policy_parameters": a["policy_parameters"] or {}, "scope_type": a["scope_type"],
-                    "scope_id": a["scope_id"], "created_at": a["created_at"], "updated_at": a["updated_at"]}
+            return {
+                "id": a["principal_id"],
+                "type": a["principal_type"],
+                "role_id": a["role_id"],
+                "policy_parameters": a["policy_parameters"] or {},
+                "scope_type": a["scope_type"],
+                "scope_id": a["scope_id"],
+                "created_at": a["created_at"],
+                "updated_at": a["updated_at"],
+            }
 
         data = [view(a) for a in found]
         return JSONResponse({"data": data})
@@ -655,8 +907,16 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
             item = item if isinstance(item, dict) else {}
             if not item.get("principal_type") or not item.get("principal_id"):
                 raise _missing(*[n for n in ("principal_type", "principal_id") if not item.get(n)])
-            changes.append(validated(body["operation"], item["principal_type"], item["principal_id"], role,
-                                     item.get("scope_id"), item.get("policy_parameters")))
+            changes.append(
+                validated(
+                    body["operation"],
+                    item["principal_type"],
+                    item["principal_id"],
+                    role,
+                    item.get("scope_id"),
+                    item.get("policy_parameters"),
+                )
+            )
         for one in changes:
             change(body["operation"], one)
         return Response(status_code=200)
@@ -678,9 +938,13 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
             raise _admin(f"No enabled key for cloud_name {cloud_name}", 404)
         payload = dict(body.get("payload") or {"notification_type": body.get("notification_type", "upload")})
         # UNCONFIRMED beyond the field names: triggered_by.id is the acting API key for API calls.
-        payload.setdefault("notification_context", {
-            "triggered_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "triggered_by": {"source": "api", "id": key["api_key"]}})
+        payload.setdefault(
+            "notification_context",
+            {
+                "triggered_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "triggered_by": {"source": "api", "id": key["api_key"]},
+            },
+        )
         payload.setdefault("signature_key", key["api_key"])
         raw, timestamp = json.dumps(payload).encode(), str(_epoch())
         # The signature is the hex digest of body + timestamp + API secret (research §5.2).
@@ -691,12 +955,20 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
                 delivered = await client.post(body["url"], content=raw, headers=headers)
         except httpx.HTTPError as error:
             return JSONResponse({"error": {"message": f"delivery failed: {error!r}"}}, status_code=502)
-        return JSONResponse({"status": delivered.status_code, "timestamp": timestamp, "signature": signature,
-                             "algorithm": algorithm, "payload": payload})
+        return JSONResponse(
+            {
+                "status": delivered.status_code,
+                "timestamp": timestamp,
+                "signature": signature,
+                "algorithm": algorithm,
+                "payload": payload,
+            }
+        )
 
     # wiring ---------------------------------------------------------------------------------------
-    def endpoint(handler: Callable[[Request], Awaitable[Response]],
-                 refuse_legacy: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(
+        handler: Callable[[Request], Awaitable[Response]], refuse_legacy: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             try:
                 if refuse_legacy:
@@ -740,15 +1012,27 @@ def snapshot(state: CloudinaryState, switches: CloudinarySwitches) -> dict[str, 
         folder_id = (a["policy_parameters"] or {}).get("folder_id")
         if folder_id:
             grants.setdefault(f"{a['principal_type']}:{a['principal_id']}", {}).setdefault(folder_id, []).append(
-                a["role_id"])
+                a["role_id"]
+            )
     return {
         "permission_model": switches.permission_model,
         "product_environments": [
-            {**{k: e[k] for k in ("id", "name", "cloud_name", "enabled")},
-             "access_keys": [{k: key[k] for k in ("name", "api_key", "api_secret", "enabled")}
-                             for key in state.access_keys[e["id"]]]} for e in state.environments.values()],
-        "folders": [{**{k: f[k] for k in ("external_id", "name", "path", "created_at")},
-                     "cloud_name": cloud_names.get(f["environment_id"])} for f in state.folders.values()],
+            {
+                **{k: e[k] for k in ("id", "name", "cloud_name", "enabled")},
+                "access_keys": [
+                    {k: key[k] for k in ("name", "api_key", "api_secret", "enabled")}
+                    for key in state.access_keys[e["id"]]
+                ],
+            }
+            for e in state.environments.values()
+        ],
+        "folders": [
+            {
+                **{k: f[k] for k in ("external_id", "name", "path", "created_at")},
+                "cloud_name": cloud_names.get(f["environment_id"]),
+            }
+            for f in state.folders.values()
+        ],
         "grants": grants,
         "role_assignments": state.role_assignments,
         "custom_roles": list(state.custom_roles.values()),

@@ -14,8 +14,9 @@ from typing import Any
 
 
 class EmailIndex:
-    def __init__(self, table: dict[str, dict[str, Any]], counts: Callable[[dict[str, Any]], bool] = lambda row: True
-                 ) -> None:
+    def __init__(
+        self, table: dict[str, dict[str, Any]], counts: Callable[[dict[str, Any]], bool] = lambda row: True
+    ) -> None:
         self.table = table
         self.counts = counts  # e.g. iconik: a DELETED user no longer holds its email
         self._ids: dict[str, str] = {}

@@ -63,7 +63,9 @@ class FaultInjector:
             await self.throttled(scope, receive, send, retry_after=max(1, int(faults.storm_until - time.time())))
             return
         if faults.error_rate and self.random.random() < faults.error_rate:
-            await JSONResponse(self.error_body(faults.error_status), status_code=faults.error_status)(scope, receive, send)
+            await JSONResponse(self.error_body(faults.error_status), status_code=faults.error_status)(
+                scope, receive, send
+            )
             return
         if faults.drop_rate and self.random.random() < faults.drop_rate:
             await self.app(scope, receive, _cut_after_headers(send))

@@ -73,19 +73,38 @@ class IconikState:
 
     def __post_init__(self) -> None:
         if not self.token_user_id:  # the admin user the application token runs as
-            admin = _new_user({"email": "bridge-service@example.com", "first_name": "Bridge", "last_name": "Service",
-                               "type": "POWER", "is_admin": True}, self.system_domain_id)
+            admin = _new_user(
+                {
+                    "email": "bridge-service@example.com",
+                    "first_name": "Bridge",
+                    "last_name": "Service",
+                    "type": "POWER",
+                    "is_admin": True,
+                },
+                self.system_domain_id,
+            )
             self.users[admin["id"]] = admin
             self.token_user_id = admin["id"]
 
 
 def _new_user(body: dict[str, Any], system_domain_id: str) -> dict[str, Any]:
     stamp = now()
-    return {"id": str(uuid.uuid4()), "email": body.get("email"), "first_name": body.get("first_name"),
-            "last_name": body.get("last_name", ""), "type": body.get("type"), "status": body.get("status", "ACTIVE"),
-            "is_admin": bool(body.get("is_admin", False)), "groups": list(body.get("groups") or []),
-            "primary_group": body.get("primary_group"), "system_domain_id": system_domain_id,
-            "system_domains": [system_domain_id], "date_created": stamp, "date_modified": stamp, "metadata": None}
+    return {
+        "id": str(uuid.uuid4()),
+        "email": body.get("email"),
+        "first_name": body.get("first_name"),
+        "last_name": body.get("last_name", ""),
+        "type": body.get("type"),
+        "status": body.get("status", "ACTIVE"),
+        "is_admin": bool(body.get("is_admin", False)),
+        "groups": list(body.get("groups") or []),
+        "primary_group": body.get("primary_group"),
+        "system_domain_id": system_domain_id,
+        "system_domains": [system_domain_id],
+        "date_created": stamp,
+        "date_modified": stamp,
+        "metadata": None,
+    }
 
 
 def _user_view(user: dict[str, Any]) -> dict[str, Any]:
@@ -93,8 +112,9 @@ def _user_view(user: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in user.items() if v is not None or k == "metadata"}
 
 
-def build(state: IconikState | None = None, switches: IconikSwitches | None = None,
-          faults: Faults | None = None) -> Any:
+def build(
+    state: IconikState | None = None, switches: IconikSwitches | None = None, faults: Faults | None = None
+) -> Any:
     """The emulator as an ASGI app: /API/users/v1/ (users, groups, roles), /API/acls/v1/,
     /API/assets/v1/ (collections, projects, approvals) and /API/notifications/v1/ (webhooks)."""
     state = state or IconikState()
@@ -162,8 +182,19 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
         if request.method == "PUT" and (not body.get("first_name") or not body.get("type")):
             raise Refusal({"first_name": ["Missing data for required field."]}, 400)
         holds_email = (user["email"], user["status"] == "DELETED")
-        for name in ("email", "first_name", "last_name", "type", "status", "is_admin", "groups", "primary_group",
-                     "phone", "description", "metadata"):
+        for name in (
+            "email",
+            "first_name",
+            "last_name",
+            "type",
+            "status",
+            "is_admin",
+            "groups",
+            "primary_group",
+            "phone",
+            "description",
+            "metadata",
+        ):
             if name in body:
                 user[name] = body[name]
         if (user["email"], user["status"] == "DELETED") != holds_email:
@@ -194,10 +225,18 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
             raise Refusal({"name": ["Missing data for required field."]}, 400)
         roles = iconik_roles.group_role_fields(body)
         stamp = now()
-        group = {"id": str(uuid.uuid4()), "name": body["name"], "description": body.get("description", ""),
-                 "external_id": body.get("external_id"), "roles": list(body.get("roles") or []),
-                 "role_categories": None, "is_saml_group": False, "date_created": stamp, "date_modified": stamp,
-                 **roles}
+        group = {
+            "id": str(uuid.uuid4()),
+            "name": body["name"],
+            "description": body.get("description", ""),
+            "external_id": body.get("external_id"),
+            "roles": list(body.get("roles") or []),
+            "role_categories": None,
+            "is_saml_group": False,
+            "date_created": stamp,
+            "date_modified": stamp,
+            **roles,
+        }
         state.groups[group["id"]] = group
         return JSONResponse(group, status_code=201)
 
@@ -240,15 +279,25 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
         return JSONResponse(_user_view(user))
 
     async def snapshot(request: Request) -> JSONResponse:
-        return JSONResponse({"app_id": state.app_id, "token_user_id": state.token_user_id,
-                             "users": list(state.users.values()), "groups": list(state.groups.values()),
-                             "roles": {"groups": {g["id"]: g["roles"] for g in state.groups.values()},
-                                       "users": {u["id"]: iconik_roles.user_roles(state, u)
-                                                 for u in state.users.values()}},
-                             "acls": state.acls, "collections": list(state.collections.values()),
-                             "projects": list(state.projects.values()), "members": state.project_members,
-                             "approvals": state.approvals, "webhooks": list(state.webhooks.values()),
-                             "calls": len(state.calls)})
+        return JSONResponse(
+            {
+                "app_id": state.app_id,
+                "token_user_id": state.token_user_id,
+                "users": list(state.users.values()),
+                "groups": list(state.groups.values()),
+                "roles": {
+                    "groups": {g["id"]: g["roles"] for g in state.groups.values()},
+                    "users": {u["id"]: iconik_roles.user_roles(state, u) for u in state.users.values()},
+                },
+                "acls": state.acls,
+                "collections": list(state.collections.values()),
+                "projects": list(state.projects.values()),
+                "members": state.project_members,
+                "approvals": state.approvals,
+                "webhooks": list(state.webhooks.values()),
+                "calls": len(state.calls),
+            }
+        )
 
     notifier = iconik_webhooks.Notifier(state, switches)
 
@@ -285,11 +334,18 @@ def build(state: IconikState | None = None, switches: IconikSwitches | None = No
     app.router.redirect_slashes = False  # the real paths all end with "/"; others are 404s
 
     async def throttled(scope: Scope, receive: Receive, send: Send, retry_after: int) -> None:
-        await JSONResponse({"errors": ["Too many requests"]}, status_code=429,
-                           headers={"RateLimit-Remaining": "0", "Retry-After": str(retry_after)})(scope, receive, send)
+        await JSONResponse(
+            {"errors": ["Too many requests"]},
+            status_code=429,
+            headers={"RateLimit-Remaining": "0", "Retry-After": str(retry_after)},
+        )(scope, receive, send)
 
-    guarded = _Guard(FaultInjector(app, faults, throttled, lambda status: {"errors": ["Internal server error"]}),
-                     state, bucket, throttled)
+    guarded = _Guard(
+        FaultInjector(app, faults, throttled, lambda status: {"errors": ["Internal server error"]}),
+        state,
+        bucket,
+        throttled,
+    )
     return guarded
 
 
@@ -306,8 +362,12 @@ class _Guard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         token_user = self.state.users.get(self.state.token_user_id)
-        if (headers.get("app-id") != self.state.app_id or headers.get("auth-token") != self.state.auth_token
-                or token_user is None or token_user["status"] != "ACTIVE"):
+        if (
+            headers.get("app-id") != self.state.app_id
+            or headers.get("auth-token") != self.state.auth_token
+            or token_user is None
+            or token_user["status"] != "ACTIVE"
+        ):
             # research/iconik.md §1.1: a token stops working when its user is deactivated.
             await JSONResponse({"errors": ["Token is invalid"]}, status_code=401)(scope, receive, send)
             return
@@ -319,8 +379,10 @@ class _Guard:
 
         async def with_header(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []),
-                                                  (b"ratelimit-remaining", str(remaining).encode())]}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"ratelimit-remaining", str(remaining).encode())],
+                }
             await send(message)
 
         await self.app(scope, receive, with_header)

@@ -31,8 +31,14 @@ Notify = Callable[[str, str, str, str, dict[str, Any]], None]
 def record(state: IconikState, object_type: str, object_key: str) -> dict[str, Any]:
     key = f"{object_type}/{object_key}"
     if key not in state.acls:
-        state.acls[key] = {"object_type": object_type, "object_key": object_key, "users": {}, "groups": {},
-                           "propagating_users": {}, "propagating_groups": {}}
+        state.acls[key] = {
+            "object_type": object_type,
+            "object_key": object_key,
+            "users": {},
+            "groups": {},
+            "propagating_users": {},
+            "propagating_groups": {},
+        }
     return state.acls[key]
 
 
@@ -55,8 +61,9 @@ def _inherited(state: IconikState, object_type: str, object_key: str, field: str
     return found
 
 
-def effective(state: IconikState, switches: IconikSwitches, user_id: str, object_type: str,
-              object_key: str) -> list[str]:
+def effective(
+    state: IconikState, switches: IconikSwitches, user_id: str, object_type: str, object_key: str
+) -> list[str]:
     user = state.users.get(user_id)
     if user is None:
         return []
@@ -95,19 +102,26 @@ def acl_view(state: IconikState, object_type: str, object_key: str) -> dict[str,
         return [{id_key: pid, "permissions": e["permissions"]} for pid, e in rec.get(field, {}).items()]
 
     def propagating(field: str, id_key: str) -> list[dict[str, Any]]:
-        return [{id_key: pid, "object_type": object_type, "object_key": object_key, "permissions": e["permissions"]}
-                for pid, e in rec.get(field, {}).items()]
+        return [
+            {id_key: pid, "object_type": object_type, "object_key": object_key, "permissions": e["permissions"]}
+            for pid, e in rec.get(field, {}).items()
+        ]
 
     def inherited(field: str, id_key: str) -> list[dict[str, Any]]:
         # object_key names the collection the entry comes from — its meaning is UNCONFIRMED (§4.1).
-        return [{id_key: pid, "object_type": "collections", "object_key": source, "permissions": perms}
-                for source, pid, perms in _inherited(state, object_type, object_key, field)]
+        return [
+            {id_key: pid, "object_type": "collections", "object_key": source, "permissions": perms}
+            for source, pid, perms in _inherited(state, object_type, object_key, field)
+        ]
 
-    return {"users_acl": direct("users", "user_id"), "groups_acl": direct("groups", "group_id"),
-            "propagating_users_acl": propagating("propagating_users", "user_id"),
-            "propagating_groups_acl": propagating("propagating_groups", "group_id"),
-            "inherited_users_acl": inherited("propagating_users", "user_id"),
-            "inherited_groups_acl": inherited("propagating_groups", "group_id")}
+    return {
+        "users_acl": direct("users", "user_id"),
+        "groups_acl": direct("groups", "group_id"),
+        "propagating_users_acl": propagating("propagating_users", "user_id"),
+        "propagating_groups_acl": propagating("propagating_groups", "group_id"),
+        "inherited_users_acl": inherited("propagating_users", "user_id"),
+        "inherited_groups_acl": inherited("propagating_groups", "group_id"),
+    }
 
 
 def _permissions(body: dict[str, Any], required: bool = True) -> list[str]:
@@ -137,8 +151,11 @@ def apply(entries: dict[str, Any], principal_ids: list[str], permissions: list[s
     for pid in principal_ids:
         current = entries.get(pid)
         merged = set(permissions) | (set(current["permissions"]) if current and mode == "APPEND" else set())
-        entries[pid] = {"permissions": [p for p in PERMISSIONS if p in merged],
-                        "date_created": current["date_created"] if current else stamp, "date_modified": stamp}
+        entries[pid] = {
+            "permissions": [p for p in PERMISSIONS if p in merged],
+            "date_created": current["date_created"] if current else stamp,
+            "date_modified": stamp,
+        }
 
 
 def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list[Route]:
@@ -147,11 +164,13 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
             raise Refusal(["Object does not exist"], 404)
 
     def changed(object_type: str, object_key: str, operation: str, detail: dict[str, Any]) -> None:
-        notify(object_type, "acls", operation, object_key, {"object_type": object_type, "object_key": object_key,
-                                                            **detail})
+        notify(
+            object_type, "acls", operation, object_key, {"object_type": object_type, "object_key": object_key, **detail}
+        )
 
-    def apply_bulk(rec: dict[str, Any], prefix: str, user_ids: list[str], group_ids: list[str],
-                   permissions: list[str], mode: str) -> None:
+    def apply_bulk(
+        rec: dict[str, Any], prefix: str, user_ids: list[str], group_ids: list[str], permissions: list[str], mode: str
+    ) -> None:
         if mode == "OVERWRITE" and switches.acl_overwrite_scope == "object":
             # UNCONFIRMED: OVERWRITE is read as "these principals become the object's whole ACL" (why the
             # research warns that parallel OVERWRITE writers wipe each other); "principal" only replaces
@@ -175,8 +194,9 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
     async def my_permissions(request: Request) -> JSONResponse:
         p = request.path_params
         existing(p["object_type"], p["object_key"])
-        return JSONResponse({"permissions": effective(state, switches, state.token_user_id, p["object_type"],
-                                                      p["object_key"])})
+        return JSONResponse(
+            {"permissions": effective(state, switches, state.token_user_id, p["object_type"], p["object_key"])}
+        )
 
     async def i_have(request: Request) -> JSONResponse:
         p = request.path_params
@@ -243,8 +263,9 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
             # merge is inferred, UNCONFIRMED.
             apply(entries, [pid], permissions, "OVERWRITE")
             changed(object_type, object_key, "update", {id_key: pid, "permissions": permissions})
-            return JSONResponse(entry_view(pid, object_type, object_key, entries[pid]),
-                                status_code=201 if created else 200)
+            return JSONResponse(
+                entry_view(pid, object_type, object_key, entries[pid]), status_code=201 if created else 200
+            )
 
         async def remove(request: Request) -> Response:
             pid, object_type, object_key = located(request)
@@ -256,8 +277,11 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
             return Response(status_code=204)
 
         async def has(request: Request) -> JSONResponse:
-            pid, object_type, object_key = request.path_params["principal"], request.path_params["object_type"], \
-                request.path_params["object_key"]
+            pid, object_type, object_key = (
+                request.path_params["principal"],
+                request.path_params["object_type"],
+                request.path_params["object_key"],
+            )
             _permissions({"permissions": [request.path_params["permission"]]})
             find(noun, table, pid)
             if kind == "users":
@@ -265,17 +289,26 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
             else:
                 own = state.acls.get(f"{object_type}/{object_key}", {}).get("groups", {}).get(pid, {})
                 held = list(own.get("permissions", []))
-                held += [p for _, g, perms in _inherited(state, object_type, object_key, "propagating_groups")
-                         if g == pid for p in perms]
+                held += [
+                    p
+                    for _, g, perms in _inherited(state, object_type, object_key, "propagating_groups")
+                    if g == pid
+                    for p in perms
+                ]
             if request.path_params["permission"] not in held:
                 return JSONResponse({}, status_code=403)
             if kind == "groups":
                 return JSONResponse({})  # "Returns an empty body"
-            return JSONResponse({id_key: pid, "object_type": object_type, "object_key": object_key,
-                                 "permissions": held})  # UserACLSchema
+            return JSONResponse(
+                {id_key: pid, "object_type": object_type, "object_key": object_key, "permissions": held}
+            )  # UserACLSchema
 
-        return [Route(path, read, methods=["GET"]), Route(path, write, methods=["PUT"]),
-                Route(path, remove, methods=["DELETE"]), Route(path + "{permission}/", has, methods=["GET"])]
+        return [
+            Route(path, read, methods=["GET"]),
+            Route(path, write, methods=["PUT"]),
+            Route(path, remove, methods=["DELETE"]),
+            Route(path + "{permission}/", has, methods=["GET"]),
+        ]
 
     # bulk ---------------------------------------------------------------------------------------
     def bulk_write(object_type: str, body: dict[str, Any], limit: int) -> dict[str, list[str]]:
@@ -288,8 +321,12 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
         updated = [k for k in keys if object_exists(state, object_type, k)]  # unknown keys skipped: UNCONFIRMED
         for key in updated:
             apply_bulk(record(state, object_type, key), "", user_ids, group_ids, permissions, mode)
-            changed(object_type, key, "update", {"user_ids": user_ids, "group_ids": group_ids,
-                                                 "permissions": permissions, "mode": mode})
+            changed(
+                object_type,
+                key,
+                "update",
+                {"user_ids": user_ids, "group_ids": group_ids, "permissions": permissions, "mode": mode},
+            )
         return {"updated_object_keys": updated}
 
     async def put_many(request: Request) -> JSONResponse:
@@ -358,8 +395,18 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
             for key in inside:
                 apply_bulk(record(state, "collections", key), "", user_ids, group_ids, permissions, mode)
         for key in roots + inside:
-            changed("collections", key, "update", {"user_ids": user_ids, "group_ids": group_ids,
-                                                   "permissions": permissions, "mode": mode, "content": True})
+            changed(
+                "collections",
+                key,
+                "update",
+                {
+                    "user_ids": user_ids,
+                    "group_ids": group_ids,
+                    "permissions": permissions,
+                    "mode": mode,
+                    "content": True,
+                },
+            )
         # 202: iconik applies this in the background; the emulator has finished by the time it answers.
         return Response(status_code=202)
 

@@ -69,10 +69,22 @@ def routes(state: IconikState, switches: IconikSwitches) -> list[Route]:
         req, votes = held["request"], held["votes"]
         mine = votes.get(state.token_user_id, {}).get("status")
         user_status = mine or ("REQUESTED" if state.token_user_id in reviewers(held) else "N/A")
-        users_info = [{k: state.users[u][k] for k in ("id", "email", "first_name", "last_name")
-                       if state.users[u].get(k) is not None} for u in req["users"] if u in state.users]
-        return {**req, "status": overall(req, votes), "user_status": user_status, "users_info": users_info,
-                "approvals_by": list(votes.values())}
+        users_info = [
+            {
+                k: state.users[u][k]
+                for k in ("id", "email", "first_name", "last_name")
+                if state.users[u].get(k) is not None
+            }
+            for u in req["users"]
+            if u in state.users
+        ]
+        return {
+            **req,
+            "status": overall(req, votes),
+            "user_status": user_status,
+            "users_info": users_info,
+            "approvals_by": list(votes.values()),
+        }
 
     def checked(body: dict[str, Any]) -> dict[str, Any]:
         problems: dict[str, list[str]] = {}
@@ -85,20 +97,33 @@ def routes(state: IconikState, switches: IconikSwitches) -> list[Route]:
             problems["min_number"] = ["Must be greater than or equal to 1."]
         if problems:
             raise Refusal(problems, 400)
-        return {"users": list(body.get("users") or []), "groups": list(body.get("groups") or []),
-                "externals": list(body.get("externals") or []), "min_number": min_number,
-                "share_id": body.get("share_id")}
+        return {
+            "users": list(body.get("users") or []),
+            "groups": list(body.get("groups") or []),
+            "externals": list(body.get("externals") or []),
+            "min_number": min_number,
+            "share_id": body.get("share_id"),
+        }
 
     async def request_approval(request: Request) -> JSONResponse:
         object_type, object_id = target(request)
         fields = checked(await json_body(request))
         stamp = now()
         # A new request replaces an earlier one and its votes: UNCONFIRMED.
-        held = {"request": {**fields, "object_type": object_type, "object_id": object_id,
-                            "requested_by": state.token_user_id, "request_date": stamp, "change_date": stamp},
-                "votes": {},
-                "group_members_at_request": [u["id"] for u in state.users.values()
-                                             if set(u["groups"]) & set(fields["groups"])]}
+        held = {
+            "request": {
+                **fields,
+                "object_type": object_type,
+                "object_id": object_id,
+                "requested_by": state.token_user_id,
+                "request_date": stamp,
+                "change_date": stamp,
+            },
+            "votes": {},
+            "group_members_at_request": [
+                u["id"] for u in state.users.values() if set(u["groups"]) & set(fields["groups"])
+            ],
+        }
         state.approvals[f"{object_type}/{object_id}"] = held
         if switches.approval_request_async:  # the spec's other answer: 202 with a background job id
             return JSONResponse({"job_id": new_id()}, status_code=202)
@@ -111,8 +136,10 @@ def routes(state: IconikState, switches: IconikSwitches) -> list[Route]:
         held = current(request)
         body = await json_body(request)
         if request.method == "PATCH":
-            body = {**{k: held["request"][k] for k in ("users", "groups", "externals", "min_number", "share_id")},
-                    **body}
+            body = {
+                **{k: held["request"][k] for k in ("users", "groups", "externals", "min_number", "share_id")},
+                **body,
+            }
         held["request"].update(checked(body), change_date=now())
         return JSONResponse(view(held))
 
@@ -135,8 +162,13 @@ def routes(state: IconikState, switches: IconikSwitches) -> list[Route]:
         voter = body.get("user") or state.token_user_id
         if voter not in reviewers(held):
             raise Refusal({"user": ["User is not a reviewer of this object"]}, 400)  # code UNCONFIRMED
-        entry = {"user": voter, "status": body["status"], "change_date": now(),
-                 "object_type": held["request"]["object_type"], "object_id": held["request"]["object_id"]}
+        entry = {
+            "user": voter,
+            "status": body["status"],
+            "change_date": now(),
+            "object_type": held["request"]["object_type"],
+            "object_id": held["request"]["object_id"],
+        }
         held["votes"][voter] = entry
         held["request"]["change_date"] = entry["change_date"]
         return JSONResponse(entry)

@@ -39,8 +39,11 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
 
     def collection_view(collection: dict[str, Any]) -> dict[str, Any]:
         """CollectionSchema: stored fields plus what is derived; unset non-nullable fields are left out."""
-        view = {k: v for k, v in collection.items() if v is not None or k in ("parent_id", "external_id", "category",
-                                                                               "storage_id")}
+        view = {
+            k: v
+            for k, v in collection.items()
+            if v is not None or k in ("parent_id", "external_id", "category", "storage_id")
+        }
         view["parents"] = ancestors(state, collection["id"])
         view["in_collections"] = [collection["parent_id"]] if collection.get("parent_id") else []
         view["permissions"] = effective(state, switches, state.token_user_id, "collections", collection["id"])
@@ -66,15 +69,25 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
 
     def new_collection(body: dict[str, Any]) -> dict[str, Any]:
         stamp = now()
-        collection = {"id": new_id(), "object_type": "collections", "title": body["title"],
-                      "parent_id": body.get("parent_id"), "external_id": body.get("external_id"),
-                      "category": body.get("category"),
-                      # UNCONFIRMED: is_root defaulting to "has no parent" (the spec gives no default).
-                      "is_root": bool(body.get("is_root", body.get("parent_id") is None)),
-                      "status": body.get("status") or "ACTIVE", "storage_id": body.get("storage_id"),
-                      "created_by_user": state.token_user_id, "custom_order_status": "DISABLED",
-                      "keyframe_asset_ids": [], "metadata": {}, "favoured": False,
-                      "date_created": stamp, "date_modified": stamp}
+        collection = {
+            "id": new_id(),
+            "object_type": "collections",
+            "title": body["title"],
+            "parent_id": body.get("parent_id"),
+            "external_id": body.get("external_id"),
+            "category": body.get("category"),
+            # UNCONFIRMED: is_root defaulting to "has no parent" (the spec gives no default).
+            "is_root": bool(body.get("is_root", body.get("parent_id") is None)),
+            "status": body.get("status") or "ACTIVE",
+            "storage_id": body.get("storage_id"),
+            "created_by_user": state.token_user_id,
+            "custom_order_status": "DISABLED",
+            "keyframe_asset_ids": [],
+            "metadata": {},
+            "favoured": False,
+            "date_created": stamp,
+            "date_modified": stamp,
+        }
         state.collections[collection["id"]] = collection
         notify("collections", "entity", "create", collection["id"], collection_view(collection))
         return collection
@@ -83,8 +96,11 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
     async def list_collections(request: Request) -> JSONResponse:
         q = request.query_params
         wanted_status = q.get("status")
-        found = [c for c in state.collections.values()
-                 if (c["status"] == wanted_status if wanted_status else c["status"] != "DELETED")]
+        found = [
+            c
+            for c in state.collections.values()
+            if (c["status"] == wanted_status if wanted_status else c["status"] != "DELETED")
+        ]
         if q.get("is_root"):
             found = [c for c in found if c["is_root"] == (q["is_root"].lower() == "true")]
         return JSONResponse(scrolls.answer(request, [collection_view(c) for c in found], switches))
@@ -131,8 +147,7 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
                 # Default: into the delete queue (status DELETED, restorable; the spec has
                 # /delete_queue/collections/), still readable by id. Whether GET then answers 200 or
                 # 404 is UNCONFIRMED.
-                state.collections[key].update(status="DELETED", date_deleted=now(),
-                                              deleted_by_user=state.token_user_id)
+                state.collections[key].update(status="DELETED", date_deleted=now(), deleted_by_user=state.token_user_id)
         return Response(status_code=202)  # "Deletion has been scheduled"
 
     # projects ----------------------------------------------------------------------------------
@@ -162,13 +177,22 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
     async def create_project(request: Request) -> JSONResponse:
         body = await json_body(request)
         check_project(body, None, full=True)
-        collection_id = body.get("collection_id") or new_collection(
-            {"title": body["name"], "parent_id": body.get("collection_parent_id")})["id"]
+        collection_id = (
+            body.get("collection_id")
+            or new_collection({"title": body["name"], "parent_id": body.get("collection_parent_id")})["id"]
+        )
         stamp = now()
-        project = {"id": new_id(), "name": body["name"], "collection_id": collection_id,
-                   "status": body.get("status") or "ACTIVE", "storage_id": body.get("storage_id"),
-                   "created_by_user": state.token_user_id, "system_domain_id": state.system_domain_id,
-                   "date_created": stamp, "date_modified": stamp}
+        project = {
+            "id": new_id(),
+            "name": body["name"],
+            "collection_id": collection_id,
+            "status": body.get("status") or "ACTIVE",
+            "storage_id": body.get("storage_id"),
+            "created_by_user": state.token_user_id,
+            "system_domain_id": state.system_domain_id,
+            "date_created": stamp,
+            "date_modified": stamp,
+        }
         state.projects[project["id"]] = project
         state.project_members[project["id"]] = {}  # the creator is not made a member: UNCONFIRMED
         return JSONResponse(project, status_code=201)
@@ -211,9 +235,14 @@ def routes(state: IconikState, switches: IconikSwitches, notify: Notify) -> list
             raise Refusal({"id": ["User does not exist"]}, 400)
         if user_id not in members:  # adding a member twice answers the existing one: UNCONFIRMED
             stamp = now()
-            members[user_id] = {"id": user_id, "project_id": request.path_params["project_id"],
-                                "created_by_user": state.token_user_id, "system_domain_id": state.system_domain_id,
-                                "date_created": stamp, "date_modified": stamp}
+            members[user_id] = {
+                "id": user_id,
+                "project_id": request.path_params["project_id"],
+                "created_by_user": state.token_user_id,
+                "system_domain_id": state.system_domain_id,
+                "date_created": stamp,
+                "date_modified": stamp,
+            }
         return JSONResponse(members[user_id], status_code=201)
 
     async def get_member(request: Request) -> JSONResponse:

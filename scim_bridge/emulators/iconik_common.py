@@ -75,9 +75,16 @@ def paged(request: Request, objects: list[dict[str, Any]], switches: IconikSwitc
         params = {k: v for k, v in request.query_params.items() if k not in ("page", "per_page")}
         return f"{request.url.path}?{urlencode({**params, 'page': number, 'per_page': per_page})}"
 
-    envelope: dict[str, Any] = {"objects": objects[(page - 1) * per_page : page * per_page], "page": page,
-                                "pages": pages, "per_page": per_page, "total": total, "facets": {},
-                                "first_url": url(1), "last_url": url(pages)}
+    envelope: dict[str, Any] = {
+        "objects": objects[(page - 1) * per_page : page * per_page],
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+        "total": total,
+        "facets": {},
+        "first_url": url(1),
+        "last_url": url(pages),
+    }
     if page < pages:
         envelope["next_url"] = url(page + 1)
     if page > 1:

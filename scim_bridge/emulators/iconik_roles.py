@@ -20,8 +20,20 @@ if TYPE_CHECKING:
     from .iconik import IconikState
 
 PREFIX = "/API/users/v1"
-ROLE_CATEGORIES = ("assets_edit", "billing", "collaborate", "core", "download", "integrations_admin",
-                   "metadata_admin", "organize", "others", "storage_admin", "upload", "users_groups_admin")
+ROLE_CATEGORIES = (
+    "assets_edit",
+    "billing",
+    "collaborate",
+    "core",
+    "download",
+    "integrations_admin",
+    "metadata_admin",
+    "organize",
+    "others",
+    "storage_admin",
+    "upload",
+    "users_groups_admin",
+)
 
 
 def group_role_fields(body: dict[str, Any]) -> dict[str, Any]:
@@ -34,11 +46,13 @@ def group_role_fields(body: dict[str, Any]) -> dict[str, Any]:
         fields["roles"] = list(dict.fromkeys(roles))
     if "role_categories" in body:
         categories = body["role_categories"]
-        if categories is not None and not (isinstance(categories, dict)
-                                           and all(k in ROLE_CATEGORIES and isinstance(v, bool)
-                                                   for k, v in categories.items())):
-            raise Refusal({"role_categories": [f"Keys must be among {', '.join(ROLE_CATEGORIES)}, values booleans."]},
-                          400)
+        if categories is not None and not (
+            isinstance(categories, dict)
+            and all(k in ROLE_CATEGORIES and isinstance(v, bool) for k, v in categories.items())
+        ):
+            raise Refusal(
+                {"role_categories": [f"Keys must be among {', '.join(ROLE_CATEGORIES)}, values booleans."]}, 400
+            )
         fields["role_categories"] = categories
     return fields
 

@@ -32,8 +32,7 @@ if TYPE_CHECKING:
 
 PREFIX = "/API/notifications/v1"
 WEBHOOK_STATUSES = ("ENABLED", "DISABLED", "FAILING", "DELETED")
-WRITABLE = ("name", "description", "url", "event_type", "realm", "operation", "object_id", "status", "headers",
-            "query")
+WRITABLE = ("name", "description", "url", "event_type", "realm", "operation", "object_id", "status", "headers", "query")
 
 
 class Notifier:
@@ -44,9 +43,17 @@ class Notifier:
     def emit(self, event_type: str, realm: str, operation: str, object_id: str, data: dict[str, Any]) -> None:
         if not self.switches.webhooks_deliver:
             return
-        payload = {"event_type": event_type, "realm": realm, "operation": operation, "object_id": object_id,
-                   "system_domain_id": self.state.system_domain_id, "user_id": self.state.token_user_id,
-                   "request_id": new_id(), "date_created": now(), "data": data}
+        payload = {
+            "event_type": event_type,
+            "realm": realm,
+            "operation": operation,
+            "object_id": object_id,
+            "system_domain_id": self.state.system_domain_id,
+            "user_id": self.state.token_user_id,
+            "request_id": new_id(),
+            "date_created": now(),
+            "data": data,
+        }
         for hook in list(self.state.webhooks.values()):
             if self._matches(hook, payload):
                 task = asyncio.get_running_loop().create_task(self._deliver(hook, payload))
@@ -90,8 +97,9 @@ def _compact(payload: dict[str, Any]) -> str:
 
 def _view(hook: dict[str, Any]) -> dict[str, Any]:
     # The spec types the timestamps and last_* as plain strings: unset ones are left out, not null.
-    return {k: v for k, v in hook.items() if k != "failures" and (v is not None or k in ("realm", "operation",
-                                                                                         "object_id"))}
+    return {
+        k: v for k, v in hook.items() if k != "failures" and (v is not None or k in ("realm", "operation", "object_id"))
+    }
 
 
 def _checked(body: dict[str, Any]) -> dict[str, Any]:

@@ -37,43 +37,82 @@ class PrefixRouter:
         if scope["type"] == "http":
             for prefix, app in self.mounts.items():
                 if scope["path"].startswith(prefix + "/"):
-                    path = scope["path"][len(prefix):]
-                    await app({**scope, "path": path, "raw_path": path.encode(),
-                               "root_path": scope.get("root_path", "") + prefix}, receive, send)
+                    path = scope["path"][len(prefix) :]
+                    await app(
+                        {
+                            **scope,
+                            "path": path,
+                            "raw_path": path.encode(),
+                            "root_path": scope.get("root_path", "") + prefix,
+                        },
+                        receive,
+                        send,
+                    )
                     return
         await self.bridge(scope, receive, send)
 
 
-def build_sandbox(port: int, host: str = "127.0.0.1", store: str | None = None,
-                  workdir: Path | None = None) -> tuple[ASGIApp, dict[str, Any]]:
+def build_sandbox(
+    port: int, host: str = "127.0.0.1", store: str | None = None, workdir: Path | None = None
+) -> tuple[ASGIApp, dict[str, Any]]:
     workdir = workdir or Path(tempfile.mkdtemp(prefix="scim-bridge-sandbox-"))
     base = f"http://{host}:{port}"
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     [product_key] = next(iter(cld_state.access_keys.values()))  # the "production" environment's Admin API key
-    (workdir / "cloudinary.json").write_text(json.dumps(
-        {"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret,
-         "admin_key": product_key["api_key"], "admin_secret": product_key["api_secret"]}))
+    (workdir / "cloudinary.json").write_text(
+        json.dumps(
+            {
+                "account_id": cld_state.account_id,
+                "key": cld_state.key,
+                "secret": cld_state.secret,
+                "admin_key": product_key["api_key"],
+                "admin_secret": product_key["api_secret"],
+            }
+        )
+    )
     (workdir / "iconik.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
     policy = (HERE / "policy.yml").read_text()
-    policy = policy.replace("  cloudinary:\n    enabled: true\n", "  cloudinary:\n    enabled: true\n"
-                            f"    base_url: {base}/emulators/cloudinary\n"
-                            f"    credentials_file: {workdir / 'cloudinary.json'}\n", 1)
-    policy = policy.replace("  iconik:\n    enabled: true\n", "  iconik:\n    enabled: true\n"
-                            f"    base_url: {base}/emulators/iconik\n"
-                            f"    credentials_file: {workdir / 'iconik.json'}\n", 1)
+    policy = policy.replace(
+        "  cloudinary:\n    enabled: true\n",
+        "  cloudinary:\n    enabled: true\n"
+        f"    base_url: {base}/emulators/cloudinary\n"
+        f"    credentials_file: {workdir / 'cloudinary.json'}\n",
+        1,
+    )
+    policy = policy.replace(
+        "  iconik:\n    enabled: true\n",
+        "  iconik:\n    enabled: true\n"
+        f"    base_url: {base}/emulators/iconik\n"
+        f"    credentials_file: {workdir / 'iconik.json'}\n",
+        1,
+    )
     (workdir / "policy.yml").write_text(policy)
     scim_token, admin_token = "sbt_" + secrets.token_urlsafe(24), "sba_" + secrets.token_urlsafe(24)
-    settings = Settings(host=host, port=port, store=store or f"sqlite:///{workdir / 'sandbox.db'}",
-                        tokens=[scim_token], admin_tokens=[admin_token], policy=workdir / "policy.yml")
+    settings = Settings(
+        host=host,
+        port=port,
+        store=store or f"sqlite:///{workdir / 'sandbox.db'}",
+        tokens=[scim_token],
+        admin_tokens=[admin_token],
+        policy=workdir / "policy.yml",
+    )
     bridge = create_app(settings, after_start=load_sample_directory)
-    app = PrefixRouter(bridge, {"/emulators/cloudinary": cloudinary.build(cld_state),
-                                "/emulators/iconik": iconik.build(ico_state)})
+    app = PrefixRouter(
+        bridge, {"/emulators/cloudinary": cloudinary.build(cld_state), "/emulators/iconik": iconik.build(ico_state)}
+    )
     access = {
         "scim": {"base_url": f"{base}/scim/v2", "token": scim_token},
-        "cloudinary": {"base_url": f"{base}/emulators/cloudinary", "account_id": cld_state.account_id,
-                       "key": cld_state.key, "secret": cld_state.secret},
-        "iconik": {"base_url": f"{base}/emulators/iconik", "app_id": ico_state.app_id,
-                   "auth_token": ico_state.auth_token},
+        "cloudinary": {
+            "base_url": f"{base}/emulators/cloudinary",
+            "account_id": cld_state.account_id,
+            "key": cld_state.key,
+            "secret": cld_state.secret,
+        },
+        "iconik": {
+            "base_url": f"{base}/emulators/iconik",
+            "app_id": ico_state.app_id,
+            "auth_token": ico_state.auth_token,
+        },
         "admin": {"base_url": f"{base}/admin/api", "token": admin_token},
     }
     return app, access

@@ -62,8 +62,10 @@ class BulkProcessor:
             pending = waiting
             if not progressed:  # cycles or references to bulkIds nothing creates
                 for index in pending:
-                    results[index] = _error(operations[index], ScimError(
-                        409, "bulkId reference cannot be resolved (circular or unknown)", "invalidValue"))
+                    results[index] = _error(
+                        operations[index],
+                        ScimError(409, "bulkId reference cannot be resolved (circular or unknown)", "invalidValue"),
+                    )
                     errors += 1
                 break
         return 200, _response([r for r in results if r is not None])
@@ -130,7 +132,11 @@ def _target(path: str) -> tuple[ResourceTypeInfo, str | None]:
 
 
 def _done(operation: dict[str, Any], status: str, location: str, version: int | None) -> dict[str, Any]:
-    result: dict[str, Any] = {"method": str(operation.get("method", "")).upper(), "location": location, "status": status}
+    result: dict[str, Any] = {
+        "method": str(operation.get("method", "")).upper(),
+        "location": location,
+        "status": status,
+    }
     if operation.get("bulkId"):
         result["bulkId"] = operation["bulkId"]
     if version is not None:
@@ -149,5 +155,3 @@ def _error(operation: Any, error: ScimError) -> dict[str, Any]:
 
 def _response(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"schemas": [BULK_RESPONSE], "Operations": results}
-
-

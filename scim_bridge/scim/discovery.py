@@ -30,16 +30,27 @@ def service_provider_config(request: Request, base_url: str) -> dict[str, Any]:
         "sort": {"supported": True},
         "etag": {"supported": True},
         # RFC 9865 §4: cursor paging beside index paging.
-        "pagination": {"cursor": True, "index": True, "defaultPaginationMethod": "index",
-                       "defaultPageSize": 100, "maxPageSize": MAX_COUNT, "cursorTimeout": 3600},
+        "pagination": {
+            "cursor": True,
+            "index": True,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": 100,
+            "maxPageSize": MAX_COUNT,
+            "cursorTimeout": 3600,
+        },
         "authenticationSchemes": request.app.state.auth.schemes_document(),
         "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base_url}/ServiceProviderConfig"},
     }
 
 
 def _list(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"schemas": [LIST_RESPONSE], "totalResults": len(resources), "startIndex": 1,
-            "itemsPerPage": len(resources), "Resources": resources}
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": len(resources),
+        "startIndex": 1,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
 
 
 def _syncing(request: Request) -> bool:
@@ -52,8 +63,11 @@ def routes(respond: Callable[..., Response], base_url: Callable[[Request], str])
         return respond(service_provider_config(request, base_url(request)))
 
     async def resource_types(request: Request) -> Response:
-        return respond(_list([info.resource_type_document(base_url(request), _syncing(request))
-                                      for info in RESOURCE_TYPES.values()]))
+        return respond(
+            _list(
+                [info.resource_type_document(base_url(request), _syncing(request)) for info in RESOURCE_TYPES.values()]
+            )
+        )
 
     async def resource_type(request: Request) -> Response:
         name = request.path_params["name"]
@@ -67,7 +81,9 @@ def routes(respond: Callable[..., Response], base_url: Callable[[Request], str])
 
     async def schema(request: Request) -> Response:
         urn = request.path_params["urn"]
-        document = next((d for d in schema_documents(base_url(request), _syncing(request)) if d["id"].lower() == urn.lower()), None)
+        document = next(
+            (d for d in schema_documents(base_url(request), _syncing(request)) if d["id"].lower() == urn.lower()), None
+        )
         if document is None:
             raise not_found("Schema", urn)
         return respond(document)

@@ -52,7 +52,7 @@ class ScimDispatcher:
         if scope["type"] != "http" or not (path == PREFIX or path.startswith(PREFIX + "/")):
             await self.app(scope, receive, send)
             return
-        response = await self._respond(scope, receive, path[len(PREFIX):])
+        response = await self._respond(scope, receive, path[len(PREFIX) :])
         await response(scope, receive, send)
 
     async def _respond(self, scope: Scope, receive: Receive, subpath: str) -> Response:
@@ -69,8 +69,7 @@ class ScimDispatcher:
                 raise ScimError(404, "no such endpoint")
             endpoint = table.get(scope["method"])
             if endpoint is None:
-                raise ScimError(405, "method not allowed on this endpoint",
-                                headers={"Allow": ", ".join(sorted(table))})
+                raise ScimError(405, "method not allowed on this endpoint", headers={"Allow": ", ".join(sorted(table))})
             scope["path_params"] = path_params
             return await endpoint(Request(scope, receive))
         except ScimError as error:

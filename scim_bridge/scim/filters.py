@@ -175,8 +175,9 @@ class CompiledFilter:
         return _plan(self.ast, indexed, self)
 
 
-def _plan(node: Any, indexed: dict[str, Callable[[Any], str | None]], compiled: CompiledFilter,
-          prefix: str = "") -> list[tuple[str, str]] | None:
+def _plan(
+    node: Any, indexed: dict[str, Callable[[Any], str | None]], compiled: CompiledFilter, prefix: str = ""
+) -> list[tuple[str, str]] | None:
     if isinstance(node, Comparison) and node.op.value == "eq" and not node.attr_path.uri:
         key = prefix + node.attr_path.attr.lower()
         if node.attr_path.sub_attr:

@@ -85,8 +85,14 @@ def _filtered_values(expression: str) -> set[str] | None:
     terms = node.terms if isinstance(node, LogicalExpr) and node.op == "or" else (node,)
     values = set()
     for term in terms:
-        if not (isinstance(term, Comparison) and term.op.value == "eq" and term.attr_path.attr.lower() == "value"
-                and not term.attr_path.sub_attr and not term.attr_path.uri and isinstance(term.value, str)):
+        if not (
+            isinstance(term, Comparison)
+            and term.op.value == "eq"
+            and term.attr_path.attr.lower() == "value"
+            and not term.attr_path.sub_attr
+            and not term.attr_path.uri
+            and isinstance(term.value, str)
+        ):
             return None
         values.add(term.value)
     return values

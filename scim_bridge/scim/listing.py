@@ -110,8 +110,11 @@ class Lister:
     ) -> dict[str, Any]:
         """One page of matches; strict=False (root search) lets an attribute that this type lacks match nothing."""
         projection = Projection(resource_type, query.attributes, query.excluded_attributes)
-        compiled = (CompiledFilter(parse(query.filter), resource_type, strict=strict, source=query.filter)
-                    if query.filter else None)
+        compiled = (
+            CompiledFilter(parse(query.filter), resource_type, strict=strict, source=query.filter)
+            if query.filter
+            else None
+        )
         if query.sort_by and query.cursor is not None:
             raise invalid_value("sortBy cannot be combined with cursor paging")
         if query.cursor is not None:
@@ -120,7 +123,11 @@ class Lister:
         offset = query.start_index - 1
         if compiled is None and not query.sort_by:
             total = await self.service._store_call(self.store.count(resource_type.name))
-            records = await self.service._store_call(self.store.page(resource_type.name, offset, query.count)) if query.count else []
+            records = (
+                await self.service._store_call(self.store.page(resource_type.name, offset, query.count))
+                if query.count
+                else []
+            )
         else:
             matches = await self._matching(resource_type, compiled)
             if query.sort_by:
@@ -137,7 +144,11 @@ class Lister:
         }
 
     async def _cursor_page(
-        self, resource_type: ResourceTypeInfo, query: Query, compiled: CompiledFilter | None, projection: Projection,
+        self,
+        resource_type: ResourceTypeInfo,
+        query: Query,
+        compiled: CompiledFilter | None,
+        projection: Projection,
         base_url: str,
     ) -> dict[str, Any]:
         """RFC 9865: `cursor` empty for the first page, `nextCursor` until the last one."""
@@ -203,7 +214,12 @@ class Lister:
 def _id_plan(ast: Any) -> list[tuple[str, str]] | None:
     from scim2_models.path import Comparison, LogicalExpr
 
-    if isinstance(ast, Comparison) and ast.op.value == "eq" and ast.attr_path.attr.lower() == "id" and not ast.attr_path.sub_attr:
+    if (
+        isinstance(ast, Comparison)
+        and ast.op.value == "eq"
+        and ast.attr_path.attr.lower() == "id"
+        and not ast.attr_path.sub_attr
+    ):
         return [("id", str(ast.value))]
     if isinstance(ast, LogicalExpr) and ast.op == "and":
         for term in ast.terms:

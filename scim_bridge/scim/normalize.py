@@ -190,7 +190,10 @@ def patch_body(body: Any, resource_type: ResourceTypeInfo, resource_id: str, bas
     operations = next((v for k, v in body.items() if k.lower() == "operations"), None)
     if not isinstance(operations, list) or not operations:
         raise invalid_value("Operations must be a non-empty list")
-    return {"schemas": [PATCH_OP], "Operations": [_operation(o, resource_type, resource_id, base_url) for o in operations]}
+    return {
+        "schemas": [PATCH_OP],
+        "Operations": [_operation(o, resource_type, resource_id, base_url) for o in operations],
+    }
 
 
 def _operation(operation: Any, resource_type: ResourceTypeInfo, resource_id: str, base_url: str) -> dict[str, Any]:
@@ -220,8 +223,12 @@ def _check_read_only_extension(op: str, path: str, value: Any, resource_type: Re
     for every extension a resource type lists)."""
     head = path.split("[", 1)[0].lower()
     for urn in resource_type.read_only_extensions:
-        if head == urn.lower() and op in ("add", "replace") and isinstance(value, dict) and not any(
-                v not in (None, [], {}) for k, v in value.items() if k.lower() != "schemas"):
+        if (
+            head == urn.lower()
+            and op in ("add", "replace")
+            and isinstance(value, dict)
+            and not any(v not in (None, [], {}) for k, v in value.items() if k.lower() != "schemas")
+        ):
             return
         if head == urn.lower() or head.startswith(urn.lower() + ":"):
             raise ScimError(400, f"{urn} is read-only: the bridge fills it", "mutability")

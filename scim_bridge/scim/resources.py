@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -68,8 +68,9 @@ class Outcome:
 class WriteAudit(Protocol):
     """The audit trail as the service sees it (audit/trail.py): an entry to store with each write."""
 
-    def entry(self, operation: str, resource_type: str, id: str, before: dict[str, Any] | None,
-              after: dict[str, Any] | None) -> tuple[bytes, str | None]:
+    def entry(
+        self, operation: str, resource_type: str, id: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+    ) -> tuple[bytes, str | None]:
         """(audit entry, correlation id of the current request)."""
 
     async def unchanged(self, operation: str, resource_type: str, id: str, document: dict[str, Any]) -> None:
@@ -89,7 +90,7 @@ def parse_etag(value: str) -> int | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _validation_detail(error: ValidationError) -> str:
@@ -127,8 +128,13 @@ class ResourceService:
     async def with_sync_status(self, resource_type: ResourceTypeInfo, documents: list[dict[str, Any]]) -> None:
         """Fill the read-only sync-status extension (asked for with ?attributes=)."""
         for document in documents:
-            targets = await self.sync_status(resource_type.name, document["id"],
-                                             (document.get("meta") or {}).get("lastModified")) if self.sync_status else []
+            targets = (
+                await self.sync_status(
+                    resource_type.name, document["id"], (document.get("meta") or {}).get("lastModified")
+                )
+                if self.sync_status
+                else []
+            )
             document[SYNC_STATUS] = {"targets": targets}
             document["schemas"] = [*document.get("schemas", []), SYNC_STATUS]
 
@@ -255,14 +261,21 @@ class ResourceService:
             current = orjson.loads(record.body)
             if current.get("active") is False:
                 return
-            await self._update(resource_type, record, current, {**current, "active": False}, base_url, (),
-                               operation="delete")
+            await self._update(
+                resource_type, record, current, {**current, "active": False}, base_url, (), operation="delete"
+            )
             return
-        audit, correlation = (self.audit.entry("delete", resource_type.name, id, orjson.loads(record.body), None)
-                              if self.audit else (None, None))
+        audit, correlation = (
+            self.audit.entry("delete", resource_type.name, id, orjson.loads(record.body), None)
+            if self.audit
+            else (None, None)
+        )
         try:
-            await self._store_call(self.store.delete(resource_type.name, id, record.version, lane=REVOCATION_LANE,
-                                                     audit=audit, correlation=correlation))
+            await self._store_call(
+                self.store.delete(
+                    resource_type.name, id, record.version, lane=REVOCATION_LANE, audit=audit, correlation=correlation
+                )
+            )
         except NotFound:
             raise not_found(resource_type.name, id) from None
         except VersionMismatch:
@@ -271,8 +284,15 @@ class ResourceService:
 
     # steps ---------------------------------------------------------------------------------------
     async def _update(
-        self, resource_type: ResourceTypeInfo, record: Record, current: dict[str, Any], document: dict[str, Any],
-        base_url: str, skipped: tuple[str, ...], *, operation: str,
+        self,
+        resource_type: ResourceTypeInfo,
+        record: Record,
+        current: dict[str, Any],
+        document: dict[str, Any],
+        base_url: str,
+        skipped: tuple[str, ...],
+        *,
+        operation: str,
     ) -> Outcome:
         meta = current.get("meta", {})
         if _same_content(current, document):  # nothing changed: keep version and lastModified
@@ -283,21 +303,46 @@ class ResourceService:
             document, resource_type, record.id, meta.get("created", _now()), _now(), record.version + 1, base_url
         )
         lane = REVOCATION_LANE if _is_revocation(resource_type, current, document) else STANDARD_LANE
-        stored = await self._write(resource_type, document, create=False, lane=lane, expected_version=record.version,
-                                   operation=operation, before=current)
+        stored = await self._write(
+            resource_type,
+            document,
+            create=False,
+            lane=lane,
+            expected_version=record.version,
+            operation=operation,
+            before=current,
+        )
         if resource_type is GROUP:
             self._group_names.pop(record.id, None)
         return Outcome(stored, document, skipped)
 
     async def _write(
-        self, resource_type: ResourceTypeInfo, document: dict[str, Any], *, create: bool, lane: str,
-        expected_version: int | None = None, operation: str, before: dict[str, Any] | None = None,
+        self,
+        resource_type: ResourceTypeInfo,
+        document: dict[str, Any],
+        *,
+        create: bool,
+        lane: str,
+        expected_version: int | None = None,
+        operation: str,
+        before: dict[str, Any] | None = None,
     ) -> Record:
         index_keys, unique_keys = index_keys_of(resource_type, document)
-        audit, correlation = (self.audit.entry(operation, resource_type.name, document["id"], before, document)
-                              if self.audit else (None, None))
-        write = Write(resource_type.name, document["id"], orjson.dumps(document), index_keys, unique_keys, lane,
-                      audit=audit, correlation=correlation)
+        audit, correlation = (
+            self.audit.entry(operation, resource_type.name, document["id"], before, document)
+            if self.audit
+            else (None, None)
+        )
+        write = Write(
+            resource_type.name,
+            document["id"],
+            orjson.dumps(document),
+            index_keys,
+            unique_keys,
+            lane,
+            audit=audit,
+            correlation=correlation,
+        )
         try:
             if create:
                 return await self._store_call(self.store.create(write))
@@ -325,8 +370,9 @@ class ResourceService:
         except SCIMException as error:
             raise ScimError(400, error.detail or str(error), error.scim_type or "invalidValue") from None
 
-    def _stored_form(self, resource_type: ResourceTypeInfo, payload: dict[str, Any], unknown: dict[str, Any],
-                     context: Context) -> dict[str, Any]:
+    def _stored_form(
+        self, resource_type: ResourceTypeInfo, payload: dict[str, Any], unknown: dict[str, Any], context: Context
+    ) -> dict[str, Any]:
         """A full body (POST, PUT) validated by scim2-models, kept as normalised: its dump of a
         freshly validated body is the same document and cost a third of a POST (profiled under
         wrk; tests/scim/test_canonical.py holds the two equal). Unknown extensions ride along."""
@@ -373,8 +419,13 @@ class ResourceService:
 
     @staticmethod
     def _with_identity(
-        document: dict[str, Any], resource_type: ResourceTypeInfo, resource_id: str, created: str, modified: str,
-        version: int, base_url: str,
+        document: dict[str, Any],
+        resource_type: ResourceTypeInfo,
+        resource_id: str,
+        created: str,
+        modified: str,
+        version: int,
+        base_url: str,
     ) -> dict[str, Any]:
         ordered: dict[str, Any] = {"schemas": document.pop("schemas"), "id": resource_id}
         ordered.update((k, v) for k, v in document.items() if k not in ("id", "meta"))
@@ -432,7 +483,9 @@ def _is_revocation(resource_type: ResourceTypeInfo, before: dict[str, Any], afte
     return bool(_member_ids(before) - _member_ids(after))
 
 
-def index_keys_of(resource_type: ResourceTypeInfo, document: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def index_keys_of(
+    resource_type: ResourceTypeInfo, document: dict[str, Any]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The index and unique keys the store keeps for `eq` lookups and uniqueness."""
     keys: list[tuple[str, str]] = []
     unique: list[tuple[str, str]] = []

@@ -98,8 +98,14 @@ def _projection(request: Request, resource_type: ResourceTypeInfo) -> Projection
     return Projection(resource_type, params.get("attributes"), params.get("excludedattributes"))
 
 
-def _resource_response(request: Request, resource_type: ResourceTypeInfo, document: dict[str, Any],
-                       version: int, status: int = 200, extra: dict[str, str] | None = None) -> Response:
+def _resource_response(
+    request: Request,
+    resource_type: ResourceTypeInfo,
+    document: dict[str, Any],
+    version: int,
+    status: int = 200,
+    extra: dict[str, str] | None = None,
+) -> Response:
     projection = _projection(request, resource_type)
     headers = {"ETag": etag(version), **(extra or {})}
     if status == 201:
@@ -131,8 +137,14 @@ def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:
         """Create a resource (RFC 7644 §3.3)."""
         # A new user is in no group yet: unknown member ids are never stored, so none can name it.
         outcome = await _service(request).create(resource_type, await read_json(request), base_url(request))
-        return _resource_response(request, resource_type, outcome.document, outcome.record.version, 201,
-                                  _skipped_header(outcome.skipped_members))
+        return _resource_response(
+            request,
+            resource_type,
+            outcome.document,
+            outcome.record.version,
+            201,
+            _skipped_header(outcome.skipped_members),
+        )
 
     async def get(request: Request) -> Response:
         """Retrieve a resource (RFC 7644 §3.4.1); If-None-Match answers 304 when unchanged."""
@@ -143,9 +155,9 @@ def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:
         else:
             record = await service.get_record(resource_type, request.path_params["id"])
         if_none_match = next((v.decode("latin-1") for k, v in request.scope["headers"] if k == b"if-none-match"), None)
-        if if_none_match and (if_none_match.strip() == "*" or record.version in {
-            parse_etag(tag) for tag in if_none_match.split(",")
-        }):
+        if if_none_match and (
+            if_none_match.strip() == "*" or record.version in {parse_etag(tag) for tag in if_none_match.split(",")}
+        ):
             return Response(status_code=304, headers={"ETag": etag(record.version)})
         plain = b"attributes" not in request.scope["query_string"].lower()  # no projection asked
         groups = await service.groups_of(record.id, base_url(request), group_ids) if group_ids else []
@@ -161,18 +173,33 @@ def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:
     async def replace(request: Request) -> Response:
         """Replace a resource (RFC 7644 §3.5.1)."""
         service = _service(request)
-        outcome = await service.replace(resource_type, request.path_params["id"], await read_json(request),
-                                        base_url(request), request.headers.get("if-match"))
+        outcome = await service.replace(
+            resource_type,
+            request.path_params["id"],
+            await read_json(request),
+            base_url(request),
+            request.headers.get("if-match"),
+        )
         if resource_type is USER:
             await service.with_groups([outcome.document], base_url(request))
-        return _resource_response(request, resource_type, outcome.document, outcome.record.version,
-                                  extra=_skipped_header(outcome.skipped_members))
+        return _resource_response(
+            request,
+            resource_type,
+            outcome.document,
+            outcome.record.version,
+            extra=_skipped_header(outcome.skipped_members),
+        )
 
     async def patch(request: Request) -> Response:
         """Modify a resource (RFC 7644 §3.5.2)."""
         service = _service(request)
-        outcome = await service.patch(resource_type, request.path_params["id"], await read_json(request),
-                                      base_url(request), request.headers.get("if-match"))
+        outcome = await service.patch(
+            resource_type,
+            request.path_params["id"],
+            await read_json(request),
+            base_url(request),
+            request.headers.get("if-match"),
+        )
         headers = {"ETag": etag(outcome.record.version), **_skipped_header(outcome.skipped_members)}
         wants_body = any(k.lower() in ("attributes", "excludedattributes") for k in request.query_params)
         if resource_type is GROUP and not wants_body and not service.options.group_patch_returns_resource:
@@ -183,8 +210,9 @@ def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:
 
     async def delete(request: Request) -> Response:
         """Delete a resource (RFC 7644 §3.6)."""
-        await _service(request).delete(resource_type, request.path_params["id"], request.headers.get("if-match"),
-                                       base_url(request))
+        await _service(request).delete(
+            resource_type, request.path_params["id"], request.headers.get("if-match"), base_url(request)
+        )
         return Response(status_code=204)
 
     return [
@@ -211,17 +239,30 @@ async def root_search(request: Request) -> Response:
     """Query every resource type at once (RFC 7644 §3.4.3, POST /.search)."""
     query = _search_query(await read_json(request))
     lister = _lister(request)
-    everything = Query(filter=query.filter, sort_by=query.sort_by, sort_order=query.sort_order,
-                       start_index=1, count=1_000_000, attributes=query.attributes,
-                       excluded_attributes=query.excluded_attributes)
+    everything = Query(
+        filter=query.filter,
+        sort_by=query.sort_by,
+        sort_order=query.sort_order,
+        start_index=1,
+        count=1_000_000,
+        attributes=query.attributes,
+        excluded_attributes=query.excluded_attributes,
+    )
     resources: list[dict[str, Any]] = []
     for resource_type in RESOURCE_TYPES.values():
         page = await lister.list(resource_type, everything, base_url(request), strict=False)
         resources.extend(page["Resources"])
     offset = query.start_index - 1
     selected = resources[offset : offset + query.count]
-    return scim_response({"schemas": [LIST_RESPONSE], "totalResults": len(resources), "startIndex": query.start_index,
-                          "itemsPerPage": len(selected), "Resources": selected})
+    return scim_response(
+        {
+            "schemas": [LIST_RESPONSE],
+            "totalResults": len(resources),
+            "startIndex": query.start_index,
+            "itemsPerPage": len(selected),
+            "Resources": selected,
+        }
+    )
 
 
 async def bulk(request: Request) -> Response:

@@ -52,9 +52,7 @@ def _attribute_from_schema(document: dict[str, Any]) -> AttributeInfo:
         returned=document.get("returned", "default"),
         mutability=document.get("mutability", "readWrite"),
         required=bool(document.get("required")),
-        sub_attributes={
-            sub["name"].lower(): _attribute_from_schema(sub) for sub in document.get("subAttributes", [])
-        },
+        sub_attributes={sub["name"].lower(): _attribute_from_schema(sub) for sub in document.get("subAttributes", [])},
     )
 
 
@@ -124,8 +122,10 @@ class ResourceTypeInfo:
             description=self.name,
             endpoint=self.endpoint,
             schema_=self.core_schema,
-            schema_extensions=[{"schema_": urn, "required": False} for urn in (
-                *self.extensions, *(self.read_only_extensions if read_only_extensions else ()))],
+            schema_extensions=[
+                {"schema_": urn, "required": False}
+                for urn in (*self.extensions, *(self.read_only_extensions if read_only_extensions else ()))
+            ],
         ).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
         document["meta"] = {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{self.name}"}
         return document
@@ -150,31 +150,49 @@ class _BridgeUser(User[EnterpriseUser]):  # type: ignore[misc]
 
 
 def _sub(name: str, description: str, type_: str = "string") -> dict[str, Any]:
-    return {"name": name, "type": type_, "multiValued": False, "description": description, "required": False,
-            "caseExact": False, "mutability": "readOnly", "returned": "default", "uniqueness": "none"}
+    return {
+        "name": name,
+        "type": type_,
+        "multiValued": False,
+        "description": description,
+        "required": False,
+        "caseExact": False,
+        "mutability": "readOnly",
+        "returned": "default",
+        "uniqueness": "none",
+    }
 
 
 # returned "request" (RFC 7643 §7): only when asked for with ?attributes=, so plain reads keep
 # their speed and IdPs that compare what they wrote with what they read see nothing new.
 _SYNC_STATUS_DOCUMENT: dict[str, Any] = {
-    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"], "id": SYNC_STATUS, "name": "SyncStatus",
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+    "id": SYNC_STATUS,
+    "name": "SyncStatus",
     "description": "Where this resource stands in each target the bridge provisions (read-only).",
-    "attributes": [{
-        "name": "targets", "type": "complex", "multiValued": True, "required": False, "caseExact": False,
-        "mutability": "readOnly", "returned": "request", "uniqueness": "none",
-        "description": "One entry per target (cloudinary, iconik).",
-        "subAttributes": [
-            _sub("target", "The target's name."),
-            _sub("state", "pending, synced, partial, failed or not-provisioned."),
-            _sub("targetId", "The resource's id in the target."),
-            _sub("lastSync", "When the bridge last wrote this resource's state for the target.", "dateTime"),
-            _sub("error", "The last error, while the state is failed."),
-            _sub("role", "The role or user type applied (users)."),
-            _sub("enabled", "Whether the account is enabled in the target (users).", "boolean"),
-            _sub("groups", "The target groups the user is in through the policy.")
-            | {"multiValued": True},
-        ],
-    }],
+    "attributes": [
+        {
+            "name": "targets",
+            "type": "complex",
+            "multiValued": True,
+            "required": False,
+            "caseExact": False,
+            "mutability": "readOnly",
+            "returned": "request",
+            "uniqueness": "none",
+            "description": "One entry per target (cloudinary, iconik).",
+            "subAttributes": [
+                _sub("target", "The target's name."),
+                _sub("state", "pending, synced, partial, failed or not-provisioned."),
+                _sub("targetId", "The resource's id in the target."),
+                _sub("lastSync", "When the bridge last wrote this resource's state for the target.", "dateTime"),
+                _sub("error", "The last error, while the state is failed."),
+                _sub("role", "The role or user type applied (users)."),
+                _sub("enabled", "Whether the account is enabled in the target (users).", "boolean"),
+                _sub("groups", "The target groups the user is in through the policy.") | {"multiValued": True},
+            ],
+        }
+    ],
 }
 
 USER = ResourceTypeInfo(
@@ -183,8 +201,11 @@ USER = ResourceTypeInfo(
     core_schema=CORE_USER,
     extensions=(ENTERPRISE_USER,),
     model=_BridgeUser,
-    schema_documents={CORE_USER: _schema_document(User), ENTERPRISE_USER: _schema_document(EnterpriseUser),
-                      SYNC_STATUS: _SYNC_STATUS_DOCUMENT},
+    schema_documents={
+        CORE_USER: _schema_document(User),
+        ENTERPRISE_USER: _schema_document(EnterpriseUser),
+        SYNC_STATUS: _SYNC_STATUS_DOCUMENT,
+    },
     read_only_extensions=(SYNC_STATUS,),
 )
 GROUP = ResourceTypeInfo(

@@ -23,9 +23,23 @@ from .base import (
 )
 
 __all__ = [
-    "GENESIS_HASH", "AuditEntry", "AuditHead", "chain_hash",
-    "LANES", "REVOCATION_LANE", "STANDARD_LANE", "NotFound", "QueueDepth", "QueueEntry", "Record",
-    "Store", "StoreError", "StoreUnavailable", "UniqueViolation", "VersionMismatch", "Write",
+    "GENESIS_HASH",
+    "AuditEntry",
+    "AuditHead",
+    "chain_hash",
+    "LANES",
+    "REVOCATION_LANE",
+    "STANDARD_LANE",
+    "NotFound",
+    "QueueDepth",
+    "QueueEntry",
+    "Record",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "UniqueViolation",
+    "VersionMismatch",
+    "Write",
     "open_store",
 ]
 
@@ -41,4 +55,6 @@ def open_store(url: str) -> Store:
         from .redis import RedisStore
 
         return RedisStore(url)
-    raise ValueError(f"SCIM_BRIDGE_STORE: unsupported store URL {url!r} (use sqlite:///path.db or redis://host:port/db)")
+    raise ValueError(
+        f"SCIM_BRIDGE_STORE: unsupported store URL {url!r} (use sqlite:///path.db or redis://host:port/db)"
+    )

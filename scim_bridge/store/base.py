@@ -157,8 +157,14 @@ class Store(Protocol):
         """Replace a resource, bumping its version. Raises NotFound, VersionMismatch, UniqueViolation."""
 
     async def delete(
-        self, resource_type: str, id: str, expected_version: int | None = None,
-        lane: str | None = REVOCATION_LANE, *, audit: bytes | None = None, correlation: str | None = None,
+        self,
+        resource_type: str,
+        id: str,
+        expected_version: int | None = None,
+        lane: str | None = REVOCATION_LANE,
+        *,
+        audit: bytes | None = None,
+        correlation: str | None = None,
     ) -> None:
         """Remove a resource and its index entries (audit and correlation as in Write).
         Raises NotFound, VersionMismatch."""
@@ -179,9 +185,7 @@ class Store(Protocol):
 
     async def count(self, resource_type: str) -> int: ...
 
-    def scan(
-        self, resource_type: str, after_seq: int = 0, batch: int = 500
-    ) -> AsyncIterator[Record]:
+    def scan(self, resource_type: str, after_seq: int = 0, batch: int = 500) -> AsyncIterator[Record]:
         """Every record with seq > after_seq, in creation order."""
 
     async def page(self, resource_type: str, offset: int, limit: int) -> list[Record]:
@@ -191,8 +195,9 @@ class Store(Protocol):
     async def enqueue(self, resource_type: str, id: str, lane: str, correlation: str | None = None) -> None:
         """Queue "resource changed" outside a write (replays, reconciliation)."""
 
-    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
-                    lanes: Sequence[str] = LANES) -> list[QueueEntry]:
+    async def claim(
+        self, consumer: str, limit: int = 10, lease_seconds: float = 60.0, lanes: Sequence[str] = LANES
+    ) -> list[QueueEntry]:
         """Lease up to `limit` entries from `lanes`, in that order (the revocation lane first). Repeated changes to one
         resource are coalesced into one entry; an unacked lease expires and is claimable again."""
 
@@ -225,8 +230,9 @@ class Store(Protocol):
         """Chain every appended entry not chained yet; returns how many. Safe to run anywhere,
         any number of times, concurrently."""
 
-    async def audit_read(self, after_seq: int = 0, limit: int = 1000, since: float | None = None,
-                         until: float | None = None) -> list[AuditEntry]:
+    async def audit_read(
+        self, after_seq: int = 0, limit: int = 1000, since: float | None = None, until: float | None = None
+    ) -> list[AuditEntry]:
         """Chained entries with seq > after_seq and since <= time < until (seconds), in seq order."""
 
     async def audit_head(self) -> AuditHead: ...

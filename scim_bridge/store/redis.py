@@ -106,7 +106,9 @@ local function enqueue(typ, id, lane, now_order, corr)
 end
 """
 
-_WRITE = _ENQUEUE + """
+_WRITE = (
+    _ENQUEUE
+    + """
 -- KEYS[1]: the call's replay key (see _replayable); every other key is derived (one Redis, not a cluster)
 -- ARGV: mode(create|replace|delete), type, id, body, expected_version, lane, n_index, then
 --       n_index triples attr, value, unique(0|1), then audit entry ('' for none), correlation id
@@ -162,11 +164,15 @@ end
 enqueue(typ, id, lane, order, corr)
 return {'ok', version, seq}
 """
+)
 
-_STANDALONE_ENQUEUE = _ENQUEUE + """
+_STANDALONE_ENQUEUE = (
+    _ENQUEUE
+    + """
 enqueue(ARGV[1], ARGV[2], ARGV[3], redis.call('INCR', 'sb:qseq'), ARGV[4])
 return 1
 """
+)
 
 _CLAIM = """
 -- ARGV: consumer, limit, now, lease_seconds, lanes in order (one or more)
@@ -243,7 +249,9 @@ end
 local function seq_of(id) return tonumber(string.match(id, '^(%d+)')) end
 """
 
-_AUDIT_CHAIN = _AUDIT_FIELDS + """
+_AUDIT_CHAIN = (
+    _AUDIT_FIELDS
+    + """
 -- ARGV: head seq read, first and last pending id read, n, then n pairs time_us, hash (computed in
 -- Python over exactly those pending entries). Appends only if nobody chained meanwhile.
 local head = tonumber(redis.call('HGET', 'sb:audit:head', 'seq') or '0')
@@ -262,8 +270,11 @@ end
 redis.call('HSET', 'sb:audit:head', 'seq', head + n, 'hash', ARGV[4 + 2 * n], 'time', ARGV[3 + 2 * n])
 return n
 """
+)
 
-_AUDIT_SEEK = _AUDIT_FIELDS + """
+_AUDIT_SEEK = (
+    _AUDIT_FIELDS
+    + """
 -- ARGV: time_us. The lowest seq from which entries have time >= time_us (times never decrease
 -- along the chain, so this is a binary search over seq; removed entries are skipped over).
 local since = tonumber(ARGV[1])
@@ -282,8 +293,11 @@ while lo < hi do
 end
 return lo
 """
+)
 
-_AUDIT_PRUNE = _AUDIT_FIELDS + """
+_AUDIT_PRUNE = (
+    _AUDIT_FIELDS
+    + """
 -- ARGV: cutoff time_us, limit. Drops the prefix of the chain older than the cutoff; its last
 -- entry becomes the anchor that verification starts from.
 local cutoff, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -299,17 +313,20 @@ redis.call('XTRIM', 'sb:audit:log', 'MINID', (seq_of(last_id) + 1) .. '-0')
 redis.call('HSET', 'sb:audit:head', 'anchor_seq', string.match(last_id, '^(%d+)'), 'anchor_hash', last_hash)
 return count
 """
+)
 
 
 def _replayable(source: str) -> str:
     """Run `source` at most once per call id (KEYS[1]); a re-sent call gets the first answer."""
-    return ("local seen = redis.call('GET', KEYS[1])\n"
-            "if seen then return cmsgpack.unpack(seen) end\n"
-            "local result = (function()\n" + source + "\nend)()\n"
-            "if type(result) ~= 'table' or (result[1] and result[1] ~= 'err') then\n"
-            "  redis.call('SET', KEYS[1], cmsgpack.pack(result), 'EX', 30)\n"
-            "end\n"
-            "return result\n")
+    return (
+        "local seen = redis.call('GET', KEYS[1])\n"
+        "if seen then return cmsgpack.unpack(seen) end\n"
+        "local result = (function()\n" + source + "\nend)()\n"
+        "if type(result) ~= 'table' or (result[1] and result[1] ~= 'err') then\n"
+        "  redis.call('SET', KEYS[1], cmsgpack.pack(result), 'EX', 30)\n"
+        "end\n"
+        "return result\n"
+    )
 
 
 def _translate_outage(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -333,13 +350,22 @@ class RedisStore:
 
     async def open(self) -> None:
         self._client = aioredis.Redis.from_url(
-            self.url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
-            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)), decode_responses=False,
+            self.url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=15,
+            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+            decode_responses=False,
         )
         for name, source in (("write", _WRITE), ("claim", _CLAIM), ("defer", _DEFER)):
             self._scripts[name] = self._client.register_script(_replayable(source))
-        for name, source in (("enqueue", _STANDALONE_ENQUEUE), ("ack", _ACK), ("audit_chain", _AUDIT_CHAIN),
-                             ("audit_seek", _AUDIT_SEEK), ("audit_prune", _AUDIT_PRUNE)):  # idempotent as they are
+        for name, source in (
+            ("enqueue", _STANDALONE_ENQUEUE),
+            ("ack", _ACK),
+            ("audit_chain", _AUDIT_CHAIN),
+            ("audit_seek", _AUDIT_SEEK),
+            ("audit_prune", _AUDIT_PRUNE),
+        ):  # idempotent as they are
             self._scripts[name] = self._client.register_script(source)
 
     async def close(self) -> None:
@@ -361,8 +387,15 @@ class RedisStore:
     async def _run_write(self, mode: str, write: Write, expected_version: int | None) -> tuple[int, int]:
         unique = set(write.unique_keys)
         entries = {(a, v) for a, v in write.index_keys} | unique
-        argv: list[Any] = [mode, write.resource_type, write.id, write.body,
-                           "" if expected_version is None else str(expected_version), write.lane or "", len(entries)]
+        argv: list[Any] = [
+            mode,
+            write.resource_type,
+            write.id,
+            write.body,
+            "" if expected_version is None else str(expected_version),
+            write.lane or "",
+            len(entries),
+        ]
         for attr, value in sorted(entries):
             argv += [attr, value, "1" if (attr, value) in unique else "0"]
         argv += [write.audit or b"", write.correlation or ""]
@@ -400,11 +433,18 @@ class RedisStore:
         return Record(write.resource_type, write.id, version, seq, write.body)
 
     async def delete(
-        self, resource_type: str, id: str, expected_version: int | None = None,
-        lane: str | None = REVOCATION_LANE, *, audit: bytes | None = None, correlation: str | None = None,
+        self,
+        resource_type: str,
+        id: str,
+        expected_version: int | None = None,
+        lane: str | None = REVOCATION_LANE,
+        *,
+        audit: bytes | None = None,
+        correlation: str | None = None,
     ) -> None:
-        await self._run_write("delete", Write(resource_type, id, b"", lane=lane, audit=audit, correlation=correlation),
-                              expected_version)
+        await self._run_write(
+            "delete", Write(resource_type, id, b"", lane=lane, audit=audit, correlation=correlation), expected_version
+        )
 
     @_translate_outage
     async def get(self, resource_type: str, id: str) -> Record | None:
@@ -435,7 +475,11 @@ class RedisStore:
         for id in unique_ids:
             pipe.hmget(f"sb:r:{resource_type}:{id}", "body", "version", "seq")
         rows = await pipe.execute()
-        records = [Record(resource_type, id, int(r[1]), int(r[2]), r[0]) for id, r in zip(unique_ids, rows) if r[0]]
+        records = [
+            Record(resource_type, id, int(r[1]), int(r[2]), r[0])
+            for id, r in zip(unique_ids, rows, strict=True)
+            if r[0]
+        ]
         records.sort(key=lambda record: record.seq)
         return records
 
@@ -462,7 +506,8 @@ class RedisStore:
     @_translate_outage
     async def _range(self, resource_type: str, after_seq: int, batch: int) -> list[tuple[bytes, float]]:
         return await self._redis.zrangebyscore(  # type: ignore[no-any-return]
-            f"sb:all:{resource_type}", f"({after_seq}", "+inf", start=0, num=batch, withscores=True)
+            f"sb:all:{resource_type}", f"({after_seq}", "+inf", start=0, num=batch, withscores=True
+        )
 
     @_translate_outage
     async def page(self, resource_type: str, offset: int, limit: int) -> list[Record]:
@@ -475,14 +520,17 @@ class RedisStore:
     async def enqueue(self, resource_type: str, id: str, lane: str, correlation: str | None = None) -> None:
         await self._script("enqueue", [resource_type, id, lane, correlation or ""])
 
-    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
-                    lanes: Sequence[str] = LANES) -> list[QueueEntry]:
+    async def claim(
+        self, consumer: str, limit: int = 10, lease_seconds: float = 60.0, lanes: Sequence[str] = LANES
+    ) -> list[QueueEntry]:
         flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds, *lanes])
         entries = []
         for index in range(0, len(flat), 5):
             key, lane, generation, attempts, correlation = (part.decode() for part in flat[index : index + 5])
             resource_type, id = key.split("/", 1)
-            entries.append(QueueEntry(resource_type, id, lane, f"{key}|{generation}", int(attempts), correlation or None))
+            entries.append(
+                QueueEntry(resource_type, id, lane, f"{key}|{generation}", int(attempts), correlation or None)
+            )
             if len(entries) == limit:
                 break
         return entries
@@ -502,7 +550,7 @@ class RedisStore:
             pipe.zcard(f"sb:q:lane:{lane}")
         pipe.zrange("sb:q:leases", 0, -1)
         *waiting, leased = await pipe.execute()
-        depth = QueueDepth({lane: int(n) for lane, n in zip(LANES, waiting)})
+        depth = QueueDepth({lane: int(n) for lane, n in zip(LANES, waiting, strict=True)})
         if leased:
             lanes = await self._redis.hmget("sb:q:where", leased)
             for lane in lanes:
@@ -570,8 +618,9 @@ class RedisStore:
         return chained if chained else -1
 
     @_translate_outage
-    async def audit_read(self, after_seq: int = 0, limit: int = 1000, since: float | None = None,
-                         until: float | None = None) -> list[AuditEntry]:
+    async def audit_read(
+        self, after_seq: int = 0, limit: int = 1000, since: float | None = None, until: float | None = None
+    ) -> list[AuditEntry]:
         start = after_seq + 1
         if since is not None:
             start = max(start, int(await self._script("audit_seek", [int(since * 1_000_000)])))
@@ -581,8 +630,9 @@ class RedisStore:
             time_us = int(fields.get(b"t", b"0"))
             if high is not None and time_us >= high:
                 break
-            entries.append(AuditEntry(int(entry_id.split(b"-")[0]), time_us, fields.get(b"h", b"").decode(),
-                                      fields.get(b"b", b"")))
+            entries.append(
+                AuditEntry(int(entry_id.split(b"-")[0]), time_us, fields.get(b"h", b"").decode(), fields.get(b"b", b""))
+            )
         return entries
 
     @_translate_outage
@@ -591,8 +641,13 @@ class RedisStore:
         pipe.hmget("sb:audit:head", "seq", "hash", "anchor_seq", "anchor_hash")
         pipe.xlen("sb:audit:pending")
         (seq, hash, anchor_seq, anchor_hash), pending = await pipe.execute()
-        return AuditHead(int(seq or 0), (hash or GENESIS_HASH.encode()).decode(), int(anchor_seq or 0),
-                         (anchor_hash or GENESIS_HASH.encode()).decode(), int(pending))
+        return AuditHead(
+            int(seq or 0),
+            (hash or GENESIS_HASH.encode()).decode(),
+            int(anchor_seq or 0),
+            (anchor_hash or GENESIS_HASH.encode()).decode(),
+            int(pending),
+        )
 
     async def audit_prune(self, before: float, limit: int = 10_000) -> int:
         return int(await self._script("audit_prune", [int(before * 1_000_000), limit]))

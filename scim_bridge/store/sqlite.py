@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from .sqlite_writer import GroupCommitWriter
 from .base import (
     GENESIS_HASH,
     LANES,
@@ -34,6 +33,7 @@ from .base import (
     Write,
     chain_hash,
 )
+from .sqlite_writer import GroupCommitWriter
 
 T = TypeVar("T")
 
@@ -121,8 +121,9 @@ class SqliteStore:
             self._read_conn.execute("ALTER TABLE queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
         if "correlation" not in columns:  # files made before the audit trail
             self._read_conn.execute("ALTER TABLE queue ADD COLUMN correlation TEXT")
-        self._read_conn.execute("INSERT OR IGNORE INTO audit_head VALUES (1, 0, ?, 0, 0, ?)",
-                                (GENESIS_HASH, GENESIS_HASH))
+        self._read_conn.execute(
+            "INSERT OR IGNORE INTO audit_head VALUES (1, 0, ?, 0, 0, ?)", (GENESIS_HASH, GENESIS_HASH)
+        )
         self._writer = GroupCommitWriter(self._connect)
         self._writer.start()
 
@@ -191,9 +192,7 @@ class SqliteStore:
                 "UPDATE resources SET version = ?, body = ? WHERE seq = ?",
                 (version + 1, write.body, seq),
             )
-            conn.execute(
-                "DELETE FROM index_entries WHERE type = ? AND id = ?", (write.resource_type, write.id)
-            )
+            conn.execute("DELETE FROM index_entries WHERE type = ? AND id = ?", (write.resource_type, write.id))
             self._write_index(conn, write)
             self._enqueue(conn, write.resource_type, write.id, write.lane, write.correlation)
             if write.audit is not None:
@@ -203,8 +202,14 @@ class SqliteStore:
         return await self._write(apply)
 
     async def delete(
-        self, resource_type: str, id: str, expected_version: int | None = None,
-        lane: str | None = REVOCATION_LANE, *, audit: bytes | None = None, correlation: str | None = None,
+        self,
+        resource_type: str,
+        id: str,
+        expected_version: int | None = None,
+        lane: str | None = REVOCATION_LANE,
+        *,
+        audit: bytes | None = None,
+        correlation: str | None = None,
     ) -> None:
         def apply(conn: sqlite3.Connection) -> None:
             row = conn.execute(
@@ -285,9 +290,7 @@ class SqliteStore:
     async def count(self, resource_type: str) -> int:
         return int(self._read("SELECT COUNT(*) FROM resources WHERE type = ?", (resource_type,)).fetchone()[0])
 
-    async def scan(
-        self, resource_type: str, after_seq: int = 0, batch: int = 500
-    ) -> AsyncIterator[Record]:
+    async def scan(self, resource_type: str, after_seq: int = 0, batch: int = 500) -> AsyncIterator[Record]:
         while True:
             rows = self._read(
                 "SELECT id, version, seq, body FROM resources WHERE type = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -314,8 +317,9 @@ class SqliteStore:
             raise StoreUnavailable(str(error)) from error
 
     # sync queue ------------------------------------------------------------------------------
-    def _enqueue(self, conn: sqlite3.Connection, resource_type: str, id: str, lane: str | None,
-                 correlation: str | None = None) -> None:
+    def _enqueue(
+        self, conn: sqlite3.Connection, resource_type: str, id: str, lane: str | None, correlation: str | None = None
+    ) -> None:
         if lane is None:
             return
         # Order within a lane; a clock reading costs nothing where a counter row cost two statements
@@ -347,8 +351,9 @@ class SqliteStore:
     async def enqueue(self, resource_type: str, id: str, lane: str, correlation: str | None = None) -> None:
         await self._write(lambda c: self._enqueue(c, resource_type, id, lane, correlation))
 
-    async def claim(self, consumer: str, limit: int = 10, lease_seconds: float = 60.0,
-                    lanes: Sequence[str] = LANES) -> list[QueueEntry]:
+    async def claim(
+        self, consumer: str, limit: int = 10, lease_seconds: float = 60.0, lanes: Sequence[str] = LANES
+    ) -> list[QueueEntry]:
         def apply(conn: sqlite3.Connection) -> list[QueueEntry]:
             now = time.time()
             entries: list[QueueEntry] = []
@@ -390,8 +395,9 @@ class SqliteStore:
                 "UPDATE queue SET lease_until = ?, attempts = attempts + 1 WHERE type = ? AND id = ?",
                 (time.time() + delay_seconds, entry.resource_type, entry.id),
             )
-            row = conn.execute("SELECT attempts FROM queue WHERE type = ? AND id = ?",
-                               (entry.resource_type, entry.id)).fetchone()
+            row = conn.execute(
+                "SELECT attempts FROM queue WHERE type = ? AND id = ?", (entry.resource_type, entry.id)
+            ).fetchone()
             return int(row[0]) if row else 0
 
         return await self._write(apply)
@@ -448,13 +454,16 @@ class SqliteStore:
     async def audit_seal(self) -> int:
         return 0  # entries are chained as they are appended
 
-    async def audit_read(self, after_seq: int = 0, limit: int = 1000, since: float | None = None,
-                         until: float | None = None) -> list[AuditEntry]:
+    async def audit_read(
+        self, after_seq: int = 0, limit: int = 1000, since: float | None = None, until: float | None = None
+    ) -> list[AuditEntry]:
         low = int(since * 1_000_000) if since is not None else -1
         high = int(until * 1_000_000) if until is not None else 2**62
         rows = self._read(
             "SELECT seq, time_us, hash, body FROM audit WHERE seq > ? AND time_us >= ? AND time_us < ? "
-            "ORDER BY seq LIMIT ?", (after_seq, low, high, limit)).fetchall()
+            "ORDER BY seq LIMIT ?",
+            (after_seq, low, high, limit),
+        ).fetchall()
         return [AuditEntry(r[0], r[1], r[2], bytes(r[3])) for r in rows]
 
     async def audit_head(self) -> AuditHead:
@@ -467,7 +476,9 @@ class SqliteStore:
         def apply(conn: sqlite3.Connection) -> int:
             last: tuple[int, str] | None = None
             count = 0
-            for seq, time_us, hash in conn.execute("SELECT seq, time_us, hash FROM audit ORDER BY seq LIMIT ?", (limit,)):
+            for seq, time_us, hash in conn.execute(
+                "SELECT seq, time_us, hash FROM audit ORDER BY seq LIMIT ?", (limit,)
+            ):
                 if time_us >= cutoff:
                     break
                 last, count = (seq, hash), count + 1

@@ -104,7 +104,7 @@ class GroupCommitWriter:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             outcomes = [(False, StoreUnavailable(f"sqlite: {error}"))] * len(batch)
-        for (_, loop, future), (ok, value) in zip(batch, outcomes):
+        for (_, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, future, ok, value)
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -143,10 +143,14 @@ class IconikAccess(_Strict):
         titles = [c.title for c in self.collections]
         for index, collection in enumerate(self.collections):
             if collection.parent and collection.parent not in titles[:index]:
-                raise ValueError(f"collection {collection.title!r}: parent {collection.parent!r} must be listed before it")
+                raise ValueError(
+                    f"collection {collection.title!r}: parent {collection.parent!r} must be listed before it"
+                )
         for workspace in self.workspaces:
             if workspace.parent and workspace.parent not in titles:
-                raise ValueError(f"workspace {workspace.title!r}: parent {workspace.parent!r} is not a listed collection")
+                raise ValueError(
+                    f"workspace {workspace.title!r}: parent {workspace.parent!r} is not a listed collection"
+                )
         return self
 
     def project_name(self, group_name: str) -> str | None:
@@ -239,8 +243,8 @@ def expired(document: dict[str, Any], attribute: str | None, now: datetime | Non
     except ValueError:
         return True
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when <= (now or datetime.now(timezone.utc))
+        when = when.replace(tzinfo=UTC)
+    return when <= (now or datetime.now(UTC))
 
 
 def expiry_of(document: dict[str, Any], attribute: str | None) -> datetime | None:
@@ -251,4 +255,4 @@ def expiry_of(document: dict[str, Any], attribute: str | None) -> datetime | Non
         when = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
     except ValueError:
         return None
-    return when.replace(tzinfo=timezone.utc) if when and when.tzinfo is None else when
+    return when.replace(tzinfo=UTC) if when and when.tzinfo is None else when

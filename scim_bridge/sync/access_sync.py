@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
+from ..scim.filters import fold
 from ..store import Store
 from ..targets.base import Gone
-from ..scim.filters import fold
 from .access import expired, fill, folder_role_id
 from .idmap import IdMap
 from .policy import Policy
@@ -42,19 +42,40 @@ def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
     grants: list[Grant] = []
     for index, folder in enumerate(policy.access.cloudinary.folders):
         for grant in folder.grants:
-            grants.append(Grant("cloudinary", folder.path, grant.group, (folder_role_id(grant.role),),
-                                f"access.cloudinary.folders[{index}] ({folder.path})"))
+            grants.append(
+                Grant(
+                    "cloudinary",
+                    folder.path,
+                    grant.group,
+                    (folder_role_id(grant.role),),
+                    f"access.cloudinary.folders[{index}] ({folder.path})",
+                )
+            )
     for index, collection in enumerate(policy.access.iconik.collections):
         for cgrant in collection.grants:
-            grants.append(Grant("iconik", collection.title, cgrant.group, tuple(sorted(cgrant.permissions)),
-                                f"access.iconik.collections[{index}] ({collection.title})"))
+            grants.append(
+                Grant(
+                    "iconik",
+                    collection.title,
+                    cgrant.group,
+                    tuple(sorted(cgrant.permissions)),
+                    f"access.iconik.collections[{index}] ({collection.title})",
+                )
+            )
     for index, workspace in enumerate(policy.access.iconik.workspaces):
         for name in derived_names:
             value = match_template(workspace.group, name)
             if value is not None:
                 title = fill(workspace.title, {workspace.attribute: value}) or name
-                grants.append(Grant("iconik", title, name, tuple(sorted(workspace.permissions)),
-                                    f"access.iconik.workspaces[{index}] ({workspace.attribute}={value})"))
+                grants.append(
+                    Grant(
+                        "iconik",
+                        title,
+                        name,
+                        tuple(sorted(workspace.permissions)),
+                        f"access.iconik.workspaces[{index}] ({workspace.attribute}={value})",
+                    )
+                )
     return grants
 
 
@@ -81,8 +102,11 @@ class AccessSync:
 
     async def managed_groups(self, target: str) -> dict[str, str]:
         """Target group name → target id, for every group the bridge manages in `target`."""
-        return {entry["name"]: str(entry["id"]) for key, entry in await self.idmap.group_entries(target)
-                if key.startswith("Group/") and entry.get("id") and entry.get("name")}
+        return {
+            entry["name"]: str(entry["id"])
+            for key, entry in await self.idmap.group_entries(target)
+            if key.startswith("Group/") and entry.get("id") and entry.get("name")
+        }
 
     def concerns(self, group_name: str) -> bool:
         """Whether a target group of this name takes part in any grant (so its creation or deletion
@@ -90,17 +114,22 @@ class AccessSync:
         names = {self.target_name(g.group) for g in policy_grants(self.policy, [])}
         names |= {self.target_name(r.group) for r in self.policy.access.reviewers}
         names |= {self.target_name(k.group) for k in self.policy.access.cloudinary.agency_keys}
-        return group_name in names or any(match_template(w.group, group_name) is not None
-                                          for w in self.policy.access.iconik.workspaces)
+        return group_name in names or any(
+            match_template(w.group, group_name) is not None for w in self.policy.access.iconik.workspaces
+        )
 
     def target_name(self, group: str) -> str:
         """The target group a grant's `group` names: a mirrored directory group, or a derived one."""
         return self.policy.groups.mirrored_name(group) or group
 
     async def derived_names(self, target: str) -> list[str]:
-        return [key.split(":", 1)[1] for key, entry in
-                [(k.split("/", 1)[1], v) for k, v in await self.idmap.group_entries(target) if k.startswith("Group/")]
-                if key.startswith("derived:") and entry.get("id")]
+        return [
+            key.split(":", 1)[1]
+            for key, entry in [
+                (k.split("/", 1)[1], v) for k, v in await self.idmap.group_entries(target) if k.startswith("Group/")
+            ]
+            if key.startswith("derived:") and entry.get("id")
+        ]
 
     async def sync(self) -> None:
         if "cloudinary" in self.targets and getattr(self.targets["cloudinary"], "folders", None) is not None:
@@ -144,14 +173,17 @@ class AccessSync:
             for group_id in set(current) | set(desired):  # revocations first
                 extra = sorted(current.get(group_id, set()) - desired.get(group_id, set()))
                 if extra and self.dry_run:
-                    self.drift.append(("cloudinary", "extra-grant", folder.path, f"{', '.join(extra)} on {by_name[group_id]}"))
+                    self.drift.append(
+                        ("cloudinary", "extra-grant", folder.path, f"{', '.join(extra)} on {by_name[group_id]}")
+                    )
                 elif extra:
                     await folders.change("remove", folder_id, ("group", group_id), extra)
             for group_id, roles in desired.items():
                 missing = sorted(roles - current.get(group_id, set()))
                 if missing and self.dry_run:
-                    self.drift.append(("cloudinary", "missing-grant", folder.path,
-                                       f"{', '.join(missing)} for {by_name[group_id]}"))
+                    self.drift.append(
+                        ("cloudinary", "missing-grant", folder.path, f"{', '.join(missing)} for {by_name[group_id]}")
+                    )
                 elif missing:
                     await folders.change("add", folder_id, ("group", group_id), missing)
             if self.dry_run:
@@ -192,8 +224,14 @@ class AccessSync:
             held = (await folders.folder_grants(folder_id)).get(("apiKey", api_key), set())
             wanted = {role} if active else set()
             if self.dry_run and held != wanted:
-                self.drift.append(("cloudinary", "wrong-grant", path, f"agency key of {rule.group}: "
-                                   f"{sorted(held)} → {sorted(wanted)}"))
+                self.drift.append(
+                    (
+                        "cloudinary",
+                        "wrong-grant",
+                        path,
+                        f"agency key of {rule.group}: {sorted(held)} → {sorted(wanted)}",
+                    )
+                )
                 continue
             await folders.change("remove", folder_id, ("apiKey", api_key), sorted(held - wanted))
             await folders.change("add", folder_id, ("apiKey", api_key), sorted(wanted - held))
@@ -230,16 +268,22 @@ class AccessSync:
             for group_id, roles in by_group.items():
                 new = sorted(roles - set(given.get(collection_id, {}).get(group_id, [])))
                 await folders.change_collection("add", collection_id, group_id, new)
-        await self.store.kv_put(ACCESS, "cloudinary:collections", orjson.dumps(
-            {c: {g: sorted(r) for g, r in by_group.items()} for c, by_group in desired.items()}))
+        await self.store.kv_put(
+            ACCESS,
+            "cloudinary:collections",
+            orjson.dumps({c: {g: sorted(r) for g, r in by_group.items()} for c, by_group in desired.items()}),
+        )
 
     async def _cloudinary_reviewers(self, folders: Any, managed: dict[str, str]) -> None:
         """Reviewer groups hold a global role carrying the moderation policy. Scoping moderation to
         folders needs a Cedar custom policy (research §4.1): not done; `/api/v1/reviewers` answers
         per folder for workflow tools instead."""
         role = await folders.ensure_moderator_role()
-        wanted = {managed[self.target_name(r.group)] for r in self.policy.access.reviewers
-                  if self.target_name(r.group) in managed}
+        wanted = {
+            managed[self.target_name(r.group)]
+            for r in self.policy.access.reviewers
+            if self.target_name(r.group) in managed
+        }
         raw = await self.store.kv_get(ACCESS, "cloudinary:moderators")
         given = set(orjson.loads(raw)) if raw else set()  # only what the bridge gave is taken back
         for group_id in given - wanted:
@@ -271,12 +315,15 @@ class AccessSync:
         ids: dict[str, str] = {}
         for collection in config.collections:
             parent = ids.get(collection.parent) if collection.parent else None
-            found = await self._collection_id(access, collection.title, collection.id, parent,
-                                              collection.create and not self.dry_run)
+            found = await self._collection_id(
+                access, collection.title, collection.id, parent, collection.create and not self.dry_run
+            )
             if found:
                 ids[collection.title] = found
             elif self.dry_run:
-                self.drift.append(("iconik", "missing-collection", collection.title, "the policy's collection is missing"))
+                self.drift.append(
+                    ("iconik", "missing-collection", collection.title, "the policy's collection is missing")
+                )
         for workspace in config.workspaces:
             parent = ids.get(workspace.parent) if workspace.parent else None
             for grant in grants:
@@ -310,7 +357,9 @@ class AccessSync:
                     had, wants = current.get(group_id, set()), desired.get(group_id, set())
                     if had != wants:
                         kind = "missing-grant" if not had else "extra-grant" if not wants else "wrong-grant"
-                        self.drift.append(("iconik", kind, title, f"{by_name[group_id]}: {sorted(had)} → {sorted(wants)}"))
+                        self.drift.append(
+                            ("iconik", kind, title, f"{by_name[group_id]}: {sorted(had)} → {sorted(wants)}")
+                        )
                 continue
             for group_id in set(current) - set(desired):  # revocations first
                 await access.remove_group_acl(collection_id, group_id)
@@ -325,8 +374,9 @@ class AccessSync:
         await self.store.kv_put(ACCESS, "iconik:applied", orjson.dumps(applied))
         await self.store.kv_put(ACCESS, "iconik:collections", orjson.dumps(ids))
 
-    async def _collection_id(self, access: Any, title: str, fixed: str | None, parent: str | None,
-                             create: bool) -> str | None:
+    async def _collection_id(
+        self, access: Any, title: str, fixed: str | None, parent: str | None, create: bool
+    ) -> str | None:
         if fixed:
             return fixed
         key = f"iconik:collection:{title}"

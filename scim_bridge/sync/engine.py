@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
@@ -29,8 +29,8 @@ from .guardrails import withheld_groups
 from .idmap import IdMap
 from .policy import Policy, UserFacts
 
-ACCESS_ENTRY = ("Access", "grants")
-EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch seconds)  # the queue entry that re-applies every folder / collection grant
+ACCESS_ENTRY = ("Access", "grants")  # the queue entry that re-applies every folder / collection grant
+EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch seconds)
 
 log = logging.getLogger("scim_bridge.sync")
 
@@ -56,8 +56,13 @@ class SyncEngine:
     @property
     def grants_access(self) -> bool:
         a = self.policy.access
-        return bool(a.cloudinary.folders or a.cloudinary.collections or a.cloudinary.agency_keys
-                    or a.iconik.collections or a.iconik.workspaces)
+        return bool(
+            a.cloudinary.folders
+            or a.cloudinary.collections
+            or a.cloudinary.agency_keys
+            or a.iconik.collections
+            or a.iconik.workspaces
+        )
 
     async def request_access_sync(self, *group_names: str | None) -> None:
         """Queue a grants run; for a group's change (its old and new names), only if the group
@@ -91,8 +96,11 @@ class SyncEngine:
     async def _watch_expiry(self, scim_id: str, document: dict[str, Any] | None, groups: dict[str, str]) -> None:
         attribute = self.policy.access.external.expiry_attribute
         when = expiry_of(document, attribute) if document and attribute else None
-        if when and when.timestamp() > time.time() and self.policy.is_external(
-                UserFacts.of(document or {}, sorted(groups.values()))):
+        if (
+            when
+            and when.timestamp() > time.time()
+            and self.policy.is_external(UserFacts.of(document or {}, sorted(groups.values())))
+        ):
             await self.store.kv_put(EXPIRY, scim_id, str(when.timestamp()).encode())
         elif attribute:
             await self.store.kv_delete(EXPIRY, scim_id)
@@ -100,7 +108,9 @@ class SyncEngine:
     async def sync_user(self, scim_id: str) -> None:
         record, group_ids = await self.store.get_with_referrers("User", scim_id, "Group", "members.value")
         document = orjson.loads(record.body) if record else None
-        groups = {r.id: orjson.loads(r.body).get("displayName", "") for r in await self.store.get_many("Group", group_ids)}
+        groups = {
+            r.id: orjson.loads(r.body).get("displayName", "") for r in await self.store.get_many("Group", group_ids)
+        }
         await self._watch_expiry(scim_id, document, groups)
         agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
         if agencies and any(name.lower() in agencies for name in groups.values()):
@@ -125,15 +135,27 @@ class SyncEngine:
         facts = UserFacts.of(document, sorted(groups.values()))
         role, note = self.policy.role_for(target, facts)
         active = document.get("active", True) is not False
-        if active and self.policy.is_external(facts) and expired(document, self.policy.access.external.expiry_attribute):
+        if (
+            active
+            and self.policy.is_external(facts)
+            and expired(document, self.policy.access.external.expiry_attribute)
+        ):
             active = False  # the agency's access date has passed: revoked without any directory change
             note = f"external access of {facts.user_name} expired"
         name = document.get("name") or {}
-        email = next((e["value"] for e in document.get("emails") or [] if e.get("primary")), None) or next(
-            (e["value"] for e in document.get("emails") or []), None) or document["userName"]
-        account = TargetUser(email=email, first_name=name.get("givenName", ""), last_name=name.get("familyName", ""),
-                             display_name=document.get("displayName") or name.get("formatted") or document["userName"],
-                             role=role, enabled=active)
+        email = (
+            next((e["value"] for e in document.get("emails") or [] if e.get("primary")), None)
+            or next((e["value"] for e in document.get("emails") or []), None)
+            or document["userName"]
+        )
+        account = TargetUser(
+            email=email,
+            first_name=name.get("givenName", ""),
+            last_name=name.get("familyName", ""),
+            display_name=document.get("displayName") or name.get("formatted") or document["userName"],
+            role=role,
+            enabled=active,
+        )
         wanted: dict[str, str] = {}
         withheld = withheld_groups(self.policy, facts, [*groups.values(), *self.policy.derived_group_names(facts)])
         if active or mode != "strip_groups":
@@ -167,13 +189,17 @@ class SyncEngine:
             if not known:
                 return
             account = TargetUser(**{**known["applied"], "enabled": False})
-            wanted: dict[str, str] = {} if self.policy.deprovision == "strip_groups" else {
-                k: v for k, v in known.get("group_names", {}).items()}
+            wanted: dict[str, str] = (
+                {}
+                if self.policy.deprovision == "strip_groups"
+                else {k: v for k, v in known.get("group_names", {}).items()}
+            )
         else:
             account, wanted = desired.account, desired.groups
             if not known and not account.enabled:  # never create an account only to disable it
-                await self.idmap.put(target_name, "User", scim_id, {"status": "not-provisioned",
-                                                                    "error": "inactive in the directory"})
+                await self.idmap.put(
+                    target_name, "User", scim_id, {"status": "not-provisioned", "error": "inactive in the directory"}
+                )
                 return
         applied = asdict(account)
         target_id = known["id"] if known else None
@@ -188,38 +214,68 @@ class SyncEngine:
             current.update({key: gid for key, gid in joining.items() if gid in ensured.joined})
             # Progress is kept, so a retry after a failure below neither looks the account up again
             # nor loses it; the status says the membership is not finished yet.
-            await self.idmap.put(target_name, "User", scim_id, {
-                "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "partial",
-                "projects": known.get("projects", {}) if known else {}})
+            await self.idmap.put(
+                target_name,
+                "User",
+                scim_id,
+                {
+                    "id": target_id,
+                    "applied": applied,
+                    "groups": current,
+                    "group_names": wanted,
+                    "status": "partial",
+                    "projects": known.get("projects", {}) if known else {},
+                },
+            )
         assert target_id is not None
         user_id = target_id
-        await _converge(current, wanted, lambda gid: target.remove_member(gid, user_id),
-                        lambda key, name: self._target_group(target_name, target, key, name),
-                        lambda gid: target.add_member(gid, user_id))
+        await _converge(
+            current,
+            wanted,
+            lambda gid: target.remove_member(gid, user_id),
+            lambda key, name: self._target_group(target_name, target, key, name),
+            lambda gid: target.add_member(gid, user_id),
+        )
         projects: dict[str, str] = dict(known.get("projects", {})) if known else {}
         access = getattr(target, "access", None)
         if access is not None:  # iconik project teams: members are users, kept like group membership
-            await _converge(projects, desired.projects if desired.account else {},
-                            lambda pid: access.remove_project_member(pid, user_id),
-                            lambda key, name: self._target_project(target_name, access, key, name),
-                            lambda pid: access.add_project_member(pid, user_id))
-        await self.idmap.put(target_name, "User", scim_id, {
-            "id": target_id, "applied": applied, "groups": current, "group_names": wanted, "status": "synced",
-            "error": desired.note, "projects": projects,
-        })
+            await _converge(
+                projects,
+                desired.projects if desired.account else {},
+                lambda pid: access.remove_project_member(pid, user_id),
+                lambda key, name: self._target_project(target_name, access, key, name),
+                lambda pid: access.add_project_member(pid, user_id),
+            )
+        await self.idmap.put(
+            target_name,
+            "User",
+            scim_id,
+            {
+                "id": target_id,
+                "applied": applied,
+                "groups": current,
+                "group_names": wanted,
+                "status": "synced",
+                "error": desired.note,
+                "projects": projects,
+            },
+        )
 
     async def _target_project(self, target_name: str, access: Any, key: str, name: str) -> str:
         """The iconik project of a project-team group, creating or adopting it once."""
-        return await self._ensure_once(target_name, "Project", key, name,
-                                       lambda known_id: access.ensure_project(name, known_id))
+        return await self._ensure_once(
+            target_name, "Project", key, name, lambda known_id: access.ensure_project(name, known_id)
+        )
 
     async def _target_group(self, target_name: str, target: Target, key: str, name: str) -> str:
         """The target id of a mirrored or derived group, creating or adopting it once."""
-        return await self._ensure_once(target_name, "Group", key, name,
-                                       lambda known_id: target.ensure_group(name, known_id, key))
+        return await self._ensure_once(
+            target_name, "Group", key, name, lambda known_id: target.ensure_group(name, known_id, key)
+        )
 
-    async def _ensure_once(self, target_name: str, kind: str, key: str, name: str,
-                           ensure: Callable[[str | None], Awaitable[str]]) -> str:
+    async def _ensure_once(
+        self, target_name: str, kind: str, key: str, name: str, ensure: Callable[[str | None], Awaitable[str]]
+    ) -> str:
         lock = self._group_locks.setdefault(f"{target_name}:{kind}:{key}", asyncio.Lock())
         async with lock:  # two members of a new group or team must not create it twice
             known = await self.idmap.get(target_name, kind, key)
@@ -266,8 +322,9 @@ class SyncEngine:
             if not known or known.get("name") != mirrored or known.get("status") != "synced":
                 async with self._group_locks.setdefault(f"{target_name}:Group:{scim_id}", asyncio.Lock()):
                     group_id = await target.ensure_group(mirrored, known.get("id") if known else None, scim_id)
-                    await self.idmap.put(target_name, "Group", scim_id, {"id": group_id, "name": mirrored,
-                                                                         "status": "synced"})
+                    await self.idmap.put(
+                        target_name, "Group", scim_id, {"id": group_id, "name": mirrored, "status": "synced"}
+                    )
                     if not known or known.get("id") != group_id or known.get("name") != mirrored:
                         await self.request_access_sync(mirrored, known.get("name") if known else None)
         elif known and known.get("id"):  # deleted, or no longer mirrored: its members were re-queued
@@ -289,8 +346,13 @@ class SyncEngine:
             await self._target_project(target_name, access, scim_id, project)
 
 
-async def _converge(current: dict[str, str], wanted: dict[str, str], remove: Callable[[str], Awaitable[None]],
-                    resolve: Callable[[str, str], Awaitable[str]], add: Callable[[str], Awaitable[None]]) -> None:
+async def _converge(
+    current: dict[str, str],
+    wanted: dict[str, str],
+    remove: Callable[[str], Awaitable[None]],
+    resolve: Callable[[str, str], Awaitable[str]],
+    add: Callable[[str], Awaitable[None]],
+) -> None:
     """Bring a membership map (key → target id) to `wanted` (key → name), revocations first."""
     for key in [k for k in current if k not in wanted]:
         await remove(current.pop(key))

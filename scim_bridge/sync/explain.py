@@ -33,8 +33,10 @@ class Explanation:
         return out
 
     def as_json(self) -> dict[str, Any]:
-        return {"user": self.user, "targets": {t: [{"grant": w, "because": y} for w, y in items]
-                                                for t, items in self.targets.items()}}
+        return {
+            "user": self.user,
+            "targets": {t: [{"grant": w, "because": y} for w, y in items] for t, items in self.targets.items()},
+        }
 
 
 async def find_user(store: Store, who: str) -> Any:
@@ -54,31 +56,48 @@ async def explain(store: Store, policy: Policy, who: str) -> Explanation | None:
     groups = {r.id: orjson.loads(r.body).get("displayName", "") for r in await store.get_many("Group", group_ids)}
     facts = UserFacts.of(document, sorted(groups.values()))
     engine = SyncEngine(store, policy, {})
-    result = Explanation({"id": record.id, "userName": document.get("userName"), "active": document.get("active", True),
-                          "external": policy.is_external(facts)})
+    result = Explanation(
+        {
+            "id": record.id,
+            "userName": document.get("userName"),
+            "active": document.get("active", True),
+            "external": policy.is_external(facts),
+        }
+    )
     for target in policy.enabled_targets():
         desired = engine.desired_user(target, document, groups)
         items: list[tuple[str, str]] = []
         account = desired.account
         if account is not None:
             items.append((f"role {account.role}", _role_reason(policy, target, facts)))
-            items.append((f"account {'enabled' if account.enabled else 'disabled'}",
-                          "active in the directory" if account.enabled else (desired.note or "inactive in the directory")))
+            items.append(
+                (
+                    f"account {'enabled' if account.enabled else 'disabled'}",
+                    "active in the directory" if account.enabled else (desired.note or "inactive in the directory"),
+                )
+            )
         for key, name in sorted(desired.groups.items(), key=lambda kv: kv[1]):
             if key.startswith("derived:"):
                 items.append((f"group {name}", "derived from attributes (derived_groups / workspaces)"))
             else:
-                items.append((f"group {name}", f"member of directory group {groups.get(key, key)!r}, mirrored by groups"))
+                items.append(
+                    (f"group {name}", f"member of directory group {groups.get(key, key)!r}, mirrored by groups")
+                )
         names = set(desired.groups.values())
         for grant in policy_grants(policy, sorted(names)):
             group_name = policy.groups.mirrored_name(grant.group) or grant.group
             if grant.target == target and group_name in names:
                 kind = "folder" if target == "cloudinary" else "collection"
-                items.append((f"{kind} {grant.resource}: {', '.join(r.rsplit('::', 1)[-1] for r in grant.rights)}",
-                              f"{grant.rule} via group {group_name}"))
+                items.append(
+                    (
+                        f"{kind} {grant.resource}: {', '.join(r.rsplit('::', 1)[-1] for r in grant.rights)}",
+                        f"{grant.rule} via group {group_name}",
+                    )
+                )
         for key, project in sorted(desired.projects.items()):
-            items.append((f"project {project}", f"member of directory group {groups.get(key, key)!r} "
-                          "(access.iconik.projects)"))
+            items.append(
+                (f"project {project}", f"member of directory group {groups.get(key, key)!r} (access.iconik.projects)")
+            )
         if desired.note:
             items.append(("guardrail", desired.note))
         known = await IdMap(store).get(target, "User", record.id)

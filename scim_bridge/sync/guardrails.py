@@ -26,8 +26,10 @@ def _glob_overlap(a: str, b: str) -> bool:
 
 def external_group(policy: Policy, group: str) -> bool:
     """Whether membership of `group` alone makes someone external (a `group:` guardrail)."""
-    return any(m.group is not None and not m.attribute and m.email_domain is None and _glob_overlap(group, m.group)
-               for m in policy.guardrails.external)
+    return any(
+        m.group is not None and not m.attribute and m.email_domain is None and _glob_overlap(group, m.group)
+        for m in policy.guardrails.external
+    )
 
 
 def _folder_problem(policy: Policy, path: str, internal: bool, role: str) -> str | None:
@@ -66,29 +68,46 @@ def policy_violations(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]
         for target in ("cloudinary", "iconik"):
             role = getattr(rule, target)
             if role and role in admin.get(target, []):
-                problems.append((("roles", index), f"roles[{index}]: gives {target} admin role {role} to group "
-                                 f"{rule.when.group!r}, which guardrails.external makes external"))
+                problems.append(
+                    (
+                        ("roles", index),
+                        f"roles[{index}]: gives {target} admin role {role} to group "
+                        f"{rule.when.group!r}, which guardrails.external makes external",
+                    )
+                )
     for f_index, folder in enumerate(policy.access.cloudinary.folders):
         for g_index, grant in enumerate(folder.grants):
             problem = _folder_problem(policy, folder.path, folder.internal, grant.role)
             if problem and external_group(policy, grant.group):
-                problems.append((("access", "cloudinary", "folders", f_index, "grants", g_index),
-                                 f"access.cloudinary.folders[{f_index}].grants[{g_index}]: external group "
-                                 f"{grant.group!r} would reach {problem}"))
+                problems.append(
+                    (
+                        ("access", "cloudinary", "folders", f_index, "grants", g_index),
+                        f"access.cloudinary.folders[{f_index}].grants[{g_index}]: external group "
+                        f"{grant.group!r} would reach {problem}",
+                    )
+                )
     for k_index, key in enumerate(policy.access.cloudinary.agency_keys):  # an agency key is external by nature
         for path in key.folders:
             folder = next((f for f in policy.access.cloudinary.folders if f.path == path), None)
             problem = _folder_problem(policy, path, bool(folder and folder.internal), key.role)
             if problem:
-                problems.append((("access", "cloudinary", "agency_keys", k_index),
-                                 f"access.cloudinary.agency_keys[{k_index}]: the key of {key.group!r} would reach {problem}"))
+                problems.append(
+                    (
+                        ("access", "cloudinary", "agency_keys", k_index),
+                        f"access.cloudinary.agency_keys[{k_index}]: the key of {key.group!r} would reach {problem}",
+                    )
+                )
     for c_index, collection in enumerate(policy.access.iconik.collections):
         for g_index, cgrant in enumerate(collection.grants):
             problem = _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))
             if problem and external_group(policy, cgrant.group):
-                problems.append((("access", "iconik", "collections", c_index, "grants", g_index),
-                                 f"access.iconik.collections[{c_index}].grants[{g_index}]: external group "
-                                 f"{cgrant.group!r} would reach {problem}"))
+                problems.append(
+                    (
+                        ("access", "iconik", "collections", c_index, "grants", g_index),
+                        f"access.iconik.collections[{c_index}].grants[{g_index}]: external group "
+                        f"{cgrant.group!r} would reach {problem}",
+                    )
+                )
     return problems
 
 
@@ -106,10 +125,12 @@ def withheld_groups(policy: Policy, facts: UserFacts, group_names: list[str]) ->
         for collection in policy.access.iconik.collections:
             for cgrant in collection.grants:
                 if cgrant.group.lower() == name.lower():
-                    problems.append(_collection_problem(policy, collection.title, collection.internal,
-                                                        list(cgrant.permissions)))
+                    problems.append(
+                        _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))
+                    )
         found = sorted({p for p in problems if p}, key=lambda p: (not p.startswith("internal"), p))
         if found:
-            withheld[name] = (f"guardrail: external user {facts.user_name} not added to {name}: it grants "
-                              + "; ".join(found))
+            withheld[name] = f"guardrail: external user {facts.user_name} not added to {name}: it grants " + "; ".join(
+                found
+            )
     return withheld

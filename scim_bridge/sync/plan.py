@@ -43,8 +43,9 @@ async def plan(store: Store, policy: Policy) -> list[Change]:
             member_of.setdefault(member["value"], {})[gid] = names[gid]
     changes: list[Change] = []
     for target in policy.enabled_targets():
-        known_groups = {key.split("/", 1)[1]: value for key, value in await idmap.entries(target)
-                        if key.startswith("Group/")}
+        known_groups = {
+            key.split("/", 1)[1]: value for key, value in await idmap.entries(target) if key.startswith("Group/")
+        }
         wanted_groups: dict[str, str] = {}
         for gid, name in names.items():
             mirrored = policy.groups.mirrored_name(name)
@@ -138,8 +139,11 @@ def _user_changes(target: str, document: dict[str, Any], desired: Any, known: di
     changes += [Change(target, "add-member", email, f"to {name}") for name in sorted(wants - had)]
     changes += [Change(target, "remove-member", email, f"from {name}") for name in sorted(had - wants)]
     in_projects = set((known.get("projects") or {}).keys())
-    changes += [Change(target, "join-project", email, name) for key, name in sorted(desired.projects.items())
-                if key not in in_projects]
+    changes += [
+        Change(target, "join-project", email, name)
+        for key, name in sorted(desired.projects.items())
+        if key not in in_projects
+    ]
     changes += [Change(target, "leave-project", email, key) for key in sorted(in_projects - set(desired.projects))]
     if desired.note:
         changes.append(Change(target, "guardrail", email, desired.note))

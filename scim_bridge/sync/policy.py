@@ -30,8 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .access import Access, Reconciliation
 
-CLOUDINARY_ROLES = ("master_admin", "admin", "billing", "technical_admin", "reports", "media_library_admin",
-                    "media_library_user")
+CLOUDINARY_ROLES = (
+    "master_admin",
+    "admin",
+    "billing",
+    "technical_admin",
+    "reports",
+    "media_library_admin",
+    "media_library_user",
+)
 ICONIK_TYPES = ("POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY")
 # Attributes a rule or a template may name, and where they live in a SCIM User.
 ATTRIBUTES = {
@@ -40,9 +47,13 @@ ATTRIBUTES = {
     "organization": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "organization"),
     "costCenter": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "costCenter"),
     "employeeNumber": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "employeeNumber"),
-    "userType": (None, "userType"), "title": (None, "title"), "locale": (None, "locale"),
-    "preferredLanguage": (None, "preferredLanguage"), "userName": (None, "userName"),
-    "displayName": (None, "displayName"), "emailDomain": (None, "emailDomain"),
+    "userType": (None, "userType"),
+    "title": (None, "title"),
+    "locale": (None, "locale"),
+    "preferredLanguage": (None, "preferredLanguage"),
+    "userName": (None, "userName"),
+    "displayName": (None, "displayName"),
+    "emailDomain": (None, "emailDomain"),
 }
 _TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
 
@@ -81,7 +92,10 @@ class Match(_Strict):
             value = facts.attributes.get(name)
             if value is None or not fnmatch.fnmatchcase(value.lower(), pattern.lower()):
                 return False
-        if self.email_domain is not None and facts.attributes.get("emailDomain", "").lower() != self.email_domain.lower():
+        if (
+            self.email_domain is not None
+            and facts.attributes.get("emailDomain", "").lower() != self.email_domain.lower()
+        ):
             return False
         return True
 
@@ -97,14 +111,19 @@ class CloudinaryPolicy(_Strict):
     base_url: str = "https://api.cloudinary.com"
     default_role: Literal[CLOUDINARY_ROLES] = "media_library_user"  # type: ignore[valid-type]
     rate: float = Field(10.0, gt=0)
-    credentials_env: dict[str, str] = {"account_id": "CLOUDINARY_ACCOUNT_ID", "key": "CLOUDINARY_API_KEY",
-                                       "secret": "CLOUDINARY_API_SECRET"}
+    credentials_env: dict[str, str] = {
+        "account_id": "CLOUDINARY_ACCOUNT_ID",
+        "key": "CLOUDINARY_API_KEY",
+        "secret": "CLOUDINARY_API_SECRET",
+    }
     # Optional: without it the feature is off. webhook_secret: the API secret(s) of the product
     # environment(s) whose notifications come to /webhooks/cloudinary, comma-separated.
-    optional_credentials_env: dict[str, str] = {"webhook_secret": "CLOUDINARY_WEBHOOK_SECRET",
-                                                # the product environment's key for folders (Admin API)
-                                                "admin_key": "CLOUDINARY_ADMIN_API_KEY",
-                                                "admin_secret": "CLOUDINARY_ADMIN_API_SECRET"}
+    optional_credentials_env: dict[str, str] = {
+        "webhook_secret": "CLOUDINARY_WEBHOOK_SECRET",
+        # the product environment's key for folders (Admin API)
+        "admin_key": "CLOUDINARY_ADMIN_API_KEY",
+        "admin_secret": "CLOUDINARY_ADMIN_API_SECRET",
+    }
     credentials_file: str | None = None
     service_account_email: str | None = None
     api_key_owners: dict[str, str] = {}  # API key → who holds it (an agency, an integration), for activity
@@ -177,9 +196,13 @@ class Policy(_Strict):
     def role_for(self, target: str, facts: UserFacts) -> tuple[str, str | None]:
         """(role, guardrail note): the first matching rule's role, else the default; an external
         user never gets an admin role (the default is used, and the note says why)."""
-        default = self.targets.cloudinary.default_role if target == "cloudinary" else self.targets.iconik.default_user_type
-        role = next((getattr(rule, target) for rule in self.roles if getattr(rule, target) and rule.when.matches(facts)),
-                    default)
+        default = (
+            self.targets.cloudinary.default_role if target == "cloudinary" else self.targets.iconik.default_user_type
+        )
+        role = next(
+            (getattr(rule, target) for rule in self.roles if getattr(rule, target) and rule.when.matches(facts)),
+            default,
+        )
         if role in self.guardrails.admin_roles.get(target, []) and self.is_external(facts):
             return default, f"guardrail: external user {facts.user_name} may not receive {target} role {role}"
         return role, None
@@ -190,7 +213,7 @@ class Policy(_Strict):
             fields = _TEMPLATE_FIELD.findall(template)
             values = {f: facts.attributes.get(f) for f in fields}
             if all(values.values()):
-                names.append(_TEMPLATE_FIELD.sub(lambda m: str(values[m.group(1)]), template))
+                names.append(_TEMPLATE_FIELD.sub(lambda m, values=values: str(values[m.group(1)]), template))
         return names
 
 
@@ -209,8 +232,11 @@ class UserFacts(BaseModel):
             value = container.get(key) if isinstance(container, dict) else None
             if isinstance(value, str) and value:
                 attributes[name] = value
-        email = next((e.get("value") for e in document.get("emails") or [] if e.get("primary")), None) or next(
-            (e.get("value") for e in document.get("emails") or []), None) or document.get("userName", "")
+        email = (
+            next((e.get("value") for e in document.get("emails") or [] if e.get("primary")), None)
+            or next((e.get("value") for e in document.get("emails") or []), None)
+            or document.get("userName", "")
+        )
         if "@" in str(email):
             attributes["emailDomain"] = str(email).rsplit("@", 1)[1]
         return cls(user_name=document.get("userName", ""), attributes=attributes, groups=group_names)
@@ -235,7 +261,7 @@ def load_policy(path: str | Path) -> Policy:
         line = _line_of(root, first["loc"])
         where = f"line {line}: " if line else ""
         raise PolicyError(f"{path}: {where}{'.'.join(location) or 'policy'}: {first['msg']}") from None
-    from .guardrails import policy_violations  # noqa: PLC0415 (it imports this module)
+    from .guardrails import policy_violations
 
     for location_of, problem in policy_violations(policy):  # guardrails hold before anything is applied
         line = _line_of(root, location_of)

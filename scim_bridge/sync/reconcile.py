@@ -49,8 +49,9 @@ class Drift:
 
 
 class Reconciler:
-    def __init__(self, store: Store, policy: Policy, targets: dict[str, Any],
-                 progress: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, store: Store, policy: Policy, targets: dict[str, Any], progress: Callable[[str], None] | None = None
+    ) -> None:
         self.store, self.policy, self.targets = store, policy, targets
         self.engine = SyncEngine(store, policy, targets)
         self.idmap = IdMap(store)
@@ -59,9 +60,9 @@ class Reconciler:
     async def run(self, apply: bool = False) -> list[Drift]:
         """One pass over every target. Its target calls, and one entry with the whole report, go to
         the audit trail under one correlation id (`reconcile-…`), so a repair can be traced."""
-        from ..audit.context import CORRELATION_ID, SYNC_SUBJECT  # noqa: PLC0415 (audit imports sync)
-        from ..audit.trail import AuditTrail  # noqa: PLC0415
-        from ..targets.http import CALL_OBSERVER  # noqa: PLC0415
+        from ..audit.context import CORRELATION_ID, SYNC_SUBJECT
+        from ..audit.trail import AuditTrail
+        from ..targets.http import CALL_OBSERVER
 
         correlation = f"reconcile-{secrets.token_hex(6)}"
         trail = AuditTrail(self.store)
@@ -75,10 +76,12 @@ class Reconciler:
             drift += found
             self.progress(f"{name}: {len(found)} difference(s)")
         report = {"applied": apply, "drift": [asdict(d) for d in drift]}
-        await self.store.kv_put("reconcile", "last", orjson.dumps({**report, "correlation": correlation,
-                                                                   "time": time.time()}))
-        await self.store.audit_append([orjson.dumps({"kind": "reconcile", "correlation": correlation, **report},
-                                                    option=orjson.OPT_SORT_KEYS)])
+        await self.store.kv_put(
+            "reconcile", "last", orjson.dumps({**report, "correlation": correlation, "time": time.time()})
+        )
+        await self.store.audit_append(
+            [orjson.dumps({"kind": "reconcile", "correlation": correlation, **report}, option=orjson.OPT_SORT_KEYS)]
+        )
         await trail.flush()
         return drift
 
@@ -98,8 +101,11 @@ class Reconciler:
 
     async def _target(self, name: str, target: Any, directory: dict[str, Any], apply: bool) -> list[Drift]:
         entries = dict(await self.idmap.entries(name))
-        managed = {str(e["id"]): (key.split("/", 1)[1], e.get("name", "")) for key, e in entries.items()
-                   if key.startswith("Group/") and e.get("id")}
+        managed = {
+            str(e["id"]): (key.split("/", 1)[1], e.get("name", ""))
+            for key, e in entries.items()
+            if key.startswith("Group/") and e.get("id")
+        }
         accounts = await (target.list_accounts() if hasattr(target, "list_accounts") else target.list_users())
         self.progress(f"{name}: {len(accounts)} accounts listed")
         await self._memberships(name, target, accounts, managed)
@@ -122,8 +128,15 @@ class Reconciler:
                 continue
             if account is None:
                 if account_wanted.enabled:
-                    drift.append(Drift(name, "missing-account", email, "in the directory, not in the target",
-                                       "create (or adopt) it"))
+                    drift.append(
+                        Drift(
+                            name,
+                            "missing-account",
+                            email,
+                            "in the directory, not in the target",
+                            "create (or adopt) it",
+                        )
+                    )
                     if apply:
                         await self.idmap.forget(name, "User", scim_id)
                         to_sync.add(scim_id)
@@ -135,24 +148,40 @@ class Reconciler:
             if found and apply:
                 await self._record_found(name, scim_id, account, entry, managed)
                 to_sync.add(scim_id)
-        formerly = {str(e["id"]): key.split("/", 1)[1] for key, e in entries.items()
-                    if key.startswith("User/") and e.get("id")}
+        formerly = {
+            str(e["id"]): key.split("/", 1)[1] for key, e in entries.items() if key.startswith("User/") and e.get("id")
+        }
         for account in accounts:  # accounts the directory does not know
             if account.id in seen or (own_email and account.email.lower() == own_email.lower()):
                 continue
             if not account.enabled:
                 continue  # disabled orphans are harmless: reviews list them
             if account.id in formerly:  # the bridge managed it; the directory deleted it: deprovision again
-                drift.append(Drift(name, "orphan", account.email, "enabled, deleted in the directory (managed)",
-                                   f"deprovision ({self.policy.deprovision})"))
+                drift.append(
+                    Drift(
+                        name,
+                        "orphan",
+                        account.email,
+                        "enabled, deleted in the directory (managed)",
+                        f"deprovision ({self.policy.deprovision})",
+                    )
+                )
                 if apply:
-                    await self._record_found(name, formerly[account.id], account,
-                                             entries.get(f"User/{formerly[account.id]}"), managed)
+                    await self._record_found(
+                        name, formerly[account.id], account, entries.get(f"User/{formerly[account.id]}"), managed
+                    )
                     to_sync.add(formerly[account.id])
                 continue
             owner = self._owned(account, managed)
-            drift.append(Drift(name, "orphan", account.email or account.id, f"enabled, no directory user ({owner or 'not owned'})",
-                               "disable" if owner and self.policy.reconcile.orphans == "disable" else ""))
+            drift.append(
+                Drift(
+                    name,
+                    "orphan",
+                    account.email or account.id,
+                    f"enabled, no directory user ({owner or 'not owned'})",
+                    "disable" if owner and self.policy.reconcile.orphans == "disable" else "",
+                )
+            )
             if apply and owner and self.policy.reconcile.orphans == "disable":
                 await target.disable_user(account.id, account.email)
         for count, scim_id in enumerate(sorted(to_sync), 1):  # the engine repairs, exactly as it syncs
@@ -162,18 +191,36 @@ class Reconciler:
         drift += await self._grants(name, apply)
         return drift
 
-    def _account_drift(self, name: str, email: str, account: TargetAccount, desired: Any,
-                       entry: dict[str, Any] | None, managed: dict[str, tuple[str, str]]) -> list[Drift]:
+    def _account_drift(
+        self,
+        name: str,
+        email: str,
+        account: TargetAccount,
+        desired: Any,
+        entry: dict[str, Any] | None,
+        managed: dict[str, tuple[str, str]],
+    ) -> list[Drift]:
         wanted = desired.account
         drift: list[Drift] = []
         if not entry or str(entry.get("id")) != account.id:
-            drift.append(Drift(name, "unlinked-account", email, f"target id {account.id} not in the ID map", "adopt it"))
+            drift.append(
+                Drift(name, "unlinked-account", email, f"target id {account.id} not in the ID map", "adopt it")
+            )
         if account.role != wanted.role:
-            drift.append(Drift(name, "wrong-role", email, f"{account.role} (directory: {wanted.role})", f"set {wanted.role}"))
+            drift.append(
+                Drift(name, "wrong-role", email, f"{account.role} (directory: {wanted.role})", f"set {wanted.role}")
+            )
         if account.enabled != wanted.enabled:
-            drift.append(Drift(name, "wrong-enabled", email, f"{'enabled' if account.enabled else 'disabled'} "
-                               f"(directory: {'enabled' if wanted.enabled else 'disabled'})",
-                               "enable" if wanted.enabled else "disable"))
+            drift.append(
+                Drift(
+                    name,
+                    "wrong-enabled",
+                    email,
+                    f"{'enabled' if account.enabled else 'disabled'} "
+                    f"(directory: {'enabled' if wanted.enabled else 'disabled'})",
+                    "enable" if wanted.enabled else "disable",
+                )
+            )
         expected = {managed_id for managed_id, (key, _) in managed.items() if key in desired.groups}
         actual = {g for g in account.groups if g in managed}
         for group_id in sorted(actual - expected):
@@ -182,18 +229,29 @@ class Reconciler:
             drift.append(Drift(name, "missing-member", email, f"not in {managed[group_id][1]}", "add"))
         return drift
 
-    async def _record_found(self, name: str, scim_id: str, account: TargetAccount, entry: dict[str, Any] | None,
-                            managed: dict[str, tuple[str, str]]) -> None:
+    async def _record_found(
+        self,
+        name: str,
+        scim_id: str,
+        account: TargetAccount,
+        entry: dict[str, Any] | None,
+        managed: dict[str, tuple[str, str]],
+    ) -> None:
         """Write what the target really holds as the engine's last known state, so its next run
         converges exactly the difference."""
         applied = dict((entry or {}).get("applied") or {})
         applied.update({"role": account.role, "enabled": account.enabled})
         groups = {managed[g][0]: g for g in account.groups if g in managed}
-        await self.idmap.put(name, "User", scim_id, {**(entry or {}), "id": account.id, "applied": applied,
-                                                     "groups": groups, "status": "drift"})
+        await self.idmap.put(
+            name,
+            "User",
+            scim_id,
+            {**(entry or {}), "id": account.id, "applied": applied, "groups": groups, "status": "drift"},
+        )
 
-    async def _memberships(self, name: str, target: Any, accounts: list[TargetAccount],
-                           managed: dict[str, tuple[str, str]]) -> None:
+    async def _memberships(
+        self, name: str, target: Any, accounts: list[TargetAccount], managed: dict[str, tuple[str, str]]
+    ) -> None:
         """Fill each account's groups (managed groups only) when the listing does not carry them."""
         if not hasattr(target, "list_accounts"):
             return  # iconik: list_users carries each user's groups
@@ -221,8 +279,10 @@ class Reconciler:
         access = AccessSync(self.store, self.policy, {name: self.targets[name]})
         access.dry_run = True
         await access.sync()
-        drift = [Drift(t, kind, resource, detail, "re-apply the policy's grants") for t, kind, resource, detail
-                 in access.drift]
+        drift = [
+            Drift(t, kind, resource, detail, "re-apply the policy's grants")
+            for t, kind, resource, detail in access.drift
+        ]
         if drift and apply:
             await self.engine.sync_access()
         return drift

@@ -25,26 +25,40 @@ def build_targets(policy: Policy) -> dict[str, Target]:
     targets: dict[str, Target] = {}
     if policy.targets.cloudinary.enabled:
         c, creds = policy.targets.cloudinary, target_credentials(policy.targets.cloudinary)
-        cloudinary = CloudinaryTarget(CloudinaryConfig(
-            c.base_url, creds["account_id"], creds["key"], creds["secret"], c.rate, c.service_account_email))
+        cloudinary = CloudinaryTarget(
+            CloudinaryConfig(
+                c.base_url, creds["account_id"], creds["key"], creds["secret"], c.rate, c.service_account_email
+            )
+        )
         folders = policy.access.cloudinary
         if folders.folders or folders.collections or folders.agency_keys:
             if not folders.product_environment or not creds.get("admin_key") or not creds.get("admin_secret"):
-                raise PolicyError("access.cloudinary.folders needs access.cloudinary.product_environment and the "
-                                  "product environment's API key (admin_key, admin_secret in the credentials, or "
-                                  "CLOUDINARY_ADMIN_API_KEY / CLOUDINARY_ADMIN_API_SECRET)")
+                raise PolicyError(
+                    "access.cloudinary.folders needs access.cloudinary.product_environment and the "
+                    "product environment's API key (admin_key, admin_secret in the credentials, or "
+                    "CLOUDINARY_ADMIN_API_KEY / CLOUDINARY_ADMIN_API_SECRET)"
+                )
             cloudinary.folders = CloudinaryFolderAccess(
-                c.base_url, creds["account_id"], (creds["key"], creds["secret"]), folders.product_environment,
-                (creds["admin_key"], creds["admin_secret"]), cloudinary.http.limiter)
+                c.base_url,
+                creds["account_id"],
+                (creds["key"], creds["secret"]),
+                folders.product_environment,
+                (creds["admin_key"], creds["admin_secret"]),
+                cloudinary.http.limiter,
+            )
         targets["cloudinary"] = cloudinary
     if policy.targets.iconik.enabled:
         i, creds = policy.targets.iconik, target_credentials(policy.targets.iconik)
-        iconik = IconikTarget(IconikConfig(
-            i.base_url, creds["app_id"], creds["auth_token"], i.rate, i.service_account_email))
+        iconik = IconikTarget(
+            IconikConfig(i.base_url, creds["app_id"], creds["auth_token"], i.rate, i.service_account_email)
+        )
         a = policy.access.iconik
         if a.collections or a.workspaces or a.projects.groups:
-            iconik.access = IconikAccess(i.base_url, {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"],
-                                                      "Accept": "application/json"}, iconik.http.limiter)
+            iconik.access = IconikAccess(
+                i.base_url,
+                {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"], "Accept": "application/json"},
+                iconik.http.limiter,
+            )
         targets["iconik"] = iconik
     return targets
 
@@ -61,23 +75,42 @@ async def close_targets(targets: dict[str, Target]) -> None:
 class SyncRuntime:
     """The workers of one bridge process."""
 
-    def __init__(self, store: Store, policy: Policy, targets: dict[str, Target], workers: int = 1,
-                 options: WorkerOptions | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        policy: Policy,
+        targets: dict[str, Target],
+        workers: int = 1,
+        options: WorkerOptions | None = None,
+    ) -> None:
         self.engine = SyncEngine(store, policy, targets)
         self.workers = [SyncWorker(store, self.engine, options) for _ in range(workers)]
         # One more worker for the revocation lane alone: a leaver never waits for a free slot
         # behind a backlog of joiners.
         options = options or WorkerOptions()
-        self.workers.append(SyncWorker(store, self.engine, WorkerOptions(
-            concurrency=4, lease_seconds=options.lease_seconds, max_attempts=options.max_attempts,
-            base_delay=options.base_delay, max_delay=options.max_delay, idle_poll=0.05), lanes=[REVOCATION_LANE]))
+        self.workers.append(
+            SyncWorker(
+                store,
+                self.engine,
+                WorkerOptions(
+                    concurrency=4,
+                    lease_seconds=options.lease_seconds,
+                    max_attempts=options.max_attempts,
+                    base_delay=options.base_delay,
+                    max_delay=options.max_delay,
+                    idle_poll=0.05,
+                ),
+                lanes=[REVOCATION_LANE],
+            )
+        )
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.expiry_sweep_seconds = 30.0
 
     @classmethod
-    def from_file(cls, store: Store, path: str | Path, workers: int = 1,
-                  options: WorkerOptions | None = None) -> SyncRuntime:
+    def from_file(
+        cls, store: Store, path: str | Path, workers: int = 1, options: WorkerOptions | None = None
+    ) -> SyncRuntime:
         policy = load_policy(path)
         return cls(store, policy, build_targets(policy), workers, options)
 
@@ -85,8 +118,11 @@ class SyncRuntime:
         self._stop.clear()
         self._tasks = [asyncio.create_task(worker.run(self._stop)) for worker in self.workers]
         self._tasks.append(asyncio.create_task(self._startup()))
-        log.info("sync: %d worker(s) + 1 for revocations, for %s", len(self.workers) - 1,
-                 ", ".join(self.engine.targets) or "no target")
+        log.info(
+            "sync: %d worker(s) + 1 for revocations, for %s",
+            len(self.workers) - 1,
+            ", ".join(self.engine.targets) or "no target",
+        )
 
     async def _startup(self) -> None:
         """Grants are re-applied at every start (the policy may have changed), and external users'
@@ -106,7 +142,7 @@ class SyncRuntime:
                     log.warning("sync: expiry sweep failed", exc_info=True)
                 try:
                     await asyncio.wait_for(self._stop.wait(), timeout=self.expiry_sweep_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _requeue_if_policy_changed(self) -> None:
@@ -129,14 +165,14 @@ class SyncRuntime:
     async def _reconcile_periodically(self) -> None:
         """The policy's `reconcile.interval_seconds`: report (or repair) drift on a schedule; the
         last report is at GET /admin/api/reconcile."""
-        from .reconcile import Reconciler  # noqa: PLC0415 (it imports the engine, which imports this)
+        from .reconcile import Reconciler
 
         config = self.engine.policy.reconcile
         while True:
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=config.interval_seconds)
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             try:
                 drift = await Reconciler(self.engine.store, self.engine.policy, self.engine.targets).run(config.repair)

@@ -8,7 +8,7 @@ retried), `not-provisioned` (nothing to create, e.g. a joiner who is inactive).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..store import Store
@@ -18,7 +18,7 @@ from .idmap import IdMap
 def _iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _epoch(iso: str | None) -> float | None:
@@ -39,13 +39,20 @@ def target_status(entry: dict[str, Any] | None, last_modified: str | None) -> di
     if state == "synced" and changed is not None and synced is not None and changed > synced:
         state = "pending"
     applied = entry.get("applied") or {}
-    status = {"state": state, "targetId": entry.get("id"), "lastSync": _iso(synced), "error": entry.get("error"),
-              "role": applied.get("role"), "enabled": applied.get("enabled"),
-              "groups": sorted((entry.get("group_names") or {}).values()) or None}
+    status = {
+        "state": state,
+        "targetId": entry.get("id"),
+        "lastSync": _iso(synced),
+        "error": entry.get("error"),
+        "role": applied.get("role"),
+        "enabled": applied.get("enabled"),
+        "groups": sorted((entry.get("group_names") or {}).values()) or None,
+    }
     return {k: v for k, v in status.items() if v is not None}
 
 
-async def resource_status(store: Store, targets: list[str], resource_type: str, scim_id: str,
-                          last_modified: str | None) -> dict[str, dict[str, Any]]:
+async def resource_status(
+    store: Store, targets: list[str], resource_type: str, scim_id: str, last_modified: str | None
+) -> dict[str, dict[str, Any]]:
     idmap = IdMap(store)
     return {name: target_status(await idmap.get(name, resource_type, scim_id), last_modified) for name in targets}

@@ -37,8 +37,9 @@ class WorkerOptions:
 
 
 class SyncWorker:
-    def __init__(self, store: Store, engine: SyncEngine, options: WorkerOptions | None = None,
-                 lanes: Sequence[str] = LANES) -> None:
+    def __init__(
+        self, store: Store, engine: SyncEngine, options: WorkerOptions | None = None, lanes: Sequence[str] = LANES
+    ) -> None:
         self.store = store
         self.engine = engine
         self.options = options or WorkerOptions()
@@ -53,8 +54,13 @@ class SyncWorker:
         while not stop.is_set():
             free = self.options.concurrency - len(running)
             try:
-                entries = await self.store.claim(self.consumer, limit=free, lease_seconds=self.options.lease_seconds,
-                                                 lanes=self.lanes) if free > 0 else []
+                entries = (
+                    await self.store.claim(
+                        self.consumer, limit=free, lease_seconds=self.options.lease_seconds, lanes=self.lanes
+                    )
+                    if free > 0
+                    else []
+                )
             except StoreUnavailable:
                 await _sleep_or_stop(stop, 1.0)
                 continue
@@ -97,7 +103,9 @@ class SyncWorker:
                 await self.engine.sync_access()
             await self.store.ack(entry)
         except RetryableError as error:
-            await self._retry(entry, error, getattr(error, "retry_after", None) if isinstance(error, Throttled) else None)
+            await self._retry(
+                entry, error, getattr(error, "retry_after", None) if isinstance(error, Throttled) else None
+            )
         except PermanentError as error:
             log.warning("sync of %s %s failed permanently: %s", entry.resource_type, entry.id, error)
             await self._give_up(entry, str(error), attempts=1)
@@ -130,5 +138,5 @@ class SyncWorker:
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     try:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass

@@ -24,8 +24,9 @@ from .http import find_or_create
 
 
 class AdoptionIndex:
-    def __init__(self, load: Callable[[], Awaitable[dict[str, str]]], after_lookups: int = 50,
-                 ttl: float = 900.0) -> None:
+    def __init__(
+        self, load: Callable[[], Awaitable[dict[str, str]]], after_lookups: int = 50, ttl: float = 900.0
+    ) -> None:
         self._load = load  # → {lower-case email: target id}, every account the target lists
         self.after_lookups = after_lookups
         self.ttl = ttl
@@ -64,10 +65,13 @@ class AdoptionIndex:
         return self._by_email is not None and time.monotonic() - self._loaded_at < self.ttl
 
 
-async def create_or_adopt(index: AdoptionIndex, email: str,
-                          find: Callable[[], Awaitable[dict[str, Any] | None]],
-                          create: Callable[[], Awaitable[dict[str, Any]]],
-                          adopt: Callable[[str], Awaitable[None]]) -> tuple[str, bool]:
+async def create_or_adopt(
+    index: AdoptionIndex,
+    email: str,
+    find: Callable[[], Awaitable[dict[str, Any] | None]],
+    create: Callable[[], Awaitable[dict[str, Any]]],
+    adopt: Callable[[str], Awaitable[None]],
+) -> tuple[str, bool]:
     """(target id, created) for the account with this email: adopted (and `adopt` brings its
     fields in line) if the target has one, else created."""
     answered, existing = await index.known(email)

@@ -36,8 +36,11 @@ class CloudinaryTarget:
     def __init__(self, config: CloudinaryConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
         self.http = TargetHttp(
-            "cloudinary", f"{config.base_url.rstrip('/')}/v1_1/provisioning/accounts/{config.account_id}",
-            rate=config.rate, auth=(config.key, config.secret), transport=transport,
+            "cloudinary",
+            f"{config.base_url.rstrip('/')}/v1_1/provisioning/accounts/{config.account_id}",
+            rate=config.rate,
+            auth=(config.key, config.secret),
+            transport=transport,
         )
         self.adoption = AdoptionIndex(self._all_emails)
 
@@ -66,8 +69,9 @@ class CloudinaryTarget:
         async def adopt(target_id: str) -> None:  # then converge its fields
             await self.http.call("PUT", f"/users/{target_id}", json=fields)
 
-        target_id, created = await create_or_adopt(self.adoption, user.email,
-                                                   lambda: self._find_by_email(user.email), create, adopt)
+        target_id, created = await create_or_adopt(
+            self.adoption, user.email, lambda: self._find_by_email(user.email), create, adopt
+        )
         return EnsuredUser(target_id, created=created)
 
     async def _all_emails(self) -> dict[str, str]:
@@ -96,6 +100,7 @@ class CloudinaryTarget:
                 return known_id
             except Gone:
                 pass
+
         async def find() -> dict[str, Any] | None:
             groups = (await self.http.call("GET", "/user_groups")).json().get("user_groups", [])
             return next((g for g in groups if g["name"].lower() == name.lower()), None)
@@ -126,8 +131,12 @@ class CloudinaryTarget:
         accounts, page, size = [], 1, 100
         while True:
             users = (await self.http.call("GET", "/users", params={"page": page, "page_size": size})).json()["users"]
-            accounts += [TargetAccount(u["id"], u["email"], u.get("role", ""), bool(u.get("enabled")),
-                                       last_login=u.get("last_login")) for u in users]
+            accounts += [
+                TargetAccount(
+                    u["id"], u["email"], u.get("role", ""), bool(u.get("enabled")), last_login=u.get("last_login")
+                )
+                for u in users
+            ]
             if len(users) < size:
                 return accounts
             page += 1
@@ -135,7 +144,9 @@ class CloudinaryTarget:
     async def group_members(self, group_id: str) -> list[str]:
         """Ids of a group's members (reconciliation reads managed groups, not every user's groups)."""
         try:
-            return [str(u["id"]) for u in (await self.http.call("GET", f"/user_groups/{group_id}/users")).json()["users"]]
+            return [
+                str(u["id"]) for u in (await self.http.call("GET", f"/user_groups/{group_id}/users")).json()["users"]
+            ]
         except Gone:
             return []
 

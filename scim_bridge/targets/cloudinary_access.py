@@ -21,19 +21,39 @@ from .http import RateLimiter, TargetHttp
 
 
 class CloudinaryFolderAccess:
-    def __init__(self, base_url: str, account_id: str, account_auth: tuple[str, str], cloud_name: str,
-                 admin_auth: tuple[str, str], account_limiter: RateLimiter,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        account_id: str,
+        account_auth: tuple[str, str],
+        cloud_name: str,
+        admin_auth: tuple[str, str],
+        account_limiter: RateLimiter,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         root = base_url.rstrip("/")
         self.cloud_name = cloud_name
         # The Admin API has its own quota per product environment (research §1.2); the Permissions
         # and Provisioning APIs share the account's, so they share the translator's limiter.
-        self.admin = TargetHttp("cloudinary", f"{root}/v1_1/{cloud_name}", rate=account_limiter.rate, auth=admin_auth,
-                                transport=transport)
-        self.permissions = TargetHttp("cloudinary", f"{root}/v2/accounts/{account_id}/permissions", rate=0,
-                                      auth=account_auth, transport=transport, limiter=account_limiter)
-        self.provisioning = TargetHttp("cloudinary", f"{root}/v1_1/provisioning/accounts/{account_id}", rate=0,
-                                       auth=account_auth, transport=transport, limiter=account_limiter)
+        self.admin = TargetHttp(
+            "cloudinary", f"{root}/v1_1/{cloud_name}", rate=account_limiter.rate, auth=admin_auth, transport=transport
+        )
+        self.permissions = TargetHttp(
+            "cloudinary",
+            f"{root}/v2/accounts/{account_id}/permissions",
+            rate=0,
+            auth=account_auth,
+            transport=transport,
+            limiter=account_limiter,
+        )
+        self.provisioning = TargetHttp(
+            "cloudinary",
+            f"{root}/v1_1/provisioning/accounts/{account_id}",
+            rate=0,
+            auth=account_auth,
+            transport=transport,
+            limiter=account_limiter,
+        )
         self.model: str | None = None  # "roles" | "invite", once detected
         self._environment_id: str | None = None
 
@@ -54,9 +74,11 @@ class CloudinaryFolderAccess:
                 raise  # wrong credentials, not a permission model
             found = "invite"
         if wanted == "roles" and found != "roles":
-            raise Forbidden("cloudinary: access.cloudinary.permission_model is 'roles' but the account does not "
-                            "answer the Permissions API (it is on legacy permissions: Console → Settings → Role "
-                            "Management is missing); folder roles cannot be applied")
+            raise Forbidden(
+                "cloudinary: access.cloudinary.permission_model is 'roles' but the account does not "
+                "answer the Permissions API (it is on legacy permissions: Console → Settings → Role "
+                "Management is missing); folder roles cannot be applied"
+            )
         self.model = "invite" if wanted == "invite" else found
         return self.model
 
@@ -95,15 +117,30 @@ class CloudinaryFolderAccess:
         try:
             if self.model == "roles":
                 scope = await self._scope_id()
-                await self.permissions.call("PUT", "/principal_roles", idempotent=True, json={
-                    "operation": operation, "principal": {"type": kind, "id": principal_id},
-                    "roles": [{"id": r, "scope_id": scope, "policy_parameters": {"folder_id": folder_id}}
-                              for r in roles]})
+                await self.permissions.call(
+                    "PUT",
+                    "/principal_roles",
+                    idempotent=True,
+                    json={
+                        "operation": operation,
+                        "principal": {"type": kind, "id": principal_id},
+                        "roles": [
+                            {"id": r, "scope_id": scope, "policy_parameters": {"folder_id": folder_id}} for r in roles
+                        ],
+                    },
+                )
             else:
                 for start in range(0, len(roles), 10):  # at most 10 roles per call (research §3.2)
-                    await self.admin.call("POST", f"/folder_operations/invite/{folder_id}", idempotent=True, json={
-                        "principal": {"type": kind, "id": principal_id}, "operation": operation,
-                        "roles": roles[start:start + 10]})
+                    await self.admin.call(
+                        "POST",
+                        f"/folder_operations/invite/{folder_id}",
+                        idempotent=True,
+                        json={
+                            "principal": {"type": kind, "id": principal_id},
+                            "operation": operation,
+                            "roles": roles[start : start + 10],
+                        },
+                    )
         except Forbidden as error:
             raise self._model_error(error) from None
 
@@ -112,26 +149,38 @@ class CloudinaryFolderAccess:
         if not roles:
             return
         if self.model != "roles":
-            raise Forbidden("cloudinary: access.cloudinary.collections needs the Permissions API (Roles and "
-                            "Permissions); this account answers only folder_operations/invite")
+            raise Forbidden(
+                "cloudinary: access.cloudinary.collections needs the Permissions API (Roles and "
+                "Permissions); this account answers only folder_operations/invite"
+            )
         scope = await self._scope_id()
-        await self.permissions.call("PUT", "/principal_roles", idempotent=True, json={
-            "operation": operation, "principal": {"type": "group", "id": group_id},
-            "roles": [{"id": r, "scope_id": scope, "policy_parameters": {"collection_id": collection_id}}
-                      for r in roles]})
+        await self.permissions.call(
+            "PUT",
+            "/principal_roles",
+            idempotent=True,
+            json={
+                "operation": operation,
+                "principal": {"type": "group", "id": group_id},
+                "roles": [
+                    {"id": r, "scope_id": scope, "policy_parameters": {"collection_id": collection_id}} for r in roles
+                ],
+            },
+        )
 
     # agency keys (research §1.7: product environment access keys) ---------------------------------
     async def create_key(self, name: str) -> str:
         """A new enabled key; only its public part is returned (the secret is dropped here)."""
-        created = await self.provisioning.call("POST", f"/sub_accounts/{await self._scope_id()}/access_keys",
-                                               json={"name": name, "enabled": True})
+        created = await self.provisioning.call(
+            "POST", f"/sub_accounts/{await self._scope_id()}/access_keys", json={"name": name, "enabled": True}
+        )
         return str(created.json()["api_key"])
 
     async def set_key_enabled(self, api_key: str, enabled: bool) -> bool:
         """False when the key is gone (deleted in the Console): a new one is made next time."""
         try:
-            await self.provisioning.call("PUT", f"/sub_accounts/{await self._scope_id()}/access_keys/{api_key}",
-                                         json={"enabled": enabled})
+            await self.provisioning.call(
+                "PUT", f"/sub_accounts/{await self._scope_id()}/access_keys/{api_key}", json={"enabled": enabled}
+            )
             return True
         except Gone:
             return False
@@ -144,24 +193,45 @@ class CloudinaryFolderAccess:
             await self.permissions.call("GET", f"/roles/{self.MODERATOR_ROLE}")
         except Gone:
             try:
-                await self.permissions.call("POST", "/roles", expect=(201,), json={
-                    "id": self.MODERATOR_ROLE, "name": "Reviewers (scim-bridge)", "permission_type": "global",
-                    "scope_type": "prodenv", "description": "Approve and reject assets in moderation; "
-                    "given by scim-bridge to the policy's reviewer groups",
-                    "system_policy_ids": ["cld::policy::global::assets::moderate"]})
+                await self.permissions.call(
+                    "POST",
+                    "/roles",
+                    expect=(201,),
+                    json={
+                        "id": self.MODERATOR_ROLE,
+                        "name": "Reviewers (scim-bridge)",
+                        "permission_type": "global",
+                        "scope_type": "prodenv",
+                        "description": "Approve and reject assets in moderation; "
+                        "given by scim-bridge to the policy's reviewer groups",
+                        "system_policy_ids": ["cld::policy::global::assets::moderate"],
+                    },
+                )
             except Conflict:
                 pass  # created meanwhile
         return self.MODERATOR_ROLE
 
     async def global_roles(self, group_id: str) -> set[str]:
-        body = (await self.permissions.call("GET", "/principal_roles", params={
-            "principal_type": "group", "principal_id": group_id, "permission_type": "global"})).json()
+        body = (
+            await self.permissions.call(
+                "GET",
+                "/principal_roles",
+                params={"principal_type": "group", "principal_id": group_id, "permission_type": "global"},
+            )
+        ).json()
         return {str(r["id"]) for r in body.get("data", [])}
 
     async def change_global(self, operation: str, group_id: str, role_id: str) -> None:
-        await self.permissions.call("PUT", "/principal_roles", idempotent=True, json={
-            "operation": operation, "principal": {"type": "group", "id": group_id},
-            "roles": [{"id": role_id, "scope_id": await self._scope_id()}]})
+        await self.permissions.call(
+            "PUT",
+            "/principal_roles",
+            idempotent=True,
+            json={
+                "operation": operation,
+                "principal": {"type": "group", "id": group_id},
+                "roles": [{"id": role_id, "scope_id": await self._scope_id()}],
+            },
+        )
 
     async def _scope_id(self) -> str:
         """The product environment's id (scope_id in the Permissions API, inferred: research §3.3)."""
@@ -169,15 +239,20 @@ class CloudinaryFolderAccess:
             environments = (await self.provisioning.call("GET", "/sub_accounts")).json().get("sub_accounts", [])
             match = next((e for e in environments if e.get("cloud_name") == self.cloud_name), None)
             if match is None:
-                raise Gone(f"cloudinary: no product environment with cloud name {self.cloud_name!r} "
-                           "(access.cloudinary.product_environment)")
+                raise Gone(
+                    f"cloudinary: no product environment with cloud name {self.cloud_name!r} "
+                    "(access.cloudinary.product_environment)"
+                )
             self._environment_id = str(match["id"])
         return self._environment_id
 
     def _model_error(self, error: Forbidden) -> Forbidden:
-        return Forbidden(f"cloudinary: folder roles refused ({error}); the account may be on legacy permissions, "
-                         "which have no API for folder sharing: check access.cloudinary.permission_model and "
-                         "the Console's Settings → Role Management", error.status)
+        return Forbidden(
+            f"cloudinary: folder roles refused ({error}); the account may be on legacy permissions, "
+            "which have no API for folder sharing: check access.cloudinary.permission_model and "
+            "the Console's Settings → Role Management",
+            error.status,
+        )
 
 
 def principal_key(kind: str, principal_id: str) -> str:

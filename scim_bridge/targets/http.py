@@ -8,10 +8,10 @@ import asyncio
 import logging
 import random
 import time
-from contextvars import ContextVar
-from email.utils import parsedate_to_datetime
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -22,8 +22,9 @@ log = logging.getLogger("scim_bridge.targets")
 T = TypeVar("T")
 
 
-async def find_or_create(find: Callable[[], Awaitable[T | None]], create: Callable[[], Awaitable[T]],
-                         attempts: int = 3) -> tuple[T, bool]:
+async def find_or_create(
+    find: Callable[[], Awaitable[T | None]], create: Callable[[], Awaitable[T]], attempts: int = 3
+) -> tuple[T, bool]:
     """(object, created): adopt what `find` returns, else create. A create whose answer was lost
     (5xx after the fact, a dropped connection, a timeout) may have happened, so it is read back
     before it is tried again; that is what keeps retries from making duplicates."""
@@ -60,7 +61,8 @@ class TargetCall:
 #: Told of every request to a target, in the caller's context, after the answer (the audit trail
 #: sets it for the sync workers and requests; see app.py). It must not raise.
 CALL_OBSERVER: ContextVar[Callable[[TargetCall], Awaitable[None]] | None] = ContextVar(
-    "scim_bridge_target_call_observer", default=None)
+    "scim_bridge_target_call_observer", default=None
+)
 
 #: Where each target says which request it was: Cloudinary sends X-Request-Id
 #: (research/cloudinary.md §2); iconik records a request_id in its audit log (research/iconik.md
@@ -120,20 +122,35 @@ def _until(http_date: str) -> float | None:
 
 
 class TargetHttp:
-    def __init__(self, name: str, base_url: str, *, rate: float, headers: dict[str, str] | None = None,
-                 auth: httpx.Auth | tuple[str, str] | None = None, timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        rate: float,
+        headers: dict[str, str] | None = None,
+        auth: httpx.Auth | tuple[str, str] | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.name = name
         self.limiter = limiter or RateLimiter(rate)  # shared when several clients spend one quota
-        self.client = httpx.AsyncClient(base_url=base_url, headers=headers, auth=auth, timeout=timeout,
-                                        transport=transport,
-                                        limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+        self.client = httpx.AsyncClient(
+            base_url=base_url,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def call(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), idempotent: bool | None = None,
-                   **kwargs: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, *, expect: tuple[int, ...] = (200,), idempotent: bool | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One request, retried a few times in place when that is safe; any answer outside
         `expect` becomes a typed TargetError.
 
@@ -176,17 +193,29 @@ class TargetHttp:
         await self._report(method, path, started, response, type(failure).__name__)
         raise failure
 
-    async def _report(self, method: str, path: str, started: float, response: httpx.Response | None,
-                      outcome: str) -> None:
+    async def _report(
+        self, method: str, path: str, started: float, response: httpx.Response | None, outcome: str
+    ) -> None:
         observer = CALL_OBSERVER.get()
         if observer is None:
             return
-        request_id = next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None) \
-            if response is not None else None
+        request_id = (
+            next((response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), None)
+            if response is not None
+            else None
+        )
         try:
-            await observer(TargetCall(self.name, method, path.split("?", 1)[0],
-                                      response.status_code if response is not None else None, outcome,
-                                      (time.monotonic() - started) * 1000, request_id))
+            await observer(
+                TargetCall(
+                    self.name,
+                    method,
+                    path.split("?", 1)[0],
+                    response.status_code if response is not None else None,
+                    outcome,
+                    (time.monotonic() - started) * 1000,
+                    request_id,
+                )
+            )
         except Exception:  # recording must never turn a target call into a failure
             log.exception("target call observer failed")
 

@@ -38,9 +38,13 @@ class IconikTarget:
 
     def __init__(self, config: IconikConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
-        self.http = TargetHttp("iconik", config.base_url.rstrip("/") + API, rate=config.rate, transport=transport,
-                               headers={"App-ID": config.app_id, "Auth-Token": config.auth_token,
-                                        "Accept": "application/json"})
+        self.http = TargetHttp(
+            "iconik",
+            config.base_url.rstrip("/") + API,
+            rate=config.rate,
+            transport=transport,
+            headers={"App-ID": config.app_id, "Auth-Token": config.auth_token, "Accept": "application/json"},
+        )
         self._own_id: str | None = None
         self.adoption = AdoptionIndex(self._all_emails)
 
@@ -60,14 +64,19 @@ class IconikTarget:
         return next((u for u in page.get("objects", []) if (u.get("email") or "").lower() == email.lower()), None)
 
     async def ensure_user(self, user: TargetUser, known_id: str | None, groups: tuple[str, ...] = ()) -> EnsuredUser:
-        fields: dict[str, Any] = {"email": user.email, "first_name": user.first_name or user.display_name or user.email,
-                                  "last_name": user.last_name, "type": user.role,
-                                  "status": "ACTIVE" if user.enabled else "INACTIVE"}
+        fields: dict[str, Any] = {
+            "email": user.email,
+            "first_name": user.first_name or user.display_name or user.email,
+            "last_name": user.last_name,
+            "type": user.role,
+            "status": "ACTIVE" if user.enabled else "INACTIVE",
+        }
         own_id = await self._token_user_id()
         if known_id:
             try:
-                await self.http.call("PATCH", f"/users/{known_id}/",
-                                     json=_without_status(fields) if known_id == own_id else fields)
+                await self.http.call(
+                    "PATCH", f"/users/{known_id}/", json=_without_status(fields) if known_id == own_id else fields
+                )
                 return EnsuredUser(known_id)
             except Gone:
                 self.adoption.forget(user.email)
@@ -79,12 +88,14 @@ class IconikTarget:
             return dict((await self.http.call("POST", "/users/", json=body, expect=(201,))).json())
 
         async def adopt(target_id: str) -> None:  # never touches the adopted account's own groups
-            await self.http.call("PATCH", f"/users/{target_id}/",
-                                 json=_without_status(fields) if target_id == own_id else fields)
+            await self.http.call(
+                "PATCH", f"/users/{target_id}/", json=_without_status(fields) if target_id == own_id else fields
+            )
 
         # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
-        target_id, created = await create_or_adopt(self.adoption, user.email,
-                                                   lambda: self._find_by_email(user.email), create, adopt)
+        target_id, created = await create_or_adopt(
+            self.adoption, user.email, lambda: self._find_by_email(user.email), create, adopt
+        )
         return EnsuredUser(target_id, frozenset(groups) if created else frozenset(), created)
 
     async def _all_emails(self) -> dict[str, str]:
@@ -103,14 +114,18 @@ class IconikTarget:
             try:
                 current = (await self.http.call("GET", f"/groups/{known_id}/")).json()
                 if current.get("name") != name or current.get("external_id") != external_id:
-                    await self.http.call("PATCH", f"/groups/{known_id}/", json={"name": name, "external_id": external_id})
+                    await self.http.call(
+                        "PATCH", f"/groups/{known_id}/", json={"name": name, "external_id": external_id}
+                    )
                 return known_id
             except Gone:
                 pass
+
         async def find() -> dict[str, Any] | None:
             page = (await self.http.call("GET", "/groups/", params={"name": name, "per_page": 100})).json()
-            return next((g for g in page.get("objects", []) if g.get("external_id") == external_id or g["name"] == name),
-                        None)
+            return next(
+                (g for g in page.get("objects", []) if g.get("external_id") == external_id or g["name"] == name), None
+            )
 
         async def create() -> dict[str, Any]:
             body = {"name": name, "external_id": external_id}
@@ -147,9 +162,17 @@ class IconikTarget:
         accounts, page = [], 1
         while True:
             body = (await self.http.call("GET", "/users/", params={"page": page, "per_page": 100})).json()
-            accounts += [TargetAccount(u["id"], u.get("email") or "", u.get("type", ""), u.get("status") == "ACTIVE",
-                                       list(u.get("groups") or []), u.get("last_web_login"))
-                         for u in body.get("objects", [])]
+            accounts += [
+                TargetAccount(
+                    u["id"],
+                    u.get("email") or "",
+                    u.get("type", ""),
+                    u.get("status") == "ACTIVE",
+                    list(u.get("groups") or []),
+                    u.get("last_web_login"),
+                )
+                for u in body.get("objects", [])
+            ]
             if not body.get("next_url"):
                 return accounts
             page += 1

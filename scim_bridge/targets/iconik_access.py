@@ -19,14 +19,21 @@ from .http import RateLimiter, TargetHttp
 
 
 class IconikAccess:
-    def __init__(self, base_url: str, headers: dict[str, str], limiter: RateLimiter,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str],
+        limiter: RateLimiter,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         root = base_url.rstrip("/")
         # One quota per application token (research §1.5): every client shares the translator's limiter.
-        self.assets = TargetHttp("iconik", f"{root}/API/assets/v1", rate=0, headers=headers, transport=transport,
-                                 limiter=limiter)
-        self.acls = TargetHttp("iconik", f"{root}/API/acls/v1", rate=0, headers=headers, transport=transport,
-                               limiter=limiter)
+        self.assets = TargetHttp(
+            "iconik", f"{root}/API/assets/v1", rate=0, headers=headers, transport=transport, limiter=limiter
+        )
+        self.acls = TargetHttp(
+            "iconik", f"{root}/API/acls/v1", rate=0, headers=headers, transport=transport, limiter=limiter
+        )
 
     async def close(self) -> None:
         await self.assets.close()
@@ -52,8 +59,11 @@ class IconikAccess:
             except Gone:  # past the last page
                 return None
             for collection in body.get("objects", []):
-                if collection.get("title") == title and collection.get("parent_id") == parent_id \
-                        and collection.get("status") != "DELETED":
+                if (
+                    collection.get("title") == title
+                    and collection.get("parent_id") == parent_id
+                    and collection.get("status") != "DELETED"
+                ):
                     return str(collection["id"])
             if page >= int(body.get("pages") or 1):
                 return None
@@ -72,8 +82,12 @@ class IconikAccess:
         return {str(e["group_id"]): set(e.get("permissions") or []) for e in body.get("groups_acl", [])}
 
     async def set_group_acl(self, collection_id: str, group_id: str, permissions: list[str]) -> None:
-        await self.acls.call("PUT", f"/groups/{group_id}/acl/collections/{collection_id}/",
-                             json={"permissions": permissions}, expect=(200, 201))
+        await self.acls.call(
+            "PUT",
+            f"/groups/{group_id}/acl/collections/{collection_id}/",
+            json={"permissions": permissions},
+            expect=(200, 201),
+        )
 
     async def remove_group_acl(self, collection_id: str, group_id: str) -> None:
         try:
@@ -83,9 +97,19 @@ class IconikAccess:
 
     async def grant_contents(self, collection_id: str, group_id: str, permissions: list[str]) -> None:
         """Also grant on what the collection holds now (APPEND: nobody else's ACL is replaced)."""
-        await self.acls.call("PUT", "/acl/collections/content/", expect=(202,), json={
-            "object_ids": [collection_id], "group_ids": [group_id], "permissions": permissions, "mode": "APPEND",
-            "include_collections": True, "include_assets": True})
+        await self.acls.call(
+            "PUT",
+            "/acl/collections/content/",
+            expect=(202,),
+            json={
+                "object_ids": [collection_id],
+                "group_ids": [group_id],
+                "permissions": permissions,
+                "mode": "APPEND",
+                "include_collections": True,
+                "include_assets": True,
+            },
+        )
 
     # projects ----------------------------------------------------------------------------------
     async def ensure_project(self, name: str, known_id: str | None, parent_collection: str | None = None) -> str:
@@ -136,8 +160,9 @@ class IconikAccess:
         return {str(m["id"]) for m in body.get("objects", [])}
 
     async def add_project_member(self, project_id: str, user_id: str) -> None:
-        await self.assets.call("POST", f"/projects/{project_id}/members/", json={"id": user_id}, expect=(201,),
-                               idempotent=True)
+        await self.assets.call(
+            "POST", f"/projects/{project_id}/members/", json={"id": user_id}, expect=(201,), idempotent=True
+        )
 
     async def remove_project_member(self, project_id: str, user_id: str) -> None:
         try:

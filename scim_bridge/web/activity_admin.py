@@ -1,8 +1,8 @@
 """Admin API for activity in the targets (behind AdminAuth, like the rest of /admin/api):
 
-    GET  /admin/api/activity?user=&type=&since=&until=&limit=   webhook events, newest first
-    GET  /admin/api/last-login?user=                             last login per target (all users without `user`)
-    POST /admin/api/last-login/poll                              poll the targets now
+GET  /admin/api/activity?user=&type=&since=&until=&limit=   webhook events, newest first
+GET  /admin/api/last-login?user=                             last login per target (all users without `user`)
+POST /admin/api/last-login/poll                              poll the targets now
 """
 
 from __future__ import annotations
@@ -52,8 +52,13 @@ def _poller(request: Request) -> LastLoginPoller | None:
 async def last_login(request: Request) -> JSONResponse:
     poller = _poller(request)
     if poller is None:
-        return JSONResponse({"error": "last-login polling is off (no sync policy with targets, or "
-                                      "SCIM_BRIDGE_LAST_LOGIN_POLL_SECONDS=0)"}, 404)
+        return JSONResponse(
+            {
+                "error": "last-login polling is off (no sync policy with targets, or "
+                "SCIM_BRIDGE_LAST_LOGIN_POLL_SECONDS=0)"
+            },
+            404,
+        )
     user = request.query_params.get("user")
     if not user:
         return JSONResponse({"users": await poller.everyone()})

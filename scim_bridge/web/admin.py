@@ -32,13 +32,18 @@ class AdminAuth:
             await self.app(scope, receive, send)
             return
         if not self.tokens:
-            await JSONResponse({"error": "the admin API is off (set SCIM_BRIDGE_ADMIN_TOKENS)"}, 404)(scope, receive, send)
+            await JSONResponse({"error": "the admin API is off (set SCIM_BRIDGE_ADMIN_TOKENS)"}, 404)(
+                scope, receive, send
+            )
             return
         authorization = dict(scope["headers"]).get(b"authorization", b"")
         scheme, _, token = authorization.partition(b" ")
         if scheme.lower() != b"bearer" or not any(hmac.compare_digest(token.strip(), t) for t in self.tokens):
-            await JSONResponse({"error": "admin credentials required"}, 401,
-                               headers={"WWW-Authenticate": 'Bearer realm="scim-bridge-admin"'})(scope, receive, send)
+            await JSONResponse(
+                {"error": "admin credentials required"},
+                401,
+                headers={"WWW-Authenticate": 'Bearer realm="scim-bridge-admin"'},
+            )(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -51,8 +56,14 @@ async def queue(request: Request) -> JSONResponse:
     store = request.app.state.store
     depth = await store.queue_depth()
     letters = await IdMap(store).dead_letters()
-    return JSONResponse({"lanes": depth.lanes, "total": depth.total, "dead_letters": len(letters),
-                         "targets": list(_sync(request).engine.targets) if _sync(request) else []})
+    return JSONResponse(
+        {
+            "lanes": depth.lanes,
+            "total": depth.total,
+            "dead_letters": len(letters),
+            "targets": list(_sync(request).engine.targets) if _sync(request) else [],
+        }
+    )
 
 
 async def dead_letters(request: Request) -> JSONResponse:
@@ -75,8 +86,13 @@ def _resource_state(resource_type: str) -> Any:
         entries = {name: await idmap.get(name, resource_type, scim_id) for name in targets}
         if record is None and not any(entries.values()):
             return JSONResponse({"error": f"{resource_type} {scim_id} not found"}, 404)
-        return JSONResponse({"id": scim_id, "scim": document,
-                             "targets": {name: target_status(entry, modified) for name, entry in entries.items()}})
+        return JSONResponse(
+            {
+                "id": scim_id,
+                "scim": document,
+                "targets": {name: target_status(entry, modified) for name, entry in entries.items()},
+            }
+        )
 
     return endpoint
 

@@ -76,8 +76,11 @@ async def reviewers(request: Request) -> Response:
     if not where:
         return _error(400, f"{target} approvals are scoped by {scope}: give ?{scope}=")
     store = request.app.state.store
-    rules = [(index, rule) for index, rule in enumerate(policy.access.reviewers)
-             if _matches(rule.folders if scope == "folder" else rule.collections, where)]
+    rules = [
+        (index, rule)
+        for index, rule in enumerate(policy.access.reviewers)
+        if _matches(rule.folders if scope == "folder" else rule.collections, where)
+    ]
     answers = [await _reviewer_group(store, policy, target, index, rule.group) for index, rule in rules]
     body: dict[str, Any] = {"target": target, scope: where, "reviewers": answers}
     if target == "iconik":  # ready for POST …/approvals/request/ (research/iconik.md §6)
@@ -98,15 +101,24 @@ def _matches(globs: list[str], value: str) -> bool:
 async def _reviewer_group(store: Store, policy: Policy, target: str, index: int, group: str) -> dict[str, Any]:
     """One rule's group: the directory group, the target group it becomes, its active members."""
     idmap = IdMap(store)
-    answer: dict[str, Any] = {"rule": f"access.reviewers[{index}]", "group": group, "directoryGroup": None,
-                              "targetGroup": None, "members": []}
+    answer: dict[str, Any] = {
+        "rule": f"access.reviewers[{index}]",
+        "group": group,
+        "directoryGroup": None,
+        "targetGroup": None,
+        "members": [],
+    }
     group_ids = await store.lookup("Group", "displayname", fold(group))
     record = await store.get("Group", group_ids[0]) if group_ids else None
     if record is None:
-        derived = any(match_template(t, group) is not None for t in [*policy.derived_groups,
-                                                                        *policy.access.workspace_groups()])
-        answer["note"] = ("a derived group: its members follow an attribute and are not listed here"
-                          if derived else "no directory group has this name")
+        derived = any(
+            match_template(t, group) is not None for t in [*policy.derived_groups, *policy.access.workspace_groups()]
+        )
+        answer["note"] = (
+            "a derived group: its members follow an attribute and are not listed here"
+            if derived
+            else "no directory group has this name"
+        )
         return answer
     document = orjson.loads(record.body)
     answer["directoryGroup"] = {"id": record.id, "displayName": document.get("displayName")}
@@ -121,9 +133,15 @@ async def _reviewer_group(store: Store, policy: Policy, target: str, index: int,
         if not await _active(store, policy, user.id, person):
             continue
         account = await idmap.get(target, "User", user.id)
-        answer["members"].append({"id": user.id, "userName": person.get("userName"),
-                                  "displayName": person.get("displayName"), "email": _email(person),
-                                  "targetId": (account or {}).get("id")})
+        answer["members"].append(
+            {
+                "id": user.id,
+                "userName": person.get("userName"),
+                "displayName": person.get("displayName"),
+                "email": _email(person),
+                "targetId": (account or {}).get("id"),
+            }
+        )
     return answer
 
 
@@ -132,8 +150,9 @@ def _email(document: dict[str, Any]) -> str | None:
     return next((e["value"] for e in emails if e.get("primary")), emails[0]["value"] if emails else None)
 
 
-async def _active(store: Store, policy: Policy, scim_id: str, document: dict[str, Any],
-                  group_names: list[str] | None = None) -> bool:
+async def _active(
+    store: Store, policy: Policy, scim_id: str, document: dict[str, Any], group_names: list[str] | None = None
+) -> bool:
     """Active as the sync sees it: `active` not false, and no external access date passed
     (the same rule as SyncEngine.desired_user)."""
     if document.get("active", True) is False:

@@ -24,9 +24,14 @@ async def audit(request: Request) -> Response:
     trail: AuditTrail = request.app.state.audit
     params = request.query_params
     try:
-        filters = AuditFilter(user=params.get("user") or None, group=params.get("group") or None,
-                              target=params.get("target") or None, correlation=params.get("correlation") or None,
-                              since=parse_time(params.get("since")), until=parse_time(params.get("until")))
+        filters = AuditFilter(
+            user=params.get("user") or None,
+            group=params.get("group") or None,
+            target=params.get("target") or None,
+            correlation=params.get("correlation") or None,
+            since=parse_time(params.get("since")),
+            until=parse_time(params.get("until")),
+        )
         after = int(params.get("after") or 0)
         limit = int(params["limit"]) if params.get("limit") else None
     except ValueError as error:
@@ -46,8 +51,11 @@ async def audit(request: Request) -> Response:
             if limit is not None and count >= limit:
                 return
 
-    return StreamingResponse(export(records(), fmt), media_type=MEDIA_TYPES[fmt],
-                             headers={"Content-Disposition": f'attachment; filename="audit.{fmt}"'})
+    return StreamingResponse(
+        export(records(), fmt),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="audit.{fmt}"'},
+    )
 
 
 def routes(prefix: str) -> list[Route]:

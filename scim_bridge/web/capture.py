@@ -75,11 +75,20 @@ class CaptureMiddleware:
                 body = _redact_patch_password(redact(orjson.loads(raw_body)))
             except orjson.JSONDecodeError:
                 body = "[not JSON]" if b"secret" not in raw_body.lower() else REDACTED
-        line = orjson.dumps({
-            "time": time.time(), "method": scope["method"], "path": scope["path"],
-            "query": scope.get("query_string", b"").decode("latin-1"), "headers": headers, "body": body,
-            "status": status,
-        }) + b"\n"
+        line = (
+            orjson.dumps(
+                {
+                    "time": time.time(),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "query": scope.get("query_string", b"").decode("latin-1"),
+                    "headers": headers,
+                    "body": body,
+                    "status": status,
+                }
+            )
+            + b"\n"
+        )
         async with self._lock:
             await asyncio.to_thread(self._append, line)
 

@@ -12,5 +12,7 @@ async def health(request: Request) -> JSONResponse:
     try:
         await request.app.state.store.ping()
     except StoreUnavailable:
-        return JSONResponse({"status": "degraded", "store": "unavailable"}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"status": "degraded", "store": "unavailable"}, status_code=503, headers={"Retry-After": "5"}
+        )
     return JSONResponse({"status": "ok", "store": "ok"})

@@ -14,7 +14,9 @@ class PathNormalizer:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and ("//" in scope["path"] or (scope["path"].endswith("/") and scope["path"] != "/")):
+        if scope["type"] == "http" and (
+            "//" in scope["path"] or (scope["path"].endswith("/") and scope["path"] != "/")
+        ):
             path = scope["path"]
             cleaned = _SLASHES.sub("/", path)
             if len(cleaned) > 1:

@@ -1,7 +1,7 @@
 """Admin API for reconciliation (behind AdminAuth, like the rest of /admin/api):
 
-    GET  /admin/api/reconcile              the last report (any replica's, or the periodic job's)
-    POST /admin/api/reconcile?apply=true   run now; `apply` repairs what the bridge owns
+GET  /admin/api/reconcile              the last report (any replica's, or the periodic job's)
+POST /admin/api/reconcile?apply=true   run now; `apply` repairs what the bridge owns
 """
 
 from __future__ import annotations
@@ -38,5 +38,7 @@ async def run_now(request: Request) -> JSONResponse:
 
 
 def routes() -> list[Route]:
-    return [Route(f"{PREFIX}/reconcile", last_report, methods=["GET"]),
-            Route(f"{PREFIX}/reconcile", run_now, methods=["POST"])]
+    return [
+        Route(f"{PREFIX}/reconcile", last_report, methods=["GET"]),
+        Route(f"{PREFIX}/reconcile", run_now, methods=["POST"]),
+    ]

@@ -35,12 +35,19 @@ async def review(request: Request) -> Response:
             raise ValueError
     except ValueError:
         return JSONResponse({"error": "dormant_days must be a whole number of days"}, 400)
-    result = await build_review(request.app.state.store, sync.engine.policy, sync.engine.targets, dormant_days,
-                                policy_file=request.app.state.settings.policy)
+    result = await build_review(
+        request.app.state.store,
+        sync.engine.policy,
+        sync.engine.targets,
+        dormant_days,
+        policy_file=request.app.state.settings.policy,
+    )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = f"access-review-{stamp}{'-' + section if section else ''}.{fmt}"
-    headers = {"Content-Disposition": f'{"inline" if fmt == "html" else "attachment"}; filename="{name}"',
-               "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "Content-Disposition": f'{"inline" if fmt == "html" else "attachment"}; filename="{name}"',
+        "X-Content-Type-Options": "nosniff",
+    }
     if fmt == "html":  # the page needs no script and no outside asset: say so to the browser too
         headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return Response(render(result, fmt, section), media_type=FORMATS[fmt], headers=headers)

@@ -70,8 +70,13 @@ def receivers(settings: Settings, store: Store, policy: Policy | None) -> Receiv
             iconik_secret = target_credentials(policy.targets.iconik).get("webhook_secret") or None
     except PolicyError as error:  # a SCIM-only process (no workers) need not hold target credentials
         log.warning("webhook receivers off: %s", error)
-    return Receivers(ActivityLog(store, Identities(store, owners)), cloudinary_secrets, iconik_secret,
-                     settings.webhook_max_age_seconds, settings.max_body_bytes)
+    return Receivers(
+        ActivityLog(store, Identities(store, owners)),
+        cloudinary_secrets,
+        iconik_secret,
+        settings.webhook_max_age_seconds,
+        settings.max_body_bytes,
+    )
 
 
 def cloudinary_signature_ok(body: bytes, timestamp: str, signature: str, secrets: list[str]) -> bool:
@@ -121,16 +126,27 @@ async def _store(hooks: Receivers, event: Event) -> JSONResponse:
         stored, record = await hooks.activity.ingest(event)
     except StoreUnavailable:
         return JSONResponse({"error": "the store is unavailable, retry later"}, 503, headers={"Retry-After": "5"})
-    return JSONResponse({"stored": stored, "duplicate": not stored, "event_id": record["event_id"],
-                         "type": record["type"], "actor": record["actor"]})
+    return JSONResponse(
+        {
+            "stored": stored,
+            "duplicate": not stored,
+            "event_id": record["event_id"],
+            "type": record["type"],
+            "actor": record["actor"],
+        }
+    )
 
 
 async def cloudinary(request: Request) -> JSONResponse:
     """A Cloudinary notification: verified (signature, then freshness), normalized, stored."""
     hooks: Receivers = request.app.state.webhooks
     if not hooks.cloudinary_secrets:
-        return _refuse(request, 404, "the Cloudinary webhook receiver is off: set webhook_secret in the Cloudinary "
-                                     "credentials (CLOUDINARY_WEBHOOK_SECRET)")
+        return _refuse(
+            request,
+            404,
+            "the Cloudinary webhook receiver is off: set webhook_secret in the Cloudinary "
+            "credentials (CLOUDINARY_WEBHOOK_SECRET)",
+        )
     timestamp = request.headers.get("x-cld-timestamp", "").strip()
     signature = request.headers.get("x-cld-signature", "").strip()
     body, payload = await _json_object(request, hooks.max_body)
@@ -145,7 +161,9 @@ async def cloudinary(request: Request) -> JSONResponse:
         return _refuse(request, 401, "X-Cld-Timestamp is not a Unix time")
     age = time.time() - int(timestamp)
     if age > hooks.max_age:
-        return _refuse(request, 401, f"stale notification: signed {int(age)} s ago, the limit is {int(hooks.max_age)} s")
+        return _refuse(
+            request, 401, f"stale notification: signed {int(age)} s ago, the limit is {int(hooks.max_age)} s"
+        )
     if age < -FUTURE_SKEW_SECONDS:
         return _refuse(request, 401, "X-Cld-Timestamp is in the future")
     if isinstance(payload, JSONResponse):
@@ -157,8 +175,11 @@ async def iconik(request: Request) -> JSONResponse:
     """An iconik webhook delivery: the shared secret header compared, normalized, stored."""
     hooks: Receivers = request.app.state.webhooks
     if not hooks.iconik_secret:
-        return _refuse(request, 404, "the iconik webhook receiver is off: set webhook_secret in the iconik "
-                                     "credentials (ICONIK_WEBHOOK_SECRET)")
+        return _refuse(
+            request,
+            404,
+            "the iconik webhook receiver is off: set webhook_secret in the iconik credentials (ICONIK_WEBHOOK_SECRET)",
+        )
     given = request.headers.get(ICONIK_SECRET_HEADER, "")
     if not given:
         return _refuse(request, 401, "missing X-Bridge-Secret header")

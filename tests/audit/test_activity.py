@@ -28,8 +28,9 @@ AGENCY_KEY = "555000111222333"
 
 
 @contextmanager
-def activity_world(tmp_path: Path, store_url: str, poll_seconds: float = 3600.0,
-                   secrets: bool = True) -> Iterator[tuple[World, dict[str, str]]]:
+def activity_world(
+    tmp_path: Path, store_url: str, poll_seconds: float = 3600.0, secrets: bool = True
+) -> Iterator[tuple[World, dict[str, str]]]:
     """make_world with the webhook secrets in the credentials files and an agency's API key named."""
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     (environment_id,) = cld_state.environments
@@ -42,23 +43,51 @@ def activity_world(tmp_path: Path, store_url: str, poll_seconds: float = 3600.0,
             ico_creds["webhook_secret"] = ICONIK_SECRET
         (tmp_path / "cld.json").write_text(json.dumps(cld_creds))
         (tmp_path / "ico.json").write_text(json.dumps(ico_creds))
-        policy = {**POLICY, "targets": {
-            "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json"),
-                           "rate": 200, "api_key_owners": {AGENCY_KEY: "Agency Nord"}},
-            "iconik": {"enabled": True, "base_url": ico.url, "credentials_file": str(tmp_path / "ico.json"),
-                       "rate": 200, "service_account_email": "bridge-service@example.com"}}}
+        policy = {
+            **POLICY,
+            "targets": {
+                "cloudinary": {
+                    "enabled": True,
+                    "base_url": cld.url,
+                    "credentials_file": str(tmp_path / "cld.json"),
+                    "rate": 200,
+                    "api_key_owners": {AGENCY_KEY: "Agency Nord"},
+                },
+                "iconik": {
+                    "enabled": True,
+                    "base_url": ico.url,
+                    "credentials_file": str(tmp_path / "ico.json"),
+                    "rate": 200,
+                    "service_account_email": "bridge-service@example.com",
+                },
+            },
+        }
         (tmp_path / "policy.yml").write_text(yaml.safe_dump(policy))
-        with LiveBridge(store_url, policy=tmp_path / "policy.yml", admin_tokens=["admin-token-for-tests"],
-                        last_login_poll_seconds=poll_seconds) as bridge, bridge.client() as scim:
+        with (
+            LiveBridge(
+                store_url,
+                policy=tmp_path / "policy.yml",
+                admin_tokens=["admin-token-for-tests"],
+                last_login_poll_seconds=poll_seconds,
+            ) as bridge,
+            bridge.client() as scim,
+        ):
             yield World(bridge, scim, cld_state, ico_state, cld.url, ico.url), env_key
 
 
 def synced_user(world: World, email: str) -> dict[str, Any]:
-    response = world.scim.post("/Users", json={
-        "schemas": [USER, ENTERPRISE], "userName": email, "displayName": "Ada Lovelace",
-        "name": {"givenName": "Ada", "familyName": "Lovelace"},
-        "emails": [{"value": email, "type": "work", "primary": True}], "active": True,
-        ENTERPRISE: {"department": "Marketing"}})
+    response = world.scim.post(
+        "/Users",
+        json={
+            "schemas": [USER, ENTERPRISE],
+            "userName": email,
+            "displayName": "Ada Lovelace",
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "emails": [{"value": email, "type": "work", "primary": True}],
+            "active": True,
+            ENTERPRISE: {"department": "Marketing"},
+        },
+    )
     assert response.status_code == 201, response.text
     user = response.json()
 
@@ -78,8 +107,11 @@ def activity(world: World, **query: str) -> list[dict[str, Any]]:
 
 def notify(world: World, **body: Any) -> dict[str, Any]:
     """Have the Cloudinary emulator sign and deliver a notification to the bridge."""
-    answer = httpx.post(f"{world.cloudinary_url}/_emulator/notify",
-                        json={"url": f"{world.bridge.root}/webhooks/cloudinary", **body}, timeout=10)
+    answer = httpx.post(
+        f"{world.cloudinary_url}/_emulator/notify",
+        json={"url": f"{world.bridge.root}/webhooks/cloudinary", **body},
+        timeout=10,
+    )
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
@@ -92,9 +124,15 @@ def signed(body: bytes, secret: str, timestamp: int, algorithm: str = "sha1") ->
 def cloudinary_flow(world: World, env_key: dict[str, str]) -> None:
     ada = synced_user(world, "ada@example.com")
     console_id = world.cld_user("ada@example.com")["id"]
-    upload = {"notification_type": "upload", "public_id": "campaigns/spring/hero", "asset_id": "a1",
-              "notification_context": {"triggered_at": "2025-04-01T09:30:00+00:00",
-                                       "triggered_by": {"source": "ui", "id": console_id}}}
+    upload = {
+        "notification_type": "upload",
+        "public_id": "campaigns/spring/hero",
+        "asset_id": "a1",
+        "notification_context": {
+            "triggered_at": "2025-04-01T09:30:00+00:00",
+            "triggered_by": {"source": "ui", "id": console_id},
+        },
+    }
     first = notify(world, payload=upload)
     assert first["status"] == 200
     # A retry (same body, a new timestamp, the other digest) is accepted and stored once.
@@ -106,17 +144,33 @@ def cloudinary_flow(world: World, env_key: dict[str, str]) -> None:
     assert record["source"] == "cloudinary" and record["type"] == "upload"
     assert record["object"] == {"kind": "asset", "id": "campaigns/spring/hero", "asset_id": "a1"}
     assert record["time"] == "2025-04-01T09:30:00.000000Z"
-    assert record["actor"] == {"kind": "user", "target_id": console_id, "scim_id": ada["id"],
-                               "userName": "ada@example.com", "owner": "ada@example.com"}
+    assert record["actor"] == {
+        "kind": "user",
+        "target_id": console_id,
+        "scim_id": ada["id"],
+        "userName": "ada@example.com",
+        "owner": "ada@example.com",
+    }
     # An API-key action: the key's holder from the policy; an unnamed key as itself, never a secret.
-    notify(world, payload={"notification_type": "delete", "resources": [{"public_id": "old/one"}, {"public_id": "old/two"}],
-                           "notification_context": {"triggered_by": {"source": "api", "id": AGENCY_KEY}}})
+    notify(
+        world,
+        payload={
+            "notification_type": "delete",
+            "resources": [{"public_id": "old/one"}, {"public_id": "old/two"}],
+            "notification_context": {"triggered_by": {"source": "api", "id": AGENCY_KEY}},
+        },
+    )
     notify(world, notification_type="access_control_changed")  # the emulator's default: its own key
     (deleted,) = activity(world, type="delete")
     assert deleted["actor"]["owner"] == "Agency Nord" and deleted["object"]["ids"] == ["old/one", "old/two"]
     (changed,) = activity(world, type="access_control")
-    assert changed["actor"] == {"kind": "api_key", "target_id": env_key["api_key"], "scim_id": None,
-                                "userName": None, "owner": f"api-key:{env_key['api_key']}"}
+    assert changed["actor"] == {
+        "kind": "api_key",
+        "target_id": env_key["api_key"],
+        "scim_id": None,
+        "userName": None,
+        "owner": f"api-key:{env_key['api_key']}",
+    }
     assert env_key["api_secret"] not in json.dumps(activity(world))
     assert [r["type"] for r in activity(world, since="2025-04-01", until="2025-04-01")] == ["upload"]
 
@@ -156,8 +210,11 @@ def test_forged_unsigned_and_stale_cloudinary_deliveries_are_refused(tmp_path: P
 def test_iconik_collection_event_is_joined_to_the_scim_user(tmp_path: Path) -> None:
     with activity_world(tmp_path, f"sqlite:///{tmp_path}/bridge.db") as (world, _):
         ada = synced_user(world, "ada@example.com")
-        ico = httpx.Client(base_url=f"{world.iconik_url}/API", timeout=10,
-                           headers={"App-ID": world.iconik.app_id, "Auth-Token": world.iconik.auth_token})
+        ico = httpx.Client(
+            base_url=f"{world.iconik_url}/API",
+            timeout=10,
+            headers={"App-ID": world.iconik.app_id, "Auth-Token": world.iconik.auth_token},
+        )
         hook = {"url": f"{world.bridge.root}/webhooks/iconik", "event_type": "collections", "status": "ENABLED"}
         good = ico.post("/notifications/v1/webhooks/", json={**hook, "headers": {"X-Bridge-Secret": ICONIK_SECRET}})
         bad = ico.post("/notifications/v1/webhooks/", json={**hook, "headers": {"X-Bridge-Secret": "guess"}})
@@ -170,19 +227,21 @@ def test_iconik_collection_event_is_joined_to_the_scim_user(tmp_path: Path) -> N
         finally:
             world.iconik.token_user_id = service_user
         assert created.status_code == 201, created.text
-        world.converge(lambda w: len(activity(w)) == 1 and all(
-            "last_payload" in h for h in w.iconik.webhooks.values()))
+        world.converge(lambda w: len(activity(w)) == 1 and all("last_payload" in h for h in w.iconik.webhooks.values()))
         (record,) = activity(world, user=ada["id"])
         assert record["source"] == "iconik" and record["type"] == "collection" and record["action"] == "create"
         assert record["object"] == {"kind": "collection", "id": created.json()["id"], "title": "Spring campaign"}
         assert record["actor"]["scim_id"] == ada["id"] and record["actor"]["userName"] == "ada@example.com"
-        errors = {h["headers"].get("X-Bridge-Secret") if h.get("headers") else None: h.get("last_error")
-                  for h in world.iconik.webhooks.values()}
+        errors = {
+            h["headers"].get("X-Bridge-Secret") if h.get("headers") else None: h.get("last_error")
+            for h in world.iconik.webhooks.values()
+        }
         assert errors == {ICONIK_SECRET: None, "guess": "HTTP 401", None: "HTTP 401"}
         # A redelivery of the same event is harmless.
         payload = json.loads(world.iconik.webhooks[good.json()["id"]]["last_payload"])
-        again = httpx.post(f"{world.bridge.root}/webhooks/iconik", json=payload,
-                           headers={"X-Bridge-Secret": ICONIK_SECRET})
+        again = httpx.post(
+            f"{world.bridge.root}/webhooks/iconik", json=payload, headers={"X-Bridge-Secret": ICONIK_SECRET}
+        )
         assert again.json()["duplicate"] is True and len(activity(world)) == 1
 
 
@@ -194,8 +253,9 @@ def test_last_login_is_polled_from_both_targets(tmp_path: Path) -> None:
         report = httpx.post(f"{world.bridge.root}/admin/api/last-login/poll", headers=ADMIN).json()
         assert report["cloudinary"]["changed"] == 1 and report["iconik"]["changed"] == 1
         assert report["iconik"]["unmapped"] == 1  # the bridge's own service account
-        answer = httpx.get(f"{world.bridge.root}/admin/api/last-login", params={"user": "ADA@example.com"},
-                           headers=ADMIN).json()
+        answer = httpx.get(
+            f"{world.bridge.root}/admin/api/last-login", params={"user": "ADA@example.com"}, headers=ADMIN
+        ).json()
         assert answer["user"] == ada["id"]
         assert answer["targets"]["cloudinary"]["last_login"] == "2025-05-01T10:00:00.000000Z"
         assert answer["targets"]["iconik"]["last_login"] == "2025-05-02T11:00:00.000000Z"
@@ -207,8 +267,11 @@ def test_last_login_is_polled_from_both_targets(tmp_path: Path) -> None:
 def test_receivers_without_secrets_do_not_exist(tmp_path: Path) -> None:
     with activity_world(tmp_path, f"sqlite:///{tmp_path}/bridge.db", secrets=False) as (world, env_key):
         body = b'{"notification_type": "upload"}'
-        cld = httpx.post(f"{world.bridge.root}/webhooks/cloudinary", content=body,
-                         headers=signed(body, env_key["api_secret"], int(time.time())))
+        cld = httpx.post(
+            f"{world.bridge.root}/webhooks/cloudinary",
+            content=body,
+            headers=signed(body, env_key["api_secret"], int(time.time())),
+        )
         ico = httpx.post(f"{world.bridge.root}/webhooks/iconik", content=body, headers={"X-Bridge-Secret": ""})
         assert cld.status_code == ico.status_code == 404
         assert "webhook_secret" in cld.json()["error"] and "webhook_secret" in ico.json()["error"]
@@ -222,8 +285,9 @@ def test_on_redis_with_scheduled_polling(tmp_path: Path, redis_url: str) -> None
 
         def polled(w: World) -> bool:
             answer = httpx.get(f"{w.bridge.root}/admin/api/last-login", headers=ADMIN).json()
-            return any(t.get("iconik", {}).get("last_login") == "2025-06-01T08:00:00.000000Z"
-                       for t in answer["users"].values())
+            return any(
+                t.get("iconik", {}).get("last_login") == "2025-06-01T08:00:00.000000Z" for t in answer["users"].values()
+            )
 
         world.converge(polled, timeout=30)
 
@@ -242,13 +306,32 @@ def test_activity_older_than_the_retention_is_pruned_with_its_dedupe_marks(tmp_p
             log = ActivityLog(store, Identities(store))
             now = datetime.now(UTC)
             for event_id, age in (("old", 400), ("recent", 3)):
-                await log.ingest(Event("cloudinary", event_id, "upload", "upload", {"kind": "asset", "id": event_id},
-                                       now - timedelta(days=age), "api", "key-1"))
+                await log.ingest(
+                    Event(
+                        "cloudinary",
+                        event_id,
+                        "upload",
+                        "upload",
+                        {"kind": "asset", "id": event_id},
+                        now - timedelta(days=age),
+                        "api",
+                        "key-1",
+                    )
+                )
             gone = await log.prune(365, now)
             kept = [r["event_id"] for r in await log.query(limit=10)]
-            stored_again, _ = await log.ingest(Event("cloudinary", "old", "upload", "upload",
-                                                     {"kind": "asset", "id": "old"}, now - timedelta(days=400),
-                                                     "api", "key-1"))
+            stored_again, _ = await log.ingest(
+                Event(
+                    "cloudinary",
+                    "old",
+                    "upload",
+                    "upload",
+                    {"kind": "asset", "id": "old"},
+                    now - timedelta(days=400),
+                    "api",
+                    "key-1",
+                )
+            )
             assert stored_again  # its dedupe mark went with it
             return gone, kept
         finally:

@@ -37,9 +37,18 @@ async def test_entries_wait_for_the_store_and_keep_their_context() -> None:
     store.down = False
     await trail.flush()
     [entry] = [orjson.loads(body) for body in store.appended]
-    assert entry == {"kind": "target", "correlation": "req-7", "target": "iconik", "method": "PATCH",
-                     "path": "/users/1/", "status": 200, "outcome": "ok", "latency_ms": 12.3, "request_id": None,
-                     "resource": {"type": "User", "id": "u1"}}
+    assert entry == {
+        "kind": "target",
+        "correlation": "req-7",
+        "target": "iconik",
+        "method": "PATCH",
+        "path": "/users/1/",
+        "status": 200,
+        "outcome": "ok",
+        "latency_ms": 12.3,
+        "request_id": None,
+        "resource": {"type": "User", "id": "u1"},
+    }
 
 
 def test_store_protocol_has_the_audit_methods() -> None:

@@ -25,19 +25,35 @@ def world(bridge_store_url: str, tmp_path: Path) -> Iterator[World]:
 
 def test_target_calls_carry_the_correlation_id_of_their_scim_request(world: World, tmp_path: Path) -> None:
     url = world.bridge.settings.store
-    created = world.scim.post("/Users", headers={"X-Request-Id": "otds-join-42"}, json={
-        "schemas": [USER], "userName": "grace@example.com", "password": PASSWORD,
-        "name": {"givenName": "Grace", "familyName": "H"},
-        "emails": [{"value": "grace@example.com", "primary": True}]})
+    created = world.scim.post(
+        "/Users",
+        headers={"X-Request-Id": "otds-join-42"},
+        json={
+            "schemas": [USER],
+            "userName": "grace@example.com",
+            "password": PASSWORD,
+            "name": {"givenName": "Grace", "familyName": "H"},
+            "emails": [{"value": "grace@example.com", "primary": True}],
+        },
+    )
     assert created.status_code == 201
     user_id = created.json()["id"]
     world.converge(lambda w: bool(w.cld_user("grace@example.com") and w.ico_user("grace@example.com")))
-    disabled = world.scim.patch(f"/Users/{user_id}", headers={"X-Request-Id": "otds-leave-43"}, json={
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": "active", "value": False}]})
+    disabled = world.scim.patch(
+        f"/Users/{user_id}",
+        headers={"X-Request-Id": "otds-leave-43"},
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": False}],
+        },
+    )
     assert disabled.status_code == 200
-    world.converge(lambda w: w.cld_user("grace@example.com")["enabled"] is False  # type: ignore[index]
-                   and w.ico_user("grace@example.com")["status"] != "ACTIVE")  # type: ignore[index]
+    world.converge(
+        lambda w: (
+            w.cld_user("grace@example.com")["enabled"] is False  # type: ignore[index]
+            and w.ico_user("grace@example.com")["status"] != "ACTIVE"
+        )
+    )  # type: ignore[index]
 
     def calls(correlation: str) -> list[dict[str, object]]:
         return [r for r in tamper.records(url) if r["kind"] == "target" and r["correlation"] == correlation]
@@ -55,8 +71,14 @@ def test_target_calls_carry_the_correlation_id_of_their_scim_request(world: Worl
     assert [r["correlation"] for r in scim] == ["otds-join-42", "otds-leave-43"]
     assert tamper.verify(url).ok
 
-    secrets = [PASSWORD, TOKEN, "admin-token-for-tests", world.cloudinary.secret, world.iconik.auth_token,
-               json.loads((tmp_path / "cld.json").read_text())["secret"]]
+    secrets = [
+        PASSWORD,
+        TOKEN,
+        "admin-token-for-tests",
+        world.cloudinary.secret,
+        world.iconik.auth_token,
+        json.loads((tmp_path / "cld.json").read_text())["secret"],
+    ]
     raw = tamper.raw_bytes(url)
     for secret in secrets:
         assert secret.encode() not in raw, f"a secret reached the audit log: {secret[:4]}…"

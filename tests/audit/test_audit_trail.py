@@ -39,9 +39,17 @@ def bridge(store_url: str) -> Iterator[LiveBridge]:
 
 
 def create_user(scim: httpx.Client, name: str, **headers: str) -> httpx.Response:
-    response = scim.post("/Users", headers=headers, json={
-        "schemas": [USER], "userName": name, "password": PASSWORD, "name": {"givenName": "Ada", "familyName": "L"},
-        "emails": [{"value": name, "type": "work", "primary": True}]})
+    response = scim.post(
+        "/Users",
+        headers=headers,
+        json={
+            "schemas": [USER],
+            "userName": name,
+            "password": PASSWORD,
+            "name": {"givenName": "Ada", "familyName": "L"},
+            "emails": [{"value": name, "type": "work", "primary": True}],
+        },
+    )
     assert response.status_code == 201, response.text
     return response
 
@@ -55,15 +63,26 @@ def test_scim_writes_are_recorded_with_diff_credential_and_correlation(bridge: L
         created = create_user(scim, "ada@example.com", **{"X-Request-Id": "otds-push-0001"})
         assert created.headers["x-request-id"] == "otds-push-0001"  # the client's id, echoed
         user_id = created.json()["id"]
-        patched = scim.patch(f"/Users/{user_id}", json={"schemas": [PATCH], "Operations": [
-            {"op": "replace", "path": "name.givenName", "value": "Augusta"},
-            {"op": "replace", "path": "password", "value": "An0ther-Secret!"}]})
+        patched = scim.patch(
+            f"/Users/{user_id}",
+            json={
+                "schemas": [PATCH],
+                "Operations": [
+                    {"op": "replace", "path": "name.givenName", "value": "Augusta"},
+                    {"op": "replace", "path": "password", "value": "An0ther-Secret!"},
+                ],
+            },
+        )
         assert patched.status_code == 200 and len(patched.headers["x-request-id"]) == 24  # generated
         assert scim.post("/Users", json={"schemas": [USER], "userName": "ADA@example.com"}).status_code == 409
         assert scim.delete(f"/Users/{user_id}").status_code == 204
     scim_entries = [r for r in tamper.records(store_url) if r["kind"] == "scim"]
     assert [(r["operation"], r["outcome"]) for r in scim_entries] == [
-        ("create", "applied"), ("patch", "applied"), ("create", "refused"), ("delete", "applied")]
+        ("create", "applied"),
+        ("patch", "applied"),
+        ("create", "refused"),
+        ("delete", "applied"),
+    ]
     create, patch, refused, delete = scim_entries
     assert create["correlation"] == "otds-push-0001" and patch["correlation"] == patched.headers["x-request-id"]
     for entry in scim_entries:
@@ -74,8 +93,10 @@ def test_scim_writes_are_recorded_with_diff_credential_and_correlation(bridge: L
     assert {"path": "emails", "added": ["ada@example.com"], "removed": []} in create["changes"]
     assert patch["changes"] == [{"path": "name.givenName", "old": "Ada", "new": "Augusta"}]
     assert refused["status"] == 409 and refused["scimType"] == "uniqueness" and refused["changes"] == []
-    assert delete["resource"]["id"] == user_id and {"path": "userName", "old": "ada@example.com", "new": None} \
-        in delete["changes"]
+    assert (
+        delete["resource"]["id"] == user_id
+        and {"path": "userName", "old": "ada@example.com", "new": None} in delete["changes"]
+    )
     raw = tamper.raw_bytes(store_url)
     for secret in (PASSWORD, "An0ther-Secret!", TOKEN):
         assert secret.encode() not in raw
@@ -83,25 +104,46 @@ def test_scim_writes_are_recorded_with_diff_credential_and_correlation(bridge: L
 
 def test_bulk_operations_are_recorded_one_by_one(bridge: LiveBridge, store_url: str) -> None:
     with bridge.client() as scim:
-        response = scim.post("/Bulk", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
-                                            "Operations": [
-            {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"schemas": [USER], "userName": "bulk-a"}},
-            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Bulk Team",
-                "members": [{"value": "bulkId:a"}]}},
-            {"method": "DELETE", "path": "/Users/does-not-exist"}]})
+        response = scim.post(
+            "/Bulk",
+            json={
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {
+                        "method": "POST",
+                        "path": "/Users",
+                        "bulkId": "a",
+                        "data": {"schemas": [USER], "userName": "bulk-a"},
+                    },
+                    {
+                        "method": "POST",
+                        "path": "/Groups",
+                        "bulkId": "g",
+                        "data": {
+                            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                            "displayName": "Bulk Team",
+                            "members": [{"value": "bulkId:a"}],
+                        },
+                    },
+                    {"method": "DELETE", "path": "/Users/does-not-exist"},
+                ],
+            },
+        )
         assert response.status_code == 200
     entries = [r for r in tamper.records(store_url) if r["kind"] == "scim"]
     assert [(r["operation"], r["outcome"], r["request"]) for r in entries] == [
-        ("create", "applied", "POST /scim/v2/Bulk"), ("create", "applied", "POST /scim/v2/Bulk"),
-        ("delete", "refused", "POST /scim/v2/Bulk")]
+        ("create", "applied", "POST /scim/v2/Bulk"),
+        ("create", "applied", "POST /scim/v2/Bulk"),
+        ("delete", "refused", "POST /scim/v2/Bulk"),
+    ]
     assert len({r["correlation"] for r in entries}) == 1
     user_id = entries[0]["resource"]["id"]
     assert {"path": "members", "added": [user_id], "removed": []} in entries[1]["changes"]
 
 
-def test_verify_detects_an_edited_and_a_removed_entry(bridge: LiveBridge, store_url: str,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_detects_an_edited_and_a_removed_entry(
+    bridge: LiveBridge, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with bridge.client() as scim:
         for n in range(5):
             create_user(scim, f"user{n}@example.com")
@@ -167,21 +209,40 @@ def test_export_jsonl_and_csv_with_filters(bridge: LiveBridge, store_url: str, t
     with bridge.client() as scim:
         ada = create_user(scim, "ada@example.com").json()["id"]
         create_user(scim, "bob@example.com")
-        scim.patch(f"/Users/{ada}", json={"schemas": [PATCH], "Operations": [
-            {"op": "replace", "path": "displayName", "value": "Ada L"}]})
+        scim.patch(
+            f"/Users/{ada}",
+            json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "Ada L"}]},
+        )
         scim.delete(f"/Users/{ada}")
     tamper.records(store_url)  # chained
     out = tmp_path / "ada.jsonl"
-    assert run_cli("audit", "export", "--store", store_url, "--format", "jsonl", "--user", "ada@example.com",
-                   "--output", str(out)) == 0
+    assert (
+        run_cli(
+            "audit",
+            "export",
+            "--store",
+            store_url,
+            "--format",
+            "jsonl",
+            "--user",
+            "ada@example.com",
+            "--output",
+            str(out),
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["operation"] for line in lines] == ["create", "patch", "delete"]  # a deleted user, by name
     assert all(line["resource"]["id"] == ada and len(line["hash"]) == 64 for line in lines)
     out = tmp_path / "all.csv"
     assert run_cli("audit", "export", "--store", store_url, "--format", "csv", "--output", str(out)) == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert [row["resource_name"] for row in rows] == ["ada@example.com", "bob@example.com", "ada@example.com",
-                                                      "ada@example.com"]
+    assert [row["resource_name"] for row in rows] == [
+        "ada@example.com",
+        "bob@example.com",
+        "ada@example.com",
+        "ada@example.com",
+    ]
     assert rows[0]["client"] == "token:env-token-1" and json.loads(rows[2]["changes"])[0]["path"] == "displayName"
     future = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 3600))
     out = tmp_path / "none.jsonl"
@@ -196,8 +257,10 @@ def test_admin_api_filters_by_user_and_time(bridge: LiveBridge, store_url: str) 
         middle = time.time()
         time.sleep(0.05)
         create_user(scim, "bob@example.com")
-        scim.patch(f"/Users/{ada}", json={"schemas": [PATCH], "Operations": [
-            {"op": "replace", "path": "title", "value": "Countess"}]})
+        scim.patch(
+            f"/Users/{ada}",
+            json={"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "Countess"}]},
+        )
     tamper.records(store_url)  # chained (the bridge also does so within 100 ms)
     admin = httpx.Client(base_url=f"{bridge.root}/admin/api", headers={"Authorization": f"Bearer {ADMIN}"})
     with bridge.client() as scim:
@@ -207,8 +270,10 @@ def test_admin_api_filters_by_user_and_time(bridge: LiveBridge, store_url: str) 
     by_name = admin.get("/audit", params={"user": "ADA@example.com"}).json()["entries"]
     assert [e["seq"] for e in by_name] == [e["seq"] for e in by_user["entries"]]
     since = admin.get("/audit", params={"since": middle}).json()["entries"]
-    assert [(e["operation"], e["resource"]["name"]) for e in since] == [("create", "bob@example.com"),
-                                                                        ("patch", "ada@example.com")]
+    assert [(e["operation"], e["resource"]["name"]) for e in since] == [
+        ("create", "bob@example.com"),
+        ("patch", "ada@example.com"),
+    ]
     iso_middle = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(middle)) + f".{int(middle % 1 * 1e6):06d}Z"
     until = admin.get("/audit", params={"until": iso_middle, "user": ada}).json()["entries"]
     assert [e["operation"] for e in until] == ["create"]

@@ -18,8 +18,9 @@ class LiveApp:
     def __init__(self, app: Any) -> None:
         self.port = free_port()
         self.app = app
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical",
-                                                    lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="off")
+        )
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -42,6 +43,10 @@ def serve_iconik(switches: Any = None) -> Iterator[tuple[httpx.Client, Any]]:
     from scim_bridge.emulators import iconik
 
     state = iconik.IconikState()
-    with LiveApp(iconik.build(state, switches)) as live, httpx.Client(base_url=f"{live.url}/API", timeout=10,
-                      headers={"App-ID": state.app_id, "Auth-Token": state.auth_token}) as client:
+    with (
+        LiveApp(iconik.build(state, switches)) as live,
+        httpx.Client(
+            base_url=f"{live.url}/API", timeout=10, headers={"App-ID": state.app_id, "Auth-Token": state.auth_token}
+        ) as client,
+    ):
         yield client, state

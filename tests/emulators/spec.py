@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _document(name: str) -> dict[str, Any]:
     path = SPECS / name
     if not path.exists():

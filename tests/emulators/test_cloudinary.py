@@ -20,8 +20,11 @@ P = "/v1_1/provisioning/accounts/{account_id}"
 def emulator() -> Iterator[tuple[httpx.Client, cloudinary.CloudinaryState, LiveApp]]:
     state = cloudinary.CloudinaryState()
     with LiveApp(cloudinary.build(state)) as live:
-        with httpx.Client(base_url=f"{live.url}/v1_1/provisioning/accounts/{state.account_id}",
-                          auth=(state.key, state.secret), timeout=10) as client:
+        with httpx.Client(
+            base_url=f"{live.url}/v1_1/provisioning/accounts/{state.account_id}",
+            auth=(state.key, state.secret),
+            timeout=10,
+        ) as client:
             yield client, state, live
 
 
@@ -54,7 +57,10 @@ def test_array_parameters_in_all_three_encodings(emulator: tuple) -> None:
 
 def test_groups_and_membership_with_live_bodies(emulator: tuple) -> None:
     client, _, _ = emulator
-    user = client.post("/users", json={"name": "Ann", "email": "ann@example.com"}, ).json()
+    user = client.post(
+        "/users",
+        json={"name": "Ann", "email": "ann@example.com"},
+    ).json()
     group = client.post("/user_groups", json={"name": "Designers"})
     assert group.status_code == 200
     assert_matches(SPEC, f"{P}/user_groups", "post", 200, group.json())
@@ -93,8 +99,9 @@ def test_bad_credentials_and_bad_input(emulator: tuple) -> None:
 def test_hourly_quota_headers_and_throttling() -> None:
     state = cloudinary.CloudinaryState()
     with LiveApp(cloudinary.build(state, cloudinary.CloudinarySwitches(hourly_limit=3, throttle_status=420))) as live:
-        with httpx.Client(base_url=f"{live.url}/v1_1/provisioning/accounts/{state.account_id}",
-                          auth=(state.key, state.secret)) as client:
+        with httpx.Client(
+            base_url=f"{live.url}/v1_1/provisioning/accounts/{state.account_id}", auth=(state.key, state.secret)
+        ) as client:
             first = client.get("/users")
             assert first.headers["x-featureratelimit-limit"] == "3"
             assert first.headers["x-featureratelimit-remaining"] == "2"
@@ -107,8 +114,9 @@ def test_hourly_quota_headers_and_throttling() -> None:
 def test_faults_change_at_run_time() -> None:
     state, faults = cloudinary.CloudinaryState(), Faults(seed=7)
     with LiveApp(cloudinary.build(state, faults=faults)) as live:
-        with httpx.Client(base_url=f"{live.url}/v1_1/provisioning/accounts/{state.account_id}",
-                          auth=(state.key, state.secret)) as client:
+        with httpx.Client(
+            base_url=f"{live.url}/v1_1/provisioning/accounts/{state.account_id}", auth=(state.key, state.secret)
+        ) as client:
             assert httpx.put(f"{live.url}/_emulator/faults", json={"storm_seconds": 30}).status_code == 200
             storm = client.get("/users")
             assert storm.status_code == 429 and int(storm.headers["x-featureratelimit-reset"][5:7]) >= 0
@@ -136,15 +144,22 @@ def test_product_environments_and_access_keys(emulator: tuple) -> None:
     keys = client.get(f"/sub_accounts/{environment['id']}/access_keys").json()
     assert_matches(SPEC, f"{P}/sub_accounts/{{sub_account_id}}/access_keys", "get", 200, keys)
     assert keys["total"] == 2  # the default key and the agency's
-    disabled = client.put(f"/sub_accounts/{environment['id']}/access_keys/{key.json()['api_key']}", json={"enabled": False})
+    disabled = client.put(
+        f"/sub_accounts/{environment['id']}/access_keys/{key.json()['api_key']}", json={"enabled": False}
+    )
     assert disabled.json()["enabled"] is False
-    scoped = client.post("/users", json={"name": "Agent", "email": "agent@agency.example",
-                                         "sub_account_ids": [environment["id"]]}).json()
+    scoped = client.post(
+        "/users", json={"name": "Agent", "email": "agent@agency.example", "sub_account_ids": [environment["id"]]}
+    ).json()
     assert scoped["all_sub_accounts"] is False
-    assert [u["id"] for u in client.get("/users", params={"sub_account_id": environment["id"]}).json()["users"]] \
-        == [scoped["id"]]
+    assert [u["id"] for u in client.get("/users", params={"sub_account_id": environment["id"]}).json()["users"]] == [
+        scoped["id"]
+    ]
     unknown = client.get("/users", params={"sub_account_id": "nope"})
-    assert unknown.status_code == 404 and unknown.json() == {"error": {"message": "Cannot find sub account with id nope"}}
-    assert client.delete(f"/sub_accounts/{environment['id']}/access_keys", params={"name": "agency_x"}).json() == \
-        {"message": "ok"}
+    assert unknown.status_code == 404 and unknown.json() == {
+        "error": {"message": "Cannot find sub account with id nope"}
+    }
+    assert client.delete(f"/sub_accounts/{environment['id']}/access_keys", params={"name": "agency_x"}).json() == {
+        "message": "ok"
+    }
     assert client.delete(f"/sub_accounts/{environment['id']}").json() == {"message": "ok"}

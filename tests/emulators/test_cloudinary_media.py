@@ -46,12 +46,21 @@ def _emulator(switches: cloudinary.CloudinarySwitches) -> Iterator[Emulator]:
         published = httpx.get(f"{live.url}/_emulator/state").json()["product_environments"][0]
         assert published["cloud_name"] == "production" and published["access_keys"][0]["enabled"] is True
         key = published["access_keys"][0]
-        with httpx.Client(base_url=f"{live.url}/v1_1/production", auth=(key["api_key"], key["api_secret"]),
-                          timeout=10) as admin, \
-                httpx.Client(base_url=f"{live.url}/v2/accounts/{state.account_id}/permissions",
-                             auth=(state.key, state.secret), timeout=10) as perms, \
-                httpx.Client(base_url=f"{live.url}/v1_1/provisioning/accounts/{state.account_id}",
-                             auth=(state.key, state.secret), timeout=10) as account:
+        with (
+            httpx.Client(
+                base_url=f"{live.url}/v1_1/production", auth=(key["api_key"], key["api_secret"]), timeout=10
+            ) as admin,
+            httpx.Client(
+                base_url=f"{live.url}/v2/accounts/{state.account_id}/permissions",
+                auth=(state.key, state.secret),
+                timeout=10,
+            ) as perms,
+            httpx.Client(
+                base_url=f"{live.url}/v1_1/provisioning/accounts/{state.account_id}",
+                auth=(state.key, state.secret),
+                timeout=10,
+            ) as account,
+        ):
             yield Emulator(admin, perms, account, state, switches, live)
 
 
@@ -121,8 +130,10 @@ def test_invite_add_remove_and_inherited_roles(emu: Emulator) -> None:
     agency_key = emu.state.access_keys[emu.environment_id][0]["api_key"]
 
     def invite(folder: dict, principal: dict, roles: list[str], operation: str = "add") -> httpx.Response:
-        return emu.admin.post(f"/folder_operations/invite/{folder['external_id']}",
-                              json={"principal": principal, "operation": operation, "roles": roles})
+        return emu.admin.post(
+            f"/folder_operations/invite/{folder['external_id']}",
+            json={"principal": principal, "operation": operation, "roles": roles},
+        )
 
     added = invite(parent, {"type": "group", "id": group["id"]}, [VIEWER])
     assert added.status_code == 200 and added.json() == {"success": True}
@@ -157,30 +168,46 @@ def test_invite_refusals(emu: Emulator) -> None:
     principal = {"type": "user", "id": user["id"]}
     too_many = emu.admin.post(url, json={"principal": principal, "operation": "add", "roles": [VIEWER] * 11})
     assert too_many.status_code == 400 and "10" in too_many.json()["error"]["message"]
-    assert emu.admin.post(url, json={"principal": principal, "operation": "add", "roles": [VIEWER] * 10}).status_code \
+    assert (
+        emu.admin.post(url, json={"principal": principal, "operation": "add", "roles": [VIEWER] * 10}).status_code
         == 200
+    )
     unknown_role = emu.admin.post(url, json={"principal": principal, "operation": "add", "roles": ["cld::role::x"]})
     assert unknown_role.status_code == 400 and set(unknown_role.json()["error"]) == {"message"}
-    global_role = emu.admin.post(url, json={"principal": principal, "operation": "add",
-                                            "roles": ["cld::role::prodenv::ml_user"]})
+    global_role = emu.admin.post(
+        url, json={"principal": principal, "operation": "add", "roles": ["cld::role::prodenv::ml_user"]}
+    )
     assert global_role.status_code == 400
-    stranger = emu.admin.post(url, json={"principal": {"type": "user", "id": "nobody"}, "operation": "add",
-                                         "roles": [VIEWER]})
+    stranger = emu.admin.post(
+        url, json={"principal": {"type": "user", "id": "nobody"}, "operation": "add", "roles": [VIEWER]}
+    )
     assert stranger.status_code == 400
     missing = emu.admin.get("/folder_operations/invite/0000")
     assert missing.status_code == 404 and missing.json()["error"]["message"]
-    assert emu.admin.post("/folder_operations/invite/0000",
-                          json={"principal": principal, "operation": "add", "roles": [VIEWER]}).status_code == 404
+    assert (
+        emu.admin.post(
+            "/folder_operations/invite/0000", json={"principal": principal, "operation": "add", "roles": [VIEWER]}
+        ).status_code
+        == 404
+    )
 
 
 def test_principal_roles_and_invite_share_one_model(emu: Emulator) -> None:
     group = emu.account.post("/user_groups", json={"name": "Designers"}).json()
     emu.admin.post("/folders/campaigns")
     folder = _folder(emu, "campaigns")
-    role = emu.perms.post("/roles", json={
-        "permission_type": "content", "scope_type": "prodenv", "name": "Marketing content contributor",
-        "system_policy_ids": ["cld::policy::content::folder::view_download",
-                              "cld::policy::content::folder::add_assets"]})
+    role = emu.perms.post(
+        "/roles",
+        json={
+            "permission_type": "content",
+            "scope_type": "prodenv",
+            "name": "Marketing content contributor",
+            "system_policy_ids": [
+                "cld::policy::content::folder::view_download",
+                "cld::policy::content::folder::add_assets",
+            ],
+        },
+    )
     assert role.status_code == 201
     assert_matches(PERMS, f"{V2}/roles", "post", 201, role.json())
     role_id = role.json()["data"]["id"]
@@ -188,13 +215,19 @@ def test_principal_roles_and_invite_share_one_model(emu: Emulator) -> None:
     assert data["management_type"] == "custom" and data["policy_parameters"] == ["folder_id"]
     assert isinstance(data["created_at"], int)  # epoch seconds
 
-    grant = {"operation": "add", "principal": {"type": "group", "id": group["id"]},
-             "roles": [{"id": role_id, "scope_id": emu.environment_id,
-                        "policy_parameters": {"folder_id": folder["external_id"]}}]}
+    grant = {
+        "operation": "add",
+        "principal": {"type": "group", "id": group["id"]},
+        "roles": [
+            {"id": role_id, "scope_id": emu.environment_id, "policy_parameters": {"folder_id": folder["external_id"]}}
+        ],
+    }
     put = emu.perms.put("/principal_roles", json=grant)
     assert put.status_code == 200 and put.content == b""
-    got = emu.perms.get("/principal_roles", params={"principal_type": "group", "principal_id": group["id"],
-                                                    "permission_type": "content"})
+    got = emu.perms.get(
+        "/principal_roles",
+        params={"principal_type": "group", "principal_id": group["id"], "permission_type": "content"},
+    )
     assert_matches(PERMS, f"{V2}/principal_roles", "get", 200, got.json())
     [assigned] = got.json()["data"]
     assert assigned["id"] == role_id and assigned["policy_parameters"] == {"folder_id": folder["external_id"]}
@@ -204,23 +237,46 @@ def test_principal_roles_and_invite_share_one_model(emu: Emulator) -> None:
     assert role_id in {r["id"] for r in invite.json()["permitted_roles"]}  # custom content roles are offered too
 
     # the other way round: a grant through invite is a principal role
-    emu.admin.post(f"/folder_operations/invite/{folder['external_id']}",
-                   json={"principal": {"type": "group", "id": group["id"]}, "operation": "add", "roles": [VIEWER]})
-    ids = {r["id"] for r in emu.perms.get("/principal_roles", params={
-        "principal_type": "group", "principal_id": group["id"], "permission_type": "content",
-        "folder_id": folder["external_id"]}).json()["data"]}
+    emu.admin.post(
+        f"/folder_operations/invite/{folder['external_id']}",
+        json={"principal": {"type": "group", "id": group["id"]}, "operation": "add", "roles": [VIEWER]},
+    )
+    ids = {
+        r["id"]
+        for r in emu.perms.get(
+            "/principal_roles",
+            params={
+                "principal_type": "group",
+                "principal_id": group["id"],
+                "permission_type": "content",
+                "folder_id": folder["external_id"],
+            },
+        ).json()["data"]
+    }
     assert ids == {role_id, VIEWER}
-    inspected = emu.perms.get("/principal_roles/inspect", params={"scope_type": "prodenv",
-                                                                   "folder_id": folder["external_id"]})
+    inspected = emu.perms.get(
+        "/principal_roles/inspect", params={"scope_type": "prodenv", "folder_id": folder["external_id"]}
+    )
     assert_matches(PERMS, f"{V2}/principal_roles/inspect", "get", 200, inspected.json())
     assert [(p["type"], len(p["roles"])) for p in inspected.json()["data"]["principals"]] == [("group", 2)]
     principals = emu.perms.get(f"/roles/{VIEWER}/principals", params={"verbose": "true"})
     assert_matches(PERMS, f"{V2}/roles/{{role_id}}/principals", "get", 200, principals.json())
     assert [(p["id"], p["scope_id"]) for p in principals.json()["data"]] == [(group["id"], emu.environment_id)]
 
-    removed = emu.perms.put(f"/roles/{VIEWER}/principals", json={"operation": "remove", "principals": [
-        {"principal_type": "group", "principal_id": group["id"], "scope_id": emu.environment_id,
-         "policy_parameters": {"folder_id": folder["external_id"]}}]})
+    removed = emu.perms.put(
+        f"/roles/{VIEWER}/principals",
+        json={
+            "operation": "remove",
+            "principals": [
+                {
+                    "principal_type": "group",
+                    "principal_id": group["id"],
+                    "scope_id": emu.environment_id,
+                    "policy_parameters": {"folder_id": folder["external_id"]},
+                }
+            ],
+        },
+    )
     assert removed.status_code == 200
     grant["operation"] = "remove"
     emu.perms.put("/principal_roles", json=grant)
@@ -250,26 +306,43 @@ def test_v2_error_shape(emu: Emulator) -> None:
         return body
 
     assert error(emu.perms.get("/roles"), 400, "ACCOUNTS_00005")["details"] == {"fields": ["permission_type"]}
-    assert error(emu.perms.post("/roles", json={"permission_type": "content"}), 400, "ACCOUNTS_00005")["details"] \
-        == {"fields": ["name", "scope_type"]}
+    assert error(emu.perms.post("/roles", json={"permission_type": "content"}), 400, "ACCOUNTS_00005")["details"] == {
+        "fields": ["name", "scope_type"]
+    }
     missing_role = error(emu.perms.get("/roles/nope"), 404, "ACCOUNTS_00003")
     assert missing_role["category"] == "server_error" and missing_role["details"] == {"fields": [{"role_id": "nope"}]}
     emu.perms.post("/roles", json={"id": "dup", "name": "Dup", "permission_type": "global", "scope_type": "prodenv"})
-    error(emu.perms.post("/roles", json={"id": "dup", "name": "Other", "permission_type": "global",
-                                         "scope_type": "prodenv"}), 409, "ACCOUNTS_00006")
-    nobody = {"operation": "add", "principal": {"type": "user", "id": "nobody"},
-              "roles": [{"id": "cld::role::prodenv::ml_user", "scope_id": emu.environment_id}]}
-    assert error(emu.perms.put("/principal_roles", json=nobody), 404, "ACCOUNTS_00003")["details"] == \
-        {"fields": [{"principal_id": "nobody"}]}
+    error(
+        emu.perms.post(
+            "/roles", json={"id": "dup", "name": "Other", "permission_type": "global", "scope_type": "prodenv"}
+        ),
+        409,
+        "ACCOUNTS_00006",
+    )
+    nobody = {
+        "operation": "add",
+        "principal": {"type": "user", "id": "nobody"},
+        "roles": [{"id": "cld::role::prodenv::ml_user", "scope_id": emu.environment_id}],
+    }
+    assert error(emu.perms.put("/principal_roles", json=nobody), 404, "ACCOUNTS_00003")["details"] == {
+        "fields": [{"principal_id": "nobody"}]
+    }
     bad_operation = {**nobody, "operation": "subtract"}
     error(emu.perms.put("/principal_roles", json=bad_operation), 400, "ACCOUNTS_00005")
     user = emu.account.post("/users", json={"name": "Cy", "email": "cy@example.com"}).json()
-    no_folder = {"operation": "add", "principal": {"type": "user", "id": user["id"]},
-                 "roles": [{"id": VIEWER, "scope_id": emu.environment_id}]}
-    assert error(emu.perms.put("/principal_roles", json=no_folder), 400, "ACCOUNTS_00005")["message"] == \
-        "missing fields"
-    unauthorised = httpx.get(f"{emu.live.url}/v2/accounts/{emu.state.account_id}/permissions/roles",
-                             params={"permission_type": "global"}, auth=(emu.state.key, "wrong"))
+    no_folder = {
+        "operation": "add",
+        "principal": {"type": "user", "id": user["id"]},
+        "roles": [{"id": VIEWER, "scope_id": emu.environment_id}],
+    }
+    assert (
+        error(emu.perms.put("/principal_roles", json=no_folder), 400, "ACCOUNTS_00005")["message"] == "missing fields"
+    )
+    unauthorised = httpx.get(
+        f"{emu.live.url}/v2/accounts/{emu.state.account_id}/permissions/roles",
+        params={"permission_type": "global"},
+        auth=(emu.state.key, "wrong"),
+    )
     assert error(unauthorised, 401, "ACCOUNTS_00006")["message"] == "invalid credentials"
 
 
@@ -283,8 +356,13 @@ def test_legacy_permission_model_refuses_folder_roles() -> None:
         folder = _folder(emu, "brand")
         listed = emu.admin.get(f"/folder_operations/invite/{folder['external_id']}")
         assert listed.status_code == 403 and set(listed.json()["error"]) == {"message"}
-        assert emu.admin.post(f"/folder_operations/invite/{folder['external_id']}", json={
-            "principal": {"type": "apiKey", "id": "1"}, "operation": "add", "roles": [VIEWER]}).status_code == 403
+        assert (
+            emu.admin.post(
+                f"/folder_operations/invite/{folder['external_id']}",
+                json={"principal": {"type": "apiKey", "id": "1"}, "operation": "add", "roles": [VIEWER]},
+            ).status_code
+            == 403
+        )
         assert emu.perms.put("/principal_roles", json={}).status_code == 403
         # switching the account over keeps the grants that exist (one model)
         emu.switches.permission_model = "roles"
@@ -298,11 +376,16 @@ def test_new_routes_share_quota_faults_and_call_log() -> None:
         auth = (key["api_key"], key["api_secret"])
         first = httpx.get(f"{live.url}/v1_1/production/folders", auth=auth)
         assert first.headers["x-featureratelimit-remaining"] == "1"
-        httpx.get(f"{live.url}/v2/accounts/{state.account_id}/permissions/roles",
-                  params={"permission_type": "global"}, auth=(state.key, state.secret))
+        httpx.get(
+            f"{live.url}/v2/accounts/{state.account_id}/permissions/roles",
+            params={"permission_type": "global"},
+            auth=(state.key, state.secret),
+        )
         assert httpx.get(f"{live.url}/v1_1/production/folders", auth=auth).status_code == 429
-        assert [c["path"] for c in state.calls] == ["/v1_1/production/folders",
-                                                    f"/v2/accounts/{state.account_id}/permissions/roles"]
+        assert [c["path"] for c in state.calls] == [
+            "/v1_1/production/folders",
+            f"/v2/accounts/{state.account_id}/permissions/roles",
+        ]
         httpx.put(f"{live.url}/_emulator/faults", json={"error_rate": 1.0, "error_status": 503})
         assert httpx.get(f"{live.url}/v2/accounts/permissions/public/catalog").status_code == 503
 
@@ -312,10 +395,18 @@ def test_drift_injected_in_state_shows_through_the_api(emu: Emulator) -> None:
     emu.admin.post("/folders/brand")
     folder = _folder(emu, "brand")
     # someone grants a role in the Console: the emulator's state takes it directly
-    emu.state.role_assignments.append({
-        "principal_type": "user", "principal_id": user["id"], "role_id": "cld::role::folder::manager",
-        "scope_type": "prodenv", "scope_id": emu.environment_id,
-        "policy_parameters": {"folder_id": folder["external_id"]}, "created_at": 0, "updated_at": 0})
+    emu.state.role_assignments.append(
+        {
+            "principal_type": "user",
+            "principal_id": user["id"],
+            "role_id": "cld::role::folder::manager",
+            "scope_type": "prodenv",
+            "scope_id": emu.environment_id,
+            "policy_parameters": {"folder_id": folder["external_id"]},
+            "created_at": 0,
+            "updated_at": 0,
+        }
+    )
     shared = emu.admin.get(f"/folder_operations/invite/{folder['external_id']}").json()["shared_with"]
     assert [r["id"] for r in shared[0]["roles"]] == ["cld::role::folder::manager"]
     emu.account.delete(f"/users/{user['id']}")  # a deleted user's grants go with it
@@ -331,11 +422,14 @@ def test_signed_notification_verifies_with_the_environment_secret(emu: Emulator)
 
     with LiveApp(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as receiver:
         for algorithm in ("sha1", "sha256"):
-            sent = httpx.post(f"{emu.live.url}/_emulator/notify", timeout=10, json={
-                "url": f"{receiver.url}/hook", "algorithm": algorithm, "notification_type": "create_folder"})
+            sent = httpx.post(
+                f"{emu.live.url}/_emulator/notify",
+                timeout=10,
+                json={"url": f"{receiver.url}/hook", "algorithm": algorithm, "notification_type": "create_folder"},
+            )
             assert sent.status_code == 200 and sent.json()["status"] == 200
     key = emu.state.access_keys[emu.environment_id][0]
-    for delivery, algorithm in zip(received, ("sha1", "sha256")):
+    for delivery, algorithm in zip(received, ("sha1", "sha256"), strict=False):
         timestamp = delivery["headers"]["x-cld-timestamp"]
         expected = hashlib.new(algorithm, delivery["body"] + timestamp.encode() + key["api_secret"].encode())
         assert delivery["headers"]["x-cld-signature"] == expected.hexdigest()

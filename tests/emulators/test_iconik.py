@@ -18,19 +18,25 @@ SPEC = "iconik/users.json"
 def emulator() -> Iterator[tuple[httpx.Client, iconik.IconikState, LiveApp]]:
     state = iconik.IconikState()
     with LiveApp(iconik.build(state)) as live:
-        with httpx.Client(base_url=f"{live.url}/API/users/v1",
-                          headers={"App-ID": state.app_id, "Auth-Token": state.auth_token}, timeout=10) as client:
+        with httpx.Client(
+            base_url=f"{live.url}/API/users/v1",
+            headers={"App-ID": state.app_id, "Auth-Token": state.auth_token},
+            timeout=10,
+        ) as client:
             yield client, state, live
 
 
 def test_user_and_group_lifecycle_with_documented_status_codes(emulator: tuple) -> None:
     client, _, _ = emulator
-    created = client.post("/users/", json={"email": "jane@example.com", "first_name": "Jane", "last_name": "Doe",
-                                           "type": "STANDARD"})
+    created = client.post(
+        "/users/", json={"email": "jane@example.com", "first_name": "Jane", "last_name": "Doe", "type": "STANDARD"}
+    )
     assert created.status_code == 201
     assert_matches(SPEC, "/v1/users/", "post", 201, created.json())
     user = created.json()
-    group = client.post("/groups/", json={"name": "Post-Production", "external_id": "otds-1", "roles": ["can_read_assets"]})
+    group = client.post(
+        "/groups/", json={"name": "Post-Production", "external_id": "otds-1", "roles": ["can_read_assets"]}
+    )
     assert group.status_code == 201
     assert_matches(SPEC, "/v1/groups/", "post", 201, group.json())
     gid = group.json()["id"]
@@ -109,15 +115,20 @@ def test_emulate_command_serves_an_emulator_alone() -> None:
     from tests.live import free_port
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "scim_bridge", "emulate", "iconik", "--port", str(port)],
-                               stdout=subprocess.PIPE, text=True, env=os.environ.copy())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scim_bridge", "emulate", "iconik", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         banner = process.stdout.readline() + process.stdout.readline()  # type: ignore[union-attr]
         app_id, token = re.search(r"App-ID: (\S+)  Auth-Token: (\S+)", banner).groups()  # type: ignore[union-attr]
         for _ in range(100):
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/API/users/v1/users/",
-                                     headers={"App-ID": app_id, "Auth-Token": token})
+                response = httpx.get(
+                    f"http://127.0.0.1:{port}/API/users/v1/users/", headers={"App-ID": app_id, "Auth-Token": token}
+                )
                 break
             except httpx.TransportError:
                 time.sleep(0.05)

@@ -14,8 +14,6 @@ from tests.emulators.spec import assert_matches
 ACLS, USERS = "iconik/acls.json", "iconik/users.json"
 
 
-
-
 @pytest.fixture
 def api() -> Iterator[tuple[httpx.Client, iconik.IconikState]]:
     yield from serve()
@@ -26,8 +24,10 @@ def make(client: httpx.Client) -> tuple[str, str, str, str]:
     collection = client.post("/assets/v1/collections/", json={"title": "Marketing"}).json()["id"]
     editors = client.post("/users/v1/groups/", json={"name": "Editors"}).json()["id"]
     legal = client.post("/users/v1/groups/", json={"name": "Legal"}).json()["id"]
-    user = client.post("/users/v1/users/", json={"email": "ed@example.com", "first_name": "Ed", "type": "STANDARD",
-                                                 "groups": [editors]}).json()["id"]
+    user = client.post(
+        "/users/v1/users/",
+        json={"email": "ed@example.com", "first_name": "Ed", "type": "STANDARD", "groups": [editors]},
+    ).json()["id"]
     return collection, editors, legal, user
 
 
@@ -74,8 +74,12 @@ def test_user_acl_and_permission_checks(api: tuple) -> None:
     checked = client.post("/acls/v1/acl/collections/read/", json={"object_keys": [collection, "not-there"]})
     assert checked.json() == {"access_granted": [collection], "access_denied": ["not-there"]}
     assert_matches(ACLS, "/v1/acl/{object_type}/{permission}/", "post", 200, checked.json())
-    many = client.post("/acls/v1/acl/", json={"objects": [{"object_type": "collections", "object_keys": [collection],
-                                                          "permissions": ["read", "write"]}]})
+    many = client.post(
+        "/acls/v1/acl/",
+        json={
+            "objects": [{"object_type": "collections", "object_keys": [collection], "permissions": ["read", "write"]}]
+        },
+    )
     assert_matches(ACLS, "/v1/acl/", "post", 200, many.json())
     assert client.put(path, json={"permissions": ["publish"]}).status_code == 400
     assert client.put(path, json={}).status_code == 400
@@ -97,30 +101,47 @@ def test_bulk_append_keeps_existing_and_overwrite_replaces(api: tuple) -> None:
     client, state = api
     collection, editors, legal, user = make(client)
     client.put(f"/acls/v1/groups/{editors}/acl/collections/{collection}/", json={"permissions": ["read", "write"]})
-    appended = client.put("/acls/v1/acl/collections/", json={"object_keys": [collection, "gone"], "group_ids": [legal],
-                                                             "permissions": ["read"], "mode": "APPEND"})
+    appended = client.put(
+        "/acls/v1/acl/collections/",
+        json={"object_keys": [collection, "gone"], "group_ids": [legal], "permissions": ["read"], "mode": "APPEND"},
+    )
     assert appended.status_code == 200 and appended.json() == {"updated_object_keys": [collection]}
     assert_matches(ACLS, "/v1/acl/{object_type}/", "put", 200, appended.json())
-    groups = {e["group_id"]: e["permissions"] for e in client.get(f"/acls/v1/acl/collections/{collection}/").json()
-              ["groups_acl"]}
+    groups = {
+        e["group_id"]: e["permissions"]
+        for e in client.get(f"/acls/v1/acl/collections/{collection}/").json()["groups_acl"]
+    }
     assert groups == {editors: ["read", "write"], legal: ["read"]}
     # OVERWRITE (the default mode) leaves only what it names.
-    client.put("/acls/v1/acl/collections/", json={"object_keys": [collection], "user_ids": [user],
-                                                  "permissions": ["read"]})
+    client.put(
+        "/acls/v1/acl/collections/", json={"object_keys": [collection], "user_ids": [user], "permissions": ["read"]}
+    )
     acl = client.get(f"/acls/v1/acl/collections/{collection}/").json()
     assert acl["groups_acl"] == [] and acl["users_acl"] == [{"user_id": user, "permissions": ["read"]}]
-    bulk = client.put("/acls/v1/acl/collections/bulk/", json={"objects": [
-        {"object_keys": [collection], "group_ids": [legal], "permissions": ["read", "delete"], "mode": "APPEND"}]})
+    bulk = client.put(
+        "/acls/v1/acl/collections/bulk/",
+        json={
+            "objects": [
+                {"object_keys": [collection], "group_ids": [legal], "permissions": ["read", "delete"], "mode": "APPEND"}
+            ]
+        },
+    )
     assert bulk.status_code == 200 and bulk.json() == [{"updated_object_keys": [collection]}]
     assert_matches(ACLS, "/v1/acl/{object_type}/bulk/", "put", 200, bulk.json())
-    removed = client.request("DELETE", "/acls/v1/acl/collections/", json={"object_keys": [collection],
-                                                                          "group_ids": [legal]})
+    removed = client.request(
+        "DELETE", "/acls/v1/acl/collections/", json={"object_keys": [collection], "group_ids": [legal]}
+    )
     assert removed.status_code == 200
     assert state.acls[f"collections/{collection}"]["groups"] == {}
-    assert client.put("/acls/v1/acl/collections/", json={"object_keys": [collection], "permissions": ["read"],
-                                                         "mode": "MERGE"}).status_code == 400
-    too_many = client.put("/acls/v1/acl/collections/bulk/", json={"objects": [{"object_keys": ["a", "b"],
-                                                                                 "permissions": ["read"]}]})
+    assert (
+        client.put(
+            "/acls/v1/acl/collections/", json={"object_keys": [collection], "permissions": ["read"], "mode": "MERGE"}
+        ).status_code
+        == 400
+    )
+    too_many = client.put(
+        "/acls/v1/acl/collections/bulk/", json={"objects": [{"object_keys": ["a", "b"], "permissions": ["read"]}]}
+    )
     assert too_many.status_code == 400
 
 
@@ -128,31 +149,56 @@ def test_content_acls_one_shot_by_default_and_propagating_behind_a_switch(api: t
     client, _ = api
     root, editors, _, user = make(client)
     child = client.post("/assets/v1/collections/", json={"title": "Spring", "parent_id": root}).json()["id"]
-    body = {"object_ids": [root], "group_ids": [editors], "permissions": ["read"], "include_assets": True,
-            "include_collections": True, "mode": "APPEND"}
+    body = {
+        "object_ids": [root],
+        "group_ids": [editors],
+        "permissions": ["read"],
+        "include_assets": True,
+        "include_collections": True,
+        "mode": "APPEND",
+    }
     answer = client.put("/acls/v1/acl/collections/content/", json=body)
     assert answer.status_code == 202
     assert client.get(f"/acls/v1/acl/collections/{child}/").json()["groups_acl"] == [
-        {"group_id": editors, "permissions": ["read"]}]
+        {"group_id": editors, "permissions": ["read"]}
+    ]
     later = client.post("/assets/v1/collections/", json={"title": "Summer", "parent_id": root}).json()["id"]
     assert client.get(f"/acls/v1/users/{user}/acl/collections/{later}/read/").status_code == 403  # one-shot
     assert client.put("/acls/v1/acl/assets/content/", json=body).status_code == 501
-    assert client.request("DELETE", "/acls/v1/acl/collections/content/", json={
-        "object_ids": [root], "group_ids": [editors], "include_assets": True, "include_collections": True,
-    }).status_code == 200
+    assert (
+        client.request(
+            "DELETE",
+            "/acls/v1/acl/collections/content/",
+            json={
+                "object_ids": [root],
+                "group_ids": [editors],
+                "include_assets": True,
+                "include_collections": True,
+            },
+        ).status_code
+        == 200
+    )
     assert client.get(f"/acls/v1/acl/collections/{child}/").json()["groups_acl"] == []
 
 
 def test_propagating_content_acls_reach_future_content() -> None:
     for client, _ in serve(iconik.IconikSwitches(acl_content_propagates=True)):
         root, editors, _, user = make(client)
-        client.put("/acls/v1/acl/collections/content/", json={
-            "object_ids": [root], "group_ids": [editors], "permissions": ["read", "write"],
-            "include_assets": True, "include_collections": True})
+        client.put(
+            "/acls/v1/acl/collections/content/",
+            json={
+                "object_ids": [root],
+                "group_ids": [editors],
+                "permissions": ["read", "write"],
+                "include_assets": True,
+                "include_collections": True,
+            },
+        )
         later = client.post("/assets/v1/collections/", json={"title": "Later", "parent_id": root}).json()["id"]
         acl = client.get(f"/acls/v1/acl/collections/{later}/").json()
-        assert acl["inherited_groups_acl"] == [{"group_id": editors, "object_type": "collections", "object_key": root,
-                                                "permissions": ["read", "write"]}]
+        assert acl["inherited_groups_acl"] == [
+            {"group_id": editors, "object_type": "collections", "object_key": root, "permissions": ["read", "write"]}
+        ]
         assert_matches(ACLS, "/v1/acl/{object_type}/{object_key}/", "get", 200, acl)
         on_root = client.get(f"/acls/v1/acl/collections/{root}/").json()
         assert on_root["propagating_groups_acl"][0]["group_id"] == editors
@@ -161,15 +207,28 @@ def test_propagating_content_acls_reach_future_content() -> None:
 
 def test_roles_on_groups_and_effective_user_roles(api: tuple) -> None:
     client, state = api
-    reviewers = client.post("/users/v1/groups/", json={
-        "name": "Reviewers", "roles": ["can_read_assets", "can_write_approval_status"],
-        "role_categories": {"collaborate": True, "download": False}})
+    reviewers = client.post(
+        "/users/v1/groups/",
+        json={
+            "name": "Reviewers",
+            "roles": ["can_read_assets", "can_write_approval_status"],
+            "role_categories": {"collaborate": True, "download": False},
+        },
+    )
     assert reviewers.status_code == 201
     assert_matches(USERS, "/v1/groups/", "post", 201, reviewers.json())
-    editors = client.post("/users/v1/groups/", json={"name": "Editors", "roles": ["can_read_assets",
-                                                                                 "can_write_assets"]}).json()
-    user = client.post("/users/v1/users/", json={"email": "r@example.com", "first_name": "R", "type": "BROWSE_ONLY",
-                                                 "groups": [reviewers.json()["id"], editors["id"]]}).json()
+    editors = client.post(
+        "/users/v1/groups/", json={"name": "Editors", "roles": ["can_read_assets", "can_write_assets"]}
+    ).json()
+    user = client.post(
+        "/users/v1/users/",
+        json={
+            "email": "r@example.com",
+            "first_name": "R",
+            "type": "BROWSE_ONLY",
+            "groups": [reviewers.json()["id"], editors["id"]],
+        },
+    ).json()
     roles = client.get(f"/users/v1/users/{user['id']}/roles/")
     assert roles.json() == {"objects": ["can_read_assets", "can_write_approval_status", "can_write_assets"]}
     assert_matches(USERS, "/v1/users/{user_id}/roles/", "get", 200, roles.json())

@@ -22,16 +22,18 @@ from tests.emulators.spec import assert_matches
 ASSETS, NOTIFICATIONS = "iconik/assets.json", "iconik/notifications.json"
 
 
-
-
 @pytest.fixture
 def api() -> Iterator[tuple[httpx.Client, iconik.IconikState]]:
     yield from serve()
 
 
 def user(client: httpx.Client, name: str, groups: list[str] | None = None) -> str:
-    return str(client.post("/users/v1/users/", json={"email": f"{name}@example.com", "first_name": name,
-                                                     "type": "STANDARD", "groups": groups or []}).json()["id"])
+    return str(
+        client.post(
+            "/users/v1/users/",
+            json={"email": f"{name}@example.com", "first_name": name, "type": "STANDARD", "groups": groups or []},
+        ).json()["id"]
+    )
 
 
 def test_collection_lifecycle_with_parents(api: tuple) -> None:
@@ -122,8 +124,9 @@ def test_project_with_members_added_and_removed(api: tuple) -> None:
     second = client.post("/assets/v1/projects/", json={"name": "Agency", "collection_id": own})
     assert second.status_code == 201 and second.json()["collection_id"] == own
     assert client.post("/assets/v1/projects/", json={"name": "Again", "collection_id": own}).status_code == 400
-    replaced = client.put(f"/assets/v1/projects/{second.json()['id']}/",
-                          json={"name": "Agency X", "collection_id": own})
+    replaced = client.put(
+        f"/assets/v1/projects/{second.json()['id']}/", json={"name": "Agency X", "collection_id": own}
+    )
     assert_matches(ASSETS, "/v1/projects/{project_id}/", "put", 200, replaced.json())
     assert client.delete(f"/assets/v1/projects/{project['id']}/").status_code == 202
     assert client.get(f"/assets/v1/projects/{project['id']}/").json() == {"errors": ["Project does not exist"]}
@@ -161,8 +164,11 @@ def test_approval_request_votes_and_result(api: tuple) -> None:
     client.put(base, json={"status": "NOT_APPROVED", "user": max_})
     assert client.get(base + "request/").json()["status"] == "MIXED"
     votes = client.get(base)
-    assert {v["user"]: v["status"] for v in votes.json()["objects"]} == {lea: "APPROVED", leo: "APPROVED",
-                                                                        max_: "NOT_APPROVED"}
+    assert {v["user"]: v["status"] for v in votes.json()["objects"]} == {
+        lea: "APPROVED",
+        leo: "APPROVED",
+        max_: "NOT_APPROVED",
+    }
     assert_matches(ASSETS, "/v1/{object_type}/{object_id}/approvals/", "get", 200, votes.json())
     assert client.delete(base + f"user/{max_}/").status_code == 204
     assert client.get(base + "request/").json()["status"] == "APPROVED"
@@ -218,16 +224,27 @@ def test_webhook_crud_and_delivery_when_a_collection_is_created(api: tuple) -> N
     client, state = api
     receiver = Receiver()
     with LiveApp(receiver.app) as sink:
-        created = client.post("/notifications/v1/webhooks/", json={
-            "name": "audit", "url": f"{sink.url}/hook", "event_type": "collections", "realm": "entity",
-            "status": "ENABLED", "headers": {"X-Bridge-Secret": "s3cret"}})
+        created = client.post(
+            "/notifications/v1/webhooks/",
+            json={
+                "name": "audit",
+                "url": f"{sink.url}/hook",
+                "event_type": "collections",
+                "realm": "entity",
+                "status": "ENABLED",
+                "headers": {"X-Bridge-Secret": "s3cret"},
+            },
+        )
         assert created.status_code == 201
         assert_matches(NOTIFICATIONS, "/v1/webhooks/", "post", 201, created.json())
         hook = created.json()
-        acl_hook = client.post("/notifications/v1/webhooks/", json={
-            "url": f"{sink.url}/hook", "event_type": "collections", "realm": "acls", "status": "ENABLED"}).json()
-        client.post("/notifications/v1/webhooks/", json={
-            "url": f"{sink.url}/hook", "event_type": "assets", "status": "ENABLED"})  # never matches here
+        acl_hook = client.post(
+            "/notifications/v1/webhooks/",
+            json={"url": f"{sink.url}/hook", "event_type": "collections", "realm": "acls", "status": "ENABLED"},
+        ).json()
+        client.post(
+            "/notifications/v1/webhooks/", json={"url": f"{sink.url}/hook", "event_type": "assets", "status": "ENABLED"}
+        )  # never matches here
         collection = client.post("/assets/v1/collections/", json={"title": "Watched"}).json()
         [event] = receiver.wait_for(1)
         assert (event["event_type"], event["realm"], event["operation"]) == ("collections", "entity", "create")
@@ -237,8 +254,12 @@ def test_webhook_crud_and_delivery_when_a_collection_is_created(api: tuple) -> N
         client.put(f"/acls/v1/groups/{group}/acl/collections/{collection['id']}/", json={"permissions": ["read"]})
         acl_event = receiver.wait_for(2)[1]
         assert (acl_event["realm"], acl_event["operation"]) == ("acls", "update")
-        assert acl_event["data"] == {"object_type": "collections", "object_key": collection["id"],
-                                     "group_id": group, "permissions": ["read"]}
+        assert acl_event["data"] == {
+            "object_type": "collections",
+            "object_key": collection["id"],
+            "group_id": group,
+            "permissions": ["read"],
+        }
         client.delete(f"/assets/v1/collections/{collection['id']}/")
         assert receiver.wait_for(3)[2]["operation"] == "delete"
         time.sleep(0.1)
@@ -265,8 +286,9 @@ def test_failing_webhooks_are_marked_and_never_fail_the_call() -> None:
 
     for client, state in serve(iconik.IconikSwitches(webhook_failures_before_failing=2, webhook_timeout_seconds=1)):
         dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
-        hook = client.post("/notifications/v1/webhooks/", json={"url": dead, "event_type": "collections",
-                                                                "status": "ENABLED"}).json()
+        hook = client.post(
+            "/notifications/v1/webhooks/", json={"url": dead, "event_type": "collections", "status": "ENABLED"}
+        ).json()
         for title in ("a", "b"):
             assert client.post("/assets/v1/collections/", json={"title": title}).status_code == 201
         deadline = time.monotonic() + 5
@@ -280,8 +302,10 @@ def test_webhooks_can_be_switched_off() -> None:
     for client, _ in serve(iconik.IconikSwitches(webhooks_deliver=False)):
         receiver = Receiver()
         with LiveApp(receiver.app) as sink:
-            client.post("/notifications/v1/webhooks/", json={"url": f"{sink.url}/hook", "event_type": "collections",
-                                                             "status": "ENABLED"})
+            client.post(
+                "/notifications/v1/webhooks/",
+                json={"url": f"{sink.url}/hook", "event_type": "collections", "status": "ENABLED"},
+            )
             client.post("/assets/v1/collections/", json={"title": "quiet"})
             time.sleep(0.2)
             assert receiver.received == []

@@ -39,8 +39,14 @@ def unique(prefix: str = "user") -> str:
 
 
 def new_user(client: httpx.Client, **fields: Any) -> dict[str, Any]:
-    body = {"schemas": [USER], "userName": unique(), "name": {"givenName": "Ada", "familyName": "Lovelace"},
-            "emails": [{"value": unique("mail"), "type": "work", "primary": True}], "active": True, **fields}
+    body = {
+        "schemas": [USER],
+        "userName": unique(),
+        "name": {"givenName": "Ada", "familyName": "Lovelace"},
+        "emails": [{"value": unique("mail"), "type": "work", "primary": True}],
+        "active": True,
+        **fields,
+    }
     response = client.post("/Users", json=body)
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -7,8 +7,8 @@ import base64
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
@@ -27,7 +27,7 @@ def jwks() -> Iterator[tuple[str, RSAKey]]:
     document = json.dumps({"keys": [key.as_dict(private=False)]}).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
@@ -43,7 +43,9 @@ def jwks() -> Iterator[tuple[str, RSAKey]]:
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory: pytest.TempPathFactory, jwks: tuple[str, RSAKey]) -> Iterator[tuple[LiveBridge, str, str]]:
+def secured(
+    tmp_path_factory: pytest.TempPathFactory, jwks: tuple[str, RSAKey]
+) -> Iterator[tuple[LiveBridge, str, str]]:
     url = f"sqlite:///{tmp_path_factory.mktemp('auth')}/auth.db"
 
     async def make_client() -> tuple[str, str]:
@@ -55,9 +57,17 @@ def secured(tmp_path_factory: pytest.TempPathFactory, jwks: tuple[str, RSAKey]) 
             await store.close()
 
     client_id, secret = asyncio.run(make_client())
-    with LiveBridge(url, tokens=[TOKEN, "rotated-token"], basic_users=["ping:pa55word"], api_keys=["raw-key-1"],
-                    api_key_header="X-API-Key", jwks_url=jwks[0], jwt_issuer="https://issuer.example",
-                    jwt_audience="8adf8e6e", oauth_token_lifetime=900) as bridge:
+    with LiveBridge(
+        url,
+        tokens=[TOKEN, "rotated-token"],
+        basic_users=["ping:pa55word"],
+        api_keys=["raw-key-1"],
+        api_key_header="X-API-Key",
+        jwks_url=jwks[0],
+        jwt_issuer="https://issuer.example",
+        jwt_audience="8adf8e6e",
+        oauth_token_lifetime=900,
+    ) as bridge:
         yield bridge, client_id, secret
 
 
@@ -67,11 +77,19 @@ def status(bridge: LiveBridge, headers: dict[str, str]) -> int:
 
 def test_missing_or_wrong_credentials_are_401_scim_errors(secured: tuple[LiveBridge, str, str]) -> None:
     bridge = secured[0]
-    for headers in ({}, {"Authorization": "non-token"}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic !!"}):
+    for headers in (
+        {},
+        {"Authorization": "non-token"},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic !!"},
+    ):
         response = httpx.get(f"{bridge.base}/Users", headers=headers)
         assert response.status_code == 401
-        assert response.json() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "401",
-                                   "detail": "missing or invalid credentials"}
+        assert response.json() == {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": "401",
+            "detail": "missing or invalid credentials",
+        }
         assert response.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -90,16 +108,23 @@ def test_static_tokens_basic_and_api_keys(secured: tuple[LiveBridge, str, str]) 
 
 def test_oauth_client_credentials_in_header_or_body(secured: tuple[LiveBridge, str, str]) -> None:
     bridge, client_id, secret = secured
-    by_header = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials", "scope": "scim"},
-                           auth=(client_id, secret))
+    by_header = httpx.post(
+        f"{bridge.root}/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "scim"},
+        auth=(client_id, secret),
+    )
     assert by_header.status_code == 200, by_header.text
     token = by_header.json()
     assert token["token_type"] == "Bearer" and token["expires_in"] >= 900 and token["scope"] == "scim"
-    by_body = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials",
-                                                             "client_id": client_id, "client_secret": secret})
+    by_body = httpx.post(
+        f"{bridge.root}/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
     assert by_body.status_code == 200
     assert status(bridge, {"Authorization": f"Bearer {token['access_token']}"}) == 200
-    wrong = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, "nope"))
+    wrong = httpx.post(
+        f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, "nope")
+    )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
     grant = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "password"}, auth=(client_id, secret))
     assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
@@ -107,8 +132,9 @@ def test_oauth_client_credentials_in_header_or_body(secured: tuple[LiveBridge, s
 
 def test_expired_or_tampered_access_tokens_are_refused(secured: tuple[LiveBridge, str, str]) -> None:
     bridge, client_id, secret = secured
-    token = httpx.post(f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials"},
-                       auth=(client_id, secret)).json()["access_token"]
+    token = httpx.post(
+        f"{bridge.root}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+    ).json()["access_token"]
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["sub"] = "someone-else"

@@ -44,15 +44,25 @@ def test_resource_types_and_schemas_are_list_responses(scim: httpx.Client) -> No
     assert {USER, ENTERPRISE, "urn:ietf:params:scim:schemas:core:2.0:Group"} <= ids
     assert _no_nulls(schemas)
     user_name = next(a for a in scim.get(f"/Schemas/{USER}").json()["attributes"] if a["name"] == "userName")
-    assert user_name["caseExact"] is False and user_name["uniqueness"] == "server" and user_name["mutability"] == "readWrite"
+    assert (
+        user_name["caseExact"] is False
+        and user_name["uniqueness"] == "server"
+        and user_name["mutability"] == "readWrite"
+    )
     assert scim.get("/Schemas/urn:nope").status_code == 404
 
 
 def test_json_and_scim_json_bodies_and_odd_urls_are_accepted(bridge: LiveBridge, scim: httpx.Client) -> None:
     for content_type in ("application/json", "application/scim+json", "application/scim+json; charset=utf-8"):
-        body = {"schemas": [USER], "userName": f"ct-{content_type.replace('/', '_').replace(';', '').replace(' ', '')}-x"}
-        response = scim.post("/Users", content=httpx.Request("POST", "/", json=body).content,
-                             headers={"Content-Type": content_type, "User-Agent": ""})
+        body = {
+            "schemas": [USER],
+            "userName": f"ct-{content_type.replace('/', '_').replace(';', '').replace(' ', '')}-x",
+        }
+        response = scim.post(
+            "/Users",
+            content=httpx.Request("POST", "/", json=body).content,
+            headers={"Content-Type": content_type, "User-Agent": ""},
+        )
         assert response.status_code == 201, response.text
     user = new_user(scim)
     with httpx.Client(headers=scim.headers) as raw:

@@ -22,23 +22,34 @@ def error(response: httpx.Response, status: int, scim_type: str | None = None) -
     return body
 
 
-@pytest.mark.parametrize("body, scim_type", [
-    (b"{not json", "invalidSyntax"),
-    (b"[1, 2]", "invalidSyntax"),
-    (b'{"userName": "no-schemas"}', "invalidValue"),
-    (b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "userName": "x"}', "invalidValue"),
-    (b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}', "invalidValue"),
-    (b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x", "emails": "nope"}', "invalidValue"),
-    (b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x", "active": "perhaps"}', "invalidValue"),
-    (b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": 42}', "invalidValue"),
-])
+@pytest.mark.parametrize(
+    "body, scim_type",
+    [
+        (b"{not json", "invalidSyntax"),
+        (b"[1, 2]", "invalidSyntax"),
+        (b'{"userName": "no-schemas"}', "invalidValue"),
+        (b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "userName": "x"}', "invalidValue"),
+        (b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}', "invalidValue"),
+        (
+            b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x", "emails": "nope"}',
+            "invalidValue",
+        ),
+        (
+            b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x", "active": "perhaps"}',
+            "invalidValue",
+        ),
+        (b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": 42}', "invalidValue"),
+    ],
+)
 def test_bad_bodies(scim: httpx.Client, body: bytes, scim_type: str) -> None:
     response = scim.post("/Users", content=body, headers={"Content-Type": "application/scim+json"})
     error(response, 400, scim_type)
 
 
 def test_body_over_the_limit_is_413_before_it_is_read(scim: httpx.Client) -> None:
-    huge = b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    huge = (
+        b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    )
     error(scim.post("/Users", content=huge, headers={"Content-Type": "application/json"}), 413)
 
     def chunks():  # no Content-Length: the cap applies while streaming
@@ -59,11 +70,20 @@ def test_etags(scim: httpx.Client) -> None:
     user = new_user(scim)
     tag = user["meta"]["version"]
     assert scim.get(f"/Users/{user['id']}", headers={"If-None-Match": tag}).status_code == 304
-    changed = scim.patch(f"/Users/{user['id']}", headers={"If-Match": tag},
-                         json=patch_ops({"op": "replace", "path": "title", "value": "Boss"}))
+    changed = scim.patch(
+        f"/Users/{user['id']}",
+        headers={"If-Match": tag},
+        json=patch_ops({"op": "replace", "path": "title", "value": "Boss"}),
+    )
     assert changed.status_code == 200 and changed.headers["etag"] != tag
-    error(scim.patch(f"/Users/{user['id']}", headers={"If-Match": tag},
-                     json=patch_ops({"op": "replace", "path": "title", "value": "Nope"})), 412)
+    error(
+        scim.patch(
+            f"/Users/{user['id']}",
+            headers={"If-Match": tag},
+            json=patch_ops({"op": "replace", "path": "title", "value": "Nope"}),
+        ),
+        412,
+    )
     error(scim.delete(f"/Users/{user['id']}", headers={"If-Match": tag}), 412)
     assert scim.get(f"/Users/{user['id']}").json()["title"] == "Boss"
     noop = scim.patch(f"/Users/{user['id']}", json=patch_ops({"op": "replace", "path": "title", "value": "Boss"}))
@@ -73,13 +93,24 @@ def test_etags(scim: httpx.Client) -> None:
 
 def test_bulk_with_references_and_fail_on_errors(scim: httpx.Client) -> None:
     name = unique()
-    body = {"schemas": [BULK], "Operations": [
-        {"method": "POST", "path": "/Groups", "bulkId": "g1",
-         "data": {"schemas": [GROUP], "displayName": unique("bulk"), "members": [{"value": "bulkId:u1"}]}},
-        {"method": "POST", "path": "/Users", "bulkId": "u1", "data": {"schemas": [USER], "userName": name}},
-        {"method": "POST", "path": "/Users", "bulkId": "dup", "data": {"schemas": [USER], "userName": name}},
-        {"method": "PATCH", "path": "/Users/bulkId:u1", "data": patch_ops({"op": "replace", "path": "title", "value": "T"})},
-    ]}
+    body = {
+        "schemas": [BULK],
+        "Operations": [
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "g1",
+                "data": {"schemas": [GROUP], "displayName": unique("bulk"), "members": [{"value": "bulkId:u1"}]},
+            },
+            {"method": "POST", "path": "/Users", "bulkId": "u1", "data": {"schemas": [USER], "userName": name}},
+            {"method": "POST", "path": "/Users", "bulkId": "dup", "data": {"schemas": [USER], "userName": name}},
+            {
+                "method": "PATCH",
+                "path": "/Users/bulkId:u1",
+                "data": patch_ops({"op": "replace", "path": "title", "value": "T"}),
+            },
+        ],
+    }
     response = scim.post("/Bulk", json=body)
     assert response.status_code == 200, response.text
     results = {op.get("bulkId", op["method"]): op for op in response.json()["Operations"]}
@@ -90,15 +121,34 @@ def test_bulk_with_references_and_fail_on_errors(scim: httpx.Client) -> None:
     user_id = results["u1"]["location"].rsplit("/", 1)[1]
     assert group["members"][0]["value"] == user_id
 
-    stop = {"schemas": [BULK], "failOnErrors": 1, "Operations": [
-        {"method": "DELETE", "path": "/Users/missing"},
-        {"method": "POST", "path": "/Users", "bulkId": "never", "data": {"schemas": [USER], "userName": unique()}}]}
+    stop = {
+        "schemas": [BULK],
+        "failOnErrors": 1,
+        "Operations": [
+            {"method": "DELETE", "path": "/Users/missing"},
+            {"method": "POST", "path": "/Users", "bulkId": "never", "data": {"schemas": [USER], "userName": unique()}},
+        ],
+    }
     stopped = scim.post("/Bulk", json=stop).json()["Operations"]
     assert len(stopped) == 1 and stopped[0]["status"] == "404"
 
-    cycle = {"schemas": [BULK], "Operations": [
-        {"method": "POST", "path": "/Groups", "bulkId": "a", "data": {"schemas": [GROUP], "displayName": unique("a"), "members": [{"value": "bulkId:b"}]}},
-        {"method": "POST", "path": "/Groups", "bulkId": "b", "data": {"schemas": [GROUP], "displayName": unique("b"), "members": [{"value": "bulkId:a"}]}}]}
+    cycle = {
+        "schemas": [BULK],
+        "Operations": [
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "a",
+                "data": {"schemas": [GROUP], "displayName": unique("a"), "members": [{"value": "bulkId:b"}]},
+            },
+            {
+                "method": "POST",
+                "path": "/Groups",
+                "bulkId": "b",
+                "data": {"schemas": [GROUP], "displayName": unique("b"), "members": [{"value": "bulkId:a"}]},
+            },
+        ],
+    }
     assert {op["status"] for op in scim.post("/Bulk", json=cycle).json()["Operations"]} == {"409"}
 
 

@@ -18,16 +18,28 @@ def test_deactivate_with_any_op_case_and_boolean_spelling(scim: httpx.Client, op
 
 def test_pathless_replace_with_object_value_deactivates_okta_style(scim: httpx.Client) -> None:
     user = new_user(scim)
-    response = scim.patch(f"/Users/{user['id']}", json={"schemas": [PATCH], "operations": [
-        {"op": "replace", "value": {"active": False}}]})
+    response = scim.patch(
+        f"/Users/{user['id']}", json={"schemas": [PATCH], "operations": [{"op": "replace", "value": {"active": False}}]}
+    )
     assert response.status_code == 200 and response.json()["active"] is False
 
 
 def test_pathless_replace_with_dotted_and_urn_keys(scim: httpx.Client) -> None:
     user = new_user(scim)
-    response = scim.patch(f"/Users/{user['id']}", json=patch_ops({"op": "replace", "value": {
-        "displayName": "Bjfe", "name.givenName": "Kkom", "name.familyName": "Unua",
-        f"{ENTERPRISE}:employeeNumber": "Aklq"}}))
+    response = scim.patch(
+        f"/Users/{user['id']}",
+        json=patch_ops(
+            {
+                "op": "replace",
+                "value": {
+                    "displayName": "Bjfe",
+                    "name.givenName": "Kkom",
+                    "name.familyName": "Unua",
+                    f"{ENTERPRISE}:employeeNumber": "Aklq",
+                },
+            }
+        ),
+    )
     assert response.status_code == 200, response.text
     patched = response.json()
     assert patched["displayName"] == "Bjfe" and patched["name"] == {"givenName": "Kkom", "familyName": "Unua"}
@@ -36,11 +48,14 @@ def test_pathless_replace_with_dotted_and_urn_keys(scim: httpx.Client) -> None:
 
 def test_filtered_paths_create_missing_entries_and_update_existing(scim: httpx.Client) -> None:
     user = new_user(scim)
-    response = scim.patch(f"/Users/{user['id']}", json=patch_ops(
-        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "new@example.com"},
-        {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+44 1"},
-        {"op": "Add", "path": 'addresses[type eq "work"].postalCode', "value": "SW1"},
-    ))
+    response = scim.patch(
+        f"/Users/{user['id']}",
+        json=patch_ops(
+            {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "new@example.com"},
+            {"op": "Add", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+44 1"},
+            {"op": "Add", "path": 'addresses[type eq "work"].postalCode', "value": "SW1"},
+        ),
+    )
     assert response.status_code == 200, response.text
     patched = response.json()
     assert [e["value"] for e in patched["emails"] if e["type"] == "work"] == ["new@example.com"]
@@ -52,10 +67,13 @@ def test_filtered_paths_create_missing_entries_and_update_existing(scim: httpx.C
 
 def test_enterprise_paths_and_manager_forms(scim: httpx.Client) -> None:
     user = new_user(scim)
-    response = scim.patch(f"/Users/{user['id']}", json=patch_ops(
-        {"op": "Add", "path": f"{ENTERPRISE}:department", "value": "Legal"},
-        {"op": "Add", "path": "manager", "value": [{"$ref": "http://x/Users/m9", "value": "m9"}]},
-    ))
+    response = scim.patch(
+        f"/Users/{user['id']}",
+        json=patch_ops(
+            {"op": "Add", "path": f"{ENTERPRISE}:department", "value": "Legal"},
+            {"op": "Add", "path": "manager", "value": [{"$ref": "http://x/Users/m9", "value": "m9"}]},
+        ),
+    )
     assert response.status_code == 200, response.text
     assert response.json()[ENTERPRISE]["department"] == "Legal"
     assert response.json()[ENTERPRISE]["manager"]["value"] == "m9"
@@ -73,19 +91,25 @@ def test_remove_clears_but_required_attributes_cannot_go(scim: httpx.Client) -> 
 
 def test_failing_operation_leaves_no_partial_change(scim: httpx.Client) -> None:
     user = new_user(scim)
-    response = scim.patch(f"/Users/{user['id']}", json=patch_ops(
-        {"op": "replace", "path": "displayName", "value": "Changed"},
-        {"op": "replace", "path": "emails[type eq \"work\"", "value": "broken path"},
-    ))
+    response = scim.patch(
+        f"/Users/{user['id']}",
+        json=patch_ops(
+            {"op": "replace", "path": "displayName", "value": "Changed"},
+            {"op": "replace", "path": 'emails[type eq "work"', "value": "broken path"},
+        ),
+    )
     assert response.status_code == 400 and response.json()["scimType"] in ("invalidPath", "invalidFilter")
     assert "displayName" not in scim.get(f"/Users/{user['id']}").json()
 
 
-@pytest.mark.parametrize("operations, scim_type", [
-    ([{"op": "jump", "path": "title", "value": "x"}], "invalidValue"),
-    ([], "invalidValue"),
-    ([{"op": "replace", "path": "nosuchattribute", "value": "x"}], "invalidPath"),
-])
+@pytest.mark.parametrize(
+    "operations, scim_type",
+    [
+        ([{"op": "jump", "path": "title", "value": "x"}], "invalidValue"),
+        ([], "invalidValue"),
+        ([{"op": "replace", "path": "nosuchattribute", "value": "x"}], "invalidPath"),
+    ],
+)
 def test_malformed_patch_is_a_clean_400(scim: httpx.Client, operations: list, scim_type: str | None) -> None:
     user = new_user(scim)
     response = scim.patch(f"/Users/{user['id']}", json={"schemas": [PATCH], "Operations": operations})
@@ -98,6 +122,8 @@ def test_malformed_patch_is_a_clean_400(scim: httpx.Client, operations: list, sc
 
 def test_patch_without_patch_schema_is_rejected(scim: httpx.Client) -> None:
     user = new_user(scim)
-    response = scim.patch(f"/Users/{user['id']}", json={"schemas": [USER], "Operations": [
-        {"op": "replace", "path": "title", "value": "x"}]})
+    response = scim.patch(
+        f"/Users/{user['id']}",
+        json={"schemas": [USER], "Operations": [{"op": "replace", "path": "title", "value": "x"}]},
+    )
     assert response.status_code == 400

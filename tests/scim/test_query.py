@@ -18,9 +18,15 @@ def ids(response: httpx.Response) -> list[str]:
 def test_eq_filters_clients_use_for_matching(scim: httpx.Client) -> None:
     user = new_user(scim, externalId=f"ext{uuid.uuid4().hex[:6]}")
     name, ext, mail = user["userName"], user["externalId"], user["emails"][0]["value"]
-    for expression in (f'userName eq "{name}"', f'userName EQ "{name.upper()}"', f'username eq "{name}"',
-                       f"externalId eq {ext}", f'emails[type eq "work"].value eq "{mail}"',
-                       f'emails.value eq "{mail}"', f'id eq "{user["id"]}" and manager eq "x" or id eq "{user["id"]}"'):
+    for expression in (
+        f'userName eq "{name}"',
+        f'userName EQ "{name.upper()}"',
+        f'username eq "{name}"',
+        f"externalId eq {ext}",
+        f'emails[type eq "work"].value eq "{mail}"',
+        f'emails.value eq "{mail}"',
+        f'id eq "{user["id"]}" and manager eq "x" or id eq "{user["id"]}"',
+    ):
         assert ids(scim.get("/Users", params={"filter": expression})) == [user["id"]], expression
     raw = scim.get(f"/Users?filter=userName+eq+%22{name}%22")
     assert ids(raw) == [user["id"]]
@@ -28,21 +34,37 @@ def test_eq_filters_clients_use_for_matching(scim: httpx.Client) -> None:
 
 def test_no_match_is_an_empty_list_response(scim: httpx.Client) -> None:
     response = scim.get("/Users", params={"filter": f'userName eq "{uuid.uuid4()}"'})
-    assert response.json() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "totalResults": 0,
-                               "startIndex": 1, "itemsPerPage": 0, "Resources": []}
+    assert response.json() == {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 0,
+        "startIndex": 1,
+        "itemsPerPage": 0,
+        "Resources": [],
+    }
 
 
 def test_every_operator_and_logic(scim: httpx.Client) -> None:
     tag = uuid.uuid4().hex[:8]
-    a = new_user(scim, userName=f"alpha-{tag}", title="Editor", nickName="al", **{ENTERPRISE: {"department": "Post"}},
-                 schemas=[USER, ENTERPRISE])
+    a = new_user(
+        scim,
+        userName=f"alpha-{tag}",
+        title="Editor",
+        nickName="al",
+        **{ENTERPRISE: {"department": "Post"}},
+        schemas=[USER, ENTERPRISE],
+    )
     b = new_user(scim, userName=f"beta-{tag}", title="Producer", active=False)
     scope = f'userName ew "{tag}"'
     cases = {
-        f'{scope} and title co "dit"': [a], f'{scope} and title sw "pro"': [b], f'{scope} and title ne "Editor"': [b],
-        f'{scope} and nickName pr': [a], f'{scope} and not (nickName pr)': [b], f'{scope} and active eq false': [b],
+        f'{scope} and title co "dit"': [a],
+        f'{scope} and title sw "pro"': [b],
+        f'{scope} and title ne "Editor"': [b],
+        f"{scope} and nickName pr": [a],
+        f"{scope} and not (nickName pr)": [b],
+        f"{scope} and active eq false": [b],
         f'{scope} and (title eq "Editor" or title eq "Producer")': [a, b],
-        f'{scope} and userName gt "b"': [b], f'{scope} and userName le "alpha-{tag}"': [a],
+        f'{scope} and userName gt "b"': [b],
+        f'{scope} and userName le "alpha-{tag}"': [a],
         f'{scope} and {ENTERPRISE}:department eq "post"': [a],
         f'{scope} and meta.created ge "2000-01-01T00:00:00Z"': [a, b],
         f'{scope} and meta.lastModified lt "2000-01-01T00:00:00Z"': [],
@@ -58,8 +80,10 @@ def test_members_filter_on_groups(scim: httpx.Client) -> None:
     assert ids(scim.get("/Groups", params={"filter": f'members eq "{user["id"]}"'})) == [group["id"]]
 
 
-@pytest.mark.parametrize("expression", ['userName eq', 'userName xx "a"', '(userName eq "a"', 'nosuch eq "a"',
-                                        'active gt true', 'userName eq "a" and'])
+@pytest.mark.parametrize(
+    "expression",
+    ["userName eq", 'userName xx "a"', '(userName eq "a"', 'nosuch eq "a"', "active gt true", 'userName eq "a" and'],
+)
 def test_invalid_filters_are_400_invalid_filter(scim: httpx.Client, expression: str) -> None:
     response = scim.get("/Users", params={"filter": expression})
     assert response.status_code == 400 and response.json()["scimType"] == "invalidFilter", expression
@@ -122,7 +146,9 @@ def test_attributes_and_excluded_attributes(scim: httpx.Client) -> None:
     user = new_user(scim, **{ENTERPRISE: {"department": "Legal"}}, schemas=[USER, ENTERPRISE])
     only_id = scim.get(f"/Users/{user['id']}", params={"attributes": "id"}).json()
     assert set(only_id) == {"schemas", "id"}
-    some = scim.get(f"/Users/{user['id']}", params={"attributes": f"userName,name.givenName,{ENTERPRISE}:department"}).json()
+    some = scim.get(
+        f"/Users/{user['id']}", params={"attributes": f"userName,name.givenName,{ENTERPRISE}:department"}
+    ).json()
     assert some["name"] == {"givenName": "Ada"} and some[ENTERPRISE] == {"department": "Legal"} and "emails" not in some
     without = scim.get(f"/Users/{user['id']}", params={"excludedAttributes": "emails,meta"}).json()
     assert "emails" not in without and "meta" not in without and without["userName"] == user["userName"]
@@ -131,10 +157,19 @@ def test_attributes_and_excluded_attributes(scim: httpx.Client) -> None:
 def test_search_endpoints(scim: httpx.Client) -> None:
     user = new_user(scim)
     group = new_group(scim, displayName=user["userName"] + "-group")
-    body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
-            "filter": f'userName eq "{user["userName"]}"', "attributes": ["userName"]}
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": f'userName eq "{user["userName"]}"',
+        "attributes": ["userName"],
+    }
     found = scim.post("/Users/.search", json=body).json()
     assert found["totalResults"] == 1 and set(found["Resources"][0]) == {"schemas", "id", "userName"}
-    root = scim.post("/.search", json={**body, "filter": f'displayName eq "{group["displayName"]}" or userName eq "{user["userName"]}"',
-                                       "attributes": None})
+    root = scim.post(
+        "/.search",
+        json={
+            **body,
+            "filter": f'displayName eq "{group["displayName"]}" or userName eq "{user["userName"]}"',
+            "attributes": None,
+        },
+    )
     assert sorted(r["id"] for r in root.json()["Resources"]) == sorted([user["id"], group["id"]])

@@ -8,16 +8,26 @@ from tests.scim.conftest import ENTERPRISE, USER, new_user, unique
 
 
 def test_create_returns_the_full_resource_with_location(scim: httpx.Client) -> None:
-    response = scim.post("/Users", json={
-        "schemas": [USER, ENTERPRISE], "userName": unique(), "externalId": "0a21f0f2",
-        "name": {"givenName": "Barbara", "familyName": "Jensen"}, "active": True,
-        "emails": [{"primary": True, "type": "work", "value": "bjensen@example.com"}],
-        ENTERPRISE: {"department": "Marketing", "division": "EMEA"},
-    })
+    response = scim.post(
+        "/Users",
+        json={
+            "schemas": [USER, ENTERPRISE],
+            "userName": unique(),
+            "externalId": "0a21f0f2",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "active": True,
+            "emails": [{"primary": True, "type": "work", "value": "bjensen@example.com"}],
+            ENTERPRISE: {"department": "Marketing", "division": "EMEA"},
+        },
+    )
     assert response.status_code == 201
     user = response.json()
     assert user["id"] and user["meta"]["resourceType"] == "User"
-    assert response.headers["location"] == user["meta"]["location"] == f"{str(scim.base_url).rstrip('/')}/Users/{user['id']}"
+    assert (
+        response.headers["location"]
+        == user["meta"]["location"]
+        == f"{str(scim.base_url).rstrip('/')}/Users/{user['id']}"
+    )
     assert response.headers["etag"] == user["meta"]["version"]
     assert user[ENTERPRISE] == {"department": "Marketing", "division": "EMEA"}
     assert scim.get(f"/Users/{user['id']}").json() == user
@@ -26,14 +36,31 @@ def test_create_returns_the_full_resource_with_location(scim: httpx.Client) -> N
 def test_client_quirks_on_create_are_tolerated(scim: httpx.Client) -> None:
     # Entra, Okta and OneLogin shapes from scim-clients.md §2.3, §3.2, §4.1 in one body.
     name = unique()
-    response = scim.post("/Users", json={
-        "schemas": ["urn:scim:schemas:core:1.0", USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0User",
-                    "urn:example:custom:2.0:User"],
-        "id": None, "meta": {"resourceType": "User"}, "groups": [], "roles": [], "password": "hunter2",
-        "userName": name, "active": "True", "title": None, "nickName": "", "addresses": None,
-        "department": "Sales", "manager": [{"$ref": "../Users/m1", "value": "m1"}], "someUnknownAttribute": 1,
-        "urn:example:custom:2.0:User": {"costCode": "X1"},
-    })
+    response = scim.post(
+        "/Users",
+        json={
+            "schemas": [
+                "urn:scim:schemas:core:1.0",
+                USER,
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0User",
+                "urn:example:custom:2.0:User",
+            ],
+            "id": None,
+            "meta": {"resourceType": "User"},
+            "groups": [],
+            "roles": [],
+            "password": "hunter2",
+            "userName": name,
+            "active": "True",
+            "title": None,
+            "nickName": "",
+            "addresses": None,
+            "department": "Sales",
+            "manager": [{"$ref": "../Users/m1", "value": "m1"}],
+            "someUnknownAttribute": 1,
+            "urn:example:custom:2.0:User": {"costCode": "X1"},
+        },
+    )
     assert response.status_code == 201, response.text
     user = response.json()
     assert user["active"] is True and "password" not in user and "title" not in user and "nickName" not in user
@@ -61,8 +88,12 @@ def test_duplicate_user_name_is_409_uniqueness_case_insensitively(scim: httpx.Cl
     user = new_user(scim)
     response = scim.post("/Users", json={"schemas": [USER], "userName": user["userName"].upper()})
     assert response.status_code == 409
-    assert response.json() == {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "409",
-                               "scimType": "uniqueness", "detail": response.json()["detail"]}
+    assert response.json() == {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "status": "409",
+        "scimType": "uniqueness",
+        "detail": response.json()["detail"],
+    }
 
 
 def test_put_replaces_keeps_active_when_omitted_and_never_creates(scim: httpx.Client) -> None:
@@ -70,7 +101,10 @@ def test_put_replaces_keeps_active_when_omitted_and_never_creates(scim: httpx.Cl
     body = {**user, "displayName": "Ada L.", "name": {"givenName": "Ada", "familyName": "King"}}
     replaced = scim.put(f"/Users/{user['id']}", json=body)
     assert replaced.status_code == 200
-    assert replaced.json()["name"]["familyName"] == "King" and replaced.json()["meta"]["version"] != user["meta"]["version"]
+    assert (
+        replaced.json()["name"]["familyName"] == "King"
+        and replaced.json()["meta"]["version"] != user["meta"]["version"]
+    )
     assert replaced.json()["meta"]["created"] == user["meta"]["created"]
     deactivated = scim.put(f"/Users/{user['id']}", json={**body, "active": False}).json()
     assert deactivated["active"] is False
@@ -111,8 +145,15 @@ def test_values_are_stored_as_sent(scim: httpx.Client) -> None:
 
 
 def test_client_sent_id_and_meta_are_ignored(scim: httpx.Client) -> None:
-    response = scim.post("/Users", json={"schemas": [USER], "userName": unique(), "id": "client-chosen",
-                                         "meta": {"created": "1999-01-01T00:00:00Z", "version": 'W/"99"'}})
+    response = scim.post(
+        "/Users",
+        json={
+            "schemas": [USER],
+            "userName": unique(),
+            "id": "client-chosen",
+            "meta": {"created": "1999-01-01T00:00:00Z", "version": 'W/"99"'},
+        },
+    )
     user = response.json()
     assert user["id"] != "client-chosen" and user["meta"]["created"] != "1999-01-01T00:00:00Z"
     assert user["meta"]["version"] == 'W/"1"'
@@ -121,9 +162,16 @@ def test_client_sent_id_and_meta_are_ignored(scim: httpx.Client) -> None:
 def test_entra_garbage_casing_is_read(scim: httpx.Client) -> None:
     # Entra's validator sends attribute names in any case (scim2-server's test_ms_entra "garbage").
     name = unique()
-    response = scim.post("/Users", json={"schemas": [USER], "UserName": name, "Active": True,
-                                         "Emails": [{"Primary": True, "Type": "work", "Value": "g@example.com"}],
-                                         "Name": {"GivenName": "G", "FamilyName": "H"}})
+    response = scim.post(
+        "/Users",
+        json={
+            "schemas": [USER],
+            "UserName": name,
+            "Active": True,
+            "Emails": [{"Primary": True, "Type": "work", "Value": "g@example.com"}],
+            "Name": {"GivenName": "G", "FamilyName": "H"},
+        },
+    )
     assert response.status_code == 201, response.text
     user = response.json()
     assert user["userName"] == name and user["emails"] == [{"value": "g@example.com", "type": "work", "primary": True}]
@@ -135,8 +183,13 @@ def test_case_exact_attributes_match_exactly(scim: httpx.Client) -> None:
     found = scim.get("/Users", params={"filter": f'externalId eq "{user["externalId"]}"'}).json()
     assert found["totalResults"] == 1
     # externalId is caseExact (RFC 7643 §3.1); userName is not (§4.1.1).
-    assert scim.get("/Users", params={"filter": f'externalId eq "{user["externalId"].lower()}"'}).json()["totalResults"] == 0
-    assert scim.get("/Users", params={"filter": f'userName eq "{user["userName"].upper()}"'}).json()["totalResults"] == 1
+    assert (
+        scim.get("/Users", params={"filter": f'externalId eq "{user["externalId"].lower()}"'}).json()["totalResults"]
+        == 0
+    )
+    assert (
+        scim.get("/Users", params={"filter": f'userName eq "{user["userName"].upper()}"'}).json()["totalResults"] == 1
+    )
 
 
 def test_emails_are_stored_as_sent_even_on_special_use_domains(scim: httpx.Client) -> None:

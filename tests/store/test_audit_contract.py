@@ -11,8 +11,16 @@ from scim_bridge.store import GENESIS_HASH, STANDARD_LANE, AuditEntry, Store, Un
 
 
 def user(id: str, name: str, audit: bytes | None = None, correlation: str | None = None) -> Write:
-    return Write("User", id, f'{{"id":"{id}","userName":"{name}"}}'.encode(), [("username", name)],
-                 [("username", name)], STANDARD_LANE, audit=audit, correlation=correlation)
+    return Write(
+        "User",
+        id,
+        f'{{"id":"{id}","userName":"{name}"}}'.encode(),
+        [("username", name)],
+        [("username", name)],
+        STANDARD_LANE,
+        audit=audit,
+        correlation=correlation,
+    )
 
 
 async def everything(store: Store) -> list[AuditEntry]:

@@ -26,8 +26,9 @@ from scim_bridge.store.redis import RedisStore
 from tests.redis_server import RedisServer
 
 
-def user(id: str, name: str, *, lane: str | None = STANDARD_LANE, body: bytes | None = None,
-         emails: tuple[str, ...] = ()) -> Write:
+def user(
+    id: str, name: str, *, lane: str | None = STANDARD_LANE, body: bytes | None = None, emails: tuple[str, ...] = ()
+) -> Write:
     keys = [("username", name)] + [("emails.value", e) for e in emails]
     return Write("User", id, body or f'{{"id":"{id}","userName":"{name}"}}'.encode(), keys, [("username", name)], lane)
 

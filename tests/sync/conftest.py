@@ -36,12 +36,16 @@ class World:
             except (KeyError, StopIteration, IndexError, RuntimeError):
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError("the targets did not converge in time:\n" + json.dumps(self.snapshot(), indent=1)[:4000])
+                raise AssertionError(
+                    "the targets did not converge in time:\n" + json.dumps(self.snapshot(), indent=1)[:4000]
+                )
             time.sleep(0.05)
 
     def snapshot(self) -> dict[str, Any]:
-        return {"cloudinary": httpx.get(f"{self.cloudinary_url}/_emulator/state").json(),
-                "iconik": httpx.get(f"{self.iconik_url}/_emulator/state").json()}
+        return {
+            "cloudinary": httpx.get(f"{self.cloudinary_url}/_emulator/state").json(),
+            "iconik": httpx.get(f"{self.iconik_url}/_emulator/state").json(),
+        }
 
     # what a reviewer would look at, by email
     def cld_user(self, email: str) -> dict[str, Any] | None:
@@ -49,8 +53,11 @@ class World:
 
     def cld_groups_of(self, email: str) -> set[str]:
         user = self.cld_user(email)
-        return {self.cloudinary.groups[g]["name"] for g, ids in self.cloudinary.members.items()
-                if user and user["id"] in ids}
+        return {
+            self.cloudinary.groups[g]["name"]
+            for g, ids in self.cloudinary.members.items()
+            if user and user["id"] in ids
+        }
 
     # what a person can reach: through the groups it is a member of (direct grants only)
     def cld_folder_roles(self, email: str) -> dict[str, set[str]]:
@@ -81,8 +88,11 @@ class World:
 
     def ico_projects_of(self, email: str) -> set[str]:
         user = self.ico_user(email)
-        return {self.iconik.projects[p]["name"] for p, members in list(self.iconik.project_members.items())
-                if user and user["id"] in members and p in self.iconik.projects}
+        return {
+            self.iconik.projects[p]["name"]
+            for p, members in list(self.iconik.project_members.items())
+            if user and user["id"] in members and p in self.iconik.projects
+        }
 
     def ico_user(self, email: str) -> dict[str, Any] | None:
         return next((u for u in self.iconik.users.values() if u["email"] == email), None)
@@ -104,27 +114,55 @@ POLICY = {
 }
 
 
-def make_world(tmp_path: Path, store_url: str, target_rate: float = 200,
-               before_start: Callable[[cloudinary.CloudinaryState], None] | None = None,
-               cloudinary_switches: cloudinary.CloudinarySwitches | None = None,
-               **policy_changes: Any) -> Iterator[World]:
+def make_world(
+    tmp_path: Path,
+    store_url: str,
+    target_rate: float = 200,
+    before_start: Callable[[cloudinary.CloudinaryState], None] | None = None,
+    cloudinary_switches: cloudinary.CloudinarySwitches | None = None,
+    **policy_changes: Any,
+) -> Iterator[World]:
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     if before_start is not None:
         before_start(cld_state)
     with LiveApp(cloudinary.build(cld_state, cloudinary_switches)) as cld, LiveApp(iconik.build(ico_state)) as ico:
         [product_key] = next(iter(cld_state.access_keys.values()))  # the default product environment's key
-        (tmp_path / "cld.json").write_text(json.dumps({"account_id": cld_state.account_id, "key": cld_state.key,
-                                                       "secret": cld_state.secret, "admin_key": product_key["api_key"],
-                                                       "admin_secret": product_key["api_secret"]}))
+        (tmp_path / "cld.json").write_text(
+            json.dumps(
+                {
+                    "account_id": cld_state.account_id,
+                    "key": cld_state.key,
+                    "secret": cld_state.secret,
+                    "admin_key": product_key["api_key"],
+                    "admin_secret": product_key["api_secret"],
+                }
+            )
+        )
         (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
-        policy = {**POLICY, **policy_changes, "targets": {
-            "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json"),
-                           "rate": target_rate},
-            "iconik": {"enabled": True, "base_url": ico.url, "credentials_file": str(tmp_path / "ico.json"),
-                       "rate": target_rate, "service_account_email": "bridge-service@example.com"}}}
+        policy = {
+            **POLICY,
+            **policy_changes,
+            "targets": {
+                "cloudinary": {
+                    "enabled": True,
+                    "base_url": cld.url,
+                    "credentials_file": str(tmp_path / "cld.json"),
+                    "rate": target_rate,
+                },
+                "iconik": {
+                    "enabled": True,
+                    "base_url": ico.url,
+                    "credentials_file": str(tmp_path / "ico.json"),
+                    "rate": target_rate,
+                    "service_account_email": "bridge-service@example.com",
+                },
+            },
+        }
         (tmp_path / "policy.yml").write_text(yaml.safe_dump(policy))
-        with LiveBridge(store_url, policy=tmp_path / "policy.yml", admin_tokens=["admin-token-for-tests"]) as bridge, \
-                bridge.client() as scim:
+        with (
+            LiveBridge(store_url, policy=tmp_path / "policy.yml", admin_tokens=["admin-token-for-tests"]) as bridge,
+            bridge.client() as scim,
+        ):
             yield World(bridge, scim, cld_state, ico_state, cld.url, ico.url)
 
 

@@ -28,10 +28,19 @@ USERS = 300
 
 
 def start_bridge(store: str, policy: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SCIM_BRIDGE_TOKENS": TOKEN, "SCIM_BRIDGE_POLICY": str(policy),
-           "SCIM_BRIDGE_SYNC_LEASE_SECONDS": "2", "SCIM_BRIDGE_LOG_LEVEL": "error"}
-    process = subprocess.Popen([sys.executable, "-m", "scim_bridge", "serve", "--port", str(port), "--store", store],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "SCIM_BRIDGE_TOKENS": TOKEN,
+        "SCIM_BRIDGE_POLICY": str(policy),
+        "SCIM_BRIDGE_SYNC_LEASE_SECONDS": "2",
+        "SCIM_BRIDGE_LOG_LEVEL": "error",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scim_bridge", "serve", "--port", str(port), "--store", store],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30  # a loaded 2-core CI machine can take seconds to import and open the store
     while time.monotonic() < deadline:
         try:
@@ -43,19 +52,38 @@ def start_bridge(store: str, policy: Path, port: int) -> subprocess.Popen[bytes]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
-def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(backend: str, tmp_path: Path,
-                                                                 request: pytest.FixtureRequest) -> None:
+def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     rng = random.Random(7)
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
-        (tmp_path / "cld.json").write_text(json.dumps({"account_id": cld_state.account_id, "key": cld_state.key,
-                                                       "secret": cld_state.secret}))
+        (tmp_path / "cld.json").write_text(
+            json.dumps({"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret})
+        )
         (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
         policy = tmp_path / "policy.yml"
-        policy.write_text(yaml.safe_dump({"targets": {
-            "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json"), "rate": 500},
-            "iconik": {"enabled": True, "base_url": ico.url, "credentials_file": str(tmp_path / "ico.json"), "rate": 500}},
-            "derived_groups": ["dept-{department}"]}))
+        policy.write_text(
+            yaml.safe_dump(
+                {
+                    "targets": {
+                        "cloudinary": {
+                            "enabled": True,
+                            "base_url": cld.url,
+                            "credentials_file": str(tmp_path / "cld.json"),
+                            "rate": 500,
+                        },
+                        "iconik": {
+                            "enabled": True,
+                            "base_url": ico.url,
+                            "credentials_file": str(tmp_path / "ico.json"),
+                            "rate": 500,
+                        },
+                    },
+                    "derived_groups": ["dept-{department}"],
+                }
+            )
+        )
         if backend == "sqlite":
             store = f"sqlite:///{tmp_path}/crash.db"
         else:
@@ -68,10 +96,16 @@ def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(backend: str, t
             i = 0
             while i < USERS:
                 try:
-                    response = httpx.post(f"http://127.0.0.1:{port}/scim/v2/Users", timeout=5,
-                                          headers={"Authorization": f"Bearer {TOKEN}"},
-                                          json={"schemas": [USER], "userName": f"crash{i}@example.com",
-                                                "emails": [{"value": f"crash{i}@example.com", "primary": True}]})
+                    response = httpx.post(
+                        f"http://127.0.0.1:{port}/scim/v2/Users",
+                        timeout=5,
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                        json={
+                            "schemas": [USER],
+                            "userName": f"crash{i}@example.com",
+                            "emails": [{"value": f"crash{i}@example.com", "primary": True}],
+                        },
+                    )
                     if response.status_code == 201:
                         acknowledged.append(f"crash{i}@example.com")
                     i += 1
@@ -87,7 +121,9 @@ def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(backend: str, t
                 ico_emails = [u["email"] for u in list(ico_state.users.values()) if u["id"] != ico_state.token_user_id]
                 if len(cld_emails) >= len(acknowledged) and len(ico_emails) >= len(acknowledged):
                     break
-                assert time.monotonic() < deadline, f"lost changes: {len(cld_emails)}, {len(ico_emails)} of {len(acknowledged)}"
+                assert time.monotonic() < deadline, (
+                    f"lost changes: {len(cld_emails)}, {len(ico_emails)} of {len(acknowledged)}"
+                )
                 time.sleep(0.2)
             time.sleep(3)  # past the lease: any re-claimed work has run again
             cld_emails = [u["email"] for u in cld_state.users.values()]

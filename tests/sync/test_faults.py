@@ -36,12 +36,22 @@ def test_load_under_faults_converges_exactly(store: str, tmp_path: Path, request
         faults(world, error_rate=0.2, error_status=503, latency_ms=1, drop_rate=0.02, seed=11)
         ids: list[str] = []
         for start in range(0, USERS, 500):  # the directory arrives in Bulk requests, as a first OTDS push would
-            operations = [{"method": "POST", "path": "/Users", "bulkId": f"u{i}", "data": {
-                "schemas": [USER, ENTERPRISE], "userName": f"load{i}@example.com", "active": True,
-                "name": {"givenName": f"Given{i}", "familyName": "Load"},
-                "emails": [{"value": f"load{i}@example.com", "type": "work", "primary": True}],
-                ENTERPRISE: {"department": DEPARTMENTS[i % len(DEPARTMENTS)]}}}
-                for i in range(start, min(start + 500, USERS))]
+            operations = [
+                {
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": f"u{i}",
+                    "data": {
+                        "schemas": [USER, ENTERPRISE],
+                        "userName": f"load{i}@example.com",
+                        "active": True,
+                        "name": {"givenName": f"Given{i}", "familyName": "Load"},
+                        "emails": [{"value": f"load{i}@example.com", "type": "work", "primary": True}],
+                        ENTERPRISE: {"department": DEPARTMENTS[i % len(DEPARTMENTS)]},
+                    },
+                }
+                for i in range(start, min(start + 500, USERS))
+            ]
             response = world.scim.post("/Bulk", json={"schemas": [BULK], "Operations": operations}, timeout=120)
             assert response.status_code == 200
             ids += [op["location"].rsplit("/", 1)[1] for op in response.json()["Operations"] if op["status"] == "201"]
@@ -52,16 +62,32 @@ def test_load_under_faults_converges_exactly(store: str, tmp_path: Path, request
         for team in range(10):
             members = ids[team::10][:50]
             teams[f"Team {team}"] = members
-            assert world.scim.post("/Groups", json={"schemas": [GROUP], "displayName": f"Team {team}",
-                                                    "members": [{"value": m} for m in members]}).status_code == 201
+            assert (
+                world.scim.post(
+                    "/Groups",
+                    json={
+                        "schemas": [GROUP],
+                        "displayName": f"Team {team}",
+                        "members": [{"value": m} for m in members],
+                    },
+                ).status_code
+                == 201
+            )
         started = time.monotonic()
-        world.converge(lambda w: len(w.cloudinary.users) == USERS and len(w.iconik.users) == USERS + 1,
-                       timeout=float(os.environ.get("SCIM_BRIDGE_FAULT_TIMEOUT", "600")))
+        world.converge(
+            lambda w: len(w.cloudinary.users) == USERS and len(w.iconik.users) == USERS + 1,
+            timeout=float(os.environ.get("SCIM_BRIDGE_FAULT_TIMEOUT", "600")),
+        )
         loaded = time.monotonic() - started
         leavers = ids[:25]  # leavers once they have accounts (an inactive joiner never gets one)
         for user_id in leavers:
-            world.scim.patch(f"/Users/{user_id}", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                                         "Operations": [{"op": "replace", "path": "active", "value": False}]})
+            world.scim.patch(
+                f"/Users/{user_id}",
+                json={
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": False}],
+                },
+            )
 
         index = {user_id: i for i, user_id in enumerate(ids)}
         why = [""]
@@ -82,8 +108,10 @@ def test_load_under_faults_converges_exactly(store: str, tmp_path: Path, request
                 return fail("cloudinary disabled set")
             if {u["email"] for u in ico_users if u["status"] != "ACTIVE"} != disabled:
                 return fail("iconik disabled set")
-            cld_groups = {g["name"]: {w.cloudinary.users[m]["email"] for m in w.cloudinary.members[g["id"]]}
-                          for g in list(w.cloudinary.groups.values())}
+            cld_groups = {
+                g["name"]: {w.cloudinary.users[m]["email"] for m in w.cloudinary.members[g["id"]]}
+                for g in list(w.cloudinary.groups.values())
+            }
             for name, members in teams.items():
                 if cld_groups.get(name) != {f"load{index[m]}@example.com" for m in members}:
                     return fail(f"cloudinary {name}")
@@ -96,15 +124,21 @@ def test_load_under_faults_converges_exactly(store: str, tmp_path: Path, request
                     return fail(f"iconik {name}")
             for position, department in enumerate(DEPARTMENTS):
                 expected = {f"load{i}@example.com" for i in range(position, USERS, len(DEPARTMENTS))}
-                if cld_groups.get(f"dept-{department}") != expected or ico_members.get(f"dept-{department}") != expected:
+                if (
+                    cld_groups.get(f"dept-{department}") != expected
+                    or ico_members.get(f"dept-{department}") != expected
+                ):
                     return fail(f"dept-{department}")
             return True
 
         try:
             world.converge(exactly_as_desired, timeout=float(os.environ.get("SCIM_BRIDGE_FAULT_TIMEOUT", "600")))
         except AssertionError:
-            admin = httpx.get(f"{world.bridge.root}/admin/api/dead-letters",
-                              headers={"Authorization": f"Bearer {ADMIN}"}).text[:2000]
+            admin = httpx.get(
+                f"{world.bridge.root}/admin/api/dead-letters", headers={"Authorization": f"Bearer {ADMIN}"}
+            ).text[:2000]
             raise AssertionError(f"not converged: {why[0]}; dead letters: {admin}") from None
-        print(f"{store}: {USERS} users provisioned under faults in {loaded:.1f} s, exact state after "
-              f"{time.monotonic() - started:.1f} s")
+        print(
+            f"{store}: {USERS} users provisioned under faults in {loaded:.1f} s, exact state after "
+            f"{time.monotonic() - started:.1f} s"
+        )

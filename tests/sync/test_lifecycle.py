@@ -12,18 +12,27 @@ from tests.sync.conftest import World, make_world
 
 
 def joiner(world: World, email: str, department: str = "Marketing", **extra: object) -> dict:
-    response = world.scim.post("/Users", json={
-        "schemas": [USER, ENTERPRISE], "userName": email, "displayName": email.split("@")[0].title(),
-        "name": {"givenName": "Ada", "familyName": "Lovelace"},
-        "emails": [{"value": email, "type": "work", "primary": True}], "active": True,
-        ENTERPRISE: {"department": department}, **extra})
+    response = world.scim.post(
+        "/Users",
+        json={
+            "schemas": [USER, ENTERPRISE],
+            "userName": email,
+            "displayName": email.split("@")[0].title(),
+            "name": {"givenName": "Ada", "familyName": "Lovelace"},
+            "emails": [{"value": email, "type": "work", "primary": True}],
+            "active": True,
+            ENTERPRISE: {"department": department},
+            **extra,
+        },
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def group(world: World, name: str, members: list[str]) -> dict:
-    response = world.scim.post("/Groups", json={"schemas": [GROUP], "displayName": name,
-                                                "members": [{"value": m} for m in members]})
+    response = world.scim.post(
+        "/Groups", json={"schemas": [GROUP], "displayName": name, "members": [{"value": m} for m in members]}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -31,8 +40,12 @@ def group(world: World, name: str, members: list[str]) -> dict:
 def test_joiner_gets_accounts_roles_and_groups_on_day_one(world: World) -> None:
     ada = joiner(world, "ada@example.com")
     group(world, "Marketing EMEA", [ada["id"]])
-    world.converge(lambda w: w.cld_groups_of("ada@example.com") == {"Marketing EMEA", "dept-Marketing"}
-                   and w.ico_groups_of("ada@example.com") == {"Marketing EMEA", "dept-Marketing"})
+    world.converge(
+        lambda w: (
+            w.cld_groups_of("ada@example.com") == {"Marketing EMEA", "dept-Marketing"}
+            and w.ico_groups_of("ada@example.com") == {"Marketing EMEA", "dept-Marketing"}
+        )
+    )
     cld, ico = world.cld_user("ada@example.com"), world.ico_user("ada@example.com")
     assert cld["role"] == "media_library_user" and cld["enabled"] is True and cld["name"] == "Ada"
     assert ico["type"] == "BROWSE_ONLY" and ico["status"] == "ACTIVE" and ico["first_name"] == "Ada"
@@ -43,18 +56,32 @@ def test_mover_changes_role_and_groups(world: World) -> None:
     bob = joiner(world, "bob@example.com", department="Marketing")
     legal = group(world, "Legal Reviewers", [])
     world.converge(lambda w: w.cld_groups_of("bob@example.com") == {"dept-Marketing"})
-    world.scim.patch(f"/Groups/{legal['id']}", json=patch_ops({"op": "add", "path": "members", "value": [{"value": bob["id"]}]}))
-    world.scim.patch(f"/Users/{bob['id']}", json=patch_ops(
-        {"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Post Production"}))
-    world.converge(lambda w: w.cld_user("bob@example.com")["role"] == "media_library_admin"
-                   and w.cld_groups_of("bob@example.com") == {"Legal Reviewers", "dept-Post Production"}
-                   and w.ico_groups_of("bob@example.com") == {"Legal Reviewers", "dept-Post Production"}
-                   and w.ico_user("bob@example.com")["type"] == "STANDARD")  # first matching rule wins
+    world.scim.patch(
+        f"/Groups/{legal['id']}", json=patch_ops({"op": "add", "path": "members", "value": [{"value": bob["id"]}]})
+    )
+    world.scim.patch(
+        f"/Users/{bob['id']}",
+        json=patch_ops({"op": "replace", "path": f"{ENTERPRISE}:department", "value": "Post Production"}),
+    )
+    world.converge(
+        lambda w: (
+            w.cld_user("bob@example.com")["role"] == "media_library_admin"
+            and w.cld_groups_of("bob@example.com") == {"Legal Reviewers", "dept-Post Production"}
+            and w.ico_groups_of("bob@example.com") == {"Legal Reviewers", "dept-Post Production"}
+            and w.ico_user("bob@example.com")["type"] == "STANDARD"
+        )
+    )  # first matching rule wins
     # Leaving the legal group takes the admin role away again.
-    world.scim.patch(f"/Groups/{legal['id']}", json=patch_ops({"op": "remove", "path": f'members[value eq "{bob["id"]}"]'}))
-    world.converge(lambda w: w.cld_user("bob@example.com")["role"] == "media_library_user"
-                   and w.cld_groups_of("bob@example.com") == {"dept-Post Production"}
-                   and w.ico_user("bob@example.com")["type"] == "POWER")
+    world.scim.patch(
+        f"/Groups/{legal['id']}", json=patch_ops({"op": "remove", "path": f'members[value eq "{bob["id"]}"]'})
+    )
+    world.converge(
+        lambda w: (
+            w.cld_user("bob@example.com")["role"] == "media_library_user"
+            and w.cld_groups_of("bob@example.com") == {"dept-Post Production"}
+            and w.ico_user("bob@example.com")["type"] == "POWER"
+        )
+    )
 
 
 def test_leaver_is_disabled_everywhere_and_reactivation_restores(world: World) -> None:
@@ -62,29 +89,48 @@ def test_leaver_is_disabled_everywhere_and_reactivation_restores(world: World) -
     group(world, "Brand", [cy["id"]])
     world.converge(lambda w: w.ico_groups_of("cy@example.com") == {"Brand", "dept-Marketing"})
     world.scim.patch(f"/Users/{cy['id']}", json=patch_ops({"op": "Replace", "path": "active", "value": "False"}))
-    world.converge(lambda w: w.cld_user("cy@example.com")["enabled"] is False
-                   and w.ico_user("cy@example.com")["status"] == "INACTIVE")
+    world.converge(
+        lambda w: (
+            w.cld_user("cy@example.com")["enabled"] is False and w.ico_user("cy@example.com")["status"] == "INACTIVE"
+        )
+    )
     world.scim.patch(f"/Users/{cy['id']}", json=patch_ops({"op": "replace", "value": {"active": True}}))
-    world.converge(lambda w: w.cld_user("cy@example.com")["enabled"] is True
-                   and w.ico_user("cy@example.com")["status"] == "ACTIVE"
-                   and w.cld_groups_of("cy@example.com") == {"Brand", "dept-Marketing"})
+    world.converge(
+        lambda w: (
+            w.cld_user("cy@example.com")["enabled"] is True
+            and w.ico_user("cy@example.com")["status"] == "ACTIVE"
+            and w.cld_groups_of("cy@example.com") == {"Brand", "dept-Marketing"}
+        )
+    )
 
 
 def test_rename_and_group_delete(world: World) -> None:
     dee = joiner(world, "dee@example.com")
     campaign = group(world, "Campaign Spring", [dee["id"]])
     world.converge(lambda w: "Campaign Spring" in w.cld_groups_of("dee@example.com"))
-    world.scim.patch(f"/Groups/{campaign['id']}", json=patch_ops({"op": "replace", "path": "displayName",
-                                                                   "value": "Campaign Summer"}))
-    world.scim.patch(f"/Users/{dee['id']}", json=patch_ops({"op": "replace", "path": "displayName", "value": "Dee Renamed"}))
-    world.converge(lambda w: w.cld_groups_of("dee@example.com") == {"Campaign Summer", "dept-Marketing"}
-                   and w.ico_groups_of("dee@example.com") == {"Campaign Summer", "dept-Marketing"}
-                   and w.cld_user("dee@example.com")["name"] == "Dee Renamed")
+    world.scim.patch(
+        f"/Groups/{campaign['id']}",
+        json=patch_ops({"op": "replace", "path": "displayName", "value": "Campaign Summer"}),
+    )
+    world.scim.patch(
+        f"/Users/{dee['id']}", json=patch_ops({"op": "replace", "path": "displayName", "value": "Dee Renamed"})
+    )
+    world.converge(
+        lambda w: (
+            w.cld_groups_of("dee@example.com") == {"Campaign Summer", "dept-Marketing"}
+            and w.ico_groups_of("dee@example.com") == {"Campaign Summer", "dept-Marketing"}
+            and w.cld_user("dee@example.com")["name"] == "Dee Renamed"
+        )
+    )
     assert not [g for g in world.cloudinary.groups.values() if g["name"] == "Campaign Spring"]
     world.scim.delete(f"/Groups/{campaign['id']}")
-    world.converge(lambda w: w.cld_groups_of("dee@example.com") == {"dept-Marketing"}
-                   and not [g for g in w.iconik.groups.values() if g["name"] == "Campaign Summer"]
-                   and not [g for g in w.cloudinary.groups.values() if g["name"] == "Campaign Summer"])
+    world.converge(
+        lambda w: (
+            w.cld_groups_of("dee@example.com") == {"dept-Marketing"}
+            and not [g for g in w.iconik.groups.values() if g["name"] == "Campaign Summer"]
+            and not [g for g in w.cloudinary.groups.values() if g["name"] == "Campaign Summer"]
+        )
+    )
 
 
 def test_excluded_groups_and_external_guardrail(world: World) -> None:
@@ -100,7 +146,9 @@ def test_excluded_groups_and_external_guardrail(world: World) -> None:
 def test_delete_mode_removes_accounts(tmp_path: Path) -> None:
     for world in make_world(tmp_path, f"sqlite:///{tmp_path}/d.db", deprovision="delete"):
         fay = joiner(world, "fay@example.com")
-        world.converge(lambda w: w.cld_user("fay@example.com") is not None and w.ico_user("fay@example.com") is not None)
+        world.converge(
+            lambda w: w.cld_user("fay@example.com") is not None and w.ico_user("fay@example.com") is not None
+        )
         assert world.scim.delete(f"/Users/{fay['id']}").status_code == 204
         world.converge(lambda w: w.cld_user("fay@example.com") is None and w.ico_user("fay@example.com") is None)
         # The bridge's own iconik account is never touched.
@@ -111,8 +159,12 @@ def test_a_changed_policy_re_evaluates_the_directory_at_the_next_start(tmp_path:
     store = f"sqlite:///{tmp_path}/bridge.db"
     for world in make_world(tmp_path, store):
         joiner(world, "ada@example.com", department="Brand")
-        world.converge(lambda w: w.cld_user("ada@example.com") is not None
-                       and w.cld_user("ada@example.com")["role"] == "media_library_user")  # type: ignore[index]
+        world.converge(
+            lambda w: (
+                w.cld_user("ada@example.com") is not None
+                and w.cld_user("ada@example.com")["role"] == "media_library_user"
+            )
+        )  # type: ignore[index]
         world.bridge.__exit__(None, None, None)  # stop it; the emulators stay
         policy = yaml.safe_load((tmp_path / "policy.yml").read_text())
         policy["roles"].append({"when": {"attribute": {"department": "Brand"}}, "cloudinary": "media_library_admin"})

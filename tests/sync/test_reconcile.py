@@ -14,30 +14,53 @@ from tests.live import TOKEN
 from tests.sync.conftest import World, make_world
 from tests.sync.test_lifecycle import group, joiner
 
-ACCESS = {"cloudinary": {"product_environment": "production",
-                         "folders": [{"path": "campaigns/emea", "grants": [{"group": "Marketing EMEA",
-                                                                            "role": "contributor"}]}]},
-          "iconik": {"collections": [{"title": "EMEA", "grants": [{"group": "Marketing EMEA",
-                                                                    "permissions": ["read", "write"]}]}]}}
+ACCESS = {
+    "cloudinary": {
+        "product_environment": "production",
+        "folders": [{"path": "campaigns/emea", "grants": [{"group": "Marketing EMEA", "role": "contributor"}]}],
+    },
+    "iconik": {
+        "collections": [{"title": "EMEA", "grants": [{"group": "Marketing EMEA", "permissions": ["read", "write"]}]}]
+    },
+}
 RECONCILE = {"owned_email_domains": ["example.com"], "orphans": "disable"}
 
 
 def reconcile(world: World, tmp_path: Path, store: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "scim_bridge", "reconcile", "--store", store, "--policy",
-                           str(tmp_path / "policy.yml"), *extra], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scim_bridge",
+            "reconcile",
+            "--store",
+            store,
+            "--policy",
+            str(tmp_path / "policy.yml"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(tmp_path: Path,
-                                                                             bridge_store_url: str) -> None:
+def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(
+    tmp_path: Path, bridge_store_url: str
+) -> None:
     store = bridge_store_url
     for world in make_world(tmp_path, store, access=ACCESS, reconcile=RECONCILE):
         ada = joiner(world, "ada@example.com")
         bob = joiner(world, "bob@example.com")
         group(world, "Marketing EMEA", [ada["id"]])
         group(world, "Brand", [bob["id"]])
-        world.converge(lambda w: w.cld_folder_roles("ada@example.com") == {"campaigns/emea": {"contributor"}}
-                       and w.ico_collection_rights("ada@example.com") == {"EMEA": {"read", "write"}}
-                       and "Brand" in w.cld_groups_of("bob@example.com"))
+        world.converge(
+            lambda w: (
+                w.cld_folder_roles("ada@example.com") == {"campaigns/emea": {"contributor"}}
+                and w.ico_collection_rights("ada@example.com") == {"EMEA": {"read", "write"}}
+                and "Brand" in w.cld_groups_of("bob@example.com")
+            )
+        )
         assert reconcile(world, tmp_path, store).returncode == 0  # in step
 
         # Drift, by hand, straight into the targets:
@@ -51,16 +74,26 @@ def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(tmp
         collection = next(c for c, v in ico.collections.items() if v["title"] == "EMEA")
         ico.acls[f"collections/{collection}"]["groups"].pop(ico_emea)
         for email in ("ghost@example.com", "partner@agency.example"):  # orphans: one ours, one not
-            cld.users[email] = {"id": email, "name": email, "email": email, "role": "media_library_user",
-                                "enabled": True, "pending": False, "created_at": "2026-01-01T00:00:00Z",
-                                "updated_at": "2026-01-01T00:00:00Z", "all_sub_accounts": True}
+            cld.users[email] = {
+                "id": email,
+                "name": email,
+                "email": email,
+                "role": "media_library_user",
+                "enabled": True,
+                "pending": False,
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+                "all_sub_accounts": True,
+            }
 
         report = reconcile(world, tmp_path, store)
         assert report.returncode == 1, report.stderr
         lines = report.stdout.splitlines()
         assert any("wrong-role" in line and "bob@example.com" in line and "admin" in line for line in lines)
-        assert sum("extra-member" in line and "bob@example.com" in line and "Marketing EMEA" in line
-                   for line in lines) == 2  # in both targets
+        assert (
+            sum("extra-member" in line and "bob@example.com" in line and "Marketing EMEA" in line for line in lines)
+            == 2
+        )  # in both targets
         assert any("missing-grant" in line and "campaigns/emea" in line for line in lines)
         assert any(line.startswith("iconik") and "missing-grant" in line and "EMEA" in line for line in lines)
         assert any("orphan" in line and "ghost@example.com" in line and "→ disable" in line for line in lines)
@@ -80,31 +113,41 @@ def test_drift_is_reported_then_repaired_and_foreign_accounts_are_left_alone(tmp
         assert cld.users["ghost@example.com"]["enabled"] is False  # owned orphan: disabled
         assert cld.users["partner@agency.example"]["enabled"] is True  # not ours: never touched
         # the audit trail shows the repair: the report, then the target calls that made it, one correlation id
-        exported = subprocess.run([sys.executable, "-m", "scim_bridge", "audit", "export", "--format", "jsonl",
-                                   "--store", store], capture_output=True, text=True, timeout=60)
+        exported = subprocess.run(
+            [sys.executable, "-m", "scim_bridge", "audit", "export", "--format", "jsonl", "--store", store],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert exported.returncode == 0, exported.stderr
         entries = [json.loads(line) for line in exported.stdout.splitlines()]
         report_entry = [e for e in entries if e.get("kind") == "reconcile" and e.get("applied")][-1]
-        calls = [e for e in entries if e.get("kind") == "target" and e.get("correlation") == report_entry["correlation"]]
+        calls = [
+            e for e in entries if e.get("kind") == "target" and e.get("correlation") == report_entry["correlation"]
+        ]
         bob_id = world.cld_user("bob@example.com")["id"]  # type: ignore[index]
         assert any(c["method"] == "PUT" and c["path"].endswith(f"/users/{bob_id}") for c in calls)
         assert any(c["method"] == "DELETE" and f"/users/{bob_id}" in c["path"] for c in calls)  # membership removed
         assert any(c["method"] == "PUT" and c["path"].endswith("/users/ghost@example.com") for c in calls)
         after = reconcile(world, tmp_path, store)
-        assert [line for line in after.stdout.splitlines() if "partner@agency.example" not in line] == \
-            ["reconcile: 1 difference(s)"], after.stdout
+        assert [line for line in after.stdout.splitlines() if "partner@agency.example" not in line] == [
+            "reconcile: 1 difference(s)"
+        ], after.stdout
 
 
 def test_periodic_reconciliation_repairs_and_reports_through_the_admin_api(tmp_path: Path) -> None:
     admin = {"Authorization": "Bearer admin-token-for-tests"}
-    for world in make_world(tmp_path, f"sqlite:///{tmp_path}/bridge.db",
-                            reconcile={"interval_seconds": 1, "repair": True}):
+    for world in make_world(
+        tmp_path, f"sqlite:///{tmp_path}/bridge.db", reconcile={"interval_seconds": 1, "repair": True}
+    ):
         cy = joiner(world, "cy@example.com")
         world.converge(lambda w: w.cld_user("cy@example.com") is not None and w.ico_user("cy@example.com") is not None)
         url = f"{world.bridge.root}/admin/api/reconcile"
         world.cld_user("cy@example.com")["role"] = "master_admin"  # type: ignore[index]  # raised by hand
-        world.converge(lambda w: w.cld_user("cy@example.com")["role"] == "media_library_user",  # type: ignore[index]
-                       timeout=30)
+        world.converge(
+            lambda w: w.cld_user("cy@example.com")["role"] == "media_library_user",  # type: ignore[index]
+            timeout=30,
+        )
         world.converge(lambda w: httpx.get(url, headers=admin).status_code == 200)
         assert httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
         ran = httpx.post(url, headers=admin, timeout=60).json()  # on demand, report only

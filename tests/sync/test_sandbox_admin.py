@@ -16,16 +16,34 @@ from tests.live import free_port
 
 def test_sandbox_fills_both_targets_and_reports_through_the_admin_api(tmp_path: Path) -> None:
     port, access_file = free_port(), tmp_path / "access.json"
-    process = subprocess.Popen([sys.executable, "-m", "scim_bridge", "sandbox", "--port", str(port),
-                                "--credentials-file", str(access_file), "--store", f"sqlite:///{tmp_path}/sb.db"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scim_bridge",
+            "sandbox",
+            "--port",
+            str(port),
+            "--credentials-file",
+            str(access_file),
+            "--store",
+            f"sqlite:///{tmp_path}/sb.db",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         banner = process.stdout.readline()  # type: ignore[union-attr]
         assert "sandbox" in banner
         access = json.loads(access_file.read_text())
         assert set(access) == {"scim", "cloudinary", "iconik", "admin"}
-        admin = httpx.Client(base_url=access["admin"]["base_url"],
-                             headers={"Authorization": f"Bearer {access['admin']['token']}"}, timeout=10)
+        admin = httpx.Client(
+            base_url=access["admin"]["base_url"],
+            headers={"Authorization": f"Bearer {access['admin']['token']}"},
+            timeout=10,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -51,13 +69,18 @@ def test_sandbox_fills_both_targets_and_reports_through_the_admin_api(tmp_path: 
         assert {"Brand Masters", "Region EMEA", "Regions"} <= {c["title"] for c in ico["collections"]}
         assert {p["name"] for p in ico["projects"]} == {"project-spring-launch", "campaign-summer-2027"}
         # The admin API explains one user's state in every target; SCIM tokens do not open it.
-        scim = httpx.Client(base_url=access["scim"]["base_url"],
-                            headers={"Authorization": f"Bearer {access['scim']['token']}"})
+        scim = httpx.Client(
+            base_url=access["scim"]["base_url"], headers={"Authorization": f"Bearer {access['scim']['token']}"}
+        )
         grace = scim.get("/Users", params={"filter": 'userName eq "grace.costa@example.com"'}).json()["Resources"][0]
         state = admin.get(f"/users/{grace['id']}").json()
         assert state["targets"]["cloudinary"]["state"] == "not-provisioned"
-        assert httpx.get(f"{access['admin']['base_url']}/queue",
-                         headers={"Authorization": f"Bearer {access['scim']['token']}"}).status_code == 401
+        assert (
+            httpx.get(
+                f"{access['admin']['base_url']}/queue", headers={"Authorization": f"Bearer {access['scim']['token']}"}
+            ).status_code
+            == 401
+        )
         legal = scim.get("/Groups", params={"filter": 'displayName eq "Legal Reviewers"'}).json()["Resources"][0]
         member = legal["members"][0]["value"]
         legal_state = admin.get(f"/users/{member}").json()["targets"]["cloudinary"]

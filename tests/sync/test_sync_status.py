@@ -33,8 +33,12 @@ def status(world: World, path: str) -> dict[str, dict[str, Any]]:
 def test_user_status_per_target_only_when_asked_and_pending_after_a_change(world: World) -> None:
     ada = joiner(world, "ada@example.com")
     make_group(world, "Video Team", [ada["id"]])
-    world.converge(lambda w: status(w, f"/Users/{ada['id']}")["iconik"]["state"] == "synced"
-                   and status(w, f"/Users/{ada['id']}")["cloudinary"]["state"] == "synced")
+    world.converge(
+        lambda w: (
+            status(w, f"/Users/{ada['id']}")["iconik"]["state"] == "synced"
+            and status(w, f"/Users/{ada['id']}")["cloudinary"]["state"] == "synced"
+        )
+    )
     targets = status(world, f"/Users/{ada['id']}")
     assert targets["cloudinary"]["targetId"] == world.cld_user("ada@example.com")["id"]  # type: ignore[index]
     assert targets["iconik"]["targetId"] == world.ico_user("ada@example.com")["id"]  # type: ignore[index]
@@ -46,9 +50,13 @@ def test_user_status_per_target_only_when_asked_and_pending_after_a_change(world
 
     # Cloudinary refuses everything: the change stays pending or failed there, never "synced".
     httpx.put(f"{world.cloudinary_url}/_emulator/faults", json={"error_rate": 1.0, "error_status": 503})
-    world.scim.patch(f"/Users/{ada['id']}", json={"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                                  "Operations": [{"op": "replace", "path": "displayName",
-                                                                  "value": "Ada L."}]})
+    world.scim.patch(
+        f"/Users/{ada['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Ada L."}],
+        },
+    )
     assert status(world, f"/Users/{ada['id']}")["cloudinary"]["state"] in ("pending", "failed")
     world.converge(lambda w: status(w, f"/Users/{ada['id']}")["cloudinary"]["state"] == "failed")
     assert "503" in status(world, f"/Users/{ada['id']}")["cloudinary"]["error"]
@@ -71,9 +79,13 @@ def test_the_extension_cannot_be_written(world: World) -> None:
     forged["schemas"] = [*forged["schemas"], SYNC]
     replaced = world.scim.put(f"/Users/{ada['id']}", json=forged)
     assert replaced.status_code == 200 and SYNC not in replaced.json()  # read-only values are ignored
-    patched = world.scim.patch(f"/Users/{ada['id']}", json={
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [{"op": "replace", "path": f"{SYNC}:targets", "value": []}]})
+    patched = world.scim.patch(
+        f"/Users/{ada['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": f"{SYNC}:targets", "value": []}],
+        },
+    )
     assert patched.status_code == 400 and patched.json()["scimType"] == "mutability"
 
 

@@ -17,8 +17,14 @@ from tests.emulators.live import LiveApp
 
 
 def joiner(n: int, enabled: bool = True, role: str = "media_library_user") -> TargetUser:
-    return TargetUser(email=f"joiner{n}@example.com", first_name=f"J{n}", last_name="Oiner", display_name=f"J{n} Oiner",
-                      role=role, enabled=enabled)
+    return TargetUser(
+        email=f"joiner{n}@example.com",
+        first_name=f"J{n}",
+        last_name="Oiner",
+        display_name=f"J{n} Oiner",
+        role=role,
+        enabled=enabled,
+    )
 
 
 @pytest.fixture
@@ -41,9 +47,18 @@ def calls(state: cloudinary.CloudinaryState | iconik.IconikState, method: str, s
 
 def test_cloudinary_burst_of_joiners_uses_one_snapshot_and_adopts_existing_accounts(cld: tuple) -> None:
     state, url = cld
-    existing = {"id": "handmade1", "name": "Made by hand", "email": "JOINER7@example.com", "role": "admin",
-                "enabled": True, "pending": False, "created_at": "2026-01-01T00:00:00Z",
-                "updated_at": "2026-01-01T00:00:00Z", "all_sub_accounts": True, "sub_account_ids": []}
+    existing = {
+        "id": "handmade1",
+        "name": "Made by hand",
+        "email": "JOINER7@example.com",
+        "role": "admin",
+        "enabled": True,
+        "pending": False,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "all_sub_accounts": True,
+        "sub_account_ids": [],
+    }
     state.users[existing["id"]] = existing
 
     async def run() -> list[str]:

@@ -38,9 +38,16 @@ POLICY = {  # no target enabled: the sync runs with nothing to send, the policy 
 
 
 def _user(name: str, active: bool = True, **enterprise: str) -> dict[str, Any]:
-    return {"schemas": [USER, ENTERPRISE], "userName": name, "displayName": name.split("@")[0].title(),
-            "active": active, "locale": "de-DE", "preferredLanguage": "de",
-            "emails": [{"value": name, "primary": True}], ENTERPRISE: enterprise}
+    return {
+        "schemas": [USER, ENTERPRISE],
+        "userName": name,
+        "displayName": name.split("@")[0].title(),
+        "active": active,
+        "locale": "de-DE",
+        "preferredLanguage": "de",
+        "emails": [{"value": name, "primary": True}],
+        ENTERPRISE: enterprise,
+    }
 
 
 @pytest.fixture
@@ -57,17 +64,22 @@ def people(bridge: LiveBridge) -> dict[str, str]:
     ids: dict[str, str] = {}
     with bridge.client() as scim:
         for name, active, attributes in [
-                ("lena@example.com", True, {"division": "EMEA", "department": "Legal", "organization": "Consumer"}),
-                ("leo@example.com", False, {"division": "EMEA", "department": "Legal"}),
-                ("carla@example.com", True, {"division": "APAC"}),
-                ("max@example.com", True, {})]:
+            ("lena@example.com", True, {"division": "EMEA", "department": "Legal", "organization": "Consumer"}),
+            ("leo@example.com", False, {"division": "EMEA", "department": "Legal"}),
+            ("carla@example.com", True, {"division": "APAC"}),
+            ("max@example.com", True, {}),
+        ]:
             answer = scim.post("/Users", json=_user(name, active, **attributes))
             assert answer.status_code == 201, answer.text
             ids[name] = answer.json()["id"]
-        for group, members in [("Legal Reviewers", ["lena@example.com", "leo@example.com"]),
-                               ("Brand Council", ["carla@example.com"])]:
-            answer = scim.post("/Groups", json={"schemas": [GROUP], "displayName": group,
-                                                "members": [{"value": ids[m]} for m in members]})
+        for group, members in [
+            ("Legal Reviewers", ["lena@example.com", "leo@example.com"]),
+            ("Brand Council", ["carla@example.com"]),
+        ]:
+            answer = scim.post(
+                "/Groups",
+                json={"schemas": [GROUP], "displayName": group, "members": [{"value": ids[m]} for m in members]},
+            )
             assert answer.status_code == 201, answer.text
     return ids
 
@@ -82,8 +94,9 @@ def _who(answer: dict[str, Any]) -> dict[str, list[str]]:
     return {rule["group"]: [m["userName"] for m in rule["members"]] for rule in answer["reviewers"]}
 
 
-def test_reviewers_of_a_campaign_folder_are_the_active_legal_reviewers(bridge: LiveBridge,
-                                                                        people: dict[str, str]) -> None:
+def test_reviewers_of_a_campaign_folder_are_the_active_legal_reviewers(
+    bridge: LiveBridge, people: dict[str, str]
+) -> None:
     with _api(bridge) as api:
         answer = api.get("/reviewers", params={"target": "cloudinary", "folder": "/campaigns/emea/"}).json()
         other = api.get("/reviewers", params={"target": "cloudinary", "folder": "catalog"}).json()
@@ -93,8 +106,15 @@ def test_reviewers_of_a_campaign_folder_are_the_active_legal_reviewers(bridge: L
     assert legal["rule"] == "access.reviewers[0]"
     assert legal["directoryGroup"]["displayName"] == "Legal Reviewers"
     assert legal["targetGroup"] == {"name": "Legal Reviewers", "id": None}  # mirrored, not synced (no target)
-    assert legal["members"] == [{"id": people["lena@example.com"], "userName": "lena@example.com",
-                                 "displayName": "Lena", "email": "lena@example.com", "targetId": None}]
+    assert legal["members"] == [
+        {
+            "id": people["lena@example.com"],
+            "userName": "lena@example.com",
+            "displayName": "Lena",
+            "email": "lena@example.com",
+            "targetId": None,
+        }
+    ]
     assert _who(other) == {"Brand Council": ["carla@example.com"]}  # Legal is not routed to catalog
 
 
@@ -109,8 +129,13 @@ def test_reviewers_for_an_iconik_collection(bridge: LiveBridge, people: dict[str
 
 def test_reviewers_refuses_bad_questions(bridge: LiveBridge) -> None:
     with _api(bridge) as api:
-        for params in [{}, {"target": "dropbox", "folder": "x"}, {"target": "cloudinary"},
-                       {"target": "iconik", "folder": "campaigns/emea"}, {"target": "cloudinary", "folder": "/"}]:
+        for params in [
+            {},
+            {"target": "dropbox", "folder": "x"},
+            {"target": "cloudinary"},
+            {"target": "iconik", "folder": "campaigns/emea"},
+            {"target": "cloudinary", "folder": "/"},
+        ]:
             answer = api.get("/reviewers", params=params)
             assert answer.status_code == 400, params
             assert answer.json()["error"]
@@ -137,7 +162,10 @@ def test_context_by_user_name_and_by_id(bridge: LiveBridge, people: dict[str, st
     assert by_name.status_code == 200 and by_name.json() == by_id.json()
     assert by_name.json() == {
         "user": {"id": lena, "userName": "lena@example.com"},
-        "region": "EMEA", "locale": "de-DE", "language": "de", "businessUnit": "Consumer",
+        "region": "EMEA",
+        "locale": "de-DE",
+        "language": "de",
+        "businessUnit": "Consumer",
         "folders": ["campaigns/EMEA", "teams/Legal"],
         "metadata": {"region": "EMEA", "language": "de"},  # no costCenter: that selector is left out
         "active": True,
@@ -193,11 +221,16 @@ def test_reviewers_carry_the_target_ids_once_synced(tmp_path: Path) -> None:
     world = next(world_iter)
     try:
         lena = world.scim.post("/Users", json=_user("lena@example.com", division="EMEA")).json()["id"]
-        group = world.scim.post("/Groups", json={"schemas": [GROUP], "displayName": "Legal Reviewers",
-                                                 "members": [{"value": lena}]})
+        group = world.scim.post(
+            "/Groups", json={"schemas": [GROUP], "displayName": "Legal Reviewers", "members": [{"value": lena}]}
+        )
         assert group.status_code == 201
-        world.converge(lambda w: "Legal Reviewers" in w.ico_groups_of("lena@example.com")
-                       and "Legal Reviewers" in w.cld_groups_of("lena@example.com"))
+        world.converge(
+            lambda w: (
+                "Legal Reviewers" in w.ico_groups_of("lena@example.com")
+                and "Legal Reviewers" in w.cld_groups_of("lena@example.com")
+            )
+        )
         with _api(world.bridge) as api:
             ico = api.get("/reviewers", params={"target": "iconik", "collection": "Brand Masters"}).json()
             cld = api.get("/reviewers", params={"target": "cloudinary", "folder": "campaigns/amer"}).json()
