@@ -190,3 +190,61 @@ def test_stored_tokens_can_be_created_and_revoked(secured: tuple[LiveBridge, str
     assert asyncio.run(revoke(book, store, token))
     time.sleep(CredentialBook.CACHE_SECONDS + 0.2)
     assert status(bridge, {"Authorization": f"Bearer {token}"}) == 401
+
+
+def test_expiry_leeway_is_at_most_5_seconds_for_the_bridges_own_tokens(secured: tuple[LiveBridge, str, str]) -> None:
+    bridge, client_id, _ = secured
+
+    async def signing_key() -> bytes:
+        store = SqliteStore(bridge.settings.store)
+        await store.open()
+        try:
+            return await CredentialBook(store, [], {}, []).signing_key()
+        finally:
+            await store.close()
+
+    key = asyncio.run(signing_key())
+    assert tokens.LEEWAY_SECONDS <= 5
+    assert status(bridge, {"Authorization": f"Bearer {tokens.issue(key, client_id, -2, None)}"}) == 200  # clock skew
+    assert status(bridge, {"Authorization": f"Bearer {tokens.issue(key, client_id, -10, None)}"}) == 401
+
+
+def test_expiry_leeway_is_at_most_5_seconds_for_external_jwts(
+    secured: tuple[LiveBridge, str, str], jwks: tuple[str, RSAKey]
+) -> None:
+    bridge, key = secured[0], jwks[1]
+    now = int(time.time())
+
+    def bearer(**claims: object) -> dict[str, str]:
+        base = {"iss": "https://issuer.example", "aud": "8adf8e6e", "sub": "entra", "iat": now, "exp": now + 300}
+        return {"Authorization": "Bearer " + jwt.encode({"alg": "RS256", "kid": "k1"}, {**base, **claims}, key)}
+
+    assert status(bridge, bearer(exp=now - 2)) == 200
+    assert status(bridge, bearer(exp=now - 10)) == 401  # accepted for 30 s before
+    assert status(bridge, bearer(nbf=now + 2)) == 200
+    assert status(bridge, bearer(nbf=now + 10)) == 401
+
+
+def test_external_jwt_scope_and_scp_claims_map_onto_the_bridges_scopes(
+    secured: tuple[LiveBridge, str, str], jwks: tuple[str, RSAKey]
+) -> None:
+    bridge, key = secured[0], jwks[1]
+    now = int(time.time())
+
+    def bearer(**claims: object) -> dict[str, str]:
+        base = {"iss": "https://issuer.example", "aud": "8adf8e6e", "sub": "idp", "iat": now, "exp": now + 300}
+        return {"Authorization": "Bearer " + jwt.encode({"alg": "RS256", "kid": "k1"}, {**base, **claims}, key)}
+
+    new_user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"jwt-{now}@example.com"}
+
+    def write(headers: dict[str, str]) -> int:
+        return httpx.post(f"{bridge.base}/Users", headers=headers, json=new_user).status_code
+
+    reader = bearer(scope="openid scim:read")  # names the bridge does not know are ignored
+    assert status(bridge, reader) == 200 and write(reader) == 403
+    assert status(bridge, bearer(scp="scim.read")) == 200  # dotted, for issuers without colons
+    apps_only = bearer(scp=["apps"])  # Entra's list form
+    assert status(bridge, apps_only) == 403 and write(apps_only) == 403
+    assert status(bridge, bearer(scope="openid profile")) == 403  # scopes, none of them ours
+    assert write(bearer(scope="scim:write")) == 201
+    assert status(bridge, bearer()) == 200  # no scope claim at all: the default, as before scopes
