@@ -21,8 +21,8 @@ READ, WRITE, APPS, ADMIN = "scim:read", "scim:write", "apps", "admin"
 KNOWN = (READ, WRITE, APPS, ADMIN)
 DEFAULT = frozenset({READ, WRITE, APPS})
 ADMIN_ONLY = frozenset({ADMIN})
-#: names issuers use for the same scopes: a `scim` scope (what OTDS set-ups tended to ask for
-#: before scopes meant anything here), and dots for issuers whose scope names cannot hold a colon
+#: other spellings of the same scopes: `scim`, which /oauth/token accepted and echoed before scopes
+#: meant anything (a configured client may still send it), and dots for issuers that avoid colons
 ALIASES = {"scim": (READ, WRITE), "scim.read": (READ,), "scim.write": (WRITE,)}
 
 SCIM_PREFIX = "/scim/v2"

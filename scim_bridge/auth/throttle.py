@@ -23,8 +23,8 @@ The counters live in memory, per replica, not in the store: the Store protocol h
 counter with expiry (a kv read-modify-write would race between replicas anyway), and counting
 every failed attempt in the shared Redis would make an attack a load on the store every replica
 depends on. With N replicas behind a load balancer the effective limits are N times these,
-still far below the 500 a second the endpoint took before. The remote address is the peer's
-(uvicorn's `--proxy-headers` and `--forwarded-allow-ips` make it the client's behind a proxy).
+still far below the 500 a second the endpoint took before. The remote address is the peer's, or
+the client's behind a proxy uvicorn trusts (FORWARDED_ALLOW_IPS; 127.0.0.1 by default).
 """
 
 from __future__ import annotations
