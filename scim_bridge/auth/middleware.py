@@ -99,12 +99,13 @@ class Authenticator:
     async def _own_token(self, claims: dict[str, Any]) -> Principal | None:
         """An access token from /oauth/token is only as good as its client: a revoked client's
         tokens fail here (within the book's cache bound), and a token never has more scopes than
-        its client has now. Tokens from before the `client_id` claim name their client in `sub`."""
+        its client has now. Tokens from before the `client_id` claim name their client in `sub`, and
+        their `scope` was an echo of whatever was asked, so they get the client's scopes."""
         client_id = str(claims.get("client_id") or claims.get("sub") or "")
         client_scopes = await self.book.client_scopes(client_id) if client_id else None
         if client_scopes is None:
             return None
-        granted = scopes.from_claims(claims) if "scope" in claims else client_scopes
+        granted = scopes.from_claims(claims) if "client_id" in claims and "scope" in claims else client_scopes
         return Principal("oauth", client_id, scopes.within(granted, client_scopes))
 
     def _basic(self, credential: str) -> Principal | None:

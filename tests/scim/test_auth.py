@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import OctKey, RSAKey
 
 from scim_bridge.auth import tokens
 from scim_bridge.auth.credentials import CredentialBook
@@ -248,3 +248,26 @@ def test_external_jwt_scope_and_scp_claims_map_onto_the_bridges_scopes(
     assert status(bridge, bearer(scope="openid profile")) == 403  # scopes, none of them ours
     assert write(bearer(scope="scim:write")) == 201
     assert status(bridge, bearer()) == 200  # no scope claim at all: the default, as before scopes
+
+
+def test_access_tokens_issued_before_the_upgrade_keep_working_with_their_clients_scopes(
+    secured: tuple[LiveBridge, str, str],
+) -> None:
+    bridge, client_id, _ = secured
+
+    async def signing_key() -> bytes:
+        store = SqliteStore(bridge.settings.store)
+        await store.open()
+        try:
+            return await CredentialBook(store, [], {}, []).signing_key()
+        finally:
+            await store.close()
+
+    now = int(time.time())
+    old_claims = {"iss": tokens.OWN_ISSUER, "aud": tokens.OWN_AUDIENCE, "sub": client_id, "iat": now, "exp": now + 600}
+    key = OctKey.import_key(asyncio.run(signing_key()))
+    for claims in (old_claims, {**old_claims, "scope": "whatever-was-asked"}):  # no client_id claim yet
+        old = jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, key, algorithms=["HS256"])
+        assert status(bridge, {"Authorization": f"Bearer {old}"}) == 200
+    unknown = jwt.encode({"alg": "HS256"}, {**old_claims, "sub": "sbc_gone"}, key, algorithms=["HS256"])
+    assert status(bridge, {"Authorization": f"Bearer {unknown}"}) == 401  # no such client: refused
