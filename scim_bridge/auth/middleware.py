@@ -148,6 +148,8 @@ class AuthMiddleware:
             return
         if not scopes.allows(principal.scopes, needed):
             detail = forbidden(principal, needed, scope["method"], path)
+            # Who was refused helps an operator fix a credential's scopes; names are not secrets.
+            log.info("403 for %s %s: %s %r lacks %s", scope["method"], path, principal.kind, principal.name, needed)
             if path.startswith(scopes.APPS_PREFIX + "/"):
                 await _send_json(send, 403, {"error": detail})
             else:

@@ -6,6 +6,7 @@ against the bridge's store; the bridge reads them from there (shared by replicas
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import time
@@ -17,8 +18,9 @@ import httpx
 import pytest
 import yaml
 
-from scim_bridge.auth.credentials import CredentialBook
+from scim_bridge.auth.credentials import TOKENS, CredentialBook, digest
 from scim_bridge.cli import main
+from scim_bridge.store import open_store
 from tests.live import TOKEN, LiveBridge
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -152,9 +154,6 @@ def test_an_admin_only_credential_opens_the_admin_api_and_cannot_touch_scim(brid
 
 def test_credentials_without_scopes_keep_scim_and_apps_access_but_never_admin(bridge: LiveBridge, user_id: str) -> None:
     async def old_token() -> str:  # a token stored before scopes existed: no `scopes` field
-        from scim_bridge.auth.credentials import TOKENS, digest
-        from scim_bridge.store import open_store
-
         store = open_store(bridge.settings.store)
         await store.open()
         try:
@@ -162,8 +161,6 @@ def test_credentials_without_scopes_keep_scim_and_apps_access_but_never_admin(br
         finally:
             await store.close()
         return "sbt_from-last-year"
-
-    import asyncio
 
     old = asyncio.run(old_token())
     for headers in (
