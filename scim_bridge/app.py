@@ -80,7 +80,9 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     trail = AuditTrail(store, settings.audit_retention_days)
     service.audit = trail  # each SCIM write stores its audit entry in the same atomic step
     stop_auditing = asyncio.Event()
-    book = CredentialBook(store, settings.tokens, settings.basic_user_map(), settings.api_keys)
+    book = CredentialBook(
+        store, settings.tokens, settings.basic_user_map(), settings.api_keys, admin_tokens=settings.admin_tokens
+    )
     external = (
         ExternalIssuer(settings.jwks_url, settings.jwt_issuer, settings.jwt_audience) if settings.jwks_url else None
     )

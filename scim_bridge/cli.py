@@ -104,11 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     creds = commands.add_parser("credentials", help="create, list and revoke tokens and OAuth clients")
     _common(creds)
     actions = creds.add_subparsers(dest="action", required=True)
-    token = actions.add_parser("create-token", help="a static bearer token (Entra, Okta, OneLogin…)")
+    scope_help = (
+        "what the credential may do: scim:read, scim:write (includes read), apps (/api/v1), admin (/admin/api);"
+        " repeatable or comma-separated [default: scim:read,scim:write,apps]"
+    )
+    token = actions.add_parser("create-token", help="a static bearer token (Entra, Okta, OneLogin…, or an admin's)")
     token.add_argument("name")
+    token.add_argument("--scope", action="append", default=[], help=scope_help)
     client = actions.add_parser("create-client", help="an OAuth client-credentials client (OTDS)")
     client.add_argument("name")
-    actions.add_parser("list", help="list tokens and clients (never their secrets)")
+    client.add_argument("--scope", action="append", default=[], help=scope_help)
+    actions.add_parser("list", help="list tokens and clients with their scopes (never their secrets)")
     revoke = actions.add_parser("revoke", help="revoke a token (by the id `list` shows) or a client (by id)")
     revoke.add_argument("id")
     return parser
@@ -191,18 +197,28 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def credentials(args: argparse.Namespace) -> int:
+    from .auth import scopes
     from .auth.credentials import CredentialBook
+
+    granted = scopes.DEFAULT
+    if getattr(args, "scope", None):  # validated before the store is opened
+        try:
+            granted = scopes.parse(args.scope)
+        except scopes.ScopeError as error:
+            raise ConfigError(f"--scope: {error}") from None
+        if not granted:
+            raise ConfigError(f"--scope: no scope given (known: {', '.join(scopes.KNOWN)})")
 
     async def work(store: Any) -> int:
         book = CredentialBook(store, [], {}, [])
         if args.action == "create-token":
-            print(await book.create_token(args.name))
+            print(await book.create_token(args.name, granted))
         elif args.action == "create-client":
-            client_id, secret = await book.create_client(args.name)
+            client_id, secret = await book.create_client(args.name, granted)
             print(f"client_id={client_id}\nclient_secret={secret}")
         elif args.action == "list":
             for row in await book.list():
-                print(f"{row['kind']:13} {row['id']:24} {row['name']:24} {row['created']}")
+                print(f"{row['kind']:13} {row['id']:24} {row['name']:24} {row['created']}  {row['scopes']}")
         elif args.action == "revoke":
             if not await book.revoke(args.id):
                 print(f"scim-bridge: no token or client {args.id}", file=sys.stderr)

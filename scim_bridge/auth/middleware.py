@@ -4,6 +4,8 @@ Several methods are on at once (scim-clients.md §5.5): static bearer tokens (En
 OneLogin, JumpCloud), the bridge's own OAuth access tokens (OTDS), external JWTs (JWKS),
 HTTP Basic (Ping, SailPoint) and an API key header or a raw `Authorization: <key>` (JumpCloud).
 A failure is a 401 with a SCIM error body and `WWW-Authenticate`; nothing secret is logged.
+Then the credential's scopes must cover what the route needs (auth/scopes.py), else 403: a SCIM
+error body, or `{"error": …}` on /api/v1 like the rest of the apps' API.
 """
 
 from __future__ import annotations
@@ -13,16 +15,16 @@ import binascii
 import logging
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..scim.errors import SCIM_CONTENT_TYPE, ScimError
 from ..store import StoreUnavailable
-from . import tokens
+from . import scopes, tokens
 from .credentials import CredentialBook, Principal
+from .throttle import TokenEndpointThrottle
 
 log = logging.getLogger("scim_bridge.auth")
-
-OPEN_PATHS = ("/health", "/oauth/token")
 
 
 class Authenticator:
@@ -36,6 +38,7 @@ class Authenticator:
         self.header_names = {b"authorization"} | (
             {self.api_key_header.encode("latin-1")} if self.api_key_header else set()
         )
+        self.throttle = TokenEndpointThrottle()  # failed client authentications at /oauth/token
 
     def schemes_document(self) -> list[dict[str, Any]]:
         """authenticationSchemes of ServiceProviderConfig (RFC 7643 §5)."""
@@ -57,6 +60,13 @@ class Authenticator:
             value += ', Basic realm="scim-bridge"'
         return value
 
+    async def from_scope(self, scope: Scope) -> Principal | None:
+        """Who sent an ASGI request; raises StoreUnavailable when stored credentials cannot be read."""
+        wanted = self.header_names
+        return await self.authenticate(
+            {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
+        )
+
     async def authenticate(self, headers: dict[str, str]) -> Principal | None:
         authorization = headers.get("authorization", "").strip()
         scheme, _, credential = authorization.partition(" ")
@@ -73,18 +83,30 @@ class Authenticator:
         return None
 
     async def _bearer(self, token: str) -> Principal | None:
-        name = await self.book.token_owner(token)
-        if name is not None:
-            return Principal("token", name)
+        owner = await self.book.token_owner(token)
+        if owner is not None:
+            return owner
         if token.count(".") == 2:  # a JWT: ours first, then the external issuer's
-            subject = tokens.verify_own(token, await self.book.signing_key())
-            if subject is not None:
-                return Principal("oauth", subject)
+            claims = tokens.verify_own(token, await self.book.signing_key())
+            if claims is not None:
+                return await self._own_token(claims)
             if self.external is not None:
-                subject = await self.external.verify(token)
-                if subject is not None:
-                    return Principal("jwt", subject)
+                found = await self.external.verify(token)
+                if found is not None:
+                    return Principal("jwt", found[0], found[1])
         return None
+
+    async def _own_token(self, claims: dict[str, Any]) -> Principal | None:
+        """An access token from /oauth/token is only as good as its client: a revoked client's
+        tokens fail here (within the book's cache bound), and a token never has more scopes than
+        its client has now. Tokens from before the `client_id` claim name their client in `sub`, and
+        their `scope` was an echo of whatever was asked, so they get the client's scopes."""
+        client_id = str(claims.get("client_id") or claims.get("sub") or "")
+        client_scopes = await self.book.client_scopes(client_id) if client_id else None
+        if client_scopes is None:
+            return None
+        granted = scopes.from_claims(claims) if "client_id" in claims and "scope" in claims else client_scopes
+        return Principal("oauth", client_id, scopes.within(granted, client_scopes))
 
     def _basic(self, credential: str) -> Principal | None:
         try:
@@ -100,20 +122,19 @@ class AuthMiddleware:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        # /admin has its own tokens (web/admin.py); /emulators only exists in the sandbox; /webhooks
-        # authenticate by the sender's signature or shared secret (web/webhooks.py).
-        if (
-            scope["type"] != "http"
-            or path.rstrip("/") in OPEN_PATHS
-            or path.startswith(("/emulators/", "/admin", "/webhooks/"))
-        ):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        wanted = self.authenticator.header_names
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
+        path = scope.get("path", "")
+        needed = scopes.required(scope["method"], path)
+        state = scope.setdefault("state", {})
+        # None: open or authenticated elsewhere (auth/scopes.py). /admin was let through by AdminAuth
+        # (web/admin.py, JSON errors) only with the admin scope; anything else is checked here.
+        if needed is None or (needed == scopes.ADMIN and path.startswith(scopes.ADMIN_PREFIX) and _admin(state)):
+            await self.app(scope, receive, send)
+            return
         try:
-            principal = await self.authenticator.authenticate(headers)
+            principal = await self.authenticator.from_scope(scope)
         except StoreUnavailable:
             await _send_error(
                 send, ScimError(503, "the store is unavailable, retry later", headers={"Retry-After": "5"})
@@ -125,8 +146,34 @@ class AuthMiddleware:
             )
             await _send_error(send, error)
             return
-        scope.setdefault("state", {})["principal"] = principal
+        if not scopes.allows(principal.scopes, needed):
+            detail = forbidden(principal, needed, scope["method"], path)
+            # Who was refused helps an operator fix a credential's scopes; names are not secrets.
+            log.info("403 for %s %s: %s %r lacks %s", scope["method"], path, principal.kind, principal.name, needed)
+            if path.startswith(scopes.APPS_PREFIX + "/"):
+                await _send_json(send, 403, {"error": detail})
+            else:
+                await _send_error(send, ScimError(403, detail))
+            return
+        state["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def forbidden(principal: Principal, needed: str, method: str, path: str) -> str:
+    """The 403 detail: which scope the request needs and which the credential has (no secrets)."""
+    return f"{method} {path} needs the {needed} scope; this credential has {scopes.describe(principal.scopes)}"
+
+
+def _admin(state: dict[str, Any]) -> bool:
+    principal = state.get("principal")
+    return isinstance(principal, Principal) and scopes.allows(principal.scopes, scopes.ADMIN)
+
+
+async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
+    body = orjson.dumps(document)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send_error(send: Send, error: ScimError) -> None:

@@ -1,10 +1,11 @@
-"""The admin JSON API (/admin/api/), read-mostly, with its own bearer tokens (SCIM_BRIDGE_ADMIN_TOKENS):
-sync status for operators — queue depth per lane, dead letters, one resource's state in every
-target — and the replay of dead letters. Without admin tokens configured it answers 404."""
+"""The admin JSON API (/admin/api/), read-mostly, for credentials with the `admin` scope: the tokens
+of SCIM_BRIDGE_ADMIN_TOKENS, and stored tokens or OAuth clients made with
+`scim-bridge credentials create-token NAME --scope admin` (rotated and revoked like any other).
+Sync status for operators — queue depth per lane, dead letters, one resource's state in every
+target — and the replay of dead letters. Without any admin credential it answers 404."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 import orjson
@@ -13,6 +14,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..auth import scopes
+from ..auth.middleware import Authenticator, forbidden
+from ..store import StoreUnavailable
 from ..sync.idmap import IdMap
 from ..sync.status import target_status
 from . import audit_admin
@@ -21,31 +25,51 @@ PREFIX = "/admin/api"
 
 
 class AdminAuth:
-    """Admin paths take admin tokens only; SCIM credentials do not open them."""
+    """Admin paths need a credential with the `admin` scope; SCIM and app credentials get 403.
 
-    def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
+    Credentials are checked by the app's Authenticator (`app.state.auth`, the same one
+    AuthMiddleware uses), so admin tokens from the environment and from the store, and OAuth
+    access tokens of admin clients, are all accepted, and revocation reaches them the same way.
+    `tokens` (SCIM_BRIDGE_ADMIN_TOKENS) is kept for the signature; the book holds them."""
+
+    def __init__(
+        self, app: ASGIApp, tokens: list[str] | None = None, authenticator: Authenticator | None = None
+    ) -> None:
         self.app = app
-        self.tokens = [t.encode() for t in tokens if t]
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/admin"):
+        if scope["type"] != "http" or not scope["path"].startswith(scopes.ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
-        if not self.tokens:
-            await JSONResponse({"error": "the admin API is off (set SCIM_BRIDGE_ADMIN_TOKENS)"}, 404)(
+        authenticator: Authenticator = self.authenticator or scope["app"].state.auth
+        try:
+            principal = await authenticator.from_scope(scope)
+            if principal is not None and scopes.allows(principal.scopes, scopes.ADMIN):
+                scope.setdefault("state", {})["principal"] = principal
+                await self.app(scope, receive, send)
+                return
+            off = not await authenticator.book.has_admin_credentials()
+        except StoreUnavailable:
+            await JSONResponse({"error": "the store is unavailable, retry later"}, 503, headers={"Retry-After": "5"})(
                 scope, receive, send
             )
             return
-        authorization = dict(scope["headers"]).get(b"authorization", b"")
-        scheme, _, token = authorization.partition(b" ")
-        if scheme.lower() != b"bearer" or not any(hmac.compare_digest(token.strip(), t) for t in self.tokens):
-            await JSONResponse(
+        if off:
+            message = (
+                "the admin API is off: set SCIM_BRIDGE_ADMIN_TOKENS or create an admin credential "
+                "(scim-bridge credentials create-token NAME --scope admin)"
+            )
+            response = JSONResponse({"error": message}, 404)
+        elif principal is None:
+            response = JSONResponse(
                 {"error": "admin credentials required"},
                 401,
                 headers={"WWW-Authenticate": 'Bearer realm="scim-bridge-admin"'},
-            )(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            )
+        else:
+            response = JSONResponse({"error": forbidden(principal, scopes.ADMIN, scope["method"], scope["path"])}, 403)
+        await response(scope, receive, send)
 
 
 def _sync(request: Request) -> Any:

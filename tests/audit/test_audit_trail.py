@@ -264,7 +264,7 @@ def test_admin_api_filters_by_user_and_time(bridge: LiveBridge, store_url: str) 
     tamper.records(store_url)  # chained (the bridge also does so within 100 ms)
     admin = httpx.Client(base_url=f"{bridge.root}/admin/api", headers={"Authorization": f"Bearer {ADMIN}"})
     with bridge.client() as scim:
-        assert scim.get(f"{bridge.root}/admin/api/audit").status_code == 401  # SCIM tokens do not open it
+        assert scim.get(f"{bridge.root}/admin/api/audit").status_code == 403  # SCIM tokens lack the admin scope
     by_user = admin.get("/audit", params={"user": ada}).json()
     assert [e["operation"] for e in by_user["entries"]] == ["create", "patch"] and by_user["next"] is None
     by_name = admin.get("/audit", params={"user": "ADA@example.com"}).json()["entries"]

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import httpx
 import pytest
 from joserfc import jwt
-from joserfc.jwk import RSAKey
+from joserfc.jwk import OctKey, RSAKey
 
 from scim_bridge.auth import tokens
 from scim_bridge.auth.credentials import CredentialBook
@@ -115,7 +115,8 @@ def test_oauth_client_credentials_in_header_or_body(secured: tuple[LiveBridge, s
     )
     assert by_header.status_code == 200, by_header.text
     token = by_header.json()
-    assert token["token_type"] == "Bearer" and token["expires_in"] >= 900 and token["scope"] == "scim"
+    assert token["token_type"] == "Bearer" and token["expires_in"] >= 900
+    assert token["scope"] == "scim:read scim:write"  # the old `scope=scim` of OTDS set-ups, spelled out
     by_body = httpx.post(
         f"{bridge.root}/oauth/token",
         data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
@@ -189,3 +190,84 @@ def test_stored_tokens_can_be_created_and_revoked(secured: tuple[LiveBridge, str
     assert asyncio.run(revoke(book, store, token))
     time.sleep(CredentialBook.CACHE_SECONDS + 0.2)
     assert status(bridge, {"Authorization": f"Bearer {token}"}) == 401
+
+
+def test_expiry_leeway_is_at_most_5_seconds_for_the_bridges_own_tokens(secured: tuple[LiveBridge, str, str]) -> None:
+    bridge, client_id, _ = secured
+
+    async def signing_key() -> bytes:
+        store = SqliteStore(bridge.settings.store)
+        await store.open()
+        try:
+            return await CredentialBook(store, [], {}, []).signing_key()
+        finally:
+            await store.close()
+
+    key = asyncio.run(signing_key())
+    assert tokens.LEEWAY_SECONDS <= 5
+    assert status(bridge, {"Authorization": f"Bearer {tokens.issue(key, client_id, -2, None)}"}) == 200  # clock skew
+    assert status(bridge, {"Authorization": f"Bearer {tokens.issue(key, client_id, -10, None)}"}) == 401
+
+
+def test_expiry_leeway_is_at_most_5_seconds_for_external_jwts(
+    secured: tuple[LiveBridge, str, str], jwks: tuple[str, RSAKey]
+) -> None:
+    bridge, key = secured[0], jwks[1]
+    now = int(time.time())
+
+    def bearer(**claims: object) -> dict[str, str]:
+        base = {"iss": "https://issuer.example", "aud": "8adf8e6e", "sub": "entra", "iat": now, "exp": now + 300}
+        return {"Authorization": "Bearer " + jwt.encode({"alg": "RS256", "kid": "k1"}, {**base, **claims}, key)}
+
+    assert status(bridge, bearer(exp=now - 2)) == 200
+    assert status(bridge, bearer(exp=now - 10)) == 401  # accepted for 30 s before
+    assert status(bridge, bearer(nbf=now + 2)) == 200
+    assert status(bridge, bearer(nbf=now + 10)) == 401
+
+
+def test_external_jwt_scope_and_scp_claims_map_onto_the_bridges_scopes(
+    secured: tuple[LiveBridge, str, str], jwks: tuple[str, RSAKey]
+) -> None:
+    bridge, key = secured[0], jwks[1]
+    now = int(time.time())
+
+    def bearer(**claims: object) -> dict[str, str]:
+        base = {"iss": "https://issuer.example", "aud": "8adf8e6e", "sub": "idp", "iat": now, "exp": now + 300}
+        return {"Authorization": "Bearer " + jwt.encode({"alg": "RS256", "kid": "k1"}, {**base, **claims}, key)}
+
+    new_user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"jwt-{now}@example.com"}
+
+    def write(headers: dict[str, str]) -> int:
+        return httpx.post(f"{bridge.base}/Users", headers=headers, json=new_user).status_code
+
+    reader = bearer(scope="openid scim:read")  # names the bridge does not know are ignored
+    assert status(bridge, reader) == 200 and write(reader) == 403
+    assert status(bridge, bearer(scp="scim.read")) == 200  # dotted, for issuers without colons
+    apps_only = bearer(scp=["apps"])  # Entra's list form
+    assert status(bridge, apps_only) == 403 and write(apps_only) == 403
+    assert status(bridge, bearer(scope="openid profile")) == 403  # scopes, none of them ours
+    assert write(bearer(scope="scim:write")) == 201
+    assert status(bridge, bearer()) == 200  # no scope claim at all: the default, as before scopes
+
+
+def test_access_tokens_issued_before_the_upgrade_keep_working_with_their_clients_scopes(
+    secured: tuple[LiveBridge, str, str],
+) -> None:
+    bridge, client_id, _ = secured
+
+    async def signing_key() -> bytes:
+        store = SqliteStore(bridge.settings.store)
+        await store.open()
+        try:
+            return await CredentialBook(store, [], {}, []).signing_key()
+        finally:
+            await store.close()
+
+    now = int(time.time())
+    old_claims = {"iss": tokens.OWN_ISSUER, "aud": tokens.OWN_AUDIENCE, "sub": client_id, "iat": now, "exp": now + 600}
+    key = OctKey.import_key(asyncio.run(signing_key()))
+    for claims in (old_claims, {**old_claims, "scope": "whatever-was-asked"}):  # no client_id claim yet
+        old = jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, key, algorithms=["HS256"])
+        assert status(bridge, {"Authorization": f"Bearer {old}"}) == 200
+    unknown = jwt.encode({"alg": "HS256"}, {**old_claims, "sub": "sbc_gone"}, key, algorithms=["HS256"])
+    assert status(bridge, {"Authorization": f"Bearer {unknown}"}) == 401  # no such client: refused

@@ -79,7 +79,7 @@ def test_sandbox_fills_both_targets_and_reports_through_the_admin_api(tmp_path: 
             httpx.get(
                 f"{access['admin']['base_url']}/queue", headers={"Authorization": f"Bearer {access['scim']['token']}"}
             ).status_code
-            == 401
+            == 403  # a SCIM token lacks the admin scope
         )
         legal = scim.get("/Groups", params={"filter": 'displayName eq "Legal Reviewers"'}).json()["Resources"][0]
         member = legal["members"][0]["value"]
