@@ -213,8 +213,12 @@ class Policy(_Strict):
             fields = _TEMPLATE_FIELD.findall(template)
             values = {f: facts.attributes.get(f) for f in fields}
             if all(values.values()):
-                names.append(_TEMPLATE_FIELD.sub(lambda m, values=values: str(values[m.group(1)]), template))
+                names.append(_fill_template(template, values))
         return names
+
+
+def _fill_template(template: str, values: dict[str, Any]) -> str:
+    return _TEMPLATE_FIELD.sub(lambda match: str(values[match.group(1)]), template)
 
 
 class UserFacts(BaseModel):
