@@ -51,7 +51,7 @@ def scim_response(document: Any, status: int = 200, headers: dict[str, str] | No
 
 
 def base_url(request: Request) -> str:
-    configured = request.app.state.settings.public_url
+    configured: str | None = request.app.state.settings.public_url
     if configured:
         return configured.rstrip("/") + "/scim/v2"
     # Built from the scope: Starlette's request.url costs more than the rest of a GET.
