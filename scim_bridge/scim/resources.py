@@ -234,6 +234,7 @@ class ResourceService:
         model = self._validate(resource_type, stored, Context.RESOURCE_REPLACEMENT_REQUEST)
         try:
             with POLICY:
+                # the model is picked at run time; mypy wants a static type argument
                 patch = PatchOp[resource_type.model].model_validate(  # type: ignore[name-defined]
                     operations, scim_ctx=Context.RESOURCE_PATCH_REQUEST
                 )
