@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RUN = Path(__file__).resolve().with_name("run")
 SUMMARY = re.compile(
     r"^conformance: scim2-tester (\d+) passed, (\d+) failed; "
@@ -19,6 +21,7 @@ SUMMARY = re.compile(
 )
 
 
+@pytest.mark.slow  # a bridge in a subprocess and three checkers: ~8 s alone, far more on a loaded machine
 def test_conformance_run_is_clean() -> None:
     env = {**os.environ, "PYTHON": os.environ.get("PYTHON") or sys.executable}
     for name in ("SCIM_CONFORMANCE_URL", "SCIM_CONFORMANCE_TOKEN", "_CONFORMANCE_REEXEC"):

@@ -102,13 +102,19 @@ def trimmed(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 # normalizers -----------------------------------------------------------------------------------------
+def _object_field(payload: dict[str, Any], name: str) -> dict[str, Any]:
+    """payload[name] when it is a JSON object, else {}: a vendor may send null or a string there."""
+    value = payload.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def normalize_cloudinary(payload: dict[str, Any], timestamp: str) -> Event:
     """A Cloudinary notification (research/cloudinary.md §5.2). The acting identity is
     notification_context.triggered_by: source "ui" carries the Console user's id (= the Provisioning
     user id), source "api" the API key — both UNCONFIRMED against a live payload."""
     notification_type = str(payload.get("notification_type") or "unknown")
-    context = payload.get("notification_context") if isinstance(payload.get("notification_context"), dict) else {}
-    triggered_by = context.get("triggered_by") if isinstance(context.get("triggered_by"), dict) else {}
+    context = _object_field(payload, "notification_context")
+    triggered_by = _object_field(context, "triggered_by")
     source, actor_id = triggered_by.get("source"), triggered_by.get("id")
     kind = {"ui": "user", "api": "api_key"}.get(str(source), "unknown") if actor_id else "unknown"
     moment = instant(context.get("triggered_at")) or instant(payload.get("timestamp")) or instant(timestamp)
@@ -155,7 +161,7 @@ def normalize_iconik(payload: dict[str, Any]) -> Event:
     event_type, realm = str(payload.get("event_type") or "unknown"), str(payload.get("realm") or "")
     operation, object_id = str(payload.get("operation") or ""), payload.get("object_id")
     kind = ICONIK_KINDS.get(event_type, event_type)
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    data = _object_field(payload, "data")
     # One request may change several objects: the request id alone is not an event id.
     request_id = payload.get("request_id")
     event_id = f"{request_id}:{realm}:{operation}:{object_id}" if request_id else body_digest(payload)
@@ -248,7 +254,7 @@ class ActivityLog:
 
     async def ingest(self, event: Event) -> tuple[bool, dict[str, Any]]:
         """Join and store one event; (False, record) when this delivery was already stored."""
-        record = {
+        record: dict[str, Any] = {
             "source": event.source,
             "event_id": event.event_id,
             "type": event.type,
@@ -277,8 +283,8 @@ class ActivityLog:
         if not old_days:
             return 0
         gone = 0
-        for key, day in await self.store.kv_items(SEEN):
-            if day.decode() in old_days:
+        for key, seen_day in await self.store.kv_items(SEEN):
+            if seen_day.decode() in old_days:
                 await self.store.kv_delete(SEEN, key)
         for day in sorted(old_days):
             for key, _ in await self.store.kv_items(day_namespace(day)):

@@ -31,6 +31,7 @@ global moderation role of reviewer groups (one role, shown by `/api/v1/reviewers
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -337,8 +338,10 @@ class _ReviewBuilder:
             for _, raw in await self.store.kv_items(day_namespace(day)):
                 record = orjson.loads(raw)
                 scim_id = (record.get("actor") or {}).get("scim_id")
+                if not scim_id or not record.get("time"):
+                    continue
                 key = (scim_id, record.get("source", ""))
-                if scim_id and record.get("time") and record["time"] > latest.get(key, ""):
+                if record["time"] > latest.get(key, ""):
                     latest[key] = record["time"]
         return latest
 
@@ -368,7 +371,7 @@ class _ReviewBuilder:
                         kind,
                         principal_id,
                         rights,
-                        lambda group, p=folder.path, r=roles: self._folder_rule(p, group, r),
+                        functools.partial(self._folder_rule, folder.path, roles=roles),
                     )
         access = getattr(target, "access", None)
         if name == "iconik" and access is not None:
@@ -395,7 +398,7 @@ class _ReviewBuilder:
                         "group",
                         group_id,
                         sorted(permissions),
-                        lambda group, p=permissions, t=title: self._collection_rule(t, group, p),
+                        functools.partial(self._collection_rule, title, permissions=permissions),
                     )
             found += await self._projects(name, access, view)
         return found

@@ -249,7 +249,7 @@ def build(
             # The live text is not public (research/cloudinary.md §1.4): this one is ours.
             raise _Refusal(f"User with email {body['email']} already exists", 409)
         now = _now()
-        user = {
+        user: dict[str, Any] = {
             "id": _new_id(),
             "name": None,
             "role": "media_library_user",
@@ -383,7 +383,7 @@ def build(
 
     def new_environment(name: str, cloud_name: str | None, enabled: bool, attributes: Any) -> dict[str, Any]:
         now = _now()
-        environment = {
+        environment: dict[str, Any] = {
             "id": uuid.uuid4().hex[:31],
             "name": name,
             "cloud_name": cloud_name or f"cloud{secrets.token_hex(4)}",
@@ -556,7 +556,7 @@ def build(
         window,
         throttled,
         switches,
-    )  # type: ignore[return-value]
+    )
 
 
 class _Guard:

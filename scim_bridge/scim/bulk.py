@@ -54,8 +54,8 @@ class BulkProcessor:
                     waiting.append(index)
                     continue
                 progressed = True
-                results[index] = await self._apply(operation, created, base_url)
-                if int(results[index]["status"]) >= 400:  # type: ignore[index]
+                result = results[index] = await self._apply(operation, created, base_url)
+                if int(result["status"]) >= 400:
                     errors += 1
                     if fail_on_errors and errors >= fail_on_errors:
                         return 200, _response([r for r in results if r is not None])

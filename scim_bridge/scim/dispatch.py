@@ -45,7 +45,7 @@ class ScimDispatcher:
             else:
                 table = self.exact.setdefault(route.path.lower(), {})
             for method in methods:
-                table[method] = route.endpoint  # type: ignore[assignment]
+                table[method] = route.endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

@@ -88,8 +88,8 @@ class CompiledFilter:
         found = self.resource_type.resolve(path.attr, path.uri)
         if found is None and not path.uri:
             # Entra filters on `manager` bare (scim-clients.md §2.2): look in the extensions.
-            for urn in self.resource_type.extensions:
-                found = self.resource_type.resolve(path.attr, urn)
+            for extension in self.resource_type.extensions:
+                found = self.resource_type.resolve(path.attr, extension)
                 if found is not None:
                     break
         if found is None:

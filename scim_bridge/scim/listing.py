@@ -8,6 +8,7 @@ with an HMAC so that a client cannot forge one.
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -176,7 +177,10 @@ class Lister:
             page["nextCursor"] = self.cursors.encode(resource_type.name, last_seq, query_key)
         return page
 
-    async def _matching(self, resource_type: ResourceTypeInfo, compiled: CompiledFilter | None) -> list[Record]:
+    # In this class's signatures `list` is the method above: builtins.list is the type.
+    async def _matching(
+        self, resource_type: ResourceTypeInfo, compiled: CompiledFilter | None
+    ) -> builtins.list[Record]:
         if compiled is None:
             return [record async for record in self.store.scan(resource_type.name)]
         plan = _id_plan(compiled.ast) or compiled.index_plan(INDEXED[resource_type.name])
@@ -201,8 +205,8 @@ class Lister:
         return result
 
     async def _render(
-        self, resource_type: ResourceTypeInfo, records: list[Record], projection: Projection, base_url: str
-    ) -> list[dict[str, Any]]:
+        self, resource_type: ResourceTypeInfo, records: builtins.list[Record], projection: Projection, base_url: str
+    ) -> builtins.list[dict[str, Any]]:
         documents = [orjson.loads(record.body) for record in records]
         if resource_type is USER and projection.wants("groups"):
             await self.service.with_groups(documents, base_url)

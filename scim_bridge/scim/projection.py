@@ -35,13 +35,13 @@ class Projection:
         key = (None, attribute.lower())
         if self.include:
             return any(path[:2] == key for path in self.include)
-        return not any(path == key for path in self.exclude)
+        return not any(path == (*key, None) for path in self.exclude)  # `groups.display` still needs groups
 
     def _parse(self, value: str | None) -> list[tuple[str | None, str, str | None]]:
         """Each entry: (extension urn or None, attribute lower, sub-attribute lower or None)."""
         if not value:
             return []
-        paths = []
+        paths: list[tuple[str | None, str, str | None]] = []
         for raw in value.split(","):
             raw = raw.strip()
             if not raw:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -36,6 +36,7 @@ from .filters import fold
 from .schemas import GROUP, SYNC_STATUS, USER, ResourceTypeInfo
 
 log = logging.getLogger("scim_bridge.scim")
+T = TypeVar("T")
 
 # Entra's PATCH shapes (scim-clients.md §2.4, §2.6) through scim2-models' own switches.
 POLICY = ScimPolicy(
@@ -233,6 +234,7 @@ class ResourceService:
         model = self._validate(resource_type, stored, Context.RESOURCE_REPLACEMENT_REQUEST)
         try:
             with POLICY:
+                # the model is picked at run time; mypy wants a static type argument
                 patch = PatchOp[resource_type.model].model_validate(  # type: ignore[name-defined]
                     operations, scim_ctx=Context.RESOURCE_PATCH_REQUEST
                 )
@@ -248,7 +250,7 @@ class ResourceService:
         document.update(unknown)
         if unknown:
             document["schemas"] = [*document["schemas"], *[u for u in unknown if u not in document["schemas"]]]
-        skipped: tuple[str, ...] = ()
+        skipped = ()  # typed by the fast path's assignment above
         if resource_type is GROUP:
             skipped = await self._resolve_members(document, _member_ids(current), base_url)
         return await self._update(resource_type, record, current, document, base_url, skipped, operation="patch")
@@ -355,7 +357,7 @@ class ResourceService:
         except NotFound:
             raise not_found(resource_type.name, document["id"]) from None
 
-    async def _store_call(self, awaitable: Any) -> Any:
+    async def _store_call(self, awaitable: Awaitable[T]) -> T:
         try:
             return await awaitable
         except StoreUnavailable:
@@ -438,7 +440,9 @@ class ResourceService:
         }
         return ordered
 
-    async def _resolve_members(self, document: dict[str, Any], previous: set[str], base_url: str) -> tuple[str, ...]:
+    async def _resolve_members(
+        self, document: dict[str, Any], previous: set[str | None], base_url: str
+    ) -> tuple[str, ...]:
         """Give new members their `type` and `$ref`; skip and report unknown ids (checklist 72)."""
         members = document.get("members") or []
         new_ids = [m["value"] for m in members if m.get("value") not in previous]
@@ -467,7 +471,7 @@ class ResourceService:
         return unknown
 
 
-def _member_ids(document: dict[str, Any]) -> set[str]:
+def _member_ids(document: dict[str, Any]) -> set[str | None]:  # None: a member without a value
     return {m.get("value") for m in document.get("members") or [] if isinstance(m, dict)}
 
 

@@ -47,11 +47,11 @@ _SCIM_TYPE = SCIM_CONTENT_TYPE.encode()
 
 def scim_response(document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = document if isinstance(document, bytes) else orjson.dumps(document)
-    return ScimResponse(body, status, headers)  # type: ignore[return-value]
+    return ScimResponse(body, status, headers)  # type: ignore[return-value]  # duck-types Response (ASGI callable)
 
 
 def base_url(request: Request) -> str:
-    configured = request.app.state.settings.public_url
+    configured: str | None = request.app.state.settings.public_url
     if configured:
         return configured.rstrip("/") + "/scim/v2"
     # Built from the scope: Starlette's request.url costs more than the rest of a GET.
@@ -86,11 +86,11 @@ async def read_json(request: Request) -> Any:
 
 
 def _service(request: Request) -> ResourceService:
-    return request.app.state.scim_service  # type: ignore[no-any-return]
+    return request.app.state.scim_service  # type: ignore[no-any-return]  # Starlette's app.state is untyped
 
 
 def _lister(request: Request) -> Lister:
-    return request.app.state.scim_lister  # type: ignore[no-any-return]
+    return request.app.state.scim_lister  # type: ignore[no-any-return]  # Starlette's app.state is untyped
 
 
 def _projection(request: Request, resource_type: ResourceTypeInfo) -> Projection:

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 import orjson
-from scim2_models import Context, EnterpriseUser, Group, ResourceType, User
+from scim2_models import URI, Context, EnterpriseUser, Group, Reference, ResourceType, SchemaExtension, User
 from scim2_models.resources.user import Email
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -120,10 +120,10 @@ class ResourceTypeInfo:
             id=self.name,
             name=self.name,
             description=self.name,
-            endpoint=self.endpoint,
-            schema_=self.core_schema,
+            endpoint=Reference[URI](self.endpoint),
+            schema_=Reference[URI](self.core_schema),
             schema_extensions=[
-                {"schema_": urn, "required": False}
+                SchemaExtension(schema_=Reference[URI](urn), required=False)
                 for urn in (*self.extensions, *(self.read_only_extensions if read_only_extensions else ()))
             ],
         ).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
@@ -145,8 +145,9 @@ class _AsSentEmail(Email):
     value: str | None = None
 
 
-class _BridgeUser(User[EnterpriseUser]):  # type: ignore[misc]
-    emails: list[_AsSentEmail] | None = None
+class _BridgeUser(User[EnterpriseUser]):
+    # pydantic allows narrowing a field's type; mypy sees list[_AsSentEmail] vs list[Email] (invariant)
+    emails: list[_AsSentEmail] | None = None  # type: ignore[assignment]
 
 
 def _sub(name: str, description: str, type_: str = "string") -> dict[str, Any]:

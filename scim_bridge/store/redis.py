@@ -50,8 +50,8 @@ from __future__ import annotations
 import functools
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -79,6 +79,12 @@ _REPLAYABLE = frozenset({"write", "claim", "defer"})
 P = ParamSpec("P")
 T = TypeVar("T")
 _DOWN = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+
+# redis-py types every reply as `bytes | str` (it cannot know decode_responses) and a missing
+# stream as None; this client never decodes (decode_responses=False) and XRANGE answers a list,
+# so replies are cast to what Redis actually sends.
+RawFields = list[bytes | None]
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
 # Shared Lua: enqueue(typ, id, lane) with coalescing; lane rank: revocation (0) before standard (1).
 _ENQUEUE = """
@@ -329,7 +335,7 @@ def _replayable(source: str) -> str:
     )
 
 
-def _translate_outage(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def _translate_outage(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
     """Any connection-level failure becomes StoreUnavailable (the SCIM layer answers 503)."""
 
     @functools.wraps(fn)
@@ -448,8 +454,8 @@ class RedisStore:
 
     @_translate_outage
     async def get(self, resource_type: str, id: str) -> Record | None:
-        values = await self._redis.hmget(f"sb:r:{resource_type}:{id}", "body", "version", "seq")
-        if values[0] is None:
+        values = cast(RawFields, await self._redis.hmget(f"sb:r:{resource_type}:{id}", "body", "version", "seq"))
+        if values[0] is None or values[1] is None or values[2] is None:  # the write script sets all three
             return None
         return Record(resource_type, id, int(values[1]), int(values[2]), values[0])
 
@@ -485,7 +491,7 @@ class RedisStore:
 
     @_translate_outage
     async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
-        members = await self._redis.smembers(f"sb:ix:{resource_type}:{attribute}:{value}")
+        members = cast(set[bytes], await self._redis.smembers(f"sb:ix:{resource_type}:{attribute}:{value}"))
         return sorted(m.decode() for m in members)
 
     @_translate_outage
@@ -505,15 +511,18 @@ class RedisStore:
 
     @_translate_outage
     async def _range(self, resource_type: str, after_seq: int, batch: int) -> list[tuple[bytes, float]]:
-        return await self._redis.zrangebyscore(  # type: ignore[no-any-return]
-            f"sb:all:{resource_type}", f"({after_seq}", "+inf", start=0, num=batch, withscores=True
+        return cast(
+            list[tuple[bytes, float]],
+            await self._redis.zrangebyscore(
+                f"sb:all:{resource_type}", f"({after_seq}", "+inf", start=0, num=batch, withscores=True
+            ),
         )
 
     @_translate_outage
     async def page(self, resource_type: str, offset: int, limit: int) -> list[Record]:
         if limit <= 0:
             return []
-        ids = await self._redis.zrange(f"sb:all:{resource_type}", offset, offset + limit - 1)
+        ids = cast(list[bytes], await self._redis.zrange(f"sb:all:{resource_type}", offset, offset + limit - 1))
         return await self.get_many(resource_type, [i.decode() for i in ids])
 
     # sync queue ------------------------------------------------------------------------------
@@ -552,16 +561,16 @@ class RedisStore:
         *waiting, leased = await pipe.execute()
         depth = QueueDepth({lane: int(n) for lane, n in zip(LANES, waiting, strict=True)})
         if leased:
-            lanes = await self._redis.hmget("sb:q:where", leased)
-            for lane in lanes:
-                name = (lane or b"standard").decode()
+            lanes = cast(RawFields, await self._redis.hmget("sb:q:where", leased))
+            for where in lanes:
+                name = (where or b"standard").decode()
                 depth.lanes[name] = depth.lanes.get(name, 0) + 1
         return depth
 
     # key/value -------------------------------------------------------------------------------
     @_translate_outage
     async def kv_get(self, namespace: str, key: str) -> bytes | None:
-        return await self._redis.hget(f"sb:kv:{namespace}", key)  # type: ignore[no-any-return]
+        return cast(bytes | None, await self._redis.hget(f"sb:kv:{namespace}", key))
 
     @_translate_outage
     async def kv_put(self, namespace: str, key: str, value: bytes, *, only_if_absent: bool = False) -> bool:
@@ -576,7 +585,7 @@ class RedisStore:
 
     @_translate_outage
     async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]:
-        items = await self._redis.hgetall(f"sb:kv:{namespace}")
+        items = cast(dict[bytes, bytes], await self._redis.hgetall(f"sb:kv:{namespace}"))
         return sorted((k.decode(), v) for k, v in items.items())
 
     # audit log -------------------------------------------------------------------------------
@@ -626,7 +635,8 @@ class RedisStore:
             start = max(start, int(await self._script("audit_seek", [int(since * 1_000_000)])))
         high = int(until * 1_000_000) if until is not None else None
         entries = []
-        for entry_id, fields in await self._redis.xrange("sb:audit:log", f"{start}-0", "+", count=limit):
+        log = cast(StreamEntries, await self._redis.xrange("sb:audit:log", f"{start}-0", "+", count=limit))
+        for entry_id, fields in log:
             time_us = int(fields.get(b"t", b"0"))
             if high is not None and time_us >= high:
                 break

@@ -68,7 +68,7 @@ class GroupCommitWriter:
                 first = self._jobs.get()
                 if first is _STOP:
                     return
-                batch: list[Job] = [first]  # type: ignore[list-item]
+                batch: list[Job] = [first]  # type: ignore[list-item]  # not _STOP, so a Job: `is` cannot narrow object
                 stop = False
                 while len(batch) < MAX_BATCH:
                     try:
@@ -78,7 +78,7 @@ class GroupCommitWriter:
                     if job is _STOP:
                         stop = True
                         break
-                    batch.append(job)  # type: ignore[arg-type]
+                    batch.append(job)  # type: ignore[arg-type]  # not _STOP, so a Job (as above)
                 self._commit(connection, batch)
                 if stop:
                     return

@@ -39,12 +39,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FOLDER_ROLES = ("viewer", "contributor", "editor", "manager")  # the ladder, lowest first
-ICONIK_PERMISSIONS = ("read", "write", "delete", "change-acl")
+FolderRole = Literal["viewer", "contributor", "editor", "manager"]  # the ladder, lowest first
+IconikPermission = Literal["read", "write", "delete", "change-acl"]
+FOLDER_ROLES: tuple[FolderRole, ...] = get_args(FolderRole)
+ICONIK_PERMISSIONS: tuple[IconikPermission, ...] = get_args(IconikPermission)
 _FIELD = re.compile(r"\{(\w+)(\|lower)?\}")
 
 
@@ -90,7 +92,7 @@ class AgencyKey(_Strict):
 
     group: str  # the agency's directory group
     folders: list[str]  # folder paths the key may reach
-    role: Literal[FOLDER_ROLES] = "contributor"  # type: ignore[valid-type]
+    role: FolderRole = "contributor"
 
 
 class CloudinaryAccess(_Strict):
@@ -103,7 +105,7 @@ class CloudinaryAccess(_Strict):
 
 class CollectionGrant(_Strict):
     group: str
-    permissions: list[Literal[ICONIK_PERMISSIONS]]  # type: ignore[valid-type]
+    permissions: list[IconikPermission]
 
 
 class IconikCollection(_Strict):
@@ -124,7 +126,7 @@ class Workspace(_Strict):
     group: str  # derived group template, e.g. "region-{division}" (added to derived_groups)
     title: str  # collection title template, e.g. "Region {division}"
     parent: str | None = None
-    permissions: list[Literal[ICONIK_PERMISSIONS]] = ["read", "write"]  # type: ignore[valid-type]
+    permissions: list[IconikPermission] = ["read", "write"]
 
 
 class ProjectTeams(_Strict):
@@ -164,8 +166,8 @@ class External(_Strict):
 
     folders: list[str] = []  # globs on folder paths; an external user reaches nothing else
     collections: list[str] = []  # globs on iconik collection titles
-    max_folder_role: Literal[FOLDER_ROLES] = "contributor"  # type: ignore[valid-type]
-    max_collection_permissions: list[Literal[ICONIK_PERMISSIONS]] = ["read", "write"]  # type: ignore[valid-type]
+    max_folder_role: FolderRole = "contributor"
+    max_collection_permissions: list[IconikPermission] = ["read", "write"]
     expiry_attribute: str | None = None  # a SCIM attribute (URN-qualified if in an extension) holding a date
 
 

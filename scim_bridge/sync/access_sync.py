@@ -264,9 +264,9 @@ class AccessSync:
             for group_id, roles in by_group.items():
                 extra = sorted(set(roles) - desired.get(collection_id, {}).get(group_id, set()))
                 await folders.change_collection("remove", collection_id, group_id, extra)
-        for collection_id, by_group in desired.items():
-            for group_id, roles in by_group.items():
-                new = sorted(roles - set(given.get(collection_id, {}).get(group_id, [])))
+        for collection_id, wanted_by_group in desired.items():
+            for group_id, wanted_roles in wanted_by_group.items():
+                new = sorted(wanted_roles - set(given.get(collection_id, {}).get(group_id, [])))
                 await folders.change_collection("add", collection_id, group_id, new)
         await self.store.kv_put(
             ACCESS,

@@ -88,8 +88,8 @@ def policy_violations(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]
                 )
     for k_index, key in enumerate(policy.access.cloudinary.agency_keys):  # an agency key is external by nature
         for path in key.folders:
-            folder = next((f for f in policy.access.cloudinary.folders if f.path == path), None)
-            problem = _folder_problem(policy, path, bool(folder and folder.internal), key.role)
+            declared = next((f for f in policy.access.cloudinary.folders if f.path == path), None)
+            problem = _folder_problem(policy, path, bool(declared and declared.internal), key.role)
             if problem:
                 problems.append(
                     (

@@ -23,14 +23,14 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .access import Access, Reconciliation
 
-CLOUDINARY_ROLES = (
+CloudinaryRole = Literal[
     "master_admin",
     "admin",
     "billing",
@@ -38,8 +38,10 @@ CLOUDINARY_ROLES = (
     "reports",
     "media_library_admin",
     "media_library_user",
-)
-ICONIK_TYPES = ("POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY")
+]
+IconikUserType = Literal["POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY"]
+CLOUDINARY_ROLES: tuple[CloudinaryRole, ...] = get_args(CloudinaryRole)
+ICONIK_TYPES: tuple[IconikUserType, ...] = get_args(IconikUserType)
 # Attributes a rule or a template may name, and where they live in a SCIM User.
 ATTRIBUTES = {
     "department": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "department"),
@@ -102,14 +104,14 @@ class Match(_Strict):
 
 class RoleRule(_Strict):
     when: Match
-    cloudinary: Literal[CLOUDINARY_ROLES] | None = None  # type: ignore[valid-type]
-    iconik: Literal[ICONIK_TYPES] | None = None  # type: ignore[valid-type]
+    cloudinary: CloudinaryRole | None = None
+    iconik: IconikUserType | None = None
 
 
 class CloudinaryPolicy(_Strict):
     enabled: bool = False
     base_url: str = "https://api.cloudinary.com"
-    default_role: Literal[CLOUDINARY_ROLES] = "media_library_user"  # type: ignore[valid-type]
+    default_role: CloudinaryRole = "media_library_user"
     rate: float = Field(10.0, gt=0)
     credentials_env: dict[str, str] = {
         "account_id": "CLOUDINARY_ACCOUNT_ID",
@@ -132,7 +134,7 @@ class CloudinaryPolicy(_Strict):
 class IconikPolicy(_Strict):
     enabled: bool = False
     base_url: str = "https://app.iconik.io"
-    default_user_type: Literal[ICONIK_TYPES] = "BROWSE_ONLY"  # type: ignore[valid-type]
+    default_user_type: IconikUserType = "BROWSE_ONLY"
     rate: float = Field(45.0, gt=0)
     credentials_env: dict[str, str] = {"app_id": "ICONIK_APP_ID", "auth_token": "ICONIK_AUTH_TOKEN"}
     # webhook_secret: the value iconik webhooks send in their X-Bridge-Secret header (/webhooks/iconik).
@@ -213,8 +215,12 @@ class Policy(_Strict):
             fields = _TEMPLATE_FIELD.findall(template)
             values = {f: facts.attributes.get(f) for f in fields}
             if all(values.values()):
-                names.append(_TEMPLATE_FIELD.sub(lambda m, values=values: str(values[m.group(1)]), template))
+                names.append(_fill_template(template, values))
         return names
+
+
+def _fill_template(template: str, values: dict[str, Any]) -> str:
+    return _TEMPLATE_FIELD.sub(lambda match: str(values[match.group(1)]), template)
 
 
 class UserFacts(BaseModel):

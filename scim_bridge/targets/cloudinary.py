@@ -48,8 +48,8 @@ class CloudinaryTarget:
         await self.http.close()
 
     def _protected(self, email: str) -> bool:
-        own = self.config.service_account_email
-        return bool(own) and email.lower() == own.lower()  # type: ignore[union-attr]
+        own = self.config.service_account_email or ""
+        return bool(own) and email.lower() == own.lower()
 
     async def ensure_user(self, user: TargetUser, known_id: str | None, groups: tuple[str, ...] = ()) -> EnsuredUser:
         # Cloudinary's create takes no groups (research/cloudinary.md §1.4): `groups` is not used.

@@ -46,7 +46,7 @@ async def activity(request: Request) -> JSONResponse:
 
 
 def _poller(request: Request) -> LastLoginPoller | None:
-    return request.app.state.last_login  # type: ignore[no-any-return]
+    return request.app.state.last_login  # type: ignore[no-any-return]  # Starlette's app.state is untyped
 
 
 async def last_login(request: Request) -> JSONResponse:

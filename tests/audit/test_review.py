@@ -150,6 +150,7 @@ def iconik_reach(ico: dict[str, Any]) -> tuple[dict[str, set[tuple[str, str]]], 
     return collections, projects
 
 
+@pytest.mark.slow  # with the next test: the sandbox fixture takes ~16 s to sync, the two ~15 s more
 def test_the_sandbox_review_matches_the_emulators_state(sandbox: dict[str, Any]) -> None:
     access, admin, scim = sandbox["access"], sandbox["admin"], sandbox["scim"]
     cld_url, ico_url = access["cloudinary"]["base_url"], access["iconik"]["base_url"]
@@ -272,6 +273,7 @@ def test_the_sandbox_review_matches_the_emulators_state(sandbox: dict[str, Any])
     )
 
 
+@pytest.mark.slow
 def test_the_cli_reviews_the_sandbox_store_with_the_same_figures(sandbox: dict[str, Any]) -> None:
     """`scim-bridge review` on the sandbox's own store, reaching the emulators over HTTP with the
     sandbox's policy and credentials."""

@@ -190,6 +190,7 @@ def test_workspaces_follow_the_region_attribute(world: World) -> None:
     world.converge(lambda w: w.ico_collection_rights("di@example.com") == {"Region APAC": {"read"}})
 
 
+@pytest.mark.slow  # 30 s per store: waits for the expiry to pass and the periodic pass to see it
 def test_agency_reaches_only_its_folders_and_loses_access_when_the_date_passes(world: World) -> None:
     soon = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
     hana = joiner(

@@ -51,6 +51,7 @@ def start_bridge(store: str, policy: Path, port: int) -> subprocess.Popen[bytes]
     raise RuntimeError("bridge did not start")
 
 
+@pytest.mark.slow  # 20-50 s per backend
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest

@@ -25,6 +25,7 @@ def faults(world: World, **settings: object) -> None:
         assert httpx.put(f"{url}/_emulator/faults", json=settings).status_code == 200
 
 
+@pytest.mark.slow  # 50-70 s per store
 @pytest.mark.parametrize("store", ["sqlite", "redis"])
 def test_load_under_faults_converges_exactly(store: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if store == "sqlite":

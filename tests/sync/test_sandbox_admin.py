@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.live import free_port
 
 
+@pytest.mark.slow  # ~17 s: the whole sandbox in a subprocess, synced into both emulators
 def test_sandbox_fills_both_targets_and_reports_through_the_admin_api(tmp_path: Path) -> None:
     port, access_file = free_port(), tmp_path / "access.json"
     process = subprocess.Popen(
