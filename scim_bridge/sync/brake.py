@@ -43,9 +43,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -273,44 +273,43 @@ class Brake:
 
     async def approve(self, by: str, target: str | None = None, keys: Sequence[str] | None = None) -> int:
         """Let held changes go out (all of a target's, all, or the named "{type}/{id}" keys): each is
-        queued on the revocation lane and applied once, whichever replica or command approved it."""
+        queued on the revocation lane and applied once, whichever replica or command approved it.
+        Returns how many held changes this call decided."""
         chosen = await self._chosen(target, keys)
-        requeue: set[tuple[str, str]] = set()
-        approved = 0
-        for item in chosen:
+
+        async def decide(item: HeldChange) -> bool:
             # The approval mark first: a crash right after it leaves the change held *and* approved,
             # so it is neither lost nor applied twice (the next approval or sync completes it).
-            await self.store.kv_put(
-                _ns("brake-approved", item.target), item.key, orjson.dumps({"by": by, "time": time.time()})
-            )
-            if await self.store.kv_delete(_ns("brake-held", item.target), item.key):  # only one decider wins
-                await self._audit("approved", item.target, item.key, by=by)
-                approved += 1
-                resource_type, scim_id = item.key.split("/", 1)
-                requeue.add((resource_type, scim_id))
-        for resource_type, scim_id in sorted(requeue):
-            await self.store.enqueue(resource_type, scim_id, REVOCATION_LANE)
-        for name in {item.target for item in chosen}:
+            mark = orjson.dumps({"by": by, "time": time.time()})
+            await self.store.kv_put(_ns("brake-approved", item.target), item.key, mark)
+            return await self.store.kv_delete(_ns("brake-held", item.target), item.key)  # one decider wins
+
+        won = await _in_chunks(chosen, decide)
+        people = sorted({tuple(item.key.split("/", 1)) for item in won})
+        await _in_chunks(people, lambda p: self.store.enqueue(p[0], p[1], REVOCATION_LANE))
+        await self._audit_many([self._entry("approved", item.target, item.key, by=by) for item in won])
+        for name in sorted({item.target for item in chosen}):
             await self._release_if_clear(name, f"approved by {by}", by)
-        return approved
+        return len(won)
 
     async def reject(self, by: str, target: str | None = None, keys: Sequence[str] | None = None) -> int:
         """Keep the access of held changes: nothing is sent; the difference stays visible as drift
-        until the directory changes the resource again."""
+        until the directory changes the resource again. Returns how many this call decided."""
         chosen = await self._chosen(target, keys)
-        rejected = 0
-        for item in chosen:
+
+        async def decide(item: HeldChange) -> bool:
             raw = await self.store.kv_get(_ns("brake-held", item.target), item.key)
             if raw is None or not await self.store.kv_delete(_ns("brake-held", item.target), item.key):
-                continue  # another decider got there first
-            version = orjson.loads(raw).get("version")
-            record = {"by": by, "time": time.time(), "version": version}
+                return False  # another decider got there first
+            record = {"by": by, "time": time.time(), "version": orjson.loads(raw).get("version")}
             await self.store.kv_put(_ns("brake-rejected", item.target), item.key, orjson.dumps(record))
-            await self._audit("rejected", item.target, item.key, by=by)
-            rejected += 1
-        for name in {item.target for item in chosen}:
+            return True
+
+        won = await _in_chunks(chosen, decide)
+        await self._audit_many([self._entry("rejected", item.target, item.key, by=by) for item in won])
+        for name in sorted({item.target for item in chosen}):
             await self._release_if_clear(name, f"rejected by {by}", by)
-        return rejected
+        return len(won)
 
     async def release(self, by: str, target: str | None = None) -> list[str]:
         """Disengage the brake of targets that hold nothing (after the cause was fixed)."""
@@ -355,6 +354,13 @@ class Brake:
         return False
 
     async def _audit(self, action: str, target: str, key: str | None, **details: Any) -> None:
+        await self._audit_many([self._entry(action, target, key, **details)])
+
+    async def _audit_many(self, entries: list[bytes]) -> None:
+        if entries:
+            await self.store.audit_append(entries)
+
+    def _entry(self, action: str, target: str, key: str | None, **details: Any) -> bytes:
         resource = None
         if key is not None:
             resource_type, scim_id = key.split("/", 1)
@@ -367,4 +373,19 @@ class Brake:
             "resource": resource,
             **details,
         }
-        await self.store.audit_append([orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)])
+        return orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+
+
+_T = TypeVar("_T")
+
+
+async def _in_chunks(items: Sequence[_T], work: Callable[[_T], Awaitable[Any]], size: int = 100) -> list[_T]:
+    """Run `work` on every item, `size` at a time (the SQLite writer commits concurrent writes
+    together, so a thousand decisions are a few transactions, not a few thousand); the items whose
+    work answered true (or None)."""
+    done: list[_T] = []
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
+        results = await asyncio.gather(*(work(item) for item in chunk))
+        done += [item for item, result in zip(chunk, results, strict=True) if result is not False]
+    return done

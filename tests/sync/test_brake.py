@@ -130,7 +130,9 @@ def test_a_thousand_leavers_at_once_revoke_only_the_threshold_and_approval_revok
         }
         assert states == {"cloudinary": "held", "iconik": "held"}
 
-        approved = httpx.post(f"{world.bridge.root}/admin/api/held/approve", headers=ADMIN, json={"all": True})
+        approved = httpx.post(
+            f"{world.bridge.root}/admin/api/held/approve", headers=ADMIN, json={"all": True}, timeout=60
+        )
         assert approved.status_code == 200 and approved.json() == {"approved": 1900}  # in both targets
         world.converge(lambda w: disabled(w, "mass") == (1000, 1000), timeout=120)
         after = held(world)
