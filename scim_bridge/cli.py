@@ -75,6 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="requeue the dead letters of the sync engine")
     _common(replay)
 
+    held_cmd = commands.add_parser("held", help="changes held by the deprovision brake: list, approve, reject")
+    held_actions = held_cmd.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("list", "the brake per target and every held change"),
+        ("approve", "let held changes go out (revocation lane first)"),
+        ("reject", "keep the access: nothing is sent"),
+        ("release", "disengage a brake that holds nothing any more"),
+    ):
+        sub = held_actions.add_parser(action, help=text)
+        _common(sub)
+        sub.add_argument("--policy", required=False, help="the running policy [SCIM_BRIDGE_POLICY]")
+        sub.add_argument("--target", help="one target only (cloudinary, iconik…)")
+        if action in ("approve", "reject"):
+            sub.add_argument("ids", nargs="*", help='held changes as "User/<id>" (or a bare user id)')
+            sub.add_argument("--all", action="store_true", help="every held change (of --target)")
+            sub.add_argument("--by", default=None, help="who decides, for the audit trail (default: $USER)")
+        if action == "list":
+            sub.add_argument("--json", action="store_true", help="print JSON")
+
     audit = commands.add_parser("audit", help="verify or export the audit trail")
     audit_actions = audit.add_subparsers(dest="action", required=True)
     verify = audit_actions.add_parser("verify", help="check the hash chain; exit 1 naming the first bad entry")
@@ -342,6 +361,51 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def held(args: argparse.Namespace) -> int:
+    """`scim-bridge held list|approve|reject|release`, straight on the store the bridge uses."""
+    import getpass
+    import json
+
+    from .sync.brake import Brake, DecisionError
+
+    settings, policy = _policy(args, "held")
+    if args.action in ("approve", "reject") and bool(args.ids) == bool(args.all):
+        raise ConfigError("held: name the held changes (User/<id> …) or give --all, not both")
+
+    async def work(store: Any) -> int:
+        brake = Brake(store, policy.safety.deprovision, policy.enabled_targets())
+        try:
+            if args.action == "list":
+                items = [item.as_dict() for item in await brake.held(args.target)]
+                if args.json:
+                    print(json.dumps({"brake": await brake.status(), "held": items}, indent=1))
+                    return 0
+                for name, state in (await brake.status())["targets"].items():
+                    engaged = state["engaged"]
+                    print(
+                        f"{name}: {'ENGAGED (' + engaged['reason'] + ')' if engaged else 'not engaged'}; "
+                        f"{state['in_window']} of {state['threshold']} in the last {state['window_seconds']:g} s; "
+                        f"{state['held']} held"
+                    )
+                for item in items:
+                    resource = f"{item['resource']['type']}/{item['resource']['id']}"
+                    print(f"  {item['target']:10} {resource}  {', '.join(item['kinds'])}")
+                return 0
+            by = f"cli:{args.by or getpass.getuser()}" if args.action != "release" else f"cli:{getpass.getuser()}"
+            if args.action == "release":
+                print(f"released: {', '.join(await brake.release(by, args.target)) or 'nothing'}")
+                return 0
+            decide = brake.approve if args.action == "approve" else brake.reject
+            count = await decide(by, args.target, None if args.all else args.ids)
+            print(f"{'approved' if args.action == 'approve' else 'rejected'} {count} held change(s)")
+            return 0
+        except DecisionError as error:
+            print(f"scim-bridge held: {error}", file=sys.stderr)
+            return 1
+
+    return int(_with_store(settings, work))
+
+
 def audit(args: argparse.Namespace) -> int:
     from .audit.export import export
     from .audit.trail import AuditFilter, AuditTrail, parse_time
@@ -416,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
             return audit(args)
         if args.command == "replay":
             return replay(args)
+        if args.command == "held":
+            return held(args)
         if args.command == "plan":
             return plan_changes(args)
         if args.command == "explain":

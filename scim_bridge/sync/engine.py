@@ -21,10 +21,12 @@ from typing import Any
 
 import orjson
 
+from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import Forbidden, RetryableError, Target, TargetError, TargetUser
 from .access import expired, expiry_of
 from .access_sync import AccessSync
+from .brake import ALLOW, HOLD, Brake
 from .guardrails import withheld_groups
 from .idmap import IdMap
 from .policy import Policy, UserFacts
@@ -51,6 +53,7 @@ class SyncEngine:
         self.targets = targets
         self.idmap = IdMap(store)
         self.access = AccessSync(store, policy, targets)
+        self.brake = Brake(store, policy.safety.deprovision, list(targets))
         self._group_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -119,7 +122,7 @@ class SyncEngine:
         for name, target in self.targets.items():  # one target's failure must not hold up the other
             desired = self.desired_user(name, document, groups)
             try:
-                await self._apply_user(name, target, scim_id, desired)
+                await self._apply_user(name, target, scim_id, desired, record.version if record else 0)
             except TargetError as error:
                 await self.idmap.mark_failed(name, "User", scim_id, str(error))
                 failures.append(error)
@@ -176,10 +179,14 @@ class SyncEngine:
                     projects[group_id] = project
         return DesiredUser(True, account, wanted, note, projects)
 
-    async def _apply_user(self, target_name: str, target: Target, scim_id: str, desired: DesiredUser) -> None:
+    async def _apply_user(
+        self, target_name: str, target: Target, scim_id: str, desired: DesiredUser, version: int = 0
+    ) -> None:
         known = await self.idmap.get(target_name, "User", scim_id)
         if known is not None and not known.get("id"):
             known = None  # recorded as not provisioned: nothing exists in the target
+        if known and not await self._brake_allows(target_name, scim_id, known, desired, version):
+            return
         if not desired.exists:
             if known:
                 await target.delete_user(known["id"])
@@ -261,6 +268,29 @@ class SyncEngine:
             },
         )
 
+    async def _brake_allows(
+        self, target_name: str, scim_id: str, known: dict[str, Any], desired: DesiredUser, version: int
+    ) -> bool:
+        """Ask the deprovision brake about a change that takes access away (sync/brake.py); a held or
+        rejected change leaves the target as it is and says so in the ID map."""
+        kinds = _revocations(known, desired, self.policy.deprovision)
+        if not kinds:
+            if known.get("status") in ("held", "kept"):  # the directory no longer asks for it
+                await self.brake.withdraw(target_name, "User", scim_id)
+            return True
+        verdict = await self.brake.admit(target_name, "User", scim_id, kinds, version, CORRELATION_ID.get())
+        if verdict == ALLOW:
+            return True
+        note = (
+            "held by the deprovision brake: approve or reject it (scim-bridge held)"
+            if verdict == HOLD
+            else "deprovision rejected by an operator: access kept until the directory changes again"
+        )
+        await self.idmap.put(
+            target_name, "User", scim_id, {**known, "status": "held" if verdict == HOLD else "kept", "error": note}
+        )
+        return False
+
     async def _target_project(self, target_name: str, access: Any, key: str, name: str) -> str:
         """The iconik project of a project-team group, creating or adopting it once."""
         return await self._ensure_once(
@@ -294,8 +324,13 @@ class SyncEngine:
         document = orjson.loads(record.body) if record else None
         members = {m["value"] for m in (document or {}).get("members") or []}
         before = await self.idmap.last_members(scim_id)
+        removed = before - members
+        if len(removed) > 1:  # an emptied, truncated or deleted group brakes before its first removal goes out
+            what = f"group {document['displayName'] if document else scim_id + ' (deleted)'}"
+            for name in self.targets:
+                await self.brake.large_removal(name, len(removed), what)
         # Users whose groups changed are re-evaluated; removals go to the revocation lane.
-        for user_id in before - members:
+        for user_id in removed:
             await self.store.enqueue("User", user_id, REVOCATION_LANE)
         for user_id in members - before:
             await self.store.enqueue("User", user_id, STANDARD_LANE)
@@ -307,7 +342,7 @@ class SyncEngine:
             await self.request_access_sync()  # an agency's members changed (or a group went): its key follows
         for name, target in self.targets.items():
             try:
-                await self._apply_group(name, target, scim_id, mirrored)
+                await self._apply_group(name, target, scim_id, mirrored, record.version if record else 0)
                 await self._apply_project(name, target, scim_id, project)
             except TargetError as error:
                 await self.idmap.mark_failed(name, "Group", scim_id, str(error))
@@ -316,7 +351,9 @@ class SyncEngine:
         if failures:
             raise next((f for f in failures if isinstance(f, RetryableError)), failures[0])
 
-    async def _apply_group(self, target_name: str, target: Target, scim_id: str, mirrored: str | None) -> None:
+    async def _apply_group(
+        self, target_name: str, target: Target, scim_id: str, mirrored: str | None, version: int = 0
+    ) -> None:
         known = await self.idmap.get(target_name, "Group", scim_id)
         if mirrored:
             if not known or known.get("name") != mirrored or known.get("status") != "synced":
@@ -328,6 +365,11 @@ class SyncEngine:
                     if not known or known.get("id") != group_id or known.get("name") != mirrored:
                         await self.request_access_sync(mirrored, known.get("name") if known else None)
         elif known and known.get("id"):  # deleted, or no longer mirrored: its members were re-queued
+            verdict = await self.brake.admit(target_name, "Group", scim_id, ["delete-group"], version)
+            if verdict != ALLOW:  # the group and its members' access stay until an operator decides
+                status = "held" if verdict == HOLD else "kept"
+                await self.idmap.put(target_name, "Group", scim_id, {**known, "status": status})
+                return
             await target.delete_group(known["id"])
             await self.idmap.forget(target_name, "Group", scim_id)
             await self.request_access_sync(known.get("name"))
@@ -344,6 +386,25 @@ class SyncEngine:
             await self.idmap.forget(target_name, "Project", scim_id)
         elif known.get("name") != project:
             await self._target_project(target_name, access, scim_id, project)
+
+
+def _revocations(known: dict[str, Any], desired: DesiredUser, mode: str) -> list[str]:
+    """What a sync of this user would take away in a target, compared with what it holds now."""
+    if not desired.exists:
+        return ["delete"]
+    applied = known.get("applied") or {}
+    kinds = []
+    if applied.get("enabled", True) and (desired.account is None or not desired.account.enabled):
+        kinds.append("disable")
+    if desired.account is None:
+        wanted_groups: set[str] = set() if mode == "strip_groups" else set(known.get("group_names") or {})
+    else:
+        wanted_groups = set(desired.groups)
+    if set(known.get("groups") or {}) - wanted_groups:
+        kinds.append("remove-membership")
+    if set(known.get("projects") or {}) - set(desired.projects if desired.account else {}):
+        kinds.append("remove-project")
+    return kinds
 
 
 async def _converge(

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .access import Access, Reconciliation
+from .brake import Safety
 
 CloudinaryRole = Literal[
     "master_admin",
@@ -179,6 +180,7 @@ class Policy(_Strict):
     guardrails: Guardrails = Guardrails()
     access: Access = Access()  # folders, collections, workspaces, project teams (sync/access.py)
     reconcile: Reconciliation = Reconciliation()
+    safety: Safety = Safety()  # the mass-deprovision brake (sync/brake.py)
 
     @field_validator("derived_groups")
     @classmethod

@@ -19,7 +19,7 @@ from ..auth.middleware import Authenticator, forbidden
 from ..store import StoreUnavailable
 from ..sync.idmap import IdMap
 from ..sync.status import target_status
-from . import audit_admin
+from . import audit_admin, held_admin
 
 PREFIX = "/admin/api"
 
@@ -129,4 +129,5 @@ def routes() -> list[Route]:
         Route(PREFIX + "/users/{id}", _resource_state("User"), methods=["GET"]),
         Route(PREFIX + "/groups/{id}", _resource_state("Group"), methods=["GET"]),
         *audit_admin.routes(PREFIX),
+        *held_admin.routes(PREFIX),
     ]
