@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 
 from .adoption import AdoptionIndex, create_or_adopt
-from .base import EnsuredUser, Gone, TargetAccount, TargetUser
+from .base import EnsuredUser, Gone, Target, TargetAccount, TargetUser
+from .capabilities import Capability, CollectionAcls, ProjectTeams
 from .http import TargetHttp, find_or_create
+from .iconik_access import IconikAccess
+from .settings import TargetSettings
 
 API = "/API/users/v1"
 
@@ -31,10 +34,12 @@ class IconikConfig:
     service_account_email: str | None = None
 
 
-class IconikTarget:
+class IconikTarget(Target):
     name = "iconik"
-    memberships_on_create = True
-    access: Any = None  # IconikAccess, when the policy governs collections or projects
+    memberships_on_create = True  # UserCreateSchema takes `groups` (research/iconik.md §2)
+    listing_carries_groups = True  # every listed user carries its `groups`
+    offers = frozenset({Capability.LAST_LOGIN, Capability.ACTIVITY})  # last_web_login (§7.1), webhooks
+    access: IconikAccess | None = None  # when the policy governs collections, workspaces or projects
 
     def __init__(self, config: IconikConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
@@ -50,6 +55,20 @@ class IconikTarget:
 
     async def close(self) -> None:
         await self.http.close()
+        if self.access is not None:
+            await self.access.close()
+
+    @property
+    def service_account_email(self) -> str | None:
+        return self.config.service_account_email
+
+    @property
+    def acls(self) -> CollectionAcls | None:
+        return self.access
+
+    @property
+    def projects(self) -> ProjectTeams | None:
+        return self.access  # projects live in the assets service, like collections (research §5)
 
     async def _token_user_id(self) -> str | None:
         # research/iconik.md §2.1: GET /users/current/ is the token's user; the emulator and the
@@ -151,9 +170,6 @@ class IconikTarget:
         except Gone:
             pass
 
-    async def group_members(self, group_id: str) -> list[str] | None:
-        return None  # iconik lists each user's groups with the user (list_users)
-
     async def disable_user(self, target_id: str, email: str) -> None:
         if target_id != await self._token_user_id():  # never lock the bridge out
             await self.http.call("PATCH", f"/users/{target_id}/", json={"status": "INACTIVE"})
@@ -181,3 +197,24 @@ class IconikTarget:
 def _without_status(fields: dict[str, Any]) -> dict[str, Any]:
     """The token's own user is never deactivated: that would lock the bridge out (§1.1)."""
     return {k: v for k, v in fields.items() if k != "status"}
+
+
+def build(settings: TargetSettings) -> IconikTarget:
+    """The translator as the policy describes it (the registry's factory): the Users service always,
+    the assets and ACL clients when `access.iconik` governs collections, workspaces or projects."""
+    creds = settings.credentials
+    target = IconikTarget(
+        IconikConfig(
+            settings.base_url, creds["app_id"], creds["auth_token"], settings.rate, settings.service_account_email
+        ),
+        settings.transport,
+    )
+    access = settings.access
+    if access.get("collections") or access.get("workspaces") or (access.get("projects") or {}).get("groups"):
+        target.access = IconikAccess(
+            settings.base_url,
+            {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"], "Accept": "application/json"},
+            target.http.limiter,
+            settings.transport,
+        )
+    return target
