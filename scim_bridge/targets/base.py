@@ -119,8 +119,9 @@ class Target(ABC):
     name: ClassVar[str]
     #: True: `ensure_user` can put a new account in its groups in the same call.
     memberships_on_create: ClassVar[bool] = False
-    #: True: `list_users` carries each account's groups (iconik); False: they come from
-    #: `group_members`, one call per group (Cloudinary lists users without their groups).
+    #: True: `list_accounts` carries each account's groups (iconik); False: a caller that needs them
+    #: asks `group_members`, one call per group (Cloudinary lists accounts without their groups;
+    #: its `list_users` adds them at one call per account).
     listing_carries_groups: ClassVar[bool] = True
     #: What the translator can do beyond the core whatever the policy says (last login, webhooks);
     #: the grant capabilities come from the clients the policy turned on (see `capabilities`).
@@ -144,11 +145,12 @@ class Target(ABC):
 
     @abstractmethod
     async def list_users(self) -> list[TargetAccount]:
-        """Every account, with its groups when `listing_carries_groups`."""
+        """Every account, with its groups."""
 
     async def list_accounts(self) -> list[TargetAccount]:
-        """Every account, its groups not needed: a target whose `list_users` fetches groups per
-        account overrides this with the cheaper listing (reconcile, review and last-login polling)."""
+        """Every account, with its groups only when `listing_carries_groups`: a target whose
+        `list_users` fetches groups per account overrides this with the cheaper listing (reconcile,
+        review and last-login polling use it)."""
         return await self.list_users()
 
     @property
@@ -175,8 +177,8 @@ class Target(ABC):
         """Remove a member; a non-member (or a group already gone) is fine."""
 
     async def group_members(self, group_id: str) -> list[str]:
-        """Ids of a group's members. The default reads every account's groups (right when
-        `listing_carries_groups`); a target with a members endpoint overrides it."""
+        """Ids of a group's members. The default reads every account's groups; a target with a
+        members endpoint overrides it."""
         return [a.id for a in await self.list_users() if group_id in a.groups]
 
     async def set_members(self, group_id: str, user_ids: set[str]) -> None:
