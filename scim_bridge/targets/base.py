@@ -137,7 +137,8 @@ class Target(ABC):
 
     @abstractmethod
     async def disable_user(self, target_id: str, email: str) -> None:
-        """Disable an account the directory does not know (an owned orphan); never the service account."""
+        """Disable an account the directory does not know (an owned orphan); one already gone is fine;
+        never the service account."""
 
     @abstractmethod
     async def delete_user(self, target_id: str) -> None:

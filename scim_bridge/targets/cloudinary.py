@@ -168,7 +168,10 @@ class CloudinaryTarget(Target):
     async def disable_user(self, target_id: str, email: str) -> None:
         """Disable an account the directory does not know (an owned orphan); never the bridge's own."""
         if not self._protected(email):
-            await self.http.call("PUT", f"/users/{target_id}", json={"enabled": False})
+            try:
+                await self.http.call("PUT", f"/users/{target_id}", json={"enabled": False})
+            except Gone:
+                pass  # deleted meanwhile: nothing is left to reach anything
 
     async def list_accounts(self) -> list[TargetAccount]:
         """Every account without its groups: one call per page (last-login polling)."""

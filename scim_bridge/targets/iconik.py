@@ -172,7 +172,10 @@ class IconikTarget(Target):
 
     async def disable_user(self, target_id: str, email: str) -> None:
         if target_id != await self._token_user_id():  # never lock the bridge out
-            await self.http.call("PATCH", f"/users/{target_id}/", json={"status": "INACTIVE"})
+            try:
+                await self.http.call("PATCH", f"/users/{target_id}/", json={"status": "INACTIVE"})
+            except Gone:
+                pass  # deleted meanwhile: nothing is left to reach anything
 
     async def list_users(self) -> list[TargetAccount]:
         accounts, page = [], 1

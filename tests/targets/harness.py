@@ -116,6 +116,10 @@ class Harness:
     def set_last_login(self, target_id: str, when: str) -> None:
         raise NotImplementedError
 
+    def make_by_hand(self, email: str) -> str:
+        """An account created in the target's console, not by the bridge; returns its id."""
+        raise NotImplementedError
+
     def service_account_id(self) -> str:
         [found] = self.accounts_with(SERVICE_EMAIL)
         return found
@@ -186,6 +190,11 @@ class CloudinaryHarness(Harness):
     def set_last_login(self, target_id: str, when: str) -> None:
         self.state.users[target_id]["last_login"] = when
 
+    def make_by_hand(self, email: str) -> str:
+        user = {**self.state.users["service1"], "id": f"hand{len(self.state.users)}", "email": email, "role": "admin"}
+        self.state.users[user["id"]] = user
+        return str(user["id"])
+
 
 class IconikHarness(Harness):
     name, role = "iconik", "STANDARD"
@@ -226,6 +235,12 @@ class IconikHarness(Harness):
 
     def set_last_login(self, target_id: str, when: str) -> None:
         self.state.users[target_id]["last_web_login"] = when
+
+    def make_by_hand(self, email: str) -> str:
+        own = self.state.users[self.state.token_user_id]
+        user = {**own, "id": f"hand-{len(self.state.users)}", "email": email, "is_admin": False, "groups": []}
+        self.state.users[user["id"]] = user
+        return str(user["id"])
 
 
 HARNESSES: dict[str, type[Harness]] = {"cloudinary": CloudinaryHarness, "iconik": IconikHarness}

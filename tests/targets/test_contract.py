@@ -87,6 +87,27 @@ async def test_deleting_an_account_the_target_never_had_is_fine(harness: Harness
     await harness.target.delete_user("00000000-0000-4000-8000-000000000000")
 
 
+async def test_disabling_an_account_that_is_gone_is_fine(harness: Harness) -> None:
+    ensured = await harness.target.ensure_user(harness.user(7), None)
+    await harness.target.delete_user(ensured.id)
+    await harness.target.disable_user(ensured.id, "contract7@example.com")
+    assert harness.account(ensured.id) is None
+
+
+async def test_a_delete_whose_answer_was_lost_is_retried_and_the_account_is_gone(harness: Harness) -> None:
+    ensured = await harness.target.ensure_user(harness.user(8), None)
+    harness.wire.lose.append(("DELETE", re.compile(r"/users/[^/]+/?$")))
+    await harness.target.delete_user(ensured.id)
+    assert harness.account(ensured.id) is None
+
+
+async def test_every_account_is_listed_past_the_first_page(harness: Harness) -> None:
+    made = {harness.make_by_hand(f"hand{n}@example.com") for n in range(230)}
+    listed = {a.id for a in await harness.target.list_accounts()}
+    assert made <= listed and len(listed) == len(made) + 1  # and the service account
+    assert {a.id for a in await harness.target.list_users()} == listed
+
+
 async def test_the_service_account_is_never_disabled_nor_deleted(harness: Harness) -> None:
     own = harness.service_account_id()
     assert harness.target.service_account_email == SERVICE_EMAIL
@@ -139,6 +160,14 @@ async def test_set_members_leaves_exactly_the_wanted_members(harness: Harness) -
     assert harness.members(group) == set()
 
 
+async def test_a_membership_add_whose_answer_was_lost_is_retried_once_applied(harness: Harness) -> None:
+    group = await harness.target.ensure_group("Contract Retried", None, "scim-group-10")
+    user = (await harness.target.ensure_user(harness.user(19), None)).id
+    harness.wire.lose.append(("POST", re.compile(r"groups/[^/]+/users/[^/]+/?$")))
+    await harness.target.add_member(group, user)
+    assert harness.members(group) == {user}
+
+
 async def test_adding_a_member_twice_keeps_one_membership(harness: Harness) -> None:
     group = await harness.target.ensure_group("Contract Twice", None, "scim-group-5")
     user = (await harness.target.ensure_user(harness.user(13), None)).id
@@ -183,7 +212,15 @@ async def test_an_account_s_last_login_is_listed_when_the_target_offers_it(harne
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(400, Invalid), (403, Forbidden), (404, Gone), (409, Conflict), (500, Unavailable), (503, Unavailable)],
+    [
+        (400, Invalid),
+        (401, Forbidden),
+        (403, Forbidden),
+        (404, Gone),
+        (409, Conflict),
+        (500, Unavailable),
+        (503, Unavailable),
+    ],
 )
 async def test_an_http_failure_becomes_its_typed_error(harness: Harness, status: int, error: type) -> None:
     harness.set_faults(error_rate=1.0, error_status=status)
