@@ -222,7 +222,7 @@ async def test_an_account_s_last_login_is_listed_when_the_target_offers_it(harne
         (503, Unavailable),
     ],
 )
-async def test_an_http_failure_becomes_its_typed_error(harness: Harness, status: int, error: type) -> None:
+async def test_an_http_failure_becomes_its_typed_error(harness: Harness, status: int, error: type[TargetError]) -> None:
     harness.set_faults(error_rate=1.0, error_status=status)
     with pytest.raises(error) as raised:
         await harness.target.list_accounts()
