@@ -32,7 +32,7 @@ FILES_OF_A_TARGET = (
     "scim_bridge/sync/access.py",  # its `access.{name}` section model, if it takes grants
     "scim_bridge/emulators/{name}.py",  # a faithful emulator of its API: build(state, switches, faults)
     "scim_bridge/audit/activity.py",  # normalize_{name}: its webhook payload as an activity Event
-    "tests/targets/test_contract.py",  # a Harness for it: the contract suite then runs against it
+    "tests/targets/harness.py",  # a Harness for it: tests/targets/test_contract.py then runs against it
 )
 
 
