@@ -51,6 +51,7 @@ class IconikTarget(Target):
             headers={"App-ID": config.app_id, "Auth-Token": config.auth_token, "Accept": "application/json"},
         )
         self._own_id: str | None = None
+        self._asked_current = False
         self.adoption = AdoptionIndex(self._all_emails)
 
     async def close(self) -> None:
@@ -71,11 +72,19 @@ class IconikTarget(Target):
         return self.access  # projects live in the assets service, like collections (research §5)
 
     async def _token_user_id(self) -> str | None:
-        # research/iconik.md §2.1: GET /users/current/ is the token's user; the emulator and the
-        # spec differ on whether it exists everywhere, so the configured email is the fallback.
+        """The user the token runs as, never disabled or deleted: deactivating it locks the bridge
+        out (research/iconik.md §1.1). The configured `service_account_email` names it; without
+        one, GET /users/current/ (the token's user, §2.1) does, so a forgotten setting cannot lock
+        the bridge out."""
         if self._own_id is None and self.config.service_account_email:
             found = await self._find_by_email(self.config.service_account_email)
-            self._own_id = found["id"] if found else None
+            self._own_id = found["id"] if found else None  # not there yet: asked again next time
+        elif self._own_id is None and not self._asked_current:
+            try:
+                self._own_id = str((await self.http.call("GET", "/users/current/")).json()["id"])
+            except Gone:
+                pass  # an account without the endpoint: nothing more to ask
+            self._asked_current = True
         return self._own_id
 
     async def _find_by_email(self, email: str) -> dict[str, Any] | None:
