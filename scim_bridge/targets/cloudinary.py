@@ -70,7 +70,10 @@ class CloudinaryTarget(Target):
         # Cloudinary's create takes no groups (research/cloudinary.md §1.4): `groups` is not used.
         fields = {"name": user.display_name, "email": user.email, "role": user.role, "enabled": user.enabled}
         if self._protected(user.email):
-            fields.pop("enabled")  # never disable the account the bridge itself uses
+            # never disable nor re-role the account the bridge itself uses (an admin demoted to a
+            # media library user would lose the rights the bridge acts with)
+            fields.pop("enabled")
+            fields.pop("role")
         if known_id:
             try:
                 await self.http.call("PUT", f"/users/{known_id}", json=fields)

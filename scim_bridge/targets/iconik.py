@@ -103,7 +103,7 @@ class IconikTarget(Target):
         if known_id:
             try:
                 await self.http.call(
-                    "PATCH", f"/users/{known_id}/", json=_without_status(fields) if known_id == own_id else fields
+                    "PATCH", f"/users/{known_id}/", json=_for_own_account(fields) if known_id == own_id else fields
                 )
                 return EnsuredUser(known_id)
             except Gone:
@@ -117,7 +117,7 @@ class IconikTarget(Target):
 
         async def adopt(target_id: str) -> None:  # never touches the adopted account's own groups
             await self.http.call(
-                "PATCH", f"/users/{target_id}/", json=_without_status(fields) if target_id == own_id else fields
+                "PATCH", f"/users/{target_id}/", json=_for_own_account(fields) if target_id == own_id else fields
             )
 
         # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
@@ -206,9 +206,11 @@ class IconikTarget(Target):
             page += 1
 
 
-def _without_status(fields: dict[str, Any]) -> dict[str, Any]:
-    """The token's own user is never deactivated: that would lock the bridge out (§1.1)."""
-    return {k: v for k, v in fields.items() if k != "status"}
+def _for_own_account(fields: dict[str, Any]) -> dict[str, Any]:
+    """The token's own user is never deactivated (that locks the bridge out, §1.1) nor given
+    another type (roles can only restrict the user type, §3: a POWER token made BROWSE_ONLY loses
+    the rights the bridge acts with)."""
+    return {k: v for k, v in fields.items() if k not in ("status", "type")}
 
 
 def build(settings: TargetSettings) -> IconikTarget:

@@ -120,6 +120,9 @@ class Harness:
         """An account created in the target's console, not by the bridge; returns its id."""
         raise NotImplementedError
 
+    def role_of(self, target_id: str) -> str:
+        raise NotImplementedError
+
     def service_account_id(self) -> str:
         [found] = self.accounts_with(SERVICE_EMAIL)
         return found
@@ -190,6 +193,9 @@ class CloudinaryHarness(Harness):
     def set_last_login(self, target_id: str, when: str) -> None:
         self.state.users[target_id]["last_login"] = when
 
+    def role_of(self, target_id: str) -> str:
+        return str(self.state.users[target_id]["role"])
+
     def make_by_hand(self, email: str) -> str:
         user = {**self.state.users["service1"], "id": f"hand{len(self.state.users)}", "email": email, "role": "admin"}
         self.state.users[user["id"]] = user
@@ -235,6 +241,9 @@ class IconikHarness(Harness):
 
     def set_last_login(self, target_id: str, when: str) -> None:
         self.state.users[target_id]["last_web_login"] = when
+
+    def role_of(self, target_id: str) -> str:
+        return str(self.state.users[target_id]["type"])
 
     def make_by_hand(self, email: str) -> str:
         own = self.state.users[self.state.token_user_id]

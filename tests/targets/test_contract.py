@@ -108,8 +108,9 @@ async def test_every_account_is_listed_past_the_first_page(harness: Harness) -> 
     assert {a.id for a in await harness.target.list_users()} == listed
 
 
-async def test_the_service_account_is_never_disabled_nor_deleted(harness: Harness) -> None:
+async def test_the_service_account_is_never_disabled_deleted_nor_given_another_role(harness: Harness) -> None:
     own = harness.service_account_id()
+    role_before = harness.role_of(own)
     assert harness.target.service_account_email == SERVICE_EMAIL
     service = harness.user(SERVICE_EMAIL, enabled=False)
     adopted = await harness.target.ensure_user(service, None)  # adopted while the directory says inactive
@@ -118,6 +119,7 @@ async def test_the_service_account_is_never_disabled_nor_deleted(harness: Harnes
     await harness.target.delete_user(own)
     assert adopted.id == own
     assert harness.account(own) == {"email": SERVICE_EMAIL, "enabled": True}
+    assert harness.role_of(own) == role_before, "the bridge's own account was given another role"
     assert await harness.target.list_accounts()  # and the bridge is not locked out
 
 
