@@ -301,7 +301,7 @@ class _ReviewBuilder:
             for key, e in entries.items()
             if key.startswith("Group/") and e.get("id")
         }
-        accounts = await (target.list_accounts() if hasattr(target, "list_accounts") else target.list_users())
+        accounts = await target.list_accounts()
         self.say(f"{name}: {len(accounts)} accounts listed")
         await self.reconciler._memberships(name, target, accounts, managed)
         by_id = {a.id: a for a in accounts}
@@ -322,8 +322,7 @@ class _ReviewBuilder:
             for key, e in entries.items()
             if key.startswith("User/") and e.get("id") and key.split("/", 1)[1] not in users
         }
-        config = getattr(target, "config", None)
-        own = (getattr(config, "service_account_email", None) or "") if config is not None else ""
+        own = target.service_account_email or ""
         return _TargetView(
             accounts, by_id, {gid: gname for gid, (_, gname) in managed.items()}, scim_of, account_of, formerly, own
         )
@@ -348,7 +347,7 @@ class _ReviewBuilder:
     # resources -----------------------------------------------------------------------------------
     async def _resources(self, name: str, target: Any, view: _TargetView) -> list[Resource]:
         found: list[Resource] = []
-        folders = getattr(target, "folders", None)
+        folders = target.folders
         if name == "cloudinary" and folders is not None:
             for folder in self.policy.access.cloudinary.folders:
                 raw = await self.store.kv_get(ACCESS, f"cloudinary:folder:{folder.path}")
@@ -373,7 +372,7 @@ class _ReviewBuilder:
                         rights,
                         functools.partial(self._folder_rule, folder.path, roles=roles),
                     )
-        access = getattr(target, "access", None)
+        access = target.acls
         if name == "iconik" and access is not None:
             raw = await self.store.kv_get(ACCESS, "iconik:collections")
             ids: dict[str, str] = orjson.loads(raw) if raw else {}
@@ -400,7 +399,8 @@ class _ReviewBuilder:
                         sorted(permissions),
                         functools.partial(self._collection_rule, title, permissions=permissions),
                     )
-            found += await self._projects(name, access, view)
+        if target.projects is not None:
+            found += await self._projects(name, target.projects, view)
         return found
 
     async def _projects(self, name: str, access: Any, view: _TargetView) -> list[Resource]:
@@ -470,10 +470,10 @@ class _ReviewBuilder:
         rule = rule_of(group_name) if group_name else NOT_IN_POLICY
         if group_name is not None:
             members = [a for a in view.accounts if principal_id in a.groups]
-        elif hasattr(target, "list_accounts"):  # Cloudinary lists only managed groups' members: ask
+        elif not target.listing_carries_groups:  # the listing has only managed groups' members: ask
             ids = set(await target.group_members(principal_id))
             members = [a for a in view.accounts if a.id in ids]
-        else:  # iconik lists every group of every account
+        else:  # the listing carries every group of every account
             members = [a for a in view.accounts if principal_id in a.groups]
         via = group_name or f"group {principal_id} (not managed by the bridge)"
         resource.grants.append({"principal": f"group {via}", "rights": rights, "rule": rule, "members": len(members)})

@@ -594,7 +594,10 @@ class _Guard:
 
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                # A throttled answer carries its own reset (a storm's, not the hour's): sending both
+                # would give the client two X-FeatureRateLimit-Reset values, which Cloudinary never does.
+                own = {name.lower() for name, _ in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []), *(h for h in extra if h[0] not in own)]}
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -175,6 +175,10 @@ def build(
     async def get_user(request: Request) -> JSONResponse:
         return JSONResponse(_user_view(find("User", state.users, request.path_params["user_id"])))
 
+    async def current_user(request: Request) -> JSONResponse:
+        """The user the token runs as ([SPEC] GET /v1/users/current/, research/iconik.md §2.1)."""
+        return JSONResponse(_user_view(state.users[state.token_user_id]))
+
     async def update_user(request: Request) -> JSONResponse:
         user = find("User", state.users, request.path_params["user_id"])
         body = await json_body(request)
@@ -304,6 +308,7 @@ def build(
     routes = [
         Route(f"{PREFIX}/users/", list_users, methods=["GET"]),
         Route(f"{PREFIX}/users/", create_user, methods=["POST"]),
+        Route(f"{PREFIX}/users/current/", current_user, methods=["GET"]),  # before {user_id} matches it
         Route(f"{PREFIX}/users/{{user_id}}/", get_user, methods=["GET"]),
         Route(f"{PREFIX}/users/{{user_id}}/", update_user, methods=["PATCH", "PUT"]),
         Route(f"{PREFIX}/users/{{user_id}}/", delete_user, methods=["DELETE"]),

@@ -132,10 +132,10 @@ class AccessSync:
         ]
 
     async def sync(self) -> None:
-        if "cloudinary" in self.targets and getattr(self.targets["cloudinary"], "folders", None) is not None:
+        if "cloudinary" in self.targets and self.targets["cloudinary"].folders is not None:
             await self._cloudinary(self.targets["cloudinary"].folders)
-        if "iconik" in self.targets and getattr(self.targets["iconik"], "access", None) is not None:
-            await self._iconik(self.targets["iconik"].access)
+        if "iconik" in self.targets and self.targets["iconik"].acls is not None:
+            await self._iconik(self.targets["iconik"].acls)
 
     # Cloudinary ---------------------------------------------------------------------------------
     async def _cloudinary(self, folders: Any) -> None:

@@ -244,7 +244,7 @@ class SyncEngine:
             lambda gid: target.add_member(gid, user_id),
         )
         projects: dict[str, str] = dict(known.get("projects", {})) if known else {}
-        access = getattr(target, "access", None)
+        access = target.projects
         if access is not None:  # iconik project teams: members are users, kept like group membership
             await _converge(
                 projects,
@@ -376,7 +376,7 @@ class SyncEngine:
 
     async def _apply_project(self, target_name: str, target: Target, scim_id: str, project: str | None) -> None:
         """A project team's group renamed → the project follows; gone → closed per policy."""
-        access = getattr(target, "access", None)
+        access = target.projects
         known = await self.idmap.get(target_name, "Project", scim_id)
         if access is None or not known or not known.get("id"):
             return

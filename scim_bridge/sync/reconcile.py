@@ -106,12 +106,12 @@ class Reconciler:
             for key, e in entries.items()
             if key.startswith("Group/") and e.get("id")
         }
-        accounts = await (target.list_accounts() if hasattr(target, "list_accounts") else target.list_users())
+        accounts = await target.list_accounts()
         self.progress(f"{name}: {len(accounts)} accounts listed")
         await self._memberships(name, target, accounts, managed)
         by_id = {a.id: a for a in accounts}
         by_email = {a.email.lower(): a for a in accounts if a.email}
-        own_email = (getattr(target, "config", None) and getattr(target.config, "service_account_email", None)) or ""
+        own_email = target.service_account_email or ""
         drift: list[Drift] = []
         seen: set[str] = set()
         to_sync: set[str] = set()
@@ -253,8 +253,8 @@ class Reconciler:
         self, name: str, target: Any, accounts: list[TargetAccount], managed: dict[str, tuple[str, str]]
     ) -> None:
         """Fill each account's groups (managed groups only) when the listing does not carry them."""
-        if not hasattr(target, "list_accounts"):
-            return  # iconik: list_users carries each user's groups
+        if target.listing_carries_groups:
+            return  # the listing already carries each account's groups
         by_id = {a.id: a for a in accounts}
         for a in accounts:
             a.groups = []

@@ -10,10 +10,8 @@ from pathlib import Path
 
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import Target
-from ..targets.cloudinary import CloudinaryConfig, CloudinaryTarget
-from ..targets.cloudinary_access import CloudinaryFolderAccess
-from ..targets.iconik import IconikConfig, IconikTarget
-from ..targets.iconik_access import IconikAccess
+from ..targets.registry import TARGETS
+from ..targets.settings import TargetConfigError, TargetSettings
 from .engine import SyncEngine
 from .policy import Policy, PolicyError, load_policy, target_credentials
 from .worker import SyncWorker, WorkerOptions
@@ -22,54 +20,31 @@ log = logging.getLogger("scim_bridge.sync")
 
 
 def build_targets(policy: Policy) -> dict[str, Target]:
+    """A translator for every target the policy enables, each built by its registry entry."""
     targets: dict[str, Target] = {}
-    if policy.targets.cloudinary.enabled:
-        c, creds = policy.targets.cloudinary, target_credentials(policy.targets.cloudinary)
-        cloudinary = CloudinaryTarget(
-            CloudinaryConfig(
-                c.base_url, creds["account_id"], creds["key"], creds["secret"], c.rate, c.service_account_email
-            )
+    sections, access = dict(policy.targets), dict(policy.access)
+    for name, entry in TARGETS.items():
+        section = sections.get(name)
+        if section is None or not section.enabled:
+            continue
+        settings = TargetSettings(
+            section.base_url,
+            section.rate,
+            target_credentials(section),
+            section.service_account_email,
+            access[name].model_dump() if name in access else {},
         )
-        folders = policy.access.cloudinary
-        if folders.folders or folders.collections or folders.agency_keys:
-            if not folders.product_environment or not creds.get("admin_key") or not creds.get("admin_secret"):
-                raise PolicyError(
-                    "access.cloudinary.folders needs access.cloudinary.product_environment and the "
-                    "product environment's API key (admin_key, admin_secret in the credentials, or "
-                    "CLOUDINARY_ADMIN_API_KEY / CLOUDINARY_ADMIN_API_SECRET)"
-                )
-            cloudinary.folders = CloudinaryFolderAccess(
-                c.base_url,
-                creds["account_id"],
-                (creds["key"], creds["secret"]),
-                folders.product_environment,
-                (creds["admin_key"], creds["admin_secret"]),
-                cloudinary.http.limiter,
-            )
-        targets["cloudinary"] = cloudinary
-    if policy.targets.iconik.enabled:
-        i, creds = policy.targets.iconik, target_credentials(policy.targets.iconik)
-        iconik = IconikTarget(
-            IconikConfig(i.base_url, creds["app_id"], creds["auth_token"], i.rate, i.service_account_email)
-        )
-        a = policy.access.iconik
-        if a.collections or a.workspaces or a.projects.groups:
-            iconik.access = IconikAccess(
-                i.base_url,
-                {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"], "Accept": "application/json"},
-                iconik.http.limiter,
-            )
-        targets["iconik"] = iconik
+        try:
+            targets[name] = entry.build(settings)
+        except TargetConfigError as error:
+            raise PolicyError(str(error)) from None
     return targets
 
 
 async def close_targets(targets: dict[str, Target]) -> None:
-    """Close each translator's HTTP clients, its access clients included."""
+    """Close each translator's HTTP clients (a translator closes its capability clients too)."""
     for target in targets.values():
         await target.close()
-        for extra in (getattr(target, "folders", None), getattr(target, "access", None)):
-            if extra is not None:
-                await extra.close()
 
 
 class SyncRuntime:

@@ -103,9 +103,7 @@ class SyncWorker:
                 await self.engine.sync_access()
             await self.store.ack(entry)
         except RetryableError as error:
-            await self._retry(
-                entry, error, getattr(error, "retry_after", None) if isinstance(error, Throttled) else None
-            )
+            await self._retry(entry, error, error.retry_after if isinstance(error, Throttled) else None)
         except PermanentError as error:
             log.warning("sync of %s %s failed permanently: %s", entry.resource_type, entry.id, error)
             await self._give_up(entry, str(error), attempts=1)

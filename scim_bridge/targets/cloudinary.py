@@ -14,8 +14,11 @@ from typing import Any
 import httpx
 
 from .adoption import AdoptionIndex, create_or_adopt
-from .base import EnsuredUser, Gone, TargetAccount, TargetUser
+from .base import EnsuredUser, Gone, Target, TargetAccount, TargetUser
+from .capabilities import AgencyKeys, Capability
+from .cloudinary_access import CloudinaryFolderAccess
 from .http import TargetHttp, find_or_create
+from .settings import TargetConfigError, TargetSettings
 
 
 @dataclass(frozen=True)
@@ -28,10 +31,12 @@ class CloudinaryConfig:
     service_account_email: str | None = None  # the bridge's own login: never disabled or deleted
 
 
-class CloudinaryTarget:
+class CloudinaryTarget(Target):
     name = "cloudinary"
-    memberships_on_create = False
-    folders: Any = None  # CloudinaryFolderAccess, when the policy governs folders
+    memberships_on_create = False  # the create takes no groups (research/cloudinary.md §1.4)
+    listing_carries_groups = False  # GET /users has no groups: one call per account or per group
+    offers = frozenset({Capability.LAST_LOGIN, Capability.ACTIVITY})  # last_login (§5.2), notifications
+    folders: CloudinaryFolderAccess | None = None  # when the policy governs folders, collections or agency keys
 
     def __init__(self, config: CloudinaryConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
@@ -46,6 +51,16 @@ class CloudinaryTarget:
 
     async def close(self) -> None:
         await self.http.close()
+        if self.folders is not None:
+            await self.folders.close()
+
+    @property
+    def service_account_email(self) -> str | None:
+        return self.config.service_account_email
+
+    @property
+    def agency_keys(self) -> AgencyKeys | None:
+        return self.folders  # agency keys are Admin API keys of the governed product environment
 
     def _protected(self, email: str) -> bool:
         own = self.config.service_account_email or ""
@@ -55,7 +70,10 @@ class CloudinaryTarget:
         # Cloudinary's create takes no groups (research/cloudinary.md §1.4): `groups` is not used.
         fields = {"name": user.display_name, "email": user.email, "role": user.role, "enabled": user.enabled}
         if self._protected(user.email):
-            fields.pop("enabled")  # never disable the account the bridge itself uses
+            # never disable nor re-role the account the bridge itself uses (an admin demoted to a
+            # media library user would lose the rights the bridge acts with)
+            fields.pop("enabled")
+            fields.pop("role")
         if known_id:
             try:
                 await self.http.call("PUT", f"/users/{known_id}", json=fields)
@@ -142,7 +160,7 @@ class CloudinaryTarget:
             page += 1
 
     async def group_members(self, group_id: str) -> list[str]:
-        """Ids of a group's members (reconciliation reads managed groups, not every user's groups)."""
+        """Ids of a group's members: one call, where the listing would need one per account."""
         try:
             return [
                 str(u["id"]) for u in (await self.http.call("GET", f"/user_groups/{group_id}/users")).json()["users"]
@@ -153,7 +171,10 @@ class CloudinaryTarget:
     async def disable_user(self, target_id: str, email: str) -> None:
         """Disable an account the directory does not know (an owned orphan); never the bridge's own."""
         if not self._protected(email):
-            await self.http.call("PUT", f"/users/{target_id}", json={"enabled": False})
+            try:
+                await self.http.call("PUT", f"/users/{target_id}", json={"enabled": False})
+            except Gone:
+                pass  # deleted meanwhile: nothing is left to reach anything
 
     async def list_accounts(self) -> list[TargetAccount]:
         """Every account without its groups: one call per page (last-login polling)."""
@@ -165,3 +186,39 @@ class CloudinaryTarget:
             groups = (await self.http.call("GET", f"/users/{account.id}/groups")).json()["groups"]
             account.groups = [g["id"] for g in groups]
         return accounts
+
+
+def build(settings: TargetSettings) -> CloudinaryTarget:
+    """The translator as the policy describes it (the registry's factory): the Provisioning API
+    always, the folder-access clients when `access.cloudinary` governs anything."""
+    creds = settings.credentials
+    target = CloudinaryTarget(
+        CloudinaryConfig(
+            settings.base_url,
+            creds["account_id"],
+            creds["key"],
+            creds["secret"],
+            settings.rate,
+            settings.service_account_email,
+        ),
+        settings.transport,
+    )
+    access = settings.access
+    if access.get("folders") or access.get("collections") or access.get("agency_keys"):
+        environment = access.get("product_environment")
+        if not environment or not creds.get("admin_key") or not creds.get("admin_secret"):
+            raise TargetConfigError(
+                "access.cloudinary.folders needs access.cloudinary.product_environment and the "
+                "product environment's API key (admin_key, admin_secret in the credentials, or "
+                "CLOUDINARY_ADMIN_API_KEY / CLOUDINARY_ADMIN_API_SECRET)"
+            )
+        target.folders = CloudinaryFolderAccess(
+            settings.base_url,
+            creds["account_id"],
+            (creds["key"], creds["secret"]),
+            str(environment),
+            (creds["admin_key"], creds["admin_secret"]),
+            target.http.limiter,
+            settings.transport,
+        )
+    return target

@@ -104,14 +104,18 @@ class RateLimiter:
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """Seconds to wait, from Retry-After (seconds or HTTP-date) or X-FeatureRateLimit-Reset."""
-    value = response.headers.get("retry-after")
-    if value:
-        if value.strip().isdigit():
+    """Seconds to wait, from Retry-After (seconds or HTTP-date) or X-FeatureRateLimit-Reset.
+
+    A header sent twice counts by its first value: httpx joins repeats with ", ", which would
+    otherwise parse by accident (an HTTP-date holds a comma) or not at all."""
+    values = response.headers.get_list("retry-after")
+    if values and values[0].strip():
+        value = values[0].strip()
+        if value.isdigit():
             return float(value)
         return _until(value)
-    reset = response.headers.get("x-featureratelimit-reset")
-    return _until(reset) if reset else None
+    resets = response.headers.get_list("x-featureratelimit-reset")
+    return _until(resets[0]) if resets else None
 
 
 def _until(http_date: str) -> float | None:

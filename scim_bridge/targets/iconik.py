@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 
 from .adoption import AdoptionIndex, create_or_adopt
-from .base import EnsuredUser, Gone, TargetAccount, TargetUser
+from .base import EnsuredUser, Gone, Target, TargetAccount, TargetUser
+from .capabilities import Capability, CollectionAcls, ProjectTeams
 from .http import TargetHttp, find_or_create
+from .iconik_access import IconikAccess
+from .settings import TargetSettings
 
 API = "/API/users/v1"
 
@@ -31,10 +34,12 @@ class IconikConfig:
     service_account_email: str | None = None
 
 
-class IconikTarget:
+class IconikTarget(Target):
     name = "iconik"
-    memberships_on_create = True
-    access: Any = None  # IconikAccess, when the policy governs collections or projects
+    memberships_on_create = True  # UserCreateSchema takes `groups` (research/iconik.md §2)
+    listing_carries_groups = True  # every listed user carries its `groups`
+    offers = frozenset({Capability.LAST_LOGIN, Capability.ACTIVITY})  # last_web_login (§7.1), webhooks
+    access: IconikAccess | None = None  # when the policy governs collections, workspaces or projects
 
     def __init__(self, config: IconikConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
@@ -46,17 +51,40 @@ class IconikTarget:
             headers={"App-ID": config.app_id, "Auth-Token": config.auth_token, "Accept": "application/json"},
         )
         self._own_id: str | None = None
+        self._asked_current = False
         self.adoption = AdoptionIndex(self._all_emails)
 
     async def close(self) -> None:
         await self.http.close()
+        if self.access is not None:
+            await self.access.close()
+
+    @property
+    def service_account_email(self) -> str | None:
+        return self.config.service_account_email
+
+    @property
+    def acls(self) -> CollectionAcls | None:
+        return self.access
+
+    @property
+    def projects(self) -> ProjectTeams | None:
+        return self.access  # projects live in the assets service, like collections (research §5)
 
     async def _token_user_id(self) -> str | None:
-        # research/iconik.md §2.1: GET /users/current/ is the token's user; the emulator and the
-        # spec differ on whether it exists everywhere, so the configured email is the fallback.
+        """The user the token runs as, never disabled or deleted: deactivating it locks the bridge
+        out (research/iconik.md §1.1). The configured `service_account_email` names it; without
+        one, GET /users/current/ (the token's user, §2.1) does, so a forgotten setting cannot lock
+        the bridge out."""
         if self._own_id is None and self.config.service_account_email:
             found = await self._find_by_email(self.config.service_account_email)
-            self._own_id = found["id"] if found else None
+            self._own_id = found["id"] if found else None  # not there yet: asked again next time
+        elif self._own_id is None and not self._asked_current:
+            try:
+                self._own_id = str((await self.http.call("GET", "/users/current/")).json()["id"])
+            except Gone:
+                pass  # an account without the endpoint: nothing more to ask
+            self._asked_current = True
         return self._own_id
 
     async def _find_by_email(self, email: str) -> dict[str, Any] | None:
@@ -75,7 +103,7 @@ class IconikTarget:
         if known_id:
             try:
                 await self.http.call(
-                    "PATCH", f"/users/{known_id}/", json=_without_status(fields) if known_id == own_id else fields
+                    "PATCH", f"/users/{known_id}/", json=_for_own_account(fields) if known_id == own_id else fields
                 )
                 return EnsuredUser(known_id)
             except Gone:
@@ -89,7 +117,7 @@ class IconikTarget:
 
         async def adopt(target_id: str) -> None:  # never touches the adopted account's own groups
             await self.http.call(
-                "PATCH", f"/users/{target_id}/", json=_without_status(fields) if target_id == own_id else fields
+                "PATCH", f"/users/{target_id}/", json=_for_own_account(fields) if target_id == own_id else fields
             )
 
         # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
@@ -151,12 +179,12 @@ class IconikTarget:
         except Gone:
             pass
 
-    async def group_members(self, group_id: str) -> list[str] | None:
-        return None  # iconik lists each user's groups with the user (list_users)
-
     async def disable_user(self, target_id: str, email: str) -> None:
         if target_id != await self._token_user_id():  # never lock the bridge out
-            await self.http.call("PATCH", f"/users/{target_id}/", json={"status": "INACTIVE"})
+            try:
+                await self.http.call("PATCH", f"/users/{target_id}/", json={"status": "INACTIVE"})
+            except Gone:
+                pass  # deleted meanwhile: nothing is left to reach anything
 
     async def list_users(self) -> list[TargetAccount]:
         accounts, page = [], 1
@@ -178,6 +206,29 @@ class IconikTarget:
             page += 1
 
 
-def _without_status(fields: dict[str, Any]) -> dict[str, Any]:
-    """The token's own user is never deactivated: that would lock the bridge out (§1.1)."""
-    return {k: v for k, v in fields.items() if k != "status"}
+def _for_own_account(fields: dict[str, Any]) -> dict[str, Any]:
+    """The token's own user is never deactivated (that locks the bridge out, §1.1) nor given
+    another type (roles can only restrict the user type, §3: a POWER token made BROWSE_ONLY loses
+    the rights the bridge acts with)."""
+    return {k: v for k, v in fields.items() if k not in ("status", "type")}
+
+
+def build(settings: TargetSettings) -> IconikTarget:
+    """The translator as the policy describes it (the registry's factory): the Users service always,
+    the assets and ACL clients when `access.iconik` governs collections, workspaces or projects."""
+    creds = settings.credentials
+    target = IconikTarget(
+        IconikConfig(
+            settings.base_url, creds["app_id"], creds["auth_token"], settings.rate, settings.service_account_email
+        ),
+        settings.transport,
+    )
+    access = settings.access
+    if access.get("collections") or access.get("workspaces") or (access.get("projects") or {}).get("groups"):
+        target.access = IconikAccess(
+            settings.base_url,
+            {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"], "Accept": "application/json"},
+            target.http.limiter,
+            settings.transport,
+        )
+    return target

@@ -1,0 +1,97 @@
+"""Optional capabilities of a target, beyond the core every target has (accounts, groups, membership).
+
+A translator declares what it can do; callers ask instead of probing with `hasattr`:
+
+    Capability.FOLDER_GRANTS    `target.folders`      folder roles, folder-like collections, moderation
+    Capability.AGENCY_KEYS      `target.agency_keys`  a dedicated API key per agency, held to its folders
+    Capability.COLLECTION_ACLS  `target.acls`         collections and group ACLs on them
+    Capability.PROJECTS         `target.projects`     projects whose members are users
+    Capability.LAST_LOGIN       `TargetAccount.last_login` is filled by `list_accounts`
+    Capability.ACTIVITY         the registry names a webhook/activity normaliser for the target
+
+The grant capabilities are clients the policy turns on (a translator without them answers None,
+the default of targets/base.py); LAST_LOGIN and ACTIVITY are what a translator `offers` whatever
+the policy says. The protocols below are what sync/ and audit/ call on each client; today one
+target implements each (Cloudinary the first two, iconik the next two), so their words are that
+target's (role ids, permissions); a second implementation is where they become general.
+
+Does not: import anything of the bridge (targets/base.py imports this module).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+
+class Capability(StrEnum):
+    FOLDER_GRANTS = "folder_grants"
+    AGENCY_KEYS = "agency_keys"
+    COLLECTION_ACLS = "collection_acls"
+    PROJECTS = "projects"
+    LAST_LOGIN = "last_login"
+    ACTIVITY = "activity"
+
+
+class FolderGrants(Protocol):
+    """Roles on folders (and collections) for groups (targets/cloudinary_access.py)."""
+
+    async def detect_model(self, wanted: str) -> str: ...
+
+    async def ensure_folder(self, path: str, create: bool) -> str | None: ...
+
+    async def folder_grants(self, folder_id: str) -> dict[tuple[str, str], set[str]]: ...
+
+    async def change(self, operation: str, folder_id: str, principal: tuple[str, str], roles: list[str]) -> None: ...
+
+    async def change_collection(self, operation: str, collection_id: str, group_id: str, roles: list[str]) -> None: ...
+
+    async def ensure_moderator_role(self) -> str: ...
+
+    async def global_roles(self, group_id: str) -> set[str]: ...
+
+    async def change_global(self, operation: str, group_id: str, role_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class AgencyKeys(Protocol):
+    """API keys made for agencies, enabled while the agency has an active member."""
+
+    async def create_key(self, name: str) -> str: ...
+
+    async def set_key_enabled(self, api_key: str, enabled: bool) -> bool: ...
+
+
+class CollectionAcls(Protocol):
+    """Collections by title and parent, and per-group ACLs on them (targets/iconik_access.py)."""
+
+    async def collection_exists(self, collection_id: str) -> bool: ...
+
+    async def find_collection(self, title: str, parent_id: str | None) -> str | None: ...
+
+    async def create_collection(self, title: str, parent_id: str | None) -> str: ...
+
+    async def group_acls(self, collection_id: str) -> dict[str, set[str]]: ...
+
+    async def set_group_acl(self, collection_id: str, group_id: str, permissions: list[str]) -> None: ...
+
+    async def remove_group_acl(self, collection_id: str, group_id: str) -> None: ...
+
+    async def grant_contents(self, collection_id: str, group_id: str, permissions: list[str]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ProjectTeams(Protocol):
+    """Projects named after directory groups, whose members are user accounts."""
+
+    async def ensure_project(self, name: str, known_id: str | None, parent_collection: str | None = None) -> str: ...
+
+    async def delete_project(self, project_id: str) -> None: ...
+
+    async def project_members(self, project_id: str) -> set[str]: ...
+
+    async def add_project_member(self, project_id: str, user_id: str) -> None: ...
+
+    async def remove_project_member(self, project_id: str, user_id: str) -> None: ...
