@@ -197,7 +197,13 @@ def test_an_emptied_group_engages_the_brake_before_any_member_loses_it(bridge_st
             "/Groups",
             json={"schemas": [GROUP], "displayName": "Big Team", "members": [{"value": i} for i in ids]},
         ).json()
-        world.converge(lambda w: all(w.cld_groups_of(f"team{i}@example.com") == {"Big Team"} for i in range(12)))
+        world.converge(
+            lambda w: all(
+                w.cld_groups_of(f"team{i}@example.com") == w.ico_groups_of(f"team{i}@example.com") == {"Big Team"}
+                for i in range(12)
+            )
+        )
+        settled(world)  # the group's own sync has recorded its members too
         emptied = world.scim.patch(
             f"/Groups/{group['id']}", json={"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]}
         )
