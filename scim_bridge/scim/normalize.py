@@ -292,8 +292,8 @@ def _patch_value(value: Any, path: str | None, resource_type: ResourceTypeInfo, 
     if isinstance(value, list) and target in resource_type.attributes[""]:
         return _clean(value, resource_type.attributes[""][target])
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        info = _leaf_info(path, resource_type)
-        if info is not None and info.type == "boolean":
+        leaf = _leaf_info(path, resource_type)
+        if leaf is not None and leaf.type == "boolean":
             return value.strip().lower() == "true"
     return value
 
