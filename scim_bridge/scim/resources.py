@@ -300,7 +300,8 @@ class ResourceService:
                             lane=REVOCATION_LANE,
                             audit=audit,
                             correlation=correlation,
-                        )
+                        ),
+                        write=True,
                     )
                 except NotFound:
                     raise not_found(resource_type.name, id) from None
@@ -407,8 +408,8 @@ class ResourceService:
         )
         try:
             if create:
-                return await self._store_call(self.store.create(write))
-            return await self._store_call(self.store.replace(write, expected_version))
+                return await self._store_call(self.store.create(write), write=True)
+            return await self._store_call(self.store.replace(write, expected_version), write=True)
         except UniqueViolation as error:
             attribute = {"username": "userName", "displayname": "displayName"}.get(error.key[0], error.key[0])
             raise uniqueness(f"{attribute} {document.get(attribute, '')!r} is already taken") from None
@@ -416,11 +417,13 @@ class ResourceService:
             raise not_found(resource_type.name, document["id"]) from None
         # VersionMismatch goes to _read_modify_write, which re-applies the change or answers 412.
 
-    async def _store_call(self, awaitable: Any) -> Any:
+    async def _store_call(self, awaitable: Any, *, write: bool = False) -> Any:
         try:
             return await awaitable
         except StoreUnavailable:
             log.warning("store unavailable")
+            if write:  # both stores make this true: SQLite rolled back, Redis fenced (redis_fence.py)
+                raise unavailable("the store did not confirm the change, so it was not applied; retry later") from None
             raise unavailable() from None
 
     def _validate(self, resource_type: ResourceTypeInfo, payload: dict[str, Any], context: Context) -> Any:
