@@ -123,3 +123,13 @@ def test_excluded_attributes_naming_a_verbatim_attribute_leave_the_rest(scim: ht
     assert without[AGENCY] == {"agency": "Bright"} and without["userName"] == user["userName"]
     gone = scim.get(f"/Users/{user['id']}", params={"excludedAttributes": AGENCY}).json()
     assert AGENCY not in gone
+
+
+@pytest.mark.parametrize("urn", [AGENCY, ENTERPRISE])
+def test_a_pathless_replace_with_null_clears_an_extension_attribute(scim: httpx.Client, urn: str) -> None:
+    user = new_user(scim, schemas=[USER, urn], **{urn: {"costCenter": "42", "department": "Sales"}})
+    for value in ({f"{urn}:department": None}, {urn: {"department": None}}):
+        scim.patch(f"/Users/{user['id']}", json=patch_ops({"op": "replace", "path": f"{urn}:department", "value": "x"}))
+        response = scim.patch(f"/Users/{user['id']}", json=patch_ops({"op": "replace", "value": value}))
+        assert response.status_code == 200, response.text
+        assert scim.get(f"/Users/{user['id']}").json()[urn] == {"costCenter": "42"}
