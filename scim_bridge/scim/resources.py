@@ -86,7 +86,9 @@ def parse_etag(value: str) -> int | None:
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    return int(value) if value.isdigit() else None
+    # str.isdigit() is true of "²" and other Unicode digits that int() refuses: a 500 from a
+    # header byte (If-Match: W/"\xb2"); an ETag of ours is ASCII digits only.
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _now() -> str:

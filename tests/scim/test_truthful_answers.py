@@ -163,3 +163,21 @@ def test_echoes_of_its_own_id_and_meta_in_a_pathless_patch_are_accepted(scim: ht
     )
     assert response.status_code == 200 and response.json()["title"] == "Echo"
     assert response.json()["meta"]["created"] == user["meta"]["created"]
+
+
+@pytest.mark.parametrize("tag", [b'W/"\xb2"', b'"\xb9\xb2"', 'W/"١"'.encode()])
+def test_an_etag_of_non_ascii_digits_is_a_mismatch_not_a_500(scim: httpx.Client, tag: bytes) -> None:
+    # str.isdigit() accepts "²" (a Latin-1 header byte) and Arabic-Indic digits; int() does not.
+    user = new_user(scim)
+    body = patch_ops({"op": "replace", "path": "title", "value": "x"})
+    assert scim.patch(f"/Users/{user['id']}", json=body, headers={"If-Match": tag}).status_code == 412
+    assert scim.delete(f"/Users/{user['id']}", headers={"If-Match": tag}).status_code == 412
+    assert scim.get(f"/Users/{user['id']}", headers={"If-None-Match": tag}).status_code == 200
+    bulk = {
+        "schemas": [BULK],
+        "Operations": [
+            {"method": "PATCH", "path": f"/Users/{user['id']}", "version": tag.decode("latin-1"), "data": body}
+        ],
+    }
+    assert [op["status"] for op in scim.post("/Bulk", json=bulk).json()["Operations"]] == ["412"]
+    assert "title" not in scim.get(f"/Users/{user['id']}").json()
