@@ -251,7 +251,9 @@ def _check_path_target(path: str, resource_type: ResourceTypeInfo) -> None:
     head = path.split("[", 1)[0]
     for urn in resource_type.all_schemas:
         if head.lower().startswith(urn.lower() + ":"):
-            head, table = head[len(urn) + 1 :], resource_type.attributes[urn.lower()]
+            # the core schema's table under "" also holds id, externalId and meta (RFC 7643 §3.1)
+            core = urn == resource_type.core_schema
+            head, table = head[len(urn) + 1 :], resource_type.attributes["" if core else urn.lower()]
             break
     else:
         if head.lower().startswith("urn:"):

@@ -70,6 +70,7 @@ class Projection:
                 continue
             if lower.startswith("urn:") and isinstance(value, dict):
                 wanted = [p for p in self.include if p[0] and p[0].lower() == lower]
+                wanted += _within(self.include, lower)
                 if any(p[1] == "" for p in wanted):
                     result[key] = value
                 elif wanted:
@@ -89,6 +90,12 @@ class Projection:
         for urn, attr, sub in self.exclude:
             if urn is not None:
                 container_key = next((k for k in result if k.lower() == urn.lower()), None)
+                if container_key is None and attr == "":  # `URN:attr` of a verbatim extension block
+                    container_key = next((k for k in result if urn.lower().startswith(k.lower() + ":")), None)
+                    if container_key is not None:
+                        name = urn[len(container_key) + 1 :]
+                        attr, _, rest = name.lower().partition(".")
+                        sub = rest or None
                 if container_key is None:
                     continue
                 if attr == "":
@@ -111,7 +118,22 @@ def _split_urn(raw: str, resource_type: ResourceTypeInfo) -> tuple[str | None, s
         if lower.startswith(prefix + ":"):
             rest = raw[len(prefix) + 1 :]
             return (None if urn == resource_type.core_schema else urn), rest
+    if lower.startswith("urn:"):
+        # An extension kept verbatim (no schema): where its URN ends is only known from the
+        # document it is applied to (see _within); until then the whole name is the URN.
+        return raw, None
     return None, raw
+
+
+def _within(paths: list[tuple[str | None, str, str | None]], block: str) -> list[tuple[str | None, str, str | None]]:
+    """Paths `block:attr[.sub]` into the verbatim extension block `block` (lower-case), as
+    (block, attr, sub): the schema-less counterpart of what _split_urn does for known URNs."""
+    found: list[tuple[str | None, str, str | None]] = []
+    for urn, attr, _ in paths:
+        if urn is not None and attr == "" and urn.lower().startswith(block + ":"):
+            name, _, sub = urn[len(block) + 1 :].lower().partition(".")
+            found.append((block, name, sub or None))
+    return found
 
 
 def _pick(container: dict[str, Any], wanted: list[tuple[str, str | None]]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from ..store import (
     VersionMismatch,
     Write,
 )
-from . import group_patch, normalize
+from . import concurrency, extension_patch, group_patch, normalize
 from .errors import ScimError, invalid_value, not_found, precondition_failed, unavailable, uniqueness
 from .filters import fold
 from .schemas import GROUP, SYNC_STATUS, USER, ResourceTypeInfo
@@ -87,7 +87,9 @@ def parse_etag(value: str) -> int | None:
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    return int(value) if value.isdigit() else None
+    # str.isdigit() is true of "²" and other Unicode digits that int() refuses: a 500 from a
+    # header byte (If-Match: W/"\xb2"); an ETag of ours is ASCII digits only.
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _now() -> str:
@@ -107,6 +109,7 @@ class ResourceService:
         self.store = store
         self.options = options or ServiceOptions()
         self._group_names: dict[str, tuple[float, str]] = {}
+        self._locks = concurrency.ResourceLocks()
         # (resource type, id, lastModified) → one entry per target; set when a sync policy runs.
         self.sync_status: Callable[[str, str, str | None], Awaitable[list[dict[str, Any]]]] | None = None
         # Each write carries its audit entry into the store's atomic step; set by the app.
@@ -199,90 +202,151 @@ class ResourceService:
         self, resource_type: ResourceTypeInfo, id: str, body: Any, base_url: str, if_match: str | None
     ) -> Outcome:
         """Replace a resource (RFC 7644 §3.5.1)."""
-        record = await self.get_record(resource_type, id)
-        self._check_if_match(record, if_match)
-        current = orjson.loads(record.body)
         unknown = normalize.split_unknown_extensions(body, resource_type) if isinstance(body, dict) else {}
         payload = normalize.resource_body(body, resource_type, base_url)
-        if resource_type is USER and "active" not in payload and self.options.put_keeps_active:
-            payload["active"] = current.get("active", True)
-        if resource_type is GROUP and "members" not in payload and self.options.put_keeps_members:
-            if current.get("members"):
-                payload["members"] = current["members"]
-        document = self._stored_form(resource_type, payload, unknown, Context.RESOURCE_REPLACEMENT_REQUEST)
-        skipped: tuple[str, ...] = ()
-        if resource_type is GROUP:
-            skipped = await self._resolve_members(document, _member_ids(current), base_url)
-        return await self._update(resource_type, record, current, document, base_url, skipped, operation="replace")
+
+        async def change(current: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+            replacement = dict(payload)
+            if resource_type is USER and "active" not in replacement and self.options.put_keeps_active:
+                replacement["active"] = current.get("active", True)
+            if resource_type is GROUP and "members" not in replacement and self.options.put_keeps_members:
+                if current.get("members"):
+                    replacement["members"] = current["members"]
+            document = self._stored_form(
+                resource_type, replacement, dict(unknown), Context.RESOURCE_REPLACEMENT_REQUEST
+            )
+            skipped: tuple[str, ...] = ()
+            if resource_type is GROUP:
+                skipped = await self._resolve_members(document, _member_ids(current), base_url)
+            return document, skipped
+
+        return await self._read_modify_write(resource_type, id, if_match, base_url, change, operation="replace")
 
     async def patch(
         self, resource_type: ResourceTypeInfo, id: str, body: Any, base_url: str, if_match: str | None
     ) -> Outcome:
         """Modify a resource (RFC 7644 §3.5.2): all operations apply, in order, or none does."""
-        record = await self.get_record(resource_type, id)
-        self._check_if_match(record, if_match)
-        current = orjson.loads(record.body)
         operations = normalize.patch_body(body, resource_type, id, base_url)
+
+        async def change(current: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+            document = self._patched(resource_type, current, operations)
+            skipped: tuple[str, ...] = ()
+            if resource_type is GROUP:
+                skipped = await self._resolve_members(document, _member_ids(current), base_url)
+            return document, skipped
+
+        return await self._read_modify_write(resource_type, id, if_match, base_url, change, operation="patch")
+
+    def _patched(
+        self, resource_type: ResourceTypeInfo, current: dict[str, Any], operations: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The document after the PATCH operations (nothing written yet)."""
         if resource_type is GROUP:
             fast = group_patch.apply(current, operations["Operations"])
             if fast is not None:
-                skipped = await self._resolve_members(fast, _member_ids(current), base_url)
-                return await self._update(resource_type, record, current, fast, base_url, skipped, operation="patch")
-        unknown = {k: v for k, v in current.items() if k.startswith("urn:") and k not in resource_type.all_schemas}
-        stored = {k: v for k, v in current.items() if k not in unknown and k not in ("id", "meta", "groups")}
+                return fast
+        # Operations into extensions the bridge has no schema for act on their stored blocks
+        # (extension_patch.py); scim2-models applies the rest to the modelled resource.
+        modelled, verbatim = extension_patch.split(operations["Operations"], resource_type)
+        blocks = {k: v for k, v in current.items() if k.startswith("urn:") and k not in resource_type.all_schemas}
+        unknown = extension_patch.apply(blocks, verbatim, resource_type)
+        stored = {k: v for k, v in current.items() if k not in blocks and k not in ("id", "meta", "groups")}
         stored["schemas"] = [s for s in stored.get("schemas", []) if s in resource_type.all_schemas]
-        model = self._validate(resource_type, stored, Context.RESOURCE_REPLACEMENT_REQUEST)
-        try:
-            with POLICY:
-                # the model is picked at run time; mypy wants a static type argument
-                patch = PatchOp[resource_type.model].model_validate(  # type: ignore[name-defined]
-                    operations, scim_ctx=Context.RESOURCE_PATCH_REQUEST
-                )
-                patch.patch(model)
-        except ValidationError as error:
-            raise self._patch_error(error) from None
-        except SCIMException as error:
-            raise ScimError(400, error.detail or str(error), error.scim_type) from None
-        except (ValueError, TypeError) as error:
-            raise invalid_value(f"invalid PATCH: {error}") from None
-        document = self._dump(model)
+        if modelled:
+            model = self._validate(resource_type, stored, Context.RESOURCE_REPLACEMENT_REQUEST)
+            try:
+                with POLICY:
+                    patch = PatchOp[resource_type.model].model_validate(  # type: ignore[name-defined]
+                        {"schemas": operations["schemas"], "Operations": modelled},
+                        scim_ctx=Context.RESOURCE_PATCH_REQUEST,
+                    )
+                    patch.patch(model)
+            except ValidationError as error:
+                raise self._patch_error(error) from None
+            except SCIMException as error:
+                raise ScimError(400, error.detail or str(error), error.scim_type) from None
+            except (ValueError, TypeError) as error:
+                raise invalid_value(f"invalid PATCH: {error}") from None
+            document = self._dump(model)
+        else:  # nothing for the model to do: keep the stored form as it is
+            document = stored
         self._check_required(resource_type, document)
         document.update(unknown)
         if unknown:
             document["schemas"] = [*document["schemas"], *[u for u in unknown if u not in document["schemas"]]]
-        skipped = ()  # typed by the fast path's assignment above
-        if resource_type is GROUP:
-            skipped = await self._resolve_members(document, _member_ids(current), base_url)
-        return await self._update(resource_type, record, current, document, base_url, skipped, operation="patch")
+        return document
 
     async def delete(self, resource_type: ResourceTypeInfo, id: str, if_match: str | None, base_url: str) -> None:
         """Delete a resource (RFC 7644 §3.6), or only deactivate a User when so configured."""
-        record = await self.get_record(resource_type, id)
-        self._check_if_match(record, if_match)
         if resource_type is USER and self.options.delete_mode == "deactivate":
-            current = orjson.loads(record.body)
-            if current.get("active") is False:
-                return
-            await self._update(
-                resource_type, record, current, {**current, "active": False}, base_url, (), operation="delete"
-            )
+
+            async def deactivate(current: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+                return {**current, "active": False}, ()
+
+            await self._read_modify_write(resource_type, id, if_match, base_url, deactivate, operation="delete")
             return
-        audit, correlation = (
-            self.audit.entry("delete", resource_type.name, id, orjson.loads(record.body), None)
-            if self.audit
-            else (None, None)
-        )
-        try:
-            await self._store_call(
-                self.store.delete(
-                    resource_type.name, id, record.version, lane=REVOCATION_LANE, audit=audit, correlation=correlation
+        async with self._locks.hold(resource_type.name, id):
+            for attempt in concurrency.attempts():
+                record = await self.get_record(resource_type, id)
+                self._check_if_match(record, if_match)
+                audit, correlation = (
+                    self.audit.entry("delete", resource_type.name, id, orjson.loads(record.body), None)
+                    if self.audit
+                    else (None, None)
                 )
-            )
-        except NotFound:
-            raise not_found(resource_type.name, id) from None
-        except VersionMismatch:
-            raise precondition_failed() from None
-        self._group_names.pop(id, None)
+                try:
+                    await self._store_call(
+                        self.store.delete(
+                            resource_type.name,
+                            id,
+                            record.version,
+                            lane=REVOCATION_LANE,
+                            audit=audit,
+                            correlation=correlation,
+                        ),
+                        write=True,
+                    )
+                except NotFound:
+                    raise not_found(resource_type.name, id) from None
+                except VersionMismatch:
+                    await self._conflict(if_match, attempt)
+                    continue
+                self._group_names.pop(id, None)
+                return
+
+    async def _read_modify_write(
+        self,
+        resource_type: ResourceTypeInfo,
+        id: str,
+        if_match: str | None,
+        base_url: str,
+        change: Callable[[dict[str, Any]], Awaitable[tuple[dict[str, Any], tuple[str, ...]]]],
+        *,
+        operation: str,
+    ) -> Outcome:
+        """Read, change, write with the version read; on a conflict without a precondition from
+        the client, read again and re-apply the change (concurrency.py)."""
+        async with self._locks.hold(resource_type.name, id):
+            for attempt in concurrency.attempts():
+                record = await self.get_record(resource_type, id)
+                self._check_if_match(record, if_match)
+                current = orjson.loads(record.body)
+                document, skipped = await change(current)
+                try:
+                    return await self._update(
+                        resource_type, record, current, document, base_url, skipped, operation=operation
+                    )
+                except VersionMismatch:
+                    await self._conflict(if_match, attempt)
+        raise precondition_failed("the resource changed while this request was applied; retry")  # unreachable
+
+    @staticmethod
+    async def _conflict(if_match: str | None, attempt: int) -> None:
+        """412 when the client sent a precondition (RFC 7644 §3.14) or the retries ran out;
+        otherwise wait a little before the caller re-reads and re-applies."""
+        if (if_match is not None and if_match.strip() != "*") or attempt >= concurrency.MAX_ATTEMPTS - 1:
+            raise precondition_failed("the resource changed while this request was applied; retry")
+        await concurrency.backoff(attempt)
 
     # steps ---------------------------------------------------------------------------------------
     async def _update(
@@ -347,21 +411,22 @@ class ResourceService:
         )
         try:
             if create:
-                return await self._store_call(self.store.create(write))
-            return await self._store_call(self.store.replace(write, expected_version))
+                return await self._store_call(self.store.create(write), write=True)
+            return await self._store_call(self.store.replace(write, expected_version), write=True)
         except UniqueViolation as error:
             attribute = {"username": "userName", "displayname": "displayName"}.get(error.key[0], error.key[0])
             raise uniqueness(f"{attribute} {document.get(attribute, '')!r} is already taken") from None
-        except VersionMismatch:
-            raise precondition_failed("the resource changed while this request was applied; retry") from None
         except NotFound:
             raise not_found(resource_type.name, document["id"]) from None
+        # VersionMismatch goes to _read_modify_write, which re-applies the change or answers 412.
 
-    async def _store_call(self, awaitable: Awaitable[T]) -> T:
+    async def _store_call(self, awaitable: Awaitable[T], *, write: bool = False) -> T:
         try:
             return await awaitable
         except StoreUnavailable:
             log.warning("store unavailable")
+            if write:  # both stores make this true: SQLite rolled back, Redis fenced (redis_fence.py)
+                raise unavailable("the store did not confirm the change, so it was not applied; retry later") from None
             raise unavailable() from None
 
     def _validate(self, resource_type: ResourceTypeInfo, payload: dict[str, Any], context: Context) -> Any:
@@ -441,7 +506,7 @@ class ResourceService:
         return ordered
 
     async def _resolve_members(
-        self, document: dict[str, Any], previous: set[str | None], base_url: str
+        self, document: dict[str, Any], previous: set[str], base_url: str
     ) -> tuple[str, ...]:
         """Give new members their `type` and `$ref`; skip and report unknown ids (checklist 72)."""
         members = document.get("members") or []
@@ -471,8 +536,10 @@ class ResourceService:
         return unknown
 
 
-def _member_ids(document: dict[str, Any]) -> set[str | None]:  # None: a member without a value
-    return {m.get("value") for m in document.get("members") or [] if isinstance(m, dict)}
+def _member_ids(document: dict[str, Any]) -> set[str]:
+    return {
+        m["value"] for m in document.get("members") or [] if isinstance(m, dict) and isinstance(m.get("value"), str)
+    }
 
 
 def _same_content(current: dict[str, Any], document: dict[str, Any]) -> bool:

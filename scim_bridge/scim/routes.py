@@ -7,6 +7,7 @@ resources.py, listing.py and bulk.py. Every response is `application/scim+json`.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from starlette.requests import Request
@@ -114,8 +115,28 @@ def _resource_response(
 
 
 def _skipped_header(skipped: tuple[str, ...]) -> dict[str, str]:
-    # Unknown member ids are skipped, not refused (checklist 72); this header reports them.
-    return {"X-Scim-Bridge-Skipped-Members": ",".join(skipped[:50])} if skipped else {}
+    """Unknown member ids are skipped, not refused (checklist 72); these headers report them.
+
+    The ids are client text, and the write has already committed when the answer is built: one
+    with CR/LF closed the connection and one outside Latin-1 became a 500 "not applied" for an
+    applied change. So each id is percent-encoded (RFC 3986, UTF-8; a uuid stays as it is), the
+    list is capped (a client's header limit is ~8–16 KB), and the count says how many there were.
+    """
+    if not skipped:
+        return {}
+    shown: list[str] = []
+    size = 0
+    for member in skipped[:_SKIPPED_SHOWN]:
+        encoded = quote(member, safe="")
+        if size + len(encoded) + 1 > _SKIPPED_HEADER_BYTES:
+            break
+        shown.append(encoded)
+        size += len(encoded) + 1
+    return {"X-Scim-Bridge-Skipped-Members": ",".join(shown), "X-Scim-Bridge-Skipped-Count": str(len(skipped))}
+
+
+_SKIPPED_SHOWN = 50
+_SKIPPED_HEADER_BYTES = 2048
 
 
 def resource_routes(resource_type: ResourceTypeInfo) -> list[Route]:

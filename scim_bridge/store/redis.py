@@ -37,7 +37,8 @@ the log (append-only, range by seq, trimmed by MINID); times never decrease alon
 range is found by a binary search over seq (one script), with no second index.
 
 Outages: every connection-level failure becomes StoreUnavailable (one decorator). Timeouts are
-short (connect 2 s, read 5 s) and never retried, so a hung server turns into a 503 quickly. A
+short (connect 2 s, read 5 s), so a hung server turns into a 503 quickly; a write is re-sent
+within an 8 s budget and fenced by a deadline, so that its 503 is the truth (redis_fence.py). A
 dropped connection is retried once at once: that is what recovers the pooled connections after
 Redis restarted while the bridge was idle. A retried call may already have run, so every
 script that is not naturally idempotent takes a fresh call id as KEYS[1] and a re-sent call
@@ -74,6 +75,7 @@ from .base import (
     Write,
     chain_hash,
 )
+from .redis_fence import FENCE, SEND_TIMEOUT, Late, WriteFence
 
 _REPLAYABLE = frozenset({"write", "claim", "defer"})
 P = ParamSpec("P")
@@ -322,12 +324,16 @@ return count
 )
 
 
-def _replayable(source: str) -> str:
-    """Run `source` at most once per call id (KEYS[1]); a re-sent call gets the first answer."""
+def _replayable(source: str, fenced: bool = False) -> str:
+    """Run `source` at most once per call id (KEYS[1]); a re-sent call gets the first answer.
+    A fenced one also refuses to run after the deadline its last ARGV names (redis_fence.py)."""
     return (
         "local seen = redis.call('GET', KEYS[1])\n"
         "if seen then return cmsgpack.unpack(seen) end\n"
-        "local result = (function()\n" + source + "\nend)()\n"
+        + (FENCE if fenced else "")
+        + "local result = (function()\n"
+        + source
+        + "\nend)()\n"
         "if type(result) ~= 'table' or (result[1] and result[1] ~= 'err') then\n"
         "  redis.call('SET', KEYS[1], cmsgpack.pack(result), 'EX', 30)\n"
         "end\n"
@@ -353,17 +359,19 @@ class RedisStore:
         self.url = url
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
+        self._fence = WriteFence(self._time_us, _DOWN)
 
     async def open(self) -> None:
         self._client = aioredis.Redis.from_url(
             self.url,
             socket_connect_timeout=2,
-            socket_timeout=5,
+            socket_timeout=SEND_TIMEOUT,
             health_check_interval=15,
             retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
             decode_responses=False,
         )
-        for name, source in (("write", _WRITE), ("claim", _CLAIM), ("defer", _DEFER)):
+        self._scripts["write"] = self._client.register_script(_replayable(_WRITE, fenced=True))
+        for name, source in (("claim", _CLAIM), ("defer", _DEFER)):
             self._scripts[name] = self._client.register_script(_replayable(source))
         for name, source in (
             ("enqueue", _STANDALONE_ENQUEUE),
@@ -425,10 +433,19 @@ class RedisStore:
     @_translate_outage
     async def _script(self, name: str, argv: list[Any]) -> Any:
         keys = [f"sb:done:{secrets.token_hex(12)}"] if name in _REPLAYABLE else []
+        script = self._scripts[name]
         try:
-            return await self._scripts[name](keys=keys, args=argv)
+            if name == "write":  # confirmed, or fenced so that it cannot land after a 503
+                return await self._fence.call(lambda args: script(keys=keys, args=args), argv)
+            return await script(keys=keys, args=argv)
         except ResponseError as error:  # a script error is a bug, not an outage; say so plainly
             raise RuntimeError(f"redis script {name} failed: {error}") from error
+        except Late as error:
+            raise StoreUnavailable("redis: the write was not confirmed in time and was not applied") from error
+
+    async def _time_us(self) -> int:
+        seconds, micros = await self._redis.time()
+        return int(seconds) * 1_000_000 + int(micros)
 
     async def create(self, write: Write) -> Record:
         version, seq = await self._run_write("create", write, None)
