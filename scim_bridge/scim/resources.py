@@ -505,9 +505,7 @@ class ResourceService:
         }
         return ordered
 
-    async def _resolve_members(
-        self, document: dict[str, Any], previous: set[str], base_url: str
-    ) -> tuple[str, ...]:
+    async def _resolve_members(self, document: dict[str, Any], previous: set[str], base_url: str) -> tuple[str, ...]:
         """Give new members their `type` and `$ref`; skip and report unknown ids (checklist 72)."""
         members = document.get("members") or []
         new_ids = [m["value"] for m in members if m.get("value") not in previous]
