@@ -160,7 +160,10 @@ class RedactingFilter(logging.Filter):
     propagates there, the bridge's, uvicorn's and libraries' alike."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit the format: keep them apart, redacted
+            message = f"{record.msg} {record.args}"
         redacted = redact_text(message)
         if redacted != message or record.args:
             record.msg, record.args = redacted, None
