@@ -107,7 +107,7 @@ def redact_query(query: str) -> str:
             value = unquote_plus(raw_value)
             redacted = redact_filter(value)
             if redacted != value:
-                raw_value = quote(redacted, safe="")
+                raw_value = quote(redacted, safe="[]")
         parts.append(f"{raw_name}{equals}{raw_value}")
     return "&".join(parts)
 
@@ -141,7 +141,7 @@ def _quoted(value: str) -> str:
 def _encoded_filter(match: re.Match[str]) -> str:
     decoded = unquote_plus(match["v"])
     redacted = redact_filter(decoded)
-    return match[0] if redacted == decoded else match["pre"] + quote(redacted, safe="")
+    return match[0] if redacted == decoded else match["pre"] + quote(redacted, safe="[]")
 
 
 def redact_text(text: str) -> str:
