@@ -6,8 +6,9 @@ layout, as eq_lookup.py does), the bridge (`scim-bridge serve`, its own process)
 
   idle    nothing else runs: the baseline /health latency of this run;
   filter  `--clients` clients send, back to back, the worst filter the bridge accepts: a long `or`
-          of `--filter-terms` terms on attributes that have no index (so every user is read and
-          every term evaluated), through POST /Users/.search (no URL length limit);
+          of terms on attributes that have no index (so every user is read and every term
+          evaluated), through POST /Users/.search (no URL length limit): `--filter-terms` terms,
+          or by default as many as fit in `--filter-chars` (4096, the bridge's filter length limit);
   bulk    the same clients send, back to back, a Bulk request of `--bulk-ops` POSTs whose bulkId
           references resolve in reverse order (operation i names operation i+1's bulkId as its
           manager: only the last can run first).
@@ -17,7 +18,7 @@ from /proc) per heavy request, /health p50/p99/max and p99 ÷ idle p99. The aim:
 while the heavy requests run. A filter refused by a cost bound is reported with the bridge's
 answer: pass a smaller --filter-terms to find the largest accepted one.
 
-    python bench/stall.py [--users 100000] [--filter-terms 200] [--bulk-ops 1000] [--seconds 20]
+    python bench/stall.py [--users 100000] [--filter-terms N | --filter-chars 4096] [--bulk-ops 1000] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -49,11 +50,18 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 # attributes without an index (the indexed ones are userName, externalId, emails.value, displayName)
-UNINDEXED = ('title eq "zz{i}"', 'name.familyName co "zz{i}"', 'nickName sw "zz{i}"', 'emails.type eq "zz{i}"')
+UNINDEXED = ('title eq "z{i}"', 'name.familyName co "z{i}"', 'nickName sw "z{i}"', 'emails.type eq "z{i}"')
 
 
-def worst_filter(terms: int) -> str:
-    return " or ".join(UNINDEXED[i % len(UNINDEXED)].format(i=i) for i in range(terms))
+def worst_filter(terms: int | None, max_chars: int) -> str:
+    """`terms` or-terms; None: as many as fit in `max_chars` (the bridge's filter length limit)."""
+    chosen: list[str] = []
+    for i in range(terms if terms is not None else 100_000):
+        term = UNINDEXED[i % len(UNINDEXED)].format(i=i)
+        if terms is None and sum(len(t) + 4 for t in chosen) + len(term) > max_chars:
+            break
+        chosen.append(term)
+    return " or ".join(chosen)
 
 
 def reverse_bulk(operations: int, run: str) -> dict[str, Any]:
@@ -127,7 +135,8 @@ def run_phase(
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--filter-terms", type=int, default=200, help="`or` terms in the worst filter")
+    parser.add_argument("--filter-terms", type=int, help="`or` terms in the worst filter (default: as many as fit)")
+    parser.add_argument("--filter-chars", type=int, default=4096, help="the bridge's filter length limit (today 4096)")
     parser.add_argument("--bulk-ops", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=1, help="heavy clients sending back to back")
@@ -149,7 +158,8 @@ def main() -> int:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    expression = worst_filter(args.filter_terms)
+    expression = worst_filter(args.filter_terms, args.filter_chars)
+    terms = expression.count(" or ") + 1
     search = {"schemas": [SEARCH], "filter": expression, "count": 1}
     phases: list[Phase] = []
     try:
@@ -161,7 +171,7 @@ def main() -> int:
                 time.sleep(0.1)
         common = (base, process.pid, args.seconds, args.probe_interval, args.clients)
         phases.append(run_phase("idle", *common, None))
-        print(f"idle done; filter of {args.filter_terms} terms ({len(expression)} characters)", flush=True)
+        print(f"idle done; filter of {terms} terms ({len(expression)} characters)", flush=True)
         phases.append(run_phase("filter", *common, lambda http, _: http.post("/scim/v2/Users/.search", json=search)))
         print(f"filter done; bulk of {args.bulk_ops} operations in reverse bulkId order", flush=True)
         phases.append(
@@ -178,7 +188,7 @@ def main() -> int:
         f"\nstall benchmark: {args.users} users (SQLite), {args.clients} heavy client(s), {args.seconds:g} s per phase"
     )
     print(
-        f"filter: {args.filter_terms} or-terms on unindexed attributes; "
+        f"filter: {terms} or-terms ({len(expression)} characters) on unindexed attributes; "
         f"bulk: {args.bulk_ops} ops, reverse bulkId order\n"
     )
     header = f"{'phase':7} {'heavy':>6} {'heavy p50 s':>12} {'CPU ms/heavy':>13} {'health n':>9}"

@@ -127,8 +127,8 @@ _HEADER = re.compile(
         (?P<q>["']?)(?P<sep>\s*[:=]\s*)(?P<v>"[^"]*"|'[^']*'|[^\r\n"'}]+)""",
     re.I | re.X,
 )
-# credentials after an auth scheme, wherever they appear
-_SCHEME = re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{6,}", re.I)
+# credentials after an auth scheme, wherever they appear (a lower-case word after its first letter is prose)
+_SCHEME = re.compile(r"\b((?i:Bearer|Basic|Token))\s+[\w.~+/=\-](?=[a-z]*[A-Z0-9_.~+/=\-])[\w.~+/=\-]{5,}")
 # name=value in query strings, form bodies and key=value log fields
 _PAIR = re.compile(rf"(?P<pre>(?:^|[?&;\s,(\[{{]))(?P<name>{_NAMES})=(?P<v>[^&\s,;)\]}}\"']*)", re.I)
 _ENCODED_FILTER = re.compile(r"(?P<pre>[?&]filter=)(?P<v>[^&\s\"']*)", re.I)
