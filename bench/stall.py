@@ -7,8 +7,10 @@ layout, as eq_lookup.py does), the bridge (`scim-bridge serve`, its own process)
   idle    nothing else runs: the baseline /health latency of this run;
   filter  `--clients` clients send, back to back, the worst filter the bridge accepts: a long `or`
           of terms on attributes that have no index (so every user is read and every term
-          evaluated), through POST /Users/.search (no URL length limit): `--filter-terms` terms,
-          or by default as many as fit in `--filter-chars` (4096, the bridge's filter length limit);
+          evaluated), through POST /Users/.search (no URL length limit): `--filter-terms` terms
+          (flat), or by default the most terms the bridge's own filter parser accepts on this
+          code (today: 4096 characters, 32 levels, and an `and`/`or`/`not` counts ¼ level),
+          flat or in balanced parentheses, whichever holds more;
   bulk    the same clients send, back to back, a Bulk request of `--bulk-ops` POSTs whose bulkId
           references resolve in reverse order (operation i names operation i+1's bulkId as its
           manager: only the last can run first).
@@ -18,7 +20,7 @@ from /proc) per heavy request, /health p50/p99/max and p99 ÷ idle p99. The aim:
 while the heavy requests run. A filter refused by a cost bound is reported with the bridge's
 answer: pass a smaller --filter-terms to find the largest accepted one.
 
-    python bench/stall.py [--users 100000] [--filter-terms N | --filter-chars 4096] [--bulk-ops 1000] [--seconds 20]
+    python bench/stall.py [--users 100000] [--filter-terms N] [--bulk-ops 1000] [--seconds 20]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 from eq_lookup import seed_sqlite  # noqa: E402
 
+from scim_bridge.scim.filters import parse as parse_filter  # noqa: E402
 from tests.live import free_port  # noqa: E402
 
 TOKEN = "bench-token"
@@ -54,14 +57,39 @@ UNINDEXED = ('title eq "z{i}"', 'name.familyName co "z{i}"', 'nickName sw "z{i}"
 
 
 def worst_filter(terms: int | None, max_chars: int) -> str:
-    """`terms` or-terms; None: as many as fit in `max_chars` (the bridge's filter length limit)."""
-    chosen: list[str] = []
-    for i in range(terms if terms is not None else 100_000):
-        term = UNINDEXED[i % len(UNINDEXED)].format(i=i)
-        if terms is None and sum(len(t) + 4 for t in chosen) + len(term) > max_chars:
-            break
-        chosen.append(term)
-    return " or ".join(chosen)
+    """`terms` or-terms; None: the most terms the bridge's own filter parser accepts (whatever its
+    bounds are on this code: length, nesting, a cost bound), flat `a or b or …` or grouped as a
+    balanced tree `(a or b) or (c or d)`, whichever holds more, and at most `max_chars` long."""
+    if terms is not None:
+        return " or ".join(_term(i) for i in range(terms))
+    best = ""
+    for shape in (lambda ts: " or ".join(ts), _balanced):
+        count = 1
+        while len(candidate := shape([_term(i) for i in range(count)])) <= max_chars and _accepted(candidate):
+            if candidate.count(" or ") >= best.count(" or "):
+                best = candidate
+            count += 1
+    return best
+
+
+def _accepted(expression: str) -> bool:
+    try:
+        parse_filter(expression)
+    except Exception:
+        return False
+    return True
+
+
+def _term(i: int) -> str:
+    return UNINDEXED[i % len(UNINDEXED)].format(i=i)
+
+
+def _balanced(terms: list[str], top: bool = True) -> str:
+    if len(terms) == 1:
+        return terms[0]
+    half = len(terms) // 2
+    inner = f"{_balanced(terms[:half], False)} or {_balanced(terms[half:], False)}"
+    return inner if top else f"({inner})"
 
 
 def reverse_bulk(operations: int, run: str) -> dict[str, Any]:
@@ -136,7 +164,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--filter-terms", type=int, help="`or` terms in the worst filter (default: as many as fit)")
-    parser.add_argument("--filter-chars", type=int, default=4096, help="the bridge's filter length limit (today 4096)")
+    parser.add_argument("--filter-chars", type=int, default=1 << 20, help="longest filter to try (default: no bound)")
     parser.add_argument("--bulk-ops", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--clients", type=int, default=1, help="heavy clients sending back to back")
