@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     access_log: bool = False  # uvicorn's access log (secrets in URLs redacted like every log line)
 
     # HTTP hygiene (web/server.py): header size, read deadlines, keep-alive
-    max_header_bytes: int = Field(16 * 1024, ge=1024)  # request line + all headers
-    max_header_line_bytes: int = Field(8 * 1024, ge=256)  # the request line or one header line
+    max_header_bytes: int = Field(32 * 1024, ge=1024)  # request line + all headers
+    max_request_line_bytes: int = Field(16 * 1024, ge=256)  # ≥ 3 × the 4096-character filter, encoded
+    max_header_line_bytes: int = Field(8 * 1024, ge=256)  # one header line
     header_timeout_seconds: float = Field(10.0, gt=0)  # first byte to end of headers
     body_timeout_seconds: float = Field(60.0, gt=0)  # end of headers to end of body
     keep_alive_timeout_seconds: int = Field(5, ge=1)  # an idle kept-alive connection is closed after this

@@ -6,8 +6,10 @@ with httptools, a client may send headers without end, or trickle them (or a bod
 time and hold a connection for ever. `GuardedHttpToolsProtocol` adds, per connection:
 
 - a header limit: the request line and headers together at most `max_header_bytes` (default
-  16 KiB), the request line or any one header line at most `max_header_line_bytes` (8 KiB);
-  beyond, 431 (414 for a long request line) and the connection is closed;
+  32 KiB), the request line at most `max_request_line_bytes` (16 KiB: a filter at the parser's
+  4096-character limit may triple when percent-encoded), any one header line at most
+  `max_header_line_bytes` (8 KiB); beyond, 431 (414 for the request line) and the connection is
+  closed;
 - a header deadline: a request's line and headers must all arrive within `header_timeout_seconds`
   (10 s) of its first byte, else 408 and close;
 - a body deadline: its body must be complete within `body_timeout_seconds` (60 s) of the end of
@@ -40,7 +42,8 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 @dataclass(frozen=True)
 class HttpLimits:
-    max_header_bytes: int = 16 * 1024
+    max_header_bytes: int = 32 * 1024
+    max_request_line_bytes: int = 16 * 1024
     max_header_line_bytes: int = 8 * 1024
     header_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 60.0
@@ -49,6 +52,7 @@ class HttpLimits:
     def of(cls, settings: Settings) -> HttpLimits:
         return cls(
             settings.max_header_bytes,
+            settings.max_request_line_bytes,
             settings.max_header_line_bytes,
             settings.header_timeout_seconds,
             settings.body_timeout_seconds,
@@ -95,8 +99,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
-        if len(self.url) > self.limits.max_header_line_bytes:
-            self._refuse_later(414, f"the request line is longer than {self.limits.max_header_line_bytes} bytes")
+        if len(self.url) > self.limits.max_request_line_bytes:
+            self._refuse_later(414, f"the request line is longer than {self.limits.max_request_line_bytes} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         size = len(name) + len(value) + 4  # "name: value\r\n"
@@ -135,7 +139,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._in_headers:
             self._header_bytes += len(data)
-            if self._header_bytes > self.limits.max_header_bytes + self.limits.max_header_line_bytes:
+            if self._header_bytes > self.limits.max_header_bytes + self.limits.max_request_line_bytes:
                 # one header still being received, larger than any allowed one
                 self._refuse_later(431, f"the request headers are larger than {self.limits.max_header_bytes} bytes")
                 self._refuse()

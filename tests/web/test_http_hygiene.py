@@ -90,14 +90,14 @@ def test_oversized_headers_are_refused_with_431_and_normal_ones_pass(tmp_path: P
     with LiveBridge(f"sqlite:///{tmp_path}/b.db") as bridge:
         head = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         too_many, _ = raw_exchange(
-            bridge.port, head + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 4000) for i in range(5)) + b"\r\n"
+            bridge.port, head + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 4000) for i in range(9)) + b"\r\n"
         )
         one_long, _ = raw_exchange(bridge.port, head + b"X-Long: " + b"b" * 9000 + b"\r\n\r\n")
-        long_url, _ = raw_exchange(bridge.port, b"GET /health?" + b"c" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        long_url, _ = raw_exchange(bridge.port, b"GET /health?" + b"c" * 17000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
         fine, _ = raw_exchange(
-            bridge.port, head + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 4000) for i in range(3)) + b"\r\n"
+            bridge.port, head + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 4000) for i in range(7)) + b"\r\n"
         )
-    assert too_many.startswith(b"HTTP/1.1 431") and b"larger than 16384 bytes" in too_many
+    assert too_many.startswith(b"HTTP/1.1 431") and b"larger than 32768 bytes" in too_many
     assert one_long.startswith(b"HTTP/1.1 431") and b"longer than 8192 bytes" in one_long
     assert long_url.startswith(b"HTTP/1.1 414")
     assert fine.startswith(b"HTTP/1.1 200")
