@@ -82,43 +82,42 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_headers = False  # a request has begun and its headers are not complete
-        self._header_bytes = 0  # received while in headers (an upper bound: whole chunks)
-        self._line_bytes = 0  # the exact size of the header lines parsed so far
+        self._header_bytes = 0  # received while in headers, before this read (whole reads: an upper bound)
+        self._read_size = 0  # the read being parsed
+        limits = self.limits
+        self._smallest_limit = min(limits.max_header_bytes, limits.max_request_line_bytes, limits.max_header_line_bytes)
         self._body_pending = False  # headers complete, body not yet (even if the answer is sent)
-        self._started = 0.0
-        self._headers_done = 0.0
         self._header_timer: TimerHandle | None = None
         self._body_timer: TimerHandle | None = None
         self._refusal: tuple[int, str] | None = None
 
     # -- parser callbacks ------------------------------------------------------------------------
+    # (kept lean: these run for every request; the timers are armed only for a request still
+    # incomplete at the end of a read, which is when its deadline starts to matter)
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_headers, self._header_bytes, self._line_bytes = True, 0, 0
-        self._started = self.loop.time()
-
-    def on_url(self, url: bytes) -> None:
-        super().on_url(url)
-        if len(self.url) > self.limits.max_request_line_bytes:
-            self._refuse_later(414, f"the request line is longer than {self.limits.max_request_line_bytes} bytes")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        size = len(name) + len(value) + 4  # "name: value\r\n"
-        self._line_bytes += size
-        if size > self.limits.max_header_line_bytes:
-            self._refuse_later(431, f"a header line is longer than {self.limits.max_header_line_bytes} bytes")
-        elif self._line_bytes + len(self.url) > self.limits.max_header_bytes:
-            self._refuse_later(431, f"the request headers are larger than {self.limits.max_header_bytes} bytes")
-        if self._refusal is None:
-            super().on_header(name, value)
+        self._in_headers, self._header_bytes = True, 0
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
+        # A request whose bytes so far fit in the smallest limit cannot break any: checked exactly
+        # only when they do not (a large read, or headers over several reads).
+        if self._header_bytes + self._read_size > self._smallest_limit:
+            self._check_header_sizes()
         if self._refusal is not None:  # no application call for a refused request
             return
         self._body_pending = True
-        self._headers_done = self.loop.time()
         super().on_headers_complete()
+
+    def _check_header_sizes(self) -> None:
+        limits = self.limits
+        lines = [len(name) + len(value) + 4 for name, value in self.headers]  # "name: value\r\n"
+        if len(self.url) > limits.max_request_line_bytes:
+            self._refuse_later(414, f"the request line is longer than {limits.max_request_line_bytes} bytes")
+        elif lines and max(lines) > limits.max_header_line_bytes:
+            self._refuse_later(431, f"a header line is longer than {limits.max_header_line_bytes} bytes")
+        elif sum(lines) + len(self.url) > limits.max_header_bytes:
+            self._refuse_later(431, f"the request headers are larger than {limits.max_header_bytes} bytes")
 
     def on_body(self, body: bytes) -> None:
         if self._refusal is None:
@@ -133,6 +132,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
             return
+        self._read_size = len(data)
         super().data_received(data)
         if self._refusal is not None:
             self._refuse()
@@ -144,16 +144,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse_later(431, f"the request headers are larger than {self.limits.max_header_bytes} bytes")
                 self._refuse()
                 return
-            if self._header_timer is None:
-                delay = self._started + self.limits.header_timeout_seconds - self.loop.time()
-                self._header_timer = self.loop.call_later(max(delay, 0), self._headers_too_slow)
+            if self._header_timer is None:  # the request began in this read: its deadline starts now
+                self._header_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._headers_too_slow)
         elif self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
         if self._body_pending:
-            if self._body_timer is None:
-                delay = self._headers_done + self.limits.body_timeout_seconds - self.loop.time()
-                self._body_timer = self.loop.call_later(max(delay, 0), self._body_too_slow)
+            if self._body_timer is None:  # its headers ended in this read: the body's deadline starts now
+                self._body_timer = self.loop.call_later(self.limits.body_timeout_seconds, self._body_too_slow)
         elif self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
