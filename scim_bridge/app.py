@@ -13,7 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -25,9 +25,10 @@ from .auth.middleware import Authenticator, AuthMiddleware
 from .auth.oauth import token_endpoint
 from .auth.tokens import ExternalIssuer
 from .config import Settings
+from .origins import Origins
 from .scim import routes as scim_routes
 from .scim.bulk import BulkProcessor
-from .scim.dispatch import ScimDispatcher
+from .scim.dispatch import ScimDispatcher, client_gone
 from .scim.errors import SCIM_CONTENT_TYPE, ScimError
 from .scim.listing import CursorCodec, Lister
 from .scim.resources import ResourceService, ServiceOptions
@@ -58,6 +59,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = {404: "no such endpoint", 405: "method not allowed on this endpoint"}.get(exc.status_code, str(exc.detail))
     return _error_response(ScimError(exc.status_code, detail))
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return client_gone(request.scope)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -150,7 +155,14 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     middleware = [Middleware(PathNormalizer), Middleware(AuditMiddleware, trail=trail)]
     if settings.capture:
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
-        middleware.append(Middleware(CaptureMiddleware, path=settings.capture, extra_secret_headers=extra))
+        middleware.append(
+            Middleware(
+                CaptureMiddleware,
+                path=settings.capture,
+                extra_secret_headers=extra,
+                max_body_bytes=settings.max_body_bytes,
+            )
+        )
     middleware.append(Middleware(AdminAuth, tokens=settings.admin_tokens))
     middleware.append(Middleware(api_v1.OpenJwks, store=store))  # the context tokens' public key, unauthenticated
     middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
@@ -168,10 +180,16 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             *api_v1.routes(),
         ],
         middleware=middleware,
-        exception_handlers={ScimError: _scim_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={
+            ScimError: _scim_error,
+            HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
+            Exception: _unexpected,
+        },
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.origins = Origins.of(settings)  # meta.location, $ref and iss: never an untrusted Host
     app.state.store = store
     app.state.audit = trail
     app.state.auth = authenticator

@@ -183,10 +183,18 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return load_settings(args.config, **overrides)
 
 
-def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def configure_logging(level: str) -> None:
+    """The bridge's log handlers, with every line redacted (scim_bridge/redaction.py): a URL with a
+    secret in its query, a header dump or a traceback never reaches the log in clear."""
+    from .redaction import install_log_redaction
 
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_redaction()
+
+
+def serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .web import server
 
     settings = _settings(
         args,
@@ -199,7 +207,7 @@ def serve(args: argparse.Namespace) -> int:
         delete_mode=args.delete_mode,
         policy=args.policy,
     )
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     generated = None
     if not settings.tokens and not settings.basic_users and not settings.api_keys:
         # Secure by default, and still zero set-up: a token valid for this process only.
@@ -211,7 +219,13 @@ def serve(args: argparse.Namespace) -> int:
     if generated:
         print(f"scim-bridge: no SCIM_BRIDGE_TOKENS set; bearer token for this run: {generated}", flush=True)
     print(f"scim-bridge: OAuth token URL http://{settings.host}:{settings.port}/oauth/token", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    if not settings.public_url and not settings.allowed_hosts and settings.host in ("0.0.0.0", "::"):
+        logging.getLogger("scim_bridge").warning(
+            "SCIM_BRIDGE_PUBLIC_URL is not set: meta.location and $ref use http://localhost:%d unless the "
+            "Host is in SCIM_BRIDGE_ALLOWED_HOSTS",
+            settings.port,
+        )
+    server.run(app, settings)  # uvicorn with header limits and read deadlines (web/server.py)
     return 0
 
 
@@ -251,11 +265,10 @@ def credentials(args: argparse.Namespace) -> int:
 def sandbox(args: argparse.Namespace) -> int:
     import json
 
-    import uvicorn
-
     from .sandbox import build_sandbox
+    from .web import server
 
-    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("warning")
     app, access = build_sandbox(args.port, args.host, args.store)
     if args.credentials_file:
         with open(args.credentials_file, "w") as handle:
@@ -269,7 +282,7 @@ def sandbox(args: argparse.Namespace) -> int:
     print(f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state", flush=True)
     print(f"  iconik    {access['iconik']['base_url']}/_emulator/state", flush=True)
     print("  sample directory (37 users, 11 groups) and sample policy loaded; watch the targets fill", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    server.run(app, Settings(host=args.host, port=args.port, log_level="warning"))
     return 0
 
 

@@ -27,9 +27,21 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     store: str = "sqlite:///scim-bridge.db"
-    public_url: str | None = None  # e.g. https://bridge.example.com; default: from each request
+    public_url: str | None = None  # e.g. https://bridge.example.com; default: an allowed Host (below)
+    # Host headers trusted to build meta.location, $ref and the context JWT's iss when public_url is
+    # unset; default: localhost, 127.0.0.1, [::1] and the bind address, each with the port.
+    allowed_hosts: Annotated[list[str], NoDecode] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     capture: Path | None = None
+    access_log: bool = False  # uvicorn's access log (secrets in URLs redacted like every log line)
+
+    # HTTP hygiene (web/server.py): header size, read deadlines, keep-alive
+    max_header_bytes: int = Field(32 * 1024, ge=1024)  # request line + all headers
+    max_request_line_bytes: int = Field(16 * 1024, ge=256)  # ≥ 3 × the 4096-character filter, encoded
+    max_header_line_bytes: int = Field(8 * 1024, ge=256)  # one header line
+    header_timeout_seconds: float = Field(10.0, gt=0)  # first byte to end of headers
+    body_timeout_seconds: float = Field(60.0, gt=0)  # end of headers to end of body
+    keep_alive_timeout_seconds: int = Field(5, ge=1)  # an idle kept-alive connection is closed after this
 
     tokens: Annotated[list[str], NoDecode] = []  # static bearer tokens, comma-separated, for rotation
     basic_users: Annotated[list[str], NoDecode] = []  # "user:password" pairs, comma-separated
@@ -58,7 +70,9 @@ class Settings(BaseSettings):
     webhook_max_age_seconds: float = Field(7200.0, ge=1.0)
     last_login_poll_seconds: float = Field(3600.0, ge=0.0)  # 0: no last-login polling
 
-    _split_lists = field_validator("tokens", "basic_users", "api_keys", "admin_tokens", mode="before")(_split)
+    _split_lists = field_validator("tokens", "basic_users", "api_keys", "admin_tokens", "allowed_hosts", mode="before")(
+        _split
+    )
 
     @field_validator("store")
     @classmethod

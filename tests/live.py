@@ -13,6 +13,7 @@ import uvicorn
 
 from scim_bridge.app import create_app
 from scim_bridge.config import Settings
+from scim_bridge.web.server import server_config
 
 TOKEN = "test-token-0123456789"
 
@@ -29,9 +30,8 @@ class LiveBridge:
         settings.setdefault("tokens", [TOKEN])
         self.settings = Settings(store=store_url, host="127.0.0.1", port=self.port, **settings)
         self.app = create_app(self.settings)
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        )
+        # served as `scim-bridge serve` serves it: the same protocol, limits and deadlines
+        self.server = uvicorn.Server(server_config(self.app, self.settings, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.root = f"http://127.0.0.1:{self.port}"
         self.base = f"{self.root}/scim/v2"

@@ -3,21 +3,22 @@
 A change is {"path", "old", "new"}; a multi-valued attribute of objects with a `value` (members,
 emails, …) is compared by value as {"path", "added", "removed"}, so adding one member to a group
 of ten thousand records one id, not two lists. A secret (`password`, anything named like a secret
-or token) is recorded as {"path", "redacted": true}: that it changed, never its value.
+or token: the rule of scim_bridge/redaction.py, shared with capture and logs) is recorded as
+{"path", "redacted": true}: that it changed, never its value.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SECRET_WORDS = ("password", "secret", "token", "credential")
+from ..redaction import is_secret_name, redact_json
+
 #: server bookkeeping that changes on every write and says nothing about the change
 IGNORED = {"meta", "id", "groups"}
 
 
 def is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in SECRET_WORDS)
+    return is_secret_name(name)
 
 
 def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -62,8 +63,4 @@ def _values(items: list[dict[str, Any]] | None) -> list[Any]:
 
 def scrub(value: Any) -> Any:
     """A copy of `value` without secrets, for values recorded whole."""
-    if isinstance(value, dict):
-        return {k: ("[redacted]" if is_secret(k) else scrub(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(item) for item in value]
-    return value
+    return redact_json(value)

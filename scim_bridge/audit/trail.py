@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from ..redaction import redact_text
 from ..store import AuditEntry, Store, StoreUnavailable, chain_hash
 from ..targets.http import TargetCall
 from .context import CORRELATION_ID, SCIM_REQUEST, SYNC_SUBJECT
@@ -146,7 +147,7 @@ class AuditTrail:
             [],
         )
         extra = orjson.loads(entry)
-        extra.update(status=status, detail=detail[:500], scimType=scim_type)
+        extra.update(status=status, detail=redact_text(detail)[:500], scimType=scim_type)  # errors may quote input
         await self._append_soon(_dumps(extra))
 
     def _scim_entry(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,6 +28,22 @@ PREFIX = "/scim/v2"
 
 def error_response(error: ScimError) -> Response:
     return Response(error.body(), status_code=error.status, headers=error.headers, media_type=SCIM_CONTENT_TYPE)
+
+
+class Unanswered(Response):
+    """What a request whose client went away gets: nothing (uvicorn would drop it anyway)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=499)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+def client_gone(scope: Scope) -> Response:
+    # The client's doing, not a fault of the bridge: INFO, no traceback.
+    log.info("client disconnected before its request was complete: %s %s", scope["method"], scope["path"])
+    return Unanswered()
 
 
 class ScimDispatcher:
@@ -74,6 +90,8 @@ class ScimDispatcher:
             return await endpoint(Request(scope, receive))
         except ScimError as error:
             return error_response(error)
+        except ClientDisconnect:
+            return client_gone(scope)
         except StoreUnavailable:
             return error_response(ScimError(503, "the store is unavailable, retry later", headers={"Retry-After": "5"}))
         except Exception:

@@ -6,7 +6,7 @@ resources.py, listing.py and bulk.py. Every response is `application/scim+json`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import orjson
@@ -52,24 +52,23 @@ def scim_response(document: Any, status: int = 200, headers: dict[str, str] | No
 
 
 def base_url(request: Request) -> str:
-    configured: str | None = request.app.state.settings.public_url
-    if configured:
-        return configured.rstrip("/") + "/scim/v2"
-    # Built from the scope: Starlette's request.url costs more than the rest of a GET.
-    scope = request.scope
-    host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
-    if host is None:
-        server = scope.get("server") or ("localhost", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{scope['scheme']}://{host}/scim/v2"
+    """The SCIM base URL for the URLs this request writes or returns: never from a Host header the
+    bridge does not trust (scim_bridge/origins.py), since a stored meta.location is served to all."""
+    origin: str = request.app.state.origins.origin(request.scope)  # Starlette's app.state is untyped
+    return origin + "/scim/v2"
 
 
 async def read_json(request: Request) -> Any:
-    """Read the body with a cap (413 before memory fills), then parse it (400 invalidSyntax)."""
+    """Read the body with a cap (413 before memory fills), then parse it (400 invalidSyntax).
+
+    A refused body is still read, and thrown away, up to DRAIN_FACTOR times the limit: urllib and
+    many connectors send the whole body before reading the answer, and a server closing on unread
+    data makes the kernel reset the connection, so they would see a reset instead of the 413.
+    Beyond that bound (or when the client waits for `100 Continue`), the 413 closes the connection."""
     limit = request.app.state.settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ScimError(413, f"request body exceeds the limit of {limit} bytes")
+        await _refuse_body(request, limit, int(declared))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type and "json" not in content_type:
         raise ScimError(415, "send application/scim+json or application/json")
@@ -78,12 +77,28 @@ async def read_json(request: Request) -> Any:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ScimError(413, f"request body exceeds the limit of {limit} bytes")
+            await _refuse_body(request, limit, None, size)
         chunks.append(chunk)
     try:
         return orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError:
         raise invalid_syntax("the request body is not valid JSON") from None
+
+
+DRAIN_FACTOR = 4
+
+
+async def _refuse_body(request: Request, limit: int, declared: int | None, received: int = 0) -> NoReturn:
+    detail = f"request body exceeds the limit of {limit} bytes"
+    bound = DRAIN_FACTOR * limit
+    expects_continue = request.headers.get("expect", "").lower() == "100-continue" and received == 0
+    if expects_continue or (declared is not None and declared > bound):
+        raise ScimError(413, detail, headers={"Connection": "close"})
+    async for chunk in request.stream():  # the rest of a body already on its way: read, not kept
+        received += len(chunk)
+        if received > bound:
+            raise ScimError(413, detail, headers={"Connection": "close"})
+    raise ScimError(413, detail)
 
 
 def _service(request: Request) -> ResourceService:

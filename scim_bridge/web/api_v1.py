@@ -217,12 +217,9 @@ def delivery_context(policy: Policy, scim_id: str, document: dict[str, Any], gro
 
 
 def _issuer(request: Request) -> str:
-    """The bridge's public URL (SCIM_BRIDGE_PUBLIC_URL), else the scheme and host it was called at."""
-    configured = request.app.state.settings.public_url
-    if configured:
-        return str(configured).rstrip("/")
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    return f"{request.url.scheme}://{host}"
+    """The bridge's public URL (SCIM_BRIDGE_PUBLIC_URL), else a trusted Host it was called at
+    (SCIM_BRIDGE_ALLOWED_HOSTS), else its bind address: never a Host nobody vouched for."""
+    return request.app.state.origins.origin(request.scope)  # type: ignore[no-any-return]
 
 
 async def context_key(store: Store) -> ECKey:

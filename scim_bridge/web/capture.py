@@ -1,6 +1,7 @@
 """Capture mode: one JSON line per request (method, path, query, headers, body), so an operator
 can record exactly what their OTDS sends (scim-clients.md §1.3). Credentials and passwords are
-replaced by "[redacted]" before anything is written."""
+replaced by "[redacted]" (scim_bridge/redaction.py, the rule logs and the audit trail use too)
+before anything is written: JSON bodies at any depth, form bodies, query strings and headers."""
 
 from __future__ import annotations
 
@@ -12,35 +13,21 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-SECRET_HEADERS = {"authorization", "cookie", "x-api-key", "proxy-authorization"}
-SECRET_KEYS = {"password", "client_secret", "access_token", "secret", "token"}
-REDACTED = "[redacted]"
-
-
-def redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: (REDACTED if k.lower() in SECRET_KEYS else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
-
-
-def _redact_patch_password(body: Any) -> Any:
-    # A PATCH may carry the password as {"path": "password", "value": "..."}.
-    if isinstance(body, dict):
-        for key, operations in body.items():
-            if key.lower() == "operations" and isinstance(operations, list):
-                for operation in operations:
-                    if isinstance(operation, dict) and str(operation.get("path", "")).lower().endswith("password"):
-                        operation["value"] = REDACTED
-    return body
+from ..redaction import REDACTED, SECRET_HEADERS, is_secret_header, redact_json, redact_query
 
 
 class CaptureMiddleware:
-    def __init__(self, app: ASGIApp, path: Path, extra_secret_headers: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: Path,
+        extra_secret_headers: set[str] | None = None,
+        max_body_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
         self.app = app
         self.path = path
-        self.secret_headers = SECRET_HEADERS | (extra_secret_headers or set())
+        self.max_body_bytes = max_body_bytes
+        self.secret_headers = frozenset(SECRET_HEADERS | {h.lower() for h in extra_secret_headers or set()})
         self._lock = asyncio.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,11 +36,15 @@ class CaptureMiddleware:
             return
         chunks: list[bytes] = []
         status: list[int] = []
+        size = [0]
 
         async def recording_receive() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                size[0] += len(chunk)
+                if size[0] <= self.max_body_bytes:  # a refused oversized body is not kept in memory
+                    chunks.append(chunk)
             return message
 
         async def recording_send(message: Message) -> None:
@@ -62,26 +53,34 @@ class CaptureMiddleware:
             await send(message)
 
         await self.app(scope, recording_receive, recording_send)
-        await self._write(scope, b"".join(chunks), status[0] if status else 0)
+        await self._write(scope, b"".join(chunks), status[0] if status else 0, size[0])
 
-    async def _write(self, scope: Scope, raw_body: bytes, status: int) -> None:
+    async def _write(self, scope: Scope, raw_body: bytes, status: int, size: int) -> None:
         headers = {}
+        content_type = ""
         for key, value in scope["headers"]:
             name = key.decode("latin-1").lower()
-            headers[name] = REDACTED if name in self.secret_headers else value.decode("latin-1")
+            headers[name] = REDACTED if is_secret_header(name, self.secret_headers) else value.decode("latin-1")
+            if name == "content-type":
+                content_type = headers[name].split(";")[0].strip().lower()
         body: Any = None
-        if raw_body:
-            try:
-                body = _redact_patch_password(redact(orjson.loads(raw_body)))
-            except orjson.JSONDecodeError:
-                body = "[not JSON]" if b"secret" not in raw_body.lower() else REDACTED
+        if size > self.max_body_bytes:
+            body = f"[not recorded: {size} bytes, over the limit]"
+        elif raw_body:
+            if content_type == "application/x-www-form-urlencoded":
+                body = redact_query(raw_body.decode("latin-1"))
+            else:
+                try:
+                    body = redact_json(orjson.loads(raw_body))
+                except orjson.JSONDecodeError:
+                    body = "[not JSON]"  # unparsed bytes could hold anything: not recorded
         line = (
             orjson.dumps(
                 {
                     "time": time.time(),
                     "method": scope["method"],
                     "path": scope["path"],
-                    "query": scope.get("query_string", b"").decode("latin-1"),
+                    "query": redact_query(scope.get("query_string", b"").decode("latin-1")),
                     "headers": headers,
                     "body": body,
                     "status": status,

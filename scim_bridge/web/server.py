@@ -1,0 +1,239 @@
+"""How the bridge is served: uvicorn with httptools, plus the limits httptools does not have.
+
+uvicorn 0.55 bounds headers only for h11 (`h11_max_incomplete_event_size`), and its only timer is
+the keep-alive one (`timeout_keep_alive`), which stops the moment a request's first byte arrives:
+with httptools, a client may send headers without end, or trickle them (or a body) one byte at a
+time and hold a connection for ever. `GuardedHttpToolsProtocol` adds, per connection:
+
+- a header limit: the request line and headers together at most `max_header_bytes` (default
+  32 KiB), the request line at most `max_request_line_bytes` (16 KiB: a filter at the parser's
+  4096-character limit may triple when percent-encoded), any one header line at most
+  `max_header_line_bytes` (8 KiB); beyond, 431 (414 for the request line) and the connection is
+  closed;
+- a header deadline: a request's line and headers must all arrive within `header_timeout_seconds`
+  (10 s) of its first byte, else 408 and close;
+- a body deadline: its body must be complete within `body_timeout_seconds` (60 s) of the end of
+  its headers, else 408 (if no answer has started) and close; the application sees a disconnect.
+
+Refusals are logged at INFO by `scim_bridge.http`: they are the client's doing, not the bridge's.
+The protocol is a subclass rather than an ASGI middleware because ASGI only sees a request once
+its headers are complete, which is exactly what a slow or endless header section never is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from asyncio import TimerHandle
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from ..config import Settings
+from ..redaction import install_log_redaction
+
+log = logging.getLogger("scim_bridge.http")
+
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    max_header_bytes: int = 32 * 1024
+    max_request_line_bytes: int = 16 * 1024
+    max_header_line_bytes: int = 8 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 60.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> HttpLimits:
+        return cls(
+            settings.max_header_bytes,
+            settings.max_request_line_bytes,
+            settings.max_header_line_bytes,
+            settings.header_timeout_seconds,
+            settings.body_timeout_seconds,
+        )
+
+
+def _error(status: int, detail: str) -> bytes:
+    body = orjson.dumps(
+        {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": str(status), "detail": detail}
+    )
+    return b"".join(
+        [
+            STATUS_LINE[status],
+            b"content-type: application/scim+json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with header limits and read deadlines (module docstring)."""
+
+    limits = HttpLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_headers = False  # a request has begun and its headers are not complete
+        self._header_bytes = 0  # received while in headers, before this read (whole reads: an upper bound)
+        self._read_size = 0  # the read being parsed
+        limits = self.limits
+        self._smallest_limit = min(limits.max_header_bytes, limits.max_request_line_bytes, limits.max_header_line_bytes)
+        self._body_pending = False  # headers complete, body not yet (even if the answer is sent)
+        self._header_timer: TimerHandle | None = None
+        self._body_timer: TimerHandle | None = None
+        self._refusal: tuple[int, str] | None = None
+
+    # -- parser callbacks ------------------------------------------------------------------------
+    # (kept lean: these run for every request; the timers are armed only for a request still
+    # incomplete at the end of a read, which is when its deadline starts to matter)
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_headers, self._header_bytes = True, 0
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        # A request whose bytes so far fit in the smallest limit cannot break any: checked exactly
+        # only when they do not (a large read, or headers over several reads).
+        if self._header_bytes + self._read_size > self._smallest_limit:
+            self._check_header_sizes()
+        if self._refusal is not None:  # no application call for a refused request
+            return
+        self._body_pending = True
+        super().on_headers_complete()
+
+    def _check_header_sizes(self) -> None:
+        limits = self.limits
+        lines = [len(name) + len(value) + 4 for name, value in self.headers]  # "name: value\r\n"
+        if len(self.url) > limits.max_request_line_bytes:
+            self._refuse_later(414, f"the request line is longer than {limits.max_request_line_bytes} bytes")
+        elif lines and max(lines) > limits.max_header_line_bytes:
+            self._refuse_later(431, f"a header line is longer than {limits.max_header_line_bytes} bytes")
+        elif sum(lines) + len(self.url) > limits.max_header_bytes:
+            self._refuse_later(431, f"the request headers are larger than {limits.max_header_bytes} bytes")
+
+    def on_body(self, body: bytes) -> None:
+        if self._refusal is None:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._body_pending = False
+        if self._refusal is None:
+            super().on_message_complete()
+
+    def _refused(self) -> bool:
+        return self._refusal is not None
+
+    # -- transport events --------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is not None:
+            return
+        self._read_size = len(data)
+        super().data_received(data)
+        if self._refused():  # the parser's callbacks above may have decided to refuse
+            self._refuse()
+            return
+        if self._in_headers:
+            self._header_bytes += len(data)
+            if self._header_bytes > self.limits.max_header_bytes + self.limits.max_request_line_bytes:
+                # one header still being received, larger than any allowed one
+                self._refuse_later(431, f"the request headers are larger than {self.limits.max_header_bytes} bytes")
+                self._refuse()
+                return
+            if self._header_timer is None:  # the request began in this read: its deadline starts now
+                self._header_timer = self.loop.call_later(self.limits.header_timeout_seconds, self._headers_too_slow)
+        elif self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        if self._body_pending:
+            if self._body_timer is None:  # its headers ended in this read: the body's deadline starts now
+                self._body_timer = self.loop.call_later(self.limits.body_timeout_seconds, self._body_too_slow)
+        elif self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    # -- refusals ----------------------------------------------------------------------------------
+    def _refuse_later(self, status: int, detail: str) -> None:
+        if self._refusal is None:
+            self._refusal = (status, detail)
+
+    def _refuse(self) -> None:
+        assert self._refusal is not None
+        status, detail = self._refusal
+        log.info("refused a request from %s: %s (%d)", self._peer(), detail, status)
+        self._close_with(status, detail)
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        detail = f"the request headers were not complete after {self.limits.header_timeout_seconds:g} s"
+        log.info("closed a connection from %s: %s", self._peer(), detail)
+        self._refusal = (408, detail)
+        self._close_with(408, detail)
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        detail = f"the request body was not complete after {self.limits.body_timeout_seconds:g} s"
+        log.info("closed a connection from %s: %s", self._peer(), detail)
+        self._refusal = (408, detail)
+        self._close_with(408, detail)
+
+    def _close_with(self, status: int, detail: str) -> None:
+        self._cancel_timers()
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        answering = cycle is not None and not cycle.response_complete and not self._in_headers
+        if answering and cycle is not None:
+            # the application waiting for the body sees a disconnect, and cannot answer any more
+            cycle.disconnected = True
+            cycle.message_event.set()
+        answered = cycle is not None and cycle.response_started and (answering or self._body_pending)
+        if not answered:  # an answer already sent (or begun) is the client's answer
+            self.transport.write(_error(status, detail))
+        self.transport.close()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._header_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._header_timer = self._body_timer = None
+
+    def _peer(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "?"
+
+
+def protocol_class(limits: HttpLimits) -> type[asyncio.Protocol]:
+    """The protocol with these limits (uvicorn builds protocols from a class, not an instance)."""
+    return type("BridgeHttpProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})
+
+
+def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """The uvicorn configuration `scim-bridge serve` runs with (the tests' LiveBridge too)."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "http": protocol_class(HttpLimits.of(settings)),
+        "timeout_keep_alive": settings.keep_alive_timeout_seconds,
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
+
+
+def run(app: Any, settings: Settings, **overrides: Any) -> None:
+    config = server_config(app, settings, **overrides)
+    config.load()  # configures uvicorn's loggers, whose handlers then get the redaction filter
+    install_log_redaction(*UVICORN_LOGGERS)
+    uvicorn.Server(config).run()
