@@ -86,7 +86,9 @@ def parse_etag(value: str) -> int | None:
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    return int(value) if value.isdigit() else None
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses (a 500). A tag that
+    # does not parse matches no version (RFC 7232 §3.1: If-Match then fails with 412).
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else None
 
 
 def _now() -> str:
