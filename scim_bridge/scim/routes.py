@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import discovery
+from . import discovery, openapi
 from .bulk import BulkProcessor
 from .errors import SCIM_CONTENT_TYPE, ScimError, invalid_syntax, invalid_value
 from .listing import Lister, Query
@@ -275,6 +275,16 @@ async def bulk(request: Request) -> Response:
     return scim_response(document, status)
 
 
+async def openapi_document(request: Request) -> Response:
+    """This SCIM API as an OpenAPI 3.1 document, generated from the schemas it serves (openapi.py)."""
+    document = openapi.document(
+        base_url(request),
+        syncing=discovery.syncing(request),
+        max_body_bytes=request.app.state.settings.max_body_bytes,
+    )
+    return Response(orjson.dumps(document), media_type="application/json")
+
+
 async def me(request: Request) -> Response:
     raise ScimError(501, "/Me is not supported: the bridge's clients are provisioning systems, not users")
 
@@ -287,6 +297,7 @@ def routes() -> list[Route]:
         Route("/.search", root_search, methods=["POST"]),
         Route("/Bulk", bulk, methods=["POST"]),
         Route("/Me", me, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/openapi.json", openapi_document, methods=["GET"]),
         *discovery.routes(scim_response, base_url),
     ]
     return result

@@ -1,0 +1,86 @@
+"""Fixtures of the fuzz tests: a live bridge per store (module-scoped) with a small directory
+in it, a counting client, and the seed printed at the start and beside every failure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from tests.fuzz.harness import REPLAY, SEED, TALLY, Fuzzer
+from tests.live import LiveBridge
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+# What the filters, sorts and PATCHes find: odd Unicode, case variants, extension values.
+DIRECTORY_USERS: list[dict[str, Any]] = [
+    {"userName": "ada@example.com", "title": "Editor", "active": True, "name": {"givenName": "Ada"}},
+    {"userName": "BJÖRK@example.com", "title": "editor", "active": False, "displayName": "Björk Guðmundsdóttir"},
+    {"userName": "\u0130stanbul@example.com", "nickName": "\U0001f600", "title": "ＦＵＬＬ"},
+    {
+        "userName": "zoe@example.com",
+        "externalId": "ext-1",
+        "emails": [{"value": "zoe@example.com", "type": "work", "primary": True}],
+        ENTERPRISE: {"department": "Post", "manager": {"value": "someone"}},
+        "schemas": [USER, ENTERPRISE],
+    },
+    {"userName": "e\u0301clair@example.com", "title": "e\u0301", "locale": "fr-FR"},
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    TALLY.tests_run = 0
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        report.sections.append(("fuzz seed", f"seed {SEED}; replay with {REPLAY}"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _announce_seed(request: pytest.FixtureRequest) -> None:
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"fuzz seed {SEED} (replay: {REPLAY})")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "redis"])
+def fuzz_bridge(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBridge]:
+    """A bridge per module and store, holding DIRECTORY_USERS and two groups."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/bridge.db"
+    else:
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+    with LiveBridge(url) as live:
+        with live.client() as client:
+            ids = []
+            for user in DIRECTORY_USERS:
+                body = {"schemas": [USER], **user}
+                response = client.post("/Users", json=body)
+                assert response.status_code == 201, response.text
+                ids.append(response.json()["id"])
+            for name, members in (("Editors", ids[:2]), ("Ünïcode ✓", ids[2:])):
+                body = {"schemas": [GROUP], "displayName": name, "members": [{"value": m} for m in members]}
+                assert client.post("/Groups", json=body).status_code == 201
+        yield live
+
+
+@pytest.fixture(scope="module")
+def fuzzer(fuzz_bridge: LiveBridge) -> Iterator[Fuzzer]:
+    client = Fuzzer(fuzz_bridge)
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _count_tests() -> Iterator[None]:
+    yield
+    TALLY.tests_run += 1

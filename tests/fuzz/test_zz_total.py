@@ -1,0 +1,23 @@
+"""Runs last among the fuzz tests (pytest orders files by name): the run's request count."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fuzz.harness import REPLAY, REQUIRED_REQUESTS, SEED, TALLY
+
+pytestmark = [pytest.mark.fuzz]
+
+
+def test_the_fuzz_run_sent_at_least_20000_generated_requests(request: pytest.FixtureRequest) -> None:
+    fuzz_items = [item for item in request.session.items if "tests/fuzz/" in item.nodeid and item is not request.node]
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    line = (
+        f"fuzz: {TALLY.generated} generated requests (+{TALLY.verifying} verifying reads) "
+        f"in {TALLY.tests_run} tests, seed {SEED}"
+    )
+    if reporter is not None:
+        reporter.write_line("\n" + line)
+    if TALLY.tests_run < len(fuzz_items):
+        pytest.skip(f"only part of the fuzz tests ran ({TALLY.tests_run} of {len(fuzz_items)}): {line}")
+    assert TALLY.generated >= REQUIRED_REQUESTS, f"{line}; replay: {REPLAY}"
