@@ -93,11 +93,14 @@ def _meta() -> dict[str, Any]:
     }
 
 
-def resource_schema(info: ResourceTypeInfo, syncing: bool) -> dict[str, Any]:
-    """A resource as written and as read: core attributes at the top, each extension under its URN."""
+def resource_schema(info: ResourceTypeInfo, syncing: bool, *, answer: bool = False) -> dict[str, Any]:
+    """A resource as written (answer=False) or as read: core attributes at the top, each extension
+    under its URN. An answer requires only `schemas` and `id`: `attributes=` may leave out any
+    other (RFC 7644 §3.4.2.5)."""
     core = info.schema_documents[info.core_schema]
     properties: dict[str, Any] = {
-        "schemas": {"type": "array", "items": {"type": "string"}, "minItems": 1, "examples": [[info.core_schema]]},
+        # RFC 7643 §3: the core schema, and the URN of each extension the body carries.
+        "schemas": {"type": "array", "items": {"type": "string"}, "contains": {"const": info.core_schema}},
         "id": {"type": "string", "readOnly": True},
         "externalId": {"type": "string"},
         "meta": _meta(),
@@ -114,10 +117,12 @@ def resource_schema(info: ResourceTypeInfo, syncing: bool) -> dict[str, Any]:
         if urn in info.read_only_extensions:
             schema["readOnly"] = True
         properties[urn] = schema
-    required = ["schemas", *(a["name"] for a in core["attributes"] if a.get("required"))]
+    required = (
+        ["schemas", "id"] if answer else ["schemas", *(a["name"] for a in core["attributes"] if a.get("required"))]
+    )
     return {
         "type": "object",
-        "description": f"{info.name} (schema {info.core_schema}; extensions: {', '.join(extensions) or 'none'})",
+        "description": f"{info.name}{' as answered' if answer else ''} (schema {info.core_schema}; extensions: {', '.join(extensions) or 'none'})",
         "properties": properties,
         "required": required,
     }
@@ -126,15 +131,20 @@ def resource_schema(info: ResourceTypeInfo, syncing: bool) -> dict[str, Any]:
 def _message(urn: str, properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"schemas": {"type": "array", "items": {"type": "string"}, "examples": [[urn]]}, **properties},
+        "properties": {
+            "schemas": {"type": "array", "items": {"type": "string"}, "contains": {"const": urn}},
+            **properties,
+        },
         "required": ["schemas", *(required or [])],
     }
 
 
 def _components(syncing: bool, max_body_bytes: int) -> dict[str, Any]:
-    schemas: dict[str, Any] = {info.name: resource_schema(info, syncing) for info in RESOURCE_TYPES.values()}
+    schemas: dict[str, Any] = {}
     for info in RESOURCE_TYPES.values():
-        schemas[f"{info.name}ListResponse"] = _list_response({"$ref": _REF + info.name}, cursor=True)
+        schemas[info.name] = resource_schema(info, syncing)
+        schemas[f"{info.name}Answer"] = resource_schema(info, syncing, answer=True)
+        schemas[f"{info.name}ListResponse"] = _list_response({"$ref": _REF + f"{info.name}Answer"}, cursor=True)
     schemas["ListResponse"] = _list_response({"type": "object"}, cursor=False)
     schemas["Error"] = {
         "type": "object",
@@ -318,7 +328,8 @@ _BODY_ERRORS = (400, 413, 415)
 def _resource_paths(info: ResourceTypeInfo) -> dict[str, Any]:
     name, endpoint = info.name, info.endpoint
     tag = [name + "s"]
-    patch_ok = {**_ok("The modified resource", name)}
+    answer = f"{name}Answer"
+    patch_ok = {**_ok("The modified resource", answer)}
     if name == "Group":  # group_patch_returns_resource=false answers 204 (Entra's expectation)
         patch_ok["204"] = {"description": "Modified; no body"}
     return {
@@ -336,7 +347,7 @@ def _resource_paths(info: ResourceTypeInfo) -> dict[str, Any]:
                 "summary": f"Create a {name} (RFC 7644 §3.3)",
                 "parameters": _params(*_PROJECTION),
                 "requestBody": _body(name),
-                "responses": {**_ok("Created", name, "201"), **_errors(*_BODY_ERRORS, 409)},
+                "responses": {**_ok("Created", answer, "201"), **_errors(*_BODY_ERRORS, 409)},
             },
         },
         f"{endpoint}/.search": {
@@ -356,7 +367,7 @@ def _resource_paths(info: ResourceTypeInfo) -> dict[str, Any]:
                 "summary": f"Retrieve a {name} (RFC 7644 §3.4.1)",
                 "parameters": _params(*_PROJECTION, "If-None-Match"),
                 "responses": {
-                    **_ok(f"The {name}", name),
+                    **_ok(f"The {name}", answer),
                     "304": {"description": "Unchanged since the ETag in If-None-Match"},
                     **_errors(400, 404),
                 },
@@ -367,7 +378,7 @@ def _resource_paths(info: ResourceTypeInfo) -> dict[str, Any]:
                 "summary": f"Replace a {name} (RFC 7644 §3.5.1)",
                 "parameters": _params(*_PROJECTION, "If-Match"),
                 "requestBody": _body(name),
-                "responses": {**_ok(f"The replaced {name}", name), **_errors(*_BODY_ERRORS, 404, 409, 412)},
+                "responses": {**_ok(f"The replaced {name}", answer), **_errors(*_BODY_ERRORS, 404, 409, 412)},
             },
             "patch": {
                 "operationId": f"patch{name}",

@@ -3,13 +3,14 @@ in it, a counting client, and the seed printed at the start and beside every fai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tests.fuzz.harness import REPLAY, SEED, TALLY, Fuzzer
+from tests.fuzz.harness import REPLAY, SEED, TALLY, Fuzzer, announce
 from tests.live import LiveBridge
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -36,19 +37,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     TALLY.tests_run = 0
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.when == "call" and report.failed:
         report.sections.append(("fuzz seed", f"seed {SEED}; replay with {REPLAY}"))
+    return report
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _announce_seed(request: pytest.FixtureRequest) -> None:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"fuzz seed {SEED} (replay: {REPLAY})")
+    TALLY.started = time.monotonic()
+    announce(request.config, f"\nfuzz seed {SEED} (replay: {REPLAY})")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "redis"])

@@ -51,6 +51,7 @@ class Tally:
     generated: int = 0  # requests whose content the fuzzers made
     verifying: int = 0  # reads that check what a generated request did
     tests_run: int = 0
+    started: float = 0.0  # time.monotonic() when the first fuzz test began
 
 
 TALLY = Tally()
@@ -70,6 +71,19 @@ def fuzz_settings(examples: int) -> settings:
     )
 
 
+def announce(config: Any, line: str) -> None:
+    """Print past pytest's capture, so the line shows in a passing run too."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(line)
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(line)
+
+
 class FuzzFailure(AssertionError):
     pass
 
@@ -81,9 +95,17 @@ def describe(response: Any, why: str) -> str:
     body = content[:600] if content else b""
     return (
         f"{why}\n  {request.method} {request.url}\n  request headers: {dict(request.headers)}\n"
-        f"  request body: {body!r}\n  -> {response.status_code} {response.headers.get('content-type')}\n"
+        f"  request body: {body!r}\n  -> {response.status_code} {header(response, 'content-type')}\n"
         f"  {response.text[:800]}\n  replay: {REPLAY}"
     )
+
+
+def header(response: Any, name: str) -> str | None:
+    """A response header from httpx, or from schemathesis (whose headers hold lists)."""
+    for key, value in response.headers.items():
+        if key.lower() == name:
+            return value[0] if isinstance(value, list) else str(value)
+    return None
 
 
 def check_answer(response: Any, path: str) -> None:
@@ -91,12 +113,12 @@ def check_answer(response: Any, path: str) -> None:
     status = response.status_code
     if status >= 500:
         me = status == 501 and path.split("?")[0].rstrip("/").lower().endswith("/me")
-        outage = status == 503 and "store is unavailable" in response.text and "retry-after" in response.headers
+        outage = status == 503 and "store is unavailable" in response.text and header(response, "retry-after")
         if not (me or outage):
             raise FuzzFailure(describe(response, f"a {status}"))
     if status < 400:
         return
-    content_type = response.headers.get("content-type", "")
+    content_type = header(response, "content-type") or ""
     if not content_type.startswith("application/scim+json"):
         raise FuzzFailure(describe(response, "an error that is not application/scim+json"))
     try:
@@ -130,7 +152,8 @@ class Fuzzer:
 
     def send(self, method: str, path: str, *, generated: bool = True, **kwargs: Any) -> httpx.Response:
         try:
-            response = self.http.request(method, path, **kwargs)
+            # An absolute URL: httpx would read a path opening with "//" as a host and port.
+            response = self.http.request(method, self.bridge.base + path, **kwargs)
         except httpx.TransportError as error:
             raise FuzzFailure(f"dropped connection on {method} {path}: {error!r}\n  replay: {REPLAY}") from None
         if generated:

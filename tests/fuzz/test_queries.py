@@ -26,7 +26,7 @@ def test_generated_filters_get_the_same_scim_answer_on_every_list_endpoint(fuzze
     everyone = len(DIRECTORY_USERS)
 
     @seed(SEED)
-    @fuzz_settings(180)
+    @fuzz_settings(220)
     @given(st.lists(FILTERS, min_size=1, max_size=6))
     def run(filters: list[str]) -> None:
         for expression in filters:
@@ -54,7 +54,7 @@ def test_generated_filters_get_the_same_scim_answer_on_every_list_endpoint(fuzze
 
 def test_generated_list_parameters_page_within_the_limits(fuzzer: Fuzzer) -> None:
     @seed(SEED + 1)
-    @fuzz_settings(250)
+    @fuzz_settings(300)
     @given(st.lists(LIST_PARAMS, min_size=1, max_size=6))
     def run(cases: list[dict[str, str]]) -> None:
         for params in cases:

@@ -97,13 +97,13 @@ def test_a_non_ascii_etag_is_a_validator_that_matches_nothing(scim: httpx.Client
     If-None-Match (the resource is returned)."""
     user = new_user(scim)
     raw = tag.encode("latin-1", errors="ignore") or tag.encode()
-    got = scim.get(f"/Users/{user['id']}", headers={"If-None-Match": raw})
+    got = scim.get(f"/Users/{user['id']}", headers={b"If-None-Match": raw})
     assert got.status_code == 200, got.text
     body = {"schemas": user["schemas"], "userName": user["userName"]}
-    scim_error(scim.put(f"/Users/{user['id']}", headers={"If-Match": raw}, json=body), 412)
+    scim_error(scim.put(f"/Users/{user['id']}", headers={b"If-Match": raw}, json=body), 412)
     patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": []}
-    assert scim.patch(f"/Users/{user['id']}", headers={"If-Match": raw}, json=patch).status_code in (400, 412)
-    scim_error(scim.delete(f"/Users/{user['id']}", headers={"If-Match": raw}), 412)
+    assert scim.patch(f"/Users/{user['id']}", headers={b"If-Match": raw}, json=patch).status_code in (400, 412)
+    scim_error(scim.delete(f"/Users/{user['id']}", headers={b"If-Match": raw}), 412)
     assert scim.get(f"/Users/{user['id']}").json()["meta"]["version"] == user["meta"]["version"]
 
 
