@@ -235,6 +235,9 @@ PATCH_PATHS = st.one_of(
             "meta.lastModified",
             "groups",
             "urn:example:custom:1.0:User:thing",
+            "id",
+            "meta.version",
+            "schemas",
             "nope",
             'name[givenName eq "Ada"]',
             "emails[",
@@ -270,8 +273,9 @@ HEADER_SAFE_MEMBER_VALUES = st.text(
 
 
 @st.composite
-def bulk_bodies(draw: st.DrawFn, user_ids: list[str]) -> dict[str, Any]:
-    """A BulkRequest whose operations refer to each other by bulkId, to real ids, or to nothing."""
+def bulk_bodies(draw: st.DrawFn, user_ids: list[str], any_version: bool = False) -> dict[str, Any]:
+    """A BulkRequest whose operations refer to each other by bulkId, to real ids, or to nothing;
+    any_version=True also sends `version` of every JSON type (RFC 7644 §3.7 wants a string)."""
     bulk_ids = [f"b{i}" for i in range(draw(st.integers(min_value=1, max_value=4)))]
     operations = []
     for index in range(draw(st.integers(min_value=0, max_value=5))):
@@ -287,7 +291,8 @@ def bulk_bodies(draw: st.DrawFn, user_ids: list[str]) -> dict[str, Any]:
         if method.upper() == "POST":
             operation["bulkId"] = draw(st.sampled_from(bulk_ids))
         if draw(st.booleans()):
-            operation["version"] = draw(st.sampled_from(['W/"1"', "1", "²"]))
+            versions = st.sampled_from(['W/"1"', "1", "²"])
+            operation["version"] = draw(st.one_of(versions, JSON) if any_version else versions)
         if kind == "/Users" and method.upper() in ("POST", "PUT"):
             operation["data"] = {
                 "schemas": [CORE_USER],

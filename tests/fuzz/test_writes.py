@@ -149,12 +149,12 @@ def test_generated_users_read_back_as_created_or_replaced_or_leave_nothing(fuzze
     run()
 
 
-def test_generated_bulk_requests_answer_per_operation_or_leave_nothing(fuzzer: Fuzzer) -> None:
+def bulk_requests_answer_per_operation_or_leave_nothing(fuzzer: Fuzzer, any_version: bool, offset: int) -> None:
     users = [new_user(fuzzer)["id"] for _ in range(3)]
 
-    @seed(SEED + 12)
+    @seed(SEED + offset)
     @fuzz_settings(150)
-    @given(bulk_bodies(users))
+    @given(bulk_bodies(users, any_version))
     def run(body: dict[str, Any]) -> None:
         before = fuzzer.totals()
         response = fuzzer.send("POST", "/Bulk", json=body)
@@ -174,6 +174,19 @@ def test_generated_bulk_requests_answer_per_operation_or_leave_nothing(fuzzer: F
                 fuzzer.read(path)  # held to the invariants; a later operation may have deleted it
 
     run()
+
+
+def test_generated_bulk_requests_answer_per_operation_or_leave_nothing(fuzzer: Fuzzer) -> None:
+    bulk_requests_answer_per_operation_or_leave_nothing(fuzzer, any_version=False, offset=12)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="semantics' area (scim/bulk.py -> resources._check_if_match): a Bulk operation whose version is "
+    "not a string (1, [..], {..}) is a 500 (AttributeError: 'int' object has no attribute 'split')",
+)
+def test_generated_bulk_requests_with_versions_of_any_json_type_answer_per_operation(fuzzer: Fuzzer) -> None:
+    bulk_requests_answer_per_operation_or_leave_nothing(fuzzer, any_version=True, offset=17)
 
 
 def test_generated_validators_guard_writes_as_rfc_7232_says(fuzzer: Fuzzer) -> None:
