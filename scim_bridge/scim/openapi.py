@@ -122,7 +122,10 @@ def resource_schema(info: ResourceTypeInfo, syncing: bool, *, answer: bool = Fal
     )
     return {
         "type": "object",
-        "description": f"{info.name}{' as answered' if answer else ''} (schema {info.core_schema}; extensions: {', '.join(extensions) or 'none'})",
+        "description": (
+            f"{info.name}{' as answered' if answer else ''} "
+            f"(schema {info.core_schema}; extensions: {', '.join(extensions) or 'none'})"
+        ),
         "properties": properties,
         "required": required,
     }

@@ -41,7 +41,7 @@ class Projection:
         """Each entry: (extension urn or None, attribute lower, sub-attribute lower or None)."""
         if not value:
             return []
-        paths = []
+        paths: list[tuple[str | None, str, str | None]] = []
         for raw in value.split(","):
             raw = raw.strip()
             if not raw:

@@ -116,16 +116,17 @@ class ResourceTypeInfo:
         return next(urn for urn in self.all_schemas if urn.lower() == uri.lower())
 
     def resource_type_document(self, base_url: str, read_only_extensions: bool = True) -> dict[str, Any]:
-        document = ResourceType(
-            id=self.name,
-            name=self.name,
-            description=self.name,
-            endpoint=self.endpoint,
-            schema_=self.core_schema,
-            schema_extensions=[
-                {"schema_": urn, "required": False}
-                for urn in (*self.extensions, *(self.read_only_extensions if read_only_extensions else ()))
-            ],
+        extensions = (*self.extensions, *(self.read_only_extensions if read_only_extensions else ()))
+        # By the documents' own (aliased) names: the keyword spellings do not type-check.
+        document = ResourceType.model_validate(
+            {
+                "id": self.name,
+                "name": self.name,
+                "description": self.name,
+                "endpoint": self.endpoint,
+                "schema": self.core_schema,
+                "schemaExtensions": [{"schema": urn, "required": False} for urn in extensions],
+            }
         ).model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
         document["meta"] = {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{self.name}"}
         return document
@@ -146,7 +147,7 @@ class _AsSentEmail(Email):
 
 
 class _BridgeUser(User[EnterpriseUser]):  # type: ignore[misc]
-    emails: list[_AsSentEmail] | None = None
+    emails: list[_AsSentEmail] | None = None  # type: ignore[assignment]  # a narrower Email, on purpose
 
 
 def _sub(name: str, description: str, type_: str = "string") -> dict[str, Any]:

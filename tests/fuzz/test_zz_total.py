@@ -8,7 +8,7 @@ import pytest
 
 from tests.fuzz.harness import REPLAY, REQUIRED_REQUESTS, SEED, TALLY, announce
 
-pytestmark = [pytest.mark.fuzz]
+pytestmark = [pytest.mark.fuzz, pytest.mark.slow]  # deselected with the slow tests it counts
 
 
 def test_the_fuzz_run_sent_at_least_20000_generated_requests(request: pytest.FixtureRequest) -> None:
