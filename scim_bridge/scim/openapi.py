@@ -79,6 +79,18 @@ def attribute_schema(attribute: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema, admitting null at this level and in every member and item below it."""
+    result = dict(schema)
+    if "properties" in result:
+        result["properties"] = {name: _nullable(sub) for name, sub in result["properties"].items()}
+    if "items" in result:
+        result["items"] = _nullable(result["items"])
+    if isinstance(result.get("type"), str):
+        result["type"] = [result["type"], "null"]
+    return result
+
+
 def _meta() -> dict[str, Any]:
     return {
         "type": "object",
@@ -117,6 +129,11 @@ def resource_schema(info: ResourceTypeInfo, syncing: bool, *, answer: bool = Fal
         if urn in info.read_only_extensions:
             schema["readOnly"] = True
         properties[urn] = schema
+    if answer:
+        # RFC 7643 §2.5: null is the same state as unassigned, and a stored document may say it so.
+        properties = {
+            name: schema if name in ("schemas", "id") else _nullable(schema) for name, schema in properties.items()
+        }
     required = (
         ["schemas", "id"] if answer else ["schemas", *(a["name"] for a in core["attributes"] if a.get("required"))]
     )
