@@ -290,9 +290,10 @@ def bulk_bodies(draw: st.DrawFn, user_ids: list[str], any_version: bool = False)
         operation: dict[str, Any] = {"method": method, "path": kind if method.upper() == "POST" else f"{kind}/{target}"}
         if method.upper() == "POST":
             operation["bulkId"] = draw(st.sampled_from(bulk_ids))
-        if draw(st.booleans()):
-            versions = st.sampled_from(['W/"1"', "1", "²"])
-            operation["version"] = draw(st.one_of(versions, JSON) if any_version else versions)
+        if any_version:  # a version of every JSON type but the string RFC 7644 §3.7 names
+            operation["version"] = draw(st.one_of(st.integers(), st.lists(JSON_LEAVES, max_size=2), st.just({"v": 1})))
+        elif draw(st.booleans()):
+            operation["version"] = draw(st.sampled_from(['W/"1"', "1", "²"]))
         if kind == "/Users" and method.upper() in ("POST", "PUT"):
             operation["data"] = {
                 "schemas": [CORE_USER],
