@@ -36,6 +36,25 @@ SCIM_TYPES = {
 }
 REQUIRED_REQUESTS = 20_000
 
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+# What the filters, sorts and PATCHes find: odd Unicode, case variants, extension values.
+DIRECTORY_USERS: list[dict[str, Any]] = [
+    {"userName": "ada@example.com", "title": "Editor", "active": True, "name": {"givenName": "Ada"}},
+    {"userName": "BJÖRK@example.com", "title": "editor", "active": False, "displayName": "Björk Guðmundsdóttir"},
+    {"userName": "\u0130stanbul@example.com", "nickName": "\U0001f600", "title": "ＦＵＬＬ"},
+    {
+        "userName": "zoe@example.com",
+        "externalId": "ext-1",
+        "emails": [{"value": "zoe@example.com", "type": "work", "primary": True}],
+        ENTERPRISE: {"department": "Post", "manager": {"value": "someone"}},
+        "schemas": [USER, ENTERPRISE],
+    },
+    {"userName": "e\u0301clair@example.com", "title": "e\u0301", "locale": "fr-FR"},
+]
+
 
 def _seed() -> int:
     configured = os.environ.get("SCIM_BRIDGE_FUZZ_SEED", "").strip()

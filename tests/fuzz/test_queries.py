@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, seed
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import DIRECTORY_USERS
-from tests.fuzz.harness import SEED, Fuzzer, FuzzFailure, fuzz_settings
+from tests.fuzz.harness import DIRECTORY_USERS, SEED, Fuzzer, FuzzFailure, fuzz_settings
 from tests.fuzz.strategies import FILTERS, LIST_PARAMS, ODD_TEXT, SEARCH, SEARCH_BODIES
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
