@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     strict_members: bool = False
     group_patch_returns_resource: bool = True
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # A list filter that no index answers: comparisons × resources scanned (scim/listing.py).
+    max_filter_cost: int = Field(1_000_000, ge=0)  # 0: no bound
 
     policy: Path | None = None  # the mapping policy (YAML); without it nothing is sent to any target
     sync_workers: int = Field(1, ge=0, le=64)  # worker loops in this process (0: SCIM only)

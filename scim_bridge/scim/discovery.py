@@ -53,7 +53,7 @@ def _list(resources: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _syncing(request: Request) -> bool:
+def syncing(request: Request) -> bool:
     """The sync-status extension exists only where a sync policy runs: discovery says so then."""
     return getattr(request.app.state.scim_service, "sync_status", None) is not None
 
@@ -65,7 +65,7 @@ def routes(respond: Callable[..., Response], base_url: Callable[[Request], str])
     async def resource_types(request: Request) -> Response:
         return respond(
             _list(
-                [info.resource_type_document(base_url(request), _syncing(request)) for info in RESOURCE_TYPES.values()]
+                [info.resource_type_document(base_url(request), syncing(request)) for info in RESOURCE_TYPES.values()]
             )
         )
 
@@ -74,15 +74,15 @@ def routes(respond: Callable[..., Response], base_url: Callable[[Request], str])
         info = next((i for i in RESOURCE_TYPES.values() if i.name.lower() == name.lower()), None)
         if info is None:
             raise not_found("ResourceType", name)
-        return respond(info.resource_type_document(base_url(request), _syncing(request)))
+        return respond(info.resource_type_document(base_url(request), syncing(request)))
 
     async def schemas(request: Request) -> Response:
-        return respond(_list(schema_documents(base_url(request), _syncing(request))))
+        return respond(_list(schema_documents(base_url(request), syncing(request))))
 
     async def schema(request: Request) -> Response:
         urn = request.path_params["urn"]
         document = next(
-            (d for d in schema_documents(base_url(request), _syncing(request)) if d["id"].lower() == urn.lower()), None
+            (d for d in schema_documents(base_url(request), syncing(request)) if d["id"].lower() == urn.lower()), None
         )
         if document is None:
             raise not_found("Schema", urn)

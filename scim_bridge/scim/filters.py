@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from scim2_models import InvalidFilterException
@@ -44,17 +44,56 @@ def parse(expression: str) -> Any:
     if _nesting(expression) > MAX_FILTER_DEPTH:
         raise invalid_filter(f"filter nests deeper than the limit of {MAX_FILTER_DEPTH} levels")
     try:
-        return _parse_filter(expression)
+        ast = _parse_filter(expression)
     except InvalidFilterException:
         lenient = _UNQUOTED_VALUE.sub(lambda m: f'{m.group(1)}"{m.group(2)}"', expression)
+        ast = None
         if lenient != expression:
             try:
-                return _parse_filter(lenient)
+                ast = _parse_filter(lenient)
             except InvalidFilterException:
                 pass
-        raise invalid_filter(f"invalid filter: {expression}") from None
+        if ast is None:
+            raise invalid_filter(f"invalid filter: {_printable(expression)}") from None
     except RecursionError:
         raise invalid_filter(f"filter nests deeper than the limit of {MAX_FILTER_DEPTH} levels") from None
+    for value in _values_in(ast):
+        if isinstance(value, str) and _SURROGATE.search(value):
+            # `"\ud800"` in a filter decodes to a lone surrogate: not Unicode text (RFC 8259 §8.2),
+            # so no stored value can equal it and no store can encode it as a key.
+            raise invalid_filter("a filter value holds a lone surrogate (\\ud800-\\udfff), which is not Unicode text")
+    return ast
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(expression: str) -> str:
+    """The filter as a detail can carry it (no lone surrogates, which JSON cannot encode)."""
+    return _SURROGATE.sub("\ufffd", expression)
+
+
+def _values_in(node: Any) -> list[Any]:
+    if isinstance(node, LogicalExpr):
+        return [value for term in node.terms for value in _values_in(term)]
+    if isinstance(node, Not):
+        return _values_in(node.expr)
+    if isinstance(node, ValuePath):
+        return _values_in(node.val_filter)
+    if isinstance(node, Comparison):
+        return [node.value]
+    return []
+
+
+def terms(node: Any) -> int:
+    """How many comparisons a filter evaluates per resource at most (its cost factor)."""
+    if isinstance(node, LogicalExpr):
+        return sum(terms(term) for term in node.terms)
+    if isinstance(node, Not):
+        return terms(node.expr)
+    if isinstance(node, ValuePath):
+        return max(1, terms(node.val_filter))
+    return 1
 
 
 def _nesting(expression: str) -> int:
@@ -276,10 +315,10 @@ def _comparator(op: str, expected: Any, info: AttributeInfo) -> Callable[[Any], 
     if kind == "dateTime":
         if not isinstance(expected, str):
             raise invalid_filter(f"{info.name} is a dateTime; compare it with a quoted timestamp")
-        wanted = _as_datetime(expected)
+        wanted = as_datetime(expected)
         if wanted is None:
             raise invalid_filter(f"invalid dateTime in filter: {expected}")
-        return _ordered(op, wanted, lambda a: _as_datetime(a) if isinstance(a, str) else None)
+        return _ordered(op, wanted, lambda a: as_datetime(a) if isinstance(a, str) else None)
     if not isinstance(expected, str):
         if isinstance(expected, bool) or op not in ("eq",):
             raise invalid_filter(f"{info.name} is a string; compare it with a quoted value")
@@ -333,9 +372,12 @@ def _as_bool(value: Any) -> bool | None:
     return None
 
 
-def _as_datetime(value: str) -> datetime | None:
+def as_datetime(value: str) -> datetime | None:
+    """An instant, or None. A value without an offset is taken as UTC (RFC 7643 §2.3.5 wants
+    xsd:dateTime with one; the server's own zone would make answers differ by host), which also
+    keeps year 1 representable (astimezone() on 0001-01-01 overflowed into year 0)."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.astimezone()
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

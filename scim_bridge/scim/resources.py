@@ -87,9 +87,9 @@ def parse_etag(value: str) -> int | None:
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    # str.isdigit() is true of "²" and other Unicode digits that int() refuses: a 500 from a
-    # header byte (If-Match: W/"\xb2"); an ETag of ours is ASCII digits only.
-    return int(value) if value.isascii() and value.isdigit() else None
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses (a 500). A tag that
+    # does not parse matches no version (RFC 7232 §3.1: If-Match then fails with 412).
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else None
 
 
 def _now() -> str:

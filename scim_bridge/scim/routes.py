@@ -6,6 +6,7 @@ resources.py, listing.py and bulk.py. Every response is `application/scim+json`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NoReturn
 from urllib.parse import quote
 
@@ -14,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import discovery
+from . import discovery, openapi
 from .bulk import BulkProcessor
-from .errors import SCIM_CONTENT_TYPE, ScimError, invalid_syntax
+from .errors import SCIM_CONTENT_TYPE, ScimError, invalid_syntax, invalid_value
 from .listing import Lister, Query
 from .projection import Projection
 from .resources import ResourceService, etag, parse_etag
@@ -268,35 +269,36 @@ def _search_query(body: Any) -> Query:
     schemas = body.get("schemas")
     if not isinstance(schemas, list) or SEARCH_REQUEST.lower() not in {str(s).lower() for s in schemas}:
         raise ScimError(400, f"schemas must contain {SEARCH_REQUEST}", "invalidValue")
-    return Query.build({k.lower(): v for k, v in body.items()})
+    return Query.build({k.lower(): v for k, v in body.items()}, body=True)
 
 
 async def root_search(request: Request) -> Response:
-    """Query every resource type at once (RFC 7644 §3.4.3, POST /.search)."""
+    """Query every resource type at once (RFC 7644 §3.4.3, POST /.search), one page at a time.
+
+    The result is each type's matches in turn (Users, then Groups), each in its own order;
+    `startIndex` and `count` page through that sequence like a per-type list (default 100,
+    at most MAX_COUNT), so only the page is rendered. Cursor paging is per resource type.
+    """
     query = _search_query(await read_json(request))
+    if query.cursor is not None:
+        raise invalid_value("cursor paging is per resource type: POST /Users/.search or /Groups/.search")
     lister = _lister(request)
-    everything = Query(
-        filter=query.filter,
-        sort_by=query.sort_by,
-        sort_order=query.sort_order,
-        start_index=1,
-        count=1_000_000,
-        attributes=query.attributes,
-        excluded_attributes=query.excluded_attributes,
-    )
+    offset = query.start_index - 1
+    total = 0
     resources: list[dict[str, Any]] = []
     for resource_type in RESOURCE_TYPES.values():
-        page = await lister.list(resource_type, everything, base_url(request), strict=False)
+        # The part of this type's matches that falls in the page (count 0 still counts them).
+        local = replace(query, start_index=max(offset - total, 0) + 1, count=query.count - len(resources))
+        page = await lister.list(resource_type, local, base_url(request), strict=False)
+        total += page["totalResults"]
         resources.extend(page["Resources"])
-    offset = query.start_index - 1
-    selected = resources[offset : offset + query.count]
     return scim_response(
         {
             "schemas": [LIST_RESPONSE],
-            "totalResults": len(resources),
+            "totalResults": total,
             "startIndex": query.start_index,
-            "itemsPerPage": len(selected),
-            "Resources": selected,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
         }
     )
 
@@ -307,6 +309,16 @@ async def bulk(request: Request) -> Response:
     body = await read_json(request)
     status, document = await processor.run(body, base_url(request))
     return scim_response(document, status)
+
+
+async def openapi_document(request: Request) -> Response:
+    """This SCIM API as an OpenAPI 3.1 document, generated from the schemas it serves (openapi.py)."""
+    document = openapi.document(
+        base_url(request),
+        syncing=discovery.syncing(request),
+        max_body_bytes=request.app.state.settings.max_body_bytes,
+    )
+    return Response(orjson.dumps(document), media_type="application/json")
 
 
 async def me(request: Request) -> Response:
@@ -321,6 +333,7 @@ def routes() -> list[Route]:
         Route("/.search", root_search, methods=["POST"]),
         Route("/Bulk", bulk, methods=["POST"]),
         Route("/Me", me, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        Route("/openapi.json", openapi_document, methods=["GET"]),
         *discovery.routes(scim_response, base_url),
     ]
     return result
