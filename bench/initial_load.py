@@ -50,7 +50,25 @@ def main() -> int:
     parser.add_argument("--revocation-interval", type=float, default=0.5, help="seconds between leavers")
     parser.add_argument("--iconik-rate", type=float, default=50.0, help="requests/s (documented: ≈50)")
     parser.add_argument("--cloudinary-rate", type=float, default=20.0, help="requests/s (undocumented: a choice)")
+    parser.add_argument(
+        "--brake",
+        choices=["on", "off", "both"],
+        default="on",
+        help="the deprovision brake (policy safety.deprovision); both: one run each, compared",
+    )
     args = parser.parse_args()
+    runs = {"on": [True], "off": [False], "both": [False, True]}[args.brake]
+    results = [run(args, brake) for brake in runs]
+    if len(results) == 2:
+        off, on = results
+        print("\nbrake on ÷ brake off (same run; the leavers stay below the brake's threshold):")
+        print(f"  total ÷ floor   {on['ratio']:.3f} ÷ {off['ratio']:.3f} = {on['ratio'] / off['ratio']:.3f}")
+        if on["p99"] and off["p99"]:
+            print(f"  revocation p99  {on['p99']:.0f} ms ÷ {off['p99']:.0f} ms = {on['p99'] / off['p99']:.2f}")
+    return 0
+
+
+def run(args: argparse.Namespace, brake: bool) -> dict[str, float]:
     ICONIK_RATE, CLOUDINARY_RATE = args.iconik_rate, args.cloudinary_rate
     workdir = Path(tempfile.mkdtemp(prefix="scim-load-"))
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
@@ -79,6 +97,7 @@ def main() -> int:
                         },
                     },
                     "derived_groups": ["dept-{department}"],
+                    "safety": {"deprovision": {"enabled": brake}},
                 }
             )
         )
@@ -126,12 +145,16 @@ def main() -> int:
             bridge.wait(timeout=30)
     cld_calls, ico_calls = len(cld_state.calls), len(ico_state.calls)
     floor = max(cld_calls / CLOUDINARY_RATE, ico_calls / ICONIK_RATE)
-    print(f"\ninitial load: {args.users} users, {args.groups} groups (SCIM push took {pushed:.1f} s)")
+    print(
+        f"\ninitial load: {args.users} users, {args.groups} groups, brake {'on' if brake else 'off'} "
+        f"(SCIM push took {pushed:.1f} s)"
+    )
     print(
         f"  target calls: cloudinary {cld_calls} at ≤{CLOUDINARY_RATE:.0f}/s (chosen), "
         f"iconik {ico_calls} at ≤{ICONIK_RATE:.0f}/s (documented)"
     )
     print(f"  total {total:.1f} s; rate-limit floor {floor:.1f} s; total ÷ floor {total / floor:.3f} (aim ≤ 1.05)")
+    p99 = 0.0
     if latencies:
         latencies.sort()
         p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
@@ -140,7 +163,7 @@ def main() -> int:
             f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (aim p99 ≤ 1000 ms)"
         )
     print(f"  bridge peak RSS {rss_mb:.0f} MB")
-    return 0
+    return {"ratio": total / floor, "p99": p99 * 1000}
 
 
 def push_directory(scim: httpx.Client, users: int, groups: int) -> list[str]:
