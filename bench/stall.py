@@ -11,15 +11,16 @@ probes it held up, as HdrHistogram corrects coordinated omission) in three phase
           evaluated), through POST /Users/.search (no URL length limit): `--filter-terms` terms
           (flat), or by default the most terms the bridge's own filter parser accepts on this
           code (today: 4096 characters, 32 levels, and an `and`/`or`/`not` counts ¼ level),
-          flat or in balanced parentheses, whichever holds more;
+          flat or in balanced parentheses, whichever holds more, then as many of those terms as
+          the running server accepts (its cost bound: terms × users scanned), found by asking it;
   bulk    the same clients send, back to back, a Bulk request of `--bulk-ops` POSTs whose bulkId
           references resolve in reverse order (operation i names operation i+1's bulkId as its
           manager: only the last can run first).
 
 It prints, per phase, the heavy requests done, their median time, the server's CPU (user + system,
 from /proc) per heavy request, /health p50/p99/max and p99 ÷ idle p99. The aim: /health p99 ≤ 50 ms
-while the heavy requests run. A filter refused by a cost bound is reported with the bridge's
-answer: pass a smaller --filter-terms to find the largest accepted one.
+while the heavy requests run. A --filter-terms filter the server refuses is reported with its
+answer.
 
     python bench/stall.py [--users 100000] [--filter-terms N] [--bulk-ops 1000] [--seconds 20]
 """
@@ -71,6 +72,32 @@ def worst_filter(terms: int | None, max_chars: int) -> str:
                 best = candidate
             count += 1
     return best
+
+
+def largest_accepted(base: str, parsed: str) -> str:
+    """The most or-terms (up to those of `parsed`) the running server accepts, found by asking it:
+    a cost bound (terms × resources scanned) refuses with 400 before scanning, so a refused try is
+    cheap and an accepted one is one real scan."""
+    most = parsed.count(" or ") + 1
+    flat = " or ".join(_term(i) for i in range(most))
+    shape = (
+        (lambda n: " or ".join(_term(i) for i in range(n)))
+        if parsed == flat
+        else (lambda n: _balanced([_term(i) for i in range(n)]))
+    )
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def accepted(n: int) -> bool:
+        body = {"schemas": [SEARCH], "filter": shape(n), "count": 1}
+        return httpx.post(f"{base}/scim/v2/Users/.search", json=body, headers=headers, timeout=600).status_code == 200
+
+    if accepted(most):
+        return parsed
+    low, high = 0, most  # accepted(low) (0: none yet), refused(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if accepted(middle) else (low, middle)
+    return shape(max(low, 1))
 
 
 def _accepted(expression: str) -> bool:
@@ -197,8 +224,6 @@ def main() -> int:
     )
     base = f"http://127.0.0.1:{port}"
     expression = worst_filter(args.filter_terms, args.filter_chars)
-    terms = expression.count(" or ") + 1
-    search = {"schemas": [SEARCH], "filter": expression, "count": 1}
     phases: list[Phase] = []
     try:
         for _ in range(100):
@@ -207,6 +232,10 @@ def main() -> int:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
+        if args.filter_terms is None:  # the parser accepts it; the server's cost bound may not
+            expression = largest_accepted(base, expression)
+        terms = expression.count(" or ") + 1
+        search = {"schemas": [SEARCH], "filter": expression, "count": 1}
         common = (base, process.pid, args.seconds, args.probe_interval, args.clients)
         phases.append(run_phase("idle", *common, None))
         print(f"idle done; filter of {terms} terms ({len(expression)} characters)", flush=True)
