@@ -187,7 +187,9 @@ def changes_between(before: dict[str, Any] | None, after: dict[str, Any] | None,
     old, new = (before or {}).get("applied") or {}, (after or {}).get("applied") or {}
     if not new_id:
         new = {}
-    for prop in ("role", "enabled", "email", "display_name", "first_name", "last_name"):
+    # a new account's names are its email's: listed only when they change later (keeps entries small)
+    props = ("role", "enabled", "email", "display_name", "first_name", "last_name") if old_id else ("role", "enabled")
+    for prop in props:
         if old.get(prop) != new.get(prop) and (prop in ("role", "enabled") or new.get(prop) is not None):
             out.append({"property": prop, "old": old.get(prop), "new": new.get(prop)})
     for prop in ("groups", "projects"):
