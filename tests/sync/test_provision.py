@@ -273,3 +273,42 @@ def test_provisioning_while_the_worker_syncs_the_same_user_makes_no_duplicate_an
         assert len(names) == len(set(names)) and "Legal Reviewers" in names
     passes = log(busy, user=scim_id)
     assert sum(1 for p in passes if p["targets"]["cloudinary"]["action"] == "create") == 1
+
+
+def test_a_guardrail_that_changes_the_role_is_a_warning_and_a_group_is_provisioned_with_its_members(
+    quiet: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contractor = quiet.scim.post(
+        "/Users",
+        json={"schemas": [USER], "userName": "ola@agency.example", "userType": "External agency", "active": True},
+    ).json()["id"]
+    group_id = add_to_group(quiet, "Legal Reviewers", contractor)
+    add_to_group(quiet, "Legal Reviewers", joiner(quiet, "pia", department="Legal"))
+    answer = provision(quiet, capsys, group_id, "--group")
+    assert answer["group"]["displayName"] == "Legal Reviewers"
+    assert step(answer, "actions")["targets"]["cloudinary"]["action"] == "create"
+    people = {m["user"]["userName"]: m for m in answer["members"]}
+    assert set(people) == {"ola@agency.example", "pia@example.com"}
+    assert people["pia@example.com"]["status"] == "success"
+    ola = people["ola@agency.example"]
+    assert ola["status"] == "warning"  # applied, with the admin role withheld from an external user
+    assert (
+        "may not receive cloudinary role media_library_admin"
+        in step(ola, "guardrails")["targets"]["cloudinary"]["notes"][0]
+    )
+    assert quiet.cld_user("ola@agency.example")["role"] == "media_library_user"  # type: ignore[index]
+    assert {e["resource"]["name"] for e in log(quiet, status="warning")} == {"ola@agency.example"}
+    assert [e["resource"]["type"] for e in log(quiet, group="Legal Reviewers", target="iconik")].count("Group") == 1
+
+
+def test_a_user_deleted_from_the_directory_is_provisioned_by_the_deprovision_policy(
+    quiet: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scim_id = joiner(quiet, "quinn", department="Marketing")
+    provision(quiet, capsys, scim_id)
+    assert quiet.scim.delete(f"/Users/{scim_id}").status_code == 204
+    answer = provision(quiet, capsys, scim_id)  # by SCIM id: its userName is gone with it
+    assert step(answer, "directory")["record"] == {"id": scim_id, "deleted": True}
+    assert "deprovision: disable" in step(answer, "directory")["note"]
+    assert step(answer, "actions")["targets"]["cloudinary"]["action"] == "disable"
+    assert quiet.cld_user("quinn@example.com")["enabled"] is False  # type: ignore[index]
