@@ -29,10 +29,10 @@ both to the directory and to the ID map is a 404.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -56,11 +56,6 @@ class ProvisionError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass
-class _Lease:
-    entry: QueueEntry | None
 
 
 def new_correlation() -> str:
@@ -263,7 +258,7 @@ class Provisioner:
     # the lease and the pass --------------------------------------------------------------------
     async def _run(self, resource_type: str, scim_id: str, work: Any) -> tuple[list[Pass], bool]:
         """Run one engine pass holding the resource's queue entry lease; the passes it logged."""
-        lease = await self._lease(resource_type, scim_id)
+        lease = await self._lease(resource_type, scim_id)  # the worker's own per-resource care
         passes: list[Pass] = []
         PASSES.set(passes)
         failed = False
@@ -271,21 +266,24 @@ class Provisioner:
             await work()
         except TargetError:
             failed = True  # already in the pass's log entry, per target
+        except BaseException:  # unfinished (the store went away, a bug): the worker takes it over
+            with contextlib.suppress(Exception):
+                await self.store.defer(lease, FAILED_RETRY_SECONDS)
+            raise
         finally:
             PASSES.set(None)
-            if lease.entry is not None:
-                if failed:  # the worker retries it, with its usual backoff from here on
-                    await self.store.defer(lease.entry, FAILED_RETRY_SECONDS)
-                else:
-                    await self.store.ack(lease.entry)
+        if failed:  # the worker retries it, with its usual backoff from here on
+            await self.store.defer(lease, FAILED_RETRY_SECONDS)
+        else:  # done; a change that arrived meanwhile keeps the entry for the worker
+            await self.store.ack(lease)
         return passes, failed
 
-    async def _lease(self, resource_type: str, scim_id: str) -> _Lease:
+    async def _lease(self, resource_type: str, scim_id: str) -> QueueEntry:
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             entry = await self.store.lease(resource_type, scim_id, self.consumer, LEASE_SECONDS, STANDARD_LANE)
             if entry is not None:
-                return _Lease(entry)
+                return entry
             if time.monotonic() > deadline:
                 raise ProvisionError(
                     409,
