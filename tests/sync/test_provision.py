@@ -237,6 +237,9 @@ def test_an_unknown_user_is_404_and_a_group_of_more_than_50_is_400(busy: World) 
         group = busy.scim.post("/Groups", json={"schemas": [GROUP], "displayName": "All hands", "members": members})
         refused = client.post(f"/admin/api/groups/{group.json()['id']}/provision")
         assert refused.status_code == 400 and "at most 50" in refused.json()["error"]
+        dry = client.post(f"/admin/api/users/{members[0]['value']}/provision", params={"dry_run": "true"})
+        assert dry.status_code == 200 and dry.json()["dry_run"] is True
+        assert [s["step"] for s in dry.json()["steps"]] == STEP_KINDS[:-1]
 
 
 def test_provisioning_while_the_worker_syncs_the_same_user_makes_no_duplicate_and_applies_nothing_twice(
