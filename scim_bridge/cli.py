@@ -1,4 +1,5 @@
-"""`scim-bridge serve | sandbox | plan | replay | audit | credentials | emulate`.
+"""`scim-bridge serve | sandbox | plan | explain | provision | provisioning | reconcile | review |
+replay | held | audit | credentials | emulate`.
 
 Settings are also SCIM_BRIDGE_* variables."""
 
@@ -53,6 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     explain_cmd.add_argument("user", help="a SCIM id or userName")
     explain_cmd.add_argument("--policy", required=False, help="the policy to explain with [SCIM_BRIDGE_POLICY]")
     explain_cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    provision_cmd = commands.add_parser("provision", help="sync one user (or a group of ≤ 50) now and show each step")
+    _common(provision_cmd)
+    provision_cmd.add_argument("user", help="a SCIM id or userName (with --group: a group's id or displayName)")
+    provision_cmd.add_argument("--group", action="store_true", help="provision a group and its members")
+    provision_cmd.add_argument("--dry-run", action="store_true", help="show the steps and actions; write nothing")
+    provision_cmd.add_argument("--policy", required=False, help="the policy [SCIM_BRIDGE_POLICY]")
+    provision_cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    log_cmd = commands.add_parser("provisioning", help="the provisioning log: one entry per object per sync pass")
+    _common(log_cmd)
+    log_cmd.add_argument("--user", help="SCIM id or userName")
+    log_cmd.add_argument("--group", help="SCIM id or displayName (the group's entries and its members')")
+    log_cmd.add_argument("--target", help="cloudinary, iconik…")
+    log_cmd.add_argument("--status", choices=["success", "failure", "skipped", "held", "warning"])
+    log_cmd.add_argument("--correlation", help="one request's or provision's correlation id")
+    log_cmd.add_argument("--since", help="ISO 8601 time (UTC unless it says otherwise)")
+    log_cmd.add_argument("--until", help="ISO 8601 time, exclusive")
+    log_cmd.add_argument("--format", choices=["text", "json", "csv"], default="text", help="json: one entry a line")
+    log_cmd.add_argument("--output", help="file to write (default: standard output)")
 
     reconcile_cmd = commands.add_parser("reconcile", help="compare every target with the directory; --apply repairs")
     _common(reconcile_cmd)
@@ -281,6 +302,7 @@ def sandbox(args: argparse.Namespace) -> int:
     )
     print(f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state", flush=True)
     print(f"  iconik    {access['iconik']['base_url']}/_emulator/state", flush=True)
+    print(f"  CLI       --store {access['cli']['store']} --policy {access['cli']['policy']}", flush=True)
     print("  sample directory (37 users, 11 groups) and sample policy loaded; watch the targets fill", flush=True)
     server.run(app, Settings(host=args.host, port=args.port, log_level="warning"))
     return 0
@@ -311,6 +333,70 @@ def explain_user(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(result.as_json(), indent=2) if args.json else "\n".join(result.lines()))
     return 0
+
+
+def provision(args: argparse.Namespace) -> int:
+    """Exit 0: done (or dry run); 1: a target failed, or no such user or group."""
+    from .audit.trail import AuditTrail
+    from .sync.engine import SyncEngine
+    from .sync.provision import Provisioner, ProvisionError, lines
+    from .targets.http import CALL_OBSERVER
+
+    settings, policy = _policy(args, "provision")
+
+    async def work(store: Any, targets: Any) -> int:
+        trail = AuditTrail(store)
+        CALL_OBSERVER.set(trail.record_target_call)  # the provision's target calls are in the audit trail
+        provisioner = Provisioner(SyncEngine(store, policy, targets))
+        try:
+            if args.group:
+                answer = await provisioner.group(args.user, args.dry_run)
+            else:
+                answer = await provisioner.user(args.user, args.dry_run)
+        except ProvisionError as error:
+            print(f"scim-bridge provision: {error.message}", file=sys.stderr)
+            return 1
+        finally:
+            await trail.flush()
+        print(json.dumps(answer, indent=1) if args.json else "\n".join(lines(answer)))
+        return 1 if answer["status"] == "failure" else 0
+
+    return int(_with_targets(settings, policy, work))
+
+
+def provisioning_log(args: argparse.Namespace) -> int:
+    from .audit import provisioning
+    from .audit.trail import AuditTrail, parse_time
+
+    try:
+        filters = provisioning.ProvisioningFilter(
+            user=args.user,
+            group=args.group,
+            target=args.target,
+            status=args.status,
+            correlation=args.correlation,
+            since=parse_time(args.since),
+            until=parse_time(args.until),
+        )
+    except ValueError as error:
+        raise ConfigError(f"--since/--until: {error}") from None
+
+    async def work(store: Any) -> int:
+        trail = AuditTrail(store)
+        await trail.flush()  # chain what is still pending (Redis), so the log is complete
+        handle = open(args.output, "wb") if args.output else sys.stdout.buffer
+        fmt = "jsonl" if args.format == "json" else args.format
+        try:
+            async for chunk in provisioning.export(provisioning.entries(trail, filters), fmt):
+                handle.write(chunk)
+        finally:
+            if args.output:
+                handle.close()
+            else:
+                handle.flush()
+        return 0
+
+    return int(_with_store(_settings(args), work))
 
 
 def reconcile(args: argparse.Namespace) -> int:
@@ -499,6 +585,10 @@ def main(argv: list[str] | None = None) -> int:
             return plan_changes(args)
         if args.command == "explain":
             return explain_user(args)
+        if args.command == "provision":
+            return provision(args)
+        if args.command == "provisioning":
+            return provisioning_log(args)
         if args.command == "reconcile":
             return reconcile(args)
         if args.command == "review":

@@ -114,6 +114,7 @@ def build_sandbox(
             "auth_token": ico_state.auth_token,
         },
         "admin": {"base_url": f"{base}/admin/api", "token": admin_token},
+        "cli": {"store": settings.store, "policy": str(workdir / "policy.yml")},  # for explain, provision…
     }
     return app, access
 

@@ -205,9 +205,17 @@ class Store(Protocol):
         """Drop a processed entry, unless the resource changed again since it was claimed."""
 
     async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
-        """Keep a claimed entry leased for `delay_seconds` (a retry with backoff), counting the
-        attempt; returns the number of failed attempts so far. A new change to the resource
+        """Keep a claimed entry leased for `delay_seconds` (a retry with backoff, owned by no one),
+        counting the attempt; returns the number of failed attempts so far. A new change to the resource
         meanwhile does not shorten the delay, but it is not lost either."""
+
+    async def lease(
+        self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE
+    ) -> QueueEntry | None:
+        """Lease one resource's queue entry for `consumer`, creating it (in `lane`) when none is
+        queued, so no worker claims the resource meanwhile (provision on demand). None while another
+        consumer works on it (a deferred entry, whose worker is done with it, can be taken). Release
+        it with ack (a change meanwhile makes it claimable again) or defer."""
 
     async def queue_depth(self) -> QueueDepth: ...
 

@@ -63,6 +63,7 @@ from .base import (
     GENESIS_HASH,
     LANES,
     REVOCATION_LANE,
+    STANDARD_LANE,
     AuditEntry,
     AuditHead,
     NotFound,
@@ -219,7 +220,34 @@ local key = ARGV[1]
 if not redis.call('HGET', 'sb:q:gen', key) then return 0 end
 redis.call('ZREM', 'sb:q:lane:' .. (redis.call('HGET', 'sb:q:where', key) or 'standard'), key)
 redis.call('ZADD', 'sb:q:leases', ARGV[2], key)
+redis.call('HDEL', 'sb:q:owner', key)  -- waiting out its backoff: nobody works on it
 return redis.call('HINCRBY', 'sb:q:attempts', key, 1)
+"""
+
+_LEASE = """
+-- ARGV: key, lane (when none is queued), consumer, now, lease_seconds. One resource's entry for
+-- one consumer (provision on demand); {} while another consumer holds it. Re-sent, the same
+-- consumer gets it again.
+local key, lane, consumer, now, lease = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local owner = redis.call('HGET', 'sb:q:owner', key)
+local until_ = redis.call('ZSCORE', 'sb:q:leases', key)
+if owner and until_ and tonumber(until_) > now and string.sub(owner, 1, #consumer + 1) ~= consumer .. '|' then
+  return {}
+end
+local gen = redis.call('HGET', 'sb:q:gen', key)
+local where = redis.call('HGET', 'sb:q:where', key)
+if not gen then
+  gen = tostring(redis.call('HINCRBY', 'sb:q:gen', key, 1))
+  where = lane
+  redis.call('HSET', 'sb:q:where', key, lane)
+elseif where then
+  redis.call('ZREM', 'sb:q:lane:' .. where, key)
+else
+  where = 'standard'
+end
+redis.call('ZADD', 'sb:q:leases', now + lease, key)
+redis.call('HSET', 'sb:q:owner', key, consumer .. '|' .. gen)
+return {where, gen, redis.call('HGET', 'sb:q:attempts', key) or '0', redis.call('HGET', 'sb:q:corr', key) or ''}
 """
 
 _ACK = """
@@ -376,6 +404,7 @@ class RedisStore:
         for name, source in (
             ("enqueue", _STANDALONE_ENQUEUE),
             ("ack", _ACK),
+            ("lease", _LEASE),
             ("audit_chain", _AUDIT_CHAIN),
             ("audit_seek", _AUDIT_SEEK),
             ("audit_prune", _AUDIT_PRUNE),
@@ -568,6 +597,16 @@ class RedisStore:
     async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
         key = entry.token.rsplit("|", 1)[0]
         return int(await self._script("defer", [key, time.time() + delay_seconds]))
+
+    async def lease(
+        self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE
+    ) -> QueueEntry | None:
+        key = f"{resource_type}/{id}"
+        answer = await self._script("lease", [key, lane, consumer, time.time(), lease_seconds])
+        if not answer:
+            return None
+        where, generation, attempts, correlation = (part.decode() for part in answer)
+        return QueueEntry(resource_type, id, where, f"{key}|{generation}", int(attempts), correlation or None)
 
     @_translate_outage
     async def queue_depth(self) -> QueueDepth:

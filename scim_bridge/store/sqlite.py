@@ -21,6 +21,7 @@ from .base import (
     GENESIS_HASH,
     LANES,
     REVOCATION_LANE,
+    STANDARD_LANE,
     AuditEntry,
     AuditHead,
     NotFound,
@@ -392,13 +393,41 @@ class SqliteStore:
     async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
         def apply(conn: sqlite3.Connection) -> int:
             conn.execute(
-                "UPDATE queue SET lease_until = ?, attempts = attempts + 1 WHERE type = ? AND id = ?",
+                "UPDATE queue SET lease_until = ?, consumer = NULL, attempts = attempts + 1 WHERE type = ? AND id = ?",
                 (time.time() + delay_seconds, entry.resource_type, entry.id),
             )
             row = conn.execute(
                 "SELECT attempts FROM queue WHERE type = ? AND id = ?", (entry.resource_type, entry.id)
             ).fetchone()
             return int(row[0]) if row else 0
+
+        return await self._write(apply)
+
+    async def lease(
+        self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE
+    ) -> QueueEntry | None:
+        def apply(conn: sqlite3.Connection) -> QueueEntry | None:
+            now = time.time()
+            row = conn.execute(
+                "SELECT lane, generation, lease_until, consumer, attempts, correlation FROM queue "
+                "WHERE type = ? AND id = ?",
+                (resource_type, id),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO queue (type, id, lane, generation, enqueued, lease_until, consumer) "
+                    "VALUES (?, ?, ?, 1, ?, ?, ?)",
+                    (resource_type, id, lane, time.time_ns(), now + lease_seconds, consumer),
+                )
+                return QueueEntry(resource_type, id, lane, "1")
+            queued_lane, generation, until, holder, attempts, correlation = row
+            if until > now and holder is not None and holder != consumer:
+                return None  # a worker is processing it now
+            conn.execute(
+                "UPDATE queue SET lease_until = ?, consumer = ? WHERE type = ? AND id = ?",
+                (now + lease_seconds, consumer, resource_type, id),
+            )
+            return QueueEntry(resource_type, id, queued_lane, f"{generation}", attempts, correlation)
 
         return await self._write(apply)
 

@@ -24,11 +24,13 @@ import orjson
 from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import Forbidden, RetryableError, Target, TargetError, TargetUser
+from . import passlog
 from .access import expired, expiry_of
 from .access_sync import AccessSync
-from .brake import ALLOW, HOLD, Brake
+from .brake import ALLOW, HOLD, Brake, Verdict
 from .guardrails import withheld_groups
 from .idmap import IdMap
+from .passlog import Applied, group_pass, role_reason, user_pass
 from .policy import Policy, UserFacts
 
 ACCESS_ENTRY = ("Access", "grants")  # the queue entry that re-applies every folder / collection grant
@@ -119,13 +121,22 @@ class SyncEngine:
         if agencies and any(name.lower() in agencies for name in groups.values()):
             await self.request_access_sync()  # whether the agency's own key stays on depends on its members
         failures: list[Exception] = []
-        for name, target in self.targets.items():  # one target's failure must not hold up the other
-            desired = self.desired_user(name, document, groups)
-            try:
-                await self._apply_user(name, target, scim_id, desired, record.version if record else 0)
-            except TargetError as error:
-                await self.idmap.mark_failed(name, "User", scim_id, str(error))
-                failures.append(error)
+        facts = UserFacts.of(document or {"userName": ""}, sorted(groups.values()))
+        external = document is not None and self.policy.is_external(facts)
+        done = user_pass(scim_id, document, groups, external, CORRELATION_ID.get())
+        with done.collecting_calls():  # the provisioning log counts each target's calls
+            for name, target in self.targets.items():  # one target's failure must not hold up the other
+                desired = self.desired_user(name, document, groups)
+                step = done.step(name)
+                step.desired, step.role_rule = desired, role_reason(self.policy, name, facts) if document else None
+                try:
+                    version = record.version if record else 0
+                    step.applied = await self._apply_user(name, target, scim_id, desired, version)
+                except TargetError as error:
+                    step.error = str(error)
+                    await self.idmap.mark_failed(name, "User", scim_id, str(error))
+                    failures.append(error)
+        await passlog.append(self.store, done)  # one audit append per pass
         if failures:  # retried as a whole; targets already in step are no-ops then
             raise next((f for f in failures if isinstance(f, RetryableError)), failures[0])
 
@@ -181,20 +192,23 @@ class SyncEngine:
 
     async def _apply_user(
         self, target_name: str, target: Target, scim_id: str, desired: DesiredUser, version: int = 0
-    ) -> None:
+    ) -> Applied:
+        """Converge one target; returns the ID map entry before and after (the provisioning log)."""
         known = await self.idmap.get(target_name, "User", scim_id)
         if known is not None and not known.get("id"):
             known = None  # recorded as not provisioned: nothing exists in the target
-        if known and not await self._brake_allows(target_name, scim_id, known, desired, version):
-            return
+        if known:
+            verdict = await self._brake_verdict(target_name, scim_id, known, desired, version)
+            if verdict != ALLOW:
+                return Applied(known, known, verdict)
         if not desired.exists:
             if known:
                 await target.delete_user(known["id"])
                 await self.idmap.forget(target_name, "User", scim_id)
-            return
+            return Applied(known, None)
         if desired.account is None:  # the directory deleted it; policy keeps the account disabled
             if not known:
-                return
+                return Applied(None, None)
             account = TargetUser(**{**known["applied"], "enabled": False})
             wanted: dict[str, str] = (
                 {}
@@ -207,17 +221,18 @@ class SyncEngine:
                 await self.idmap.put(
                     target_name, "User", scim_id, {"status": "not-provisioned", "error": "inactive in the directory"}
                 )
-                return
+                return Applied(None, None)
         applied = asdict(account)
         target_id = known["id"] if known else None
         current: dict[str, str] = dict(known.get("groups", {})) if known else {}
+        created: bool | None = None
         if not known or known.get("applied") != applied or known.get("status") != "synced":
             joining: dict[str, str] = {}
             if target_id is None and target.memberships_on_create and account.enabled:
                 for key, group_name in wanted.items():  # groups exist before the account that joins them
                     joining[key] = await self._target_group(target_name, target, key, group_name)
             ensured = await target.ensure_user(account, target_id, tuple(joining.values()))
-            target_id = ensured.id
+            target_id, created = ensured.id, (ensured.created if not known else None)
             current.update({key: gid for key, gid in joining.items() if gid in ensured.joined})
             # Progress is kept, so a retry after a failure below neither looks the account up again
             # nor loses it; the status says the membership is not finished yet.
@@ -253,34 +268,31 @@ class SyncEngine:
                 lambda key, name: self._target_project(target_name, access, key, name),
                 lambda pid: access.add_project_member(pid, user_id),
             )
-        await self.idmap.put(
-            target_name,
-            "User",
-            scim_id,
-            {
-                "id": target_id,
-                "applied": applied,
-                "groups": current,
-                "group_names": wanted,
-                "status": "synced",
-                "error": desired.note,
-                "projects": projects,
-            },
-        )
+        after = {
+            "id": target_id,
+            "applied": applied,
+            "groups": current,
+            "group_names": wanted,
+            "status": "synced",
+            "error": desired.note,
+            "projects": projects,
+        }
+        await self.idmap.put(target_name, "User", scim_id, after)
+        return Applied(known, after, created=created)
 
-    async def _brake_allows(
+    async def _brake_verdict(
         self, target_name: str, scim_id: str, known: dict[str, Any], desired: DesiredUser, version: int
-    ) -> bool:
+    ) -> Verdict:
         """Ask the deprovision brake about a change that takes access away (sync/brake.py); a held or
         rejected change leaves the target as it is and says so in the ID map."""
         kinds = _revocations(known, desired, self.policy.deprovision)
         if not kinds:
             if known.get("status") in ("held", "kept"):  # the directory no longer asks for it
                 await self.brake.withdraw(target_name, "User", scim_id)
-            return True
+            return ALLOW
         verdict = await self.brake.admit(target_name, "User", scim_id, kinds, version, CORRELATION_ID.get())
         if verdict == ALLOW:
-            return True
+            return ALLOW
         note = (
             "held by the deprovision brake: approve or reject it (scim-bridge held)"
             if verdict == HOLD
@@ -289,7 +301,7 @@ class SyncEngine:
         await self.idmap.put(
             target_name, "User", scim_id, {**known, "status": "held" if verdict == HOLD else "kept", "error": note}
         )
-        return False
+        return verdict
 
     async def _target_project(self, target_name: str, access: Any, key: str, name: str) -> str:
         """The iconik project of a project-team group, creating or adopting it once."""
@@ -340,21 +352,32 @@ class SyncEngine:
         agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
         if agencies and (document is None or document.get("displayName", "").lower() in agencies):
             await self.request_access_sync()  # an agency's members changed (or a group went): its key follows
-        for name, target in self.targets.items():
-            try:
-                await self._apply_group(name, target, scim_id, mirrored, record.version if record else 0)
-                await self._apply_project(name, target, scim_id, project)
-            except TargetError as error:
-                await self.idmap.mark_failed(name, "Group", scim_id, str(error))
-                failures.append(error)
+        done = group_pass(scim_id, document, len(members), CORRELATION_ID.get())
+        done.directory.update(joined=len(members - before), left=len(removed))  # re-queued users
+        with done.collecting_calls():
+            for name, target in self.targets.items():
+                step = done.step(name)
+                try:
+                    step.action, step.changes = await self._apply_group(
+                        name, target, scim_id, mirrored, record.version if record else 0
+                    )
+                    await self._apply_project(name, target, scim_id, project)
+                except TargetError as error:
+                    step.error = str(error)
+                    await self.idmap.mark_failed(name, "Group", scim_id, str(error))
+                    failures.append(error)
         await self.idmap.set_last_members(scim_id, members if document else None)
+        await passlog.append(self.store, done)
         if failures:
             raise next((f for f in failures if isinstance(f, RetryableError)), failures[0])
 
     async def _apply_group(
         self, target_name: str, target: Target, scim_id: str, mirrored: str | None, version: int = 0
-    ) -> None:
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Converge one target; returns the action and the name change (the provisioning log)."""
         known = await self.idmap.get(target_name, "Group", scim_id)
+        old_name = known.get("name") if known and known.get("id") else None
+        change = [{"property": "name", "old": old_name, "new": mirrored}] if old_name != mirrored else []
         if mirrored:
             if not known or known.get("name") != mirrored or known.get("status") != "synced":
                 async with self._group_locks.setdefault(f"{target_name}:Group:{scim_id}", asyncio.Lock()):
@@ -364,15 +387,18 @@ class SyncEngine:
                     )
                     if not known or known.get("id") != group_id or known.get("name") != mirrored:
                         await self.request_access_sync(mirrored, known.get("name") if known else None)
+            return ("create" if old_name is None else "rename" if change else "none"), change
         elif known and known.get("id"):  # deleted, or no longer mirrored: its members were re-queued
             verdict = await self.brake.admit(target_name, "Group", scim_id, ["delete-group"], version)
             if verdict != ALLOW:  # the group and its members' access stay until an operator decides
                 status = "held" if verdict == HOLD else "kept"
                 await self.idmap.put(target_name, "Group", scim_id, {**known, "status": status})
-                return
+                return status, []
             await target.delete_group(known["id"])
             await self.idmap.forget(target_name, "Group", scim_id)
             await self.request_access_sync(known.get("name"))
+            return "delete", change
+        return "none", []
 
     async def _apply_project(self, target_name: str, target: Target, scim_id: str, project: str | None) -> None:
         """A project team's group renamed → the project follows; gone → closed per policy."""

@@ -17,6 +17,7 @@ from ..store import Store
 from .access_sync import policy_grants
 from .engine import SyncEngine
 from .idmap import IdMap
+from .passlog import role_reason
 from .policy import Policy, UserFacts
 
 
@@ -69,7 +70,7 @@ async def explain(store: Store, policy: Policy, who: str) -> Explanation | None:
         items: list[tuple[str, str]] = []
         account = desired.account
         if account is not None:
-            items.append((f"role {account.role}", _role_reason(policy, target, facts)))
+            items.append((f"role {account.role}", role_reason(policy, target, facts)))
             items.append(
                 (
                     f"account {'enabled' if account.enabled else 'disabled'}",
@@ -106,11 +107,4 @@ async def explain(store: Store, policy: Policy, who: str) -> Explanation | None:
     return result
 
 
-def _role_reason(policy: Policy, target: str, facts: UserFacts) -> str:
-    for index, rule in enumerate(policy.roles):
-        if getattr(rule, target) and rule.when.matches(facts):
-            when = rule.when.model_dump(exclude_none=True)
-            reason = f"roles[{index}] when {when}"
-            role, note = policy.role_for(target, facts)
-            return f"{reason}; {note}" if note else reason
-    return "default role (no roles rule matched)"
+_role_reason = role_reason  # audit/review.py imports it by this name

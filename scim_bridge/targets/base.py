@@ -148,6 +148,12 @@ class Target(ABC):
     async def list_users(self) -> list[TargetAccount]:
         """Every account, with its groups."""
 
+    async def find_account(self, email: str) -> TargetAccount | None:
+        """The account holding `email`, as adoption would find it (provision on demand shows it when
+        the ID map has none). The default reads the whole listing; translators override it with
+        their by-email lookup."""
+        return next((a for a in await self.list_accounts() if a.email.lower() == email.lower()), None)
+
     async def list_accounts(self) -> list[TargetAccount]:
         """Every account, with its groups only when `listing_carries_groups`: a target whose
         `list_users` fetches groups per account overrides this with the cheaper listing (reconcile,

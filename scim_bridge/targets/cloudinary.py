@@ -95,6 +95,12 @@ class CloudinaryTarget(Target):
     async def _all_emails(self) -> dict[str, str]:
         return {a.email.lower(): a.id for a in await self._list_accounts()}
 
+    async def find_account(self, email: str) -> TargetAccount | None:
+        found = await self._find_by_email(email)
+        if found is None:
+            return None
+        return TargetAccount(found["id"], found["email"], found.get("role", ""), bool(found.get("enabled")))
+
     async def _find_by_email(self, email: str) -> dict[str, Any] | None:
         existing = await self.http.call("GET", "/users", params={"emails": email})
         return next((u for u in existing.json().get("users", []) if u["email"].lower() == email.lower()), None)

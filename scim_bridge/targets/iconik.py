@@ -87,6 +87,13 @@ class IconikTarget(Target):
             self._asked_current = True
         return self._own_id
 
+    async def find_account(self, email: str) -> TargetAccount | None:
+        found = await self._find_by_email(email)
+        if found is None:
+            return None
+        active = found.get("status") == "ACTIVE"
+        return TargetAccount(found["id"], found.get("email") or "", found.get("type", ""), active)
+
     async def _find_by_email(self, email: str) -> dict[str, Any] | None:
         page = (await self.http.call("GET", "/users/", params={"email": email, "per_page": 10})).json()
         return next((u for u in page.get("objects", []) if (u.get("email") or "").lower() == email.lower()), None)

@@ -253,6 +253,44 @@ async def test_claiming_one_lane_only(store: Store) -> None:
     assert [e.id for e in await store.claim("worker")] == ["joiner"]
 
 
+async def test_a_lease_keeps_workers_off_one_resource_until_it_is_acked(store: Store) -> None:
+    lease = await store.lease("User", "u1", "provision", 30)
+    assert lease is not None
+    assert await store.claim("worker") == []  # created leased: no worker takes it meanwhile
+    await store.ack(lease)
+    assert (await store.queue_depth()).total == 0
+
+
+async def test_a_lease_waits_for_the_worker_that_holds_the_entry(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [entry] = await store.claim("worker")
+    assert await store.lease("User", "u1", "provision", 30) is None
+    await store.ack(entry)
+    lease = await store.lease("User", "u1", "provision", 30)
+    assert lease is not None
+    assert await store.lease("User", "u1", "provision", 30) is not None  # the holder may ask again
+
+
+async def test_a_queued_entry_leased_and_changed_meanwhile_comes_back_to_the_workers(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    lease = await store.lease("User", "u1", "provision", 30)
+    assert lease is not None and await store.claim("worker") == []
+    await store.enqueue("User", "u1", STANDARD_LANE)  # a SCIM write during the provision
+    await store.ack(lease)
+    [again] = await store.claim("worker")
+    assert again.id == "u1"
+
+
+async def test_a_deferred_entry_can_be_leased_at_once(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [entry] = await store.claim("worker")
+    await store.defer(entry, 300)  # waiting out its backoff: nobody works on it
+    lease = await store.lease("User", "u1", "provision", 30)
+    assert lease is not None
+    await store.ack(lease)
+    assert (await store.queue_depth()).total == 0
+
+
 # Redis only ------------------------------------------------------------------------------------
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:

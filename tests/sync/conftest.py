@@ -26,6 +26,7 @@ class World:
     iconik: iconik.IconikState
     cloudinary_url: str
     iconik_url: str
+    policy: Path | None = None  # the policy file (also when the bridge runs without a worker)
 
     def converge(self, predicate: Callable[[World], bool], timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -120,8 +121,11 @@ def make_world(
     target_rate: float = 200,
     before_start: Callable[[cloudinary.CloudinaryState], None] | None = None,
     cloudinary_switches: cloudinary.CloudinarySwitches | None = None,
+    sync: bool = True,
     **policy_changes: Any,
 ) -> Iterator[World]:
+    """sync=False: the bridge serves SCIM and the admin API with no worker (policy.yml is still
+    written, for the CLI commands a test runs against the same store)."""
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     if before_start is not None:
         before_start(cld_state)
@@ -160,10 +164,12 @@ def make_world(
         }
         (tmp_path / "policy.yml").write_text(yaml.safe_dump(policy))
         with (
-            LiveBridge(store_url, policy=tmp_path / "policy.yml", admin_tokens=["admin-token-for-tests"]) as bridge,
+            LiveBridge(
+                store_url, policy=tmp_path / "policy.yml" if sync else None, admin_tokens=["admin-token-for-tests"]
+            ) as bridge,
             bridge.client() as scim,
         ):
-            yield World(bridge, scim, cld_state, ico_state, cld.url, ico.url)
+            yield World(bridge, scim, cld_state, ico_state, cld.url, ico.url, tmp_path / "policy.yml")
 
 
 @pytest.fixture
