@@ -30,6 +30,7 @@ from .brake import ALLOW, HOLD, Brake
 from .guardrails import withheld_groups
 from .idmap import IdMap
 from .policy import Policy, UserFacts
+from .quarantine import Quarantine
 
 ACCESS_ENTRY = ("Access", "grants")  # the queue entry that re-applies every folder / collection grant
 EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch seconds)
@@ -54,6 +55,7 @@ class SyncEngine:
         self.idmap = IdMap(store)
         self.access = AccessSync(store, policy, targets)
         self.brake = Brake(store, policy.safety.deprovision, list(targets))
+        self.quarantine = Quarantine(store, policy.safety.quarantine, list(targets))
         self._group_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -76,10 +78,20 @@ class SyncEngine:
     async def sync_access(self) -> None:
         """Folder roles and collection ACLs for the managed groups (sync/access_sync.py)."""
         self.access.rerun = False
+        # A quarantined target's grants wait for it (sync/quarantine.py); the others go on.
+        held = [name for name in self.targets if await self.quarantine.holds(name, *ACCESS_ENTRY)]
         try:
-            await self.access.sync()
-        except Forbidden as error:  # a permission model or rights mismatch: nothing will work until fixed
-            log.error("access: grants cannot be applied: %s", error)
+            await self.access.sync(skip=held)
+        except TargetError as error:
+            if [
+                n
+                for n in self.targets
+                if n not in held and await self.quarantine.after_failure(n, error, *ACCESS_ENTRY, core=False)
+            ]:
+                await self.request_access_sync()  # quarantined meanwhile: the other targets' grants run again
+                return
+            if isinstance(error, Forbidden):  # a permission model or rights mismatch: nothing will work until fixed
+                log.error("access: grants cannot be applied: %s", error)
             raise
         if self.access.rerun:
             await self.request_access_sync()
@@ -120,10 +132,14 @@ class SyncEngine:
             await self.request_access_sync()  # whether the agency's own key stays on depends on its members
         failures: list[Exception] = []
         for name, target in self.targets.items():  # one target's failure must not hold up the other
+            if await self.quarantine.holds(name, "User", scim_id):
+                continue  # parked until the target answers again (sync/quarantine.py)
             desired = self.desired_user(name, document, groups)
             try:
                 await self._apply_user(name, target, scim_id, desired, record.version if record else 0)
             except TargetError as error:
+                if await self.quarantine.after_failure(name, error, "User", scim_id):
+                    continue  # parked, not retried: no attempt spent while the target is out
                 await self.idmap.mark_failed(name, "User", scim_id, str(error))
                 failures.append(error)
         if failures:  # retried as a whole; targets already in step are no-ops then
@@ -341,10 +357,14 @@ class SyncEngine:
         if agencies and (document is None or document.get("displayName", "").lower() in agencies):
             await self.request_access_sync()  # an agency's members changed (or a group went): its key follows
         for name, target in self.targets.items():
+            if await self.quarantine.holds(name, "Group", scim_id):
+                continue  # parked until the target answers again (sync/quarantine.py)
             try:
                 await self._apply_group(name, target, scim_id, mirrored, record.version if record else 0)
                 await self._apply_project(name, target, scim_id, project)
             except TargetError as error:
+                if await self.quarantine.after_failure(name, error, "Group", scim_id):
+                    continue
                 await self.idmap.mark_failed(name, "Group", scim_id, str(error))
                 failures.append(error)
         await self.idmap.set_last_members(scim_id, members if document else None)
