@@ -183,7 +183,7 @@ def test_a_target_failing_most_of_its_calls_is_quarantined_and_nothing_becomes_a
         assert health(world)["iconik"]["state"] in ("ok", "degraded")
 
 
-def test_a_target_answering_4xx_or_429_is_not_quarantined(tmp_path: Path) -> None:
+def test_a_target_refusing_every_object_with_a_4xx_is_not_quarantined(tmp_path: Path) -> None:
     receiver = Receiver()
     with (
         LiveApp(receiver.app()) as hook,
