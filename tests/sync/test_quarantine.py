@@ -14,10 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 
 from scim_bridge.sync.policy import PolicyError, load_policy
 from tests.emulators.live import LiveApp
+from tests.live import LiveBridge
 from tests.sync.conftest import World, make_world
 from tests.sync.receivers import SECRET, Receiver
 
@@ -214,3 +216,34 @@ def test_quarantine_thresholds_out_of_range_are_refused_at_load_naming_the_field
     policy.write_text(yaml.safe_dump({"safety": {"quarantine": quarantine}}))
     with pytest.raises(PolicyError, match=message.replace("(", r"\(")):
         load_policy(policy)
+
+
+def test_a_quarantine_is_shared_by_replicas_and_outlives_the_replica_that_began_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    redis.Redis.from_url(redis_url).flushdb()
+    receiver = Receiver()
+    with LiveApp(receiver.app()) as hook, quarantine_world(tmp_path, redis_url, hook.url) as world:
+        user(world, "eve")
+        world.converge(lambda w: w.ico_user("eve@example.com") and w.cld_user("eve@example.com"))
+        faults(world.iconik_url, credentials_revoked=True)
+        user(world, "fay")
+        wait_for(lambda: health(world)["iconik"]["state"] == "quarantined", BOUND, "the quarantine")
+        with (
+            LiveBridge(redis_url, policy=tmp_path / "policy.yml", admin_tokens=["admin-token-for-tests"]) as other,
+            other.client() as scim,
+        ):
+            world.bridge.__exit__(None, None, None)  # the replica that began it goes away
+            seen = httpx.get(f"{other.root}/admin/api/targets", headers=ADMIN).json()["targets"]["iconik"]
+            assert seen["state"] == "quarantined" and seen["trigger"] == "credentials"
+            assert scim.post("/Users", json={"schemas": [USER], "userName": "gus@example.com"}).status_code == 201
+            wait_for(lambda: any(u["email"] == "gus@example.com" for u in list(world.cloudinary.users.values())))
+            before = len(world.iconik.calls)
+            time.sleep(3)
+            assert all(c["path"] == "/API/users/v1/users/" for c in world.iconik.calls[before:])  # probes only
+            faults(world.iconik_url, credentials_revoked=False)
+            world.converge(lambda w: w.ico_user("fay@example.com") and w.ico_user("gus@example.com"))
+            emails = [u["email"] for u in world.iconik.users.values()]
+            assert len(emails) == len(set(emails)) == 4
+            wait_for(lambda: receiver.events("quarantine.left"), 10, "the notification that it is over")
+            assert len(receiver.events("quarantine.entered")) == 1  # told once, whichever replica saw it
