@@ -83,12 +83,11 @@ class SyncEngine:
         try:
             await self.access.sync(skip=held)
         except TargetError as error:
-            if [
-                n
-                for n in self.targets
-                if n not in held and await self.quarantine.after_failure(n, error, *ACCESS_ENTRY, core=False)
-            ]:
-                await self.request_access_sync()  # quarantined meanwhile: the other targets' grants run again
+            quarantined = [n for n in self.targets if n not in held and await self.quarantine.blocks(n)]
+            if quarantined:  # a target was quarantined meanwhile: its grants wait, the others run again
+                for name in quarantined:
+                    await self.quarantine.park(name, *ACCESS_ENTRY)
+                await self.request_access_sync()
                 return
             if isinstance(error, Forbidden):  # a permission model or rights mismatch: nothing will work until fixed
                 log.error("access: grants cannot be applied: %s", error)
