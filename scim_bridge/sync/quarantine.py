@@ -231,6 +231,16 @@ class Quarantine:
             await self._event("quarantine.entered", target, details)
         return won
 
+    async def probe_now(self, target: str, by: str) -> bool:
+        """An operator fixed the cause: bring the next probe forward to now (False: not quarantined)."""
+        raw = await self.store.kv_get(STATE, target)
+        if raw is None:
+            return False
+        record = {**orjson.loads(raw), "next_probe": time.time()}
+        await self.store.kv_put(STATE, target, orjson.dumps(record))
+        await self._audit("probe-requested", target, {"by": by})
+        return True
+
     async def tick(self, probes: Mapping[str, Callable[[], Awaitable[None]]]) -> None:
         """One round of the runtime's watch loop: probe what is due, release what is parked."""
         for target in self.targets:

@@ -4,6 +4,9 @@
                                reason, probes so far, next probe, last probe's outcome, this
                                replica's recent failure ratio, changes parked; the brake's state;
                                and the notification channels configured (never their secrets)
+    POST /admin/api/targets/{name}/probe
+                               probe a quarantined target now (the cause was fixed): it resumes at
+                               once if the probe succeeds; 409 when it is not quarantined
 
 Without a sync policy it answers 404.
 """
@@ -28,5 +31,19 @@ async def targets(request: Request) -> JSONResponse:
     )
 
 
+async def probe(request: Request) -> JSONResponse:
+    sync, name = request.app.state.sync, request.path_params["name"]
+    if sync is None or name not in sync.engine.targets:
+        return JSONResponse({"error": f"no target {name!r} is configured"}, 404)
+    principal = request.scope.get("state", {}).get("principal")
+    by = f"admin:{principal.name}" if getattr(principal, "name", None) else "admin"
+    if not await sync.engine.quarantine.probe_now(name, by):
+        return JSONResponse({"error": f"{name} is not quarantined: nothing to probe"}, 409)
+    return JSONResponse({"probe": "requested", "target": name}, 202)
+
+
 def routes(prefix: str) -> list[Route]:
-    return [Route(f"{prefix}/targets", targets, methods=["GET"])]
+    return [
+        Route(f"{prefix}/targets", targets, methods=["GET"]),
+        Route(prefix + "/targets/{name}/probe", probe, methods=["POST"]),
+    ]

@@ -166,7 +166,10 @@ def test_a_target_failing_most_of_its_calls_is_quarantined_and_nothing_becomes_a
     bridge_store_url: str, tmp_path: Path
 ) -> None:
     receiver = Receiver()
-    with LiveApp(receiver.app()) as hook, quarantine_world(tmp_path, bridge_store_url, hook.url) as world:
+    with (
+        LiveApp(receiver.app()) as hook,
+        quarantine_world(tmp_path, bridge_store_url, hook.url, probe_backoff_seconds=[600]) as world,
+    ):
         faults(world.iconik_url, error_rate=1.0, error_status=503)
         names = [f"fail{i}" for i in range(10)]
         for name in names:
@@ -177,8 +180,11 @@ def test_a_target_failing_most_of_its_calls_is_quarantined_and_nothing_becomes_a
         world.converge(lambda w: all(w.cld_user(f"{n}@example.com") for n in names))
         wait_for(lambda: admin(world, "queue")["total"] == 0, what="every entry parked or done")
         assert admin(world, "queue")["dead_letters"] == 0
+        probe = f"{world.bridge.root}/admin/api/targets/iconik/probe"
+        assert httpx.post(probe.replace("iconik", "cloudinary"), headers=ADMIN).status_code == 409  # not quarantined
         faults(world.iconik_url, error_rate=0.0)
-        world.converge(lambda w: all(w.ico_user(f"{n}@example.com") for n in names))
+        assert httpx.post(probe, headers=ADMIN).status_code == 202  # fixed: no need to wait for the schedule
+        world.converge(lambda w: all(w.ico_user(f"{n}@example.com") for n in names), timeout=10)
         emails = [u["email"] for u in world.iconik.users.values()]
         assert len(emails) == len(set(emails)) == 11
         wait_for(lambda: receiver.events("quarantine.left"), 10, "the notification that it is over")
