@@ -253,3 +253,40 @@ def test_a_quarantine_is_shared_by_replicas_and_outlives_the_replica_that_began_
             assert len(emails) == len(set(emails)) == 4
             wait_for(lambda: receiver.events("quarantine.left"), 10, "the notification that it is over")
             assert len(receiver.events("quarantine.entered")) == 1  # told once, whichever replica saw it
+
+
+def test_grants_wait_for_a_quarantined_target_while_the_other_target_gets_them(tmp_path: Path) -> None:
+    access = {
+        "cloudinary": {
+            "product_environment": "production",
+            "folders": [{"path": "catalog", "grants": [{"group": "Product Catalog", "role": "editor"}]}],
+        },
+        "iconik": {
+            "collections": [{"title": "Catalog", "grants": [{"group": "Product Catalog", "permissions": ["read"]}]}]
+        },
+    }
+    receiver = Receiver()
+    with LiveApp(receiver.app()) as hook:
+        (tmp_path / "notify-secret").write_text(SECRET)
+        for world in make_world(
+            tmp_path,
+            f"sqlite:///{tmp_path}/grants.db",
+            target_rate=400,
+            access=access,
+            safety={"quarantine": QUICK},
+            notify={"webhook": {"url": f"{hook.url}/hook", "secret_file": str(tmp_path / "notify-secret")}},
+        ):
+            wait_for(lambda: admin(world, "queue")["total"] == 0, what="the grants run at start")
+            faults(world.iconik_url, credentials_revoked=True)
+            user(world, "trip")  # its account is the first core call: it quarantines iconik
+            wait_for(lambda: health(world)["iconik"]["state"] == "quarantined", BOUND, "the quarantine")
+            cy = user(world, "cy")
+            world.scim.post(
+                "/Groups", json={"schemas": [GROUP], "displayName": "Product Catalog", "members": [{"value": cy}]}
+            )
+            world.converge(lambda w: w.cld_folder_roles("cy@example.com") == {"catalog": {"editor"}})
+            wait_for(lambda: admin(world, "queue")["total"] == 0, what="everything parked or done")
+            assert admin(world, "queue")["dead_letters"] == 0 and health(world)["iconik"]["parked"] >= 3
+            faults(world.iconik_url, credentials_revoked=False)
+            world.converge(lambda w: w.ico_collection_rights("cy@example.com") == {"Catalog": {"read"}})
+            assert admin(world, "queue")["dead_letters"] == 0
