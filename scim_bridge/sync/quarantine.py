@@ -245,7 +245,7 @@ class Quarantine:
         """One round of the runtime's watch loop: probe what is due, release what is parked."""
         for target in self.targets:
             raw = await self.store.kv_get(STATE, target)
-            if raw is None:
+            if raw is None or not self.config.enabled:  # turned off by the policy: nothing stays parked
                 await self._release(target)
                 continue
             record = orjson.loads(raw)
@@ -343,7 +343,7 @@ class Quarantine:
         now = time.time()
         for target in self.targets:
             raw = await self.store.kv_get(STATE, target)
-            record = orjson.loads(raw) if raw else None
+            record = orjson.loads(raw) if raw and self.config.enabled else None
             calls, failures = self._windows[target].counts(now)
             left = await self.store.kv_get(LEFT, target)
             if record is not None:

@@ -189,7 +189,9 @@ class SyncRuntime:
         async def observe(call: TargetCall) -> None:
             try:
                 await quarantine.observe(call)
-            except Exception:  # the store may be down: the call itself already happened
+            except StoreUnavailable:
+                pass  # the call itself already happened; the next ones are judged once the store is back
+            except Exception:
                 log.warning("quarantine: could not judge a target call", exc_info=True)
             if previous is not None:
                 await previous(call)
@@ -213,8 +215,7 @@ class SyncRuntime:
         next_count = 0.0
         while not self._stop.is_set():
             try:
-                if quarantine.enabled:
-                    await self.engine.quarantine.tick(probes)
+                await self.engine.quarantine.tick(probes)
                 if notify.dead_letters_above is not None and time.monotonic() >= next_count:
                     next_count = time.monotonic() + notify.dead_letters_check_seconds
                     await self._count_dead_letters(notify.dead_letters_above)
