@@ -120,6 +120,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         poller = LastLoginPoller(
             store, sync.engine.targets, settings.last_login_poll_seconds, hooks.activity.identities
         )
+        poller.skip = sync.engine.quarantine.blocks
     stop_polling = asyncio.Event()
 
     @contextlib.asynccontextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,11 +38,16 @@ class LastLoginPoller:
     ) -> None:
         self.store, self.targets, self.interval = store, targets, interval
         self.identities = identities or Identities(store)
+        #: Targets to leave out of a poll (quarantined: they get nothing but their probe).
+        self.skip: Callable[[str], Awaitable[bool]] | None = None
 
     async def poll_once(self) -> dict[str, Any]:
         """One pass over every target; one target's failure does not stop the other."""
         report: dict[str, Any] = {}
         for name, target in self.targets.items():
+            if self.skip is not None and await self.skip(name):
+                report[name] = {"skipped": "quarantined"}
+                continue
             try:
                 report[name] = await self._poll(name, target)
             except TargetError as error:

@@ -551,7 +551,14 @@ def build(
         )(scope, receive, send)
 
     return _Guard(
-        FaultInjector(app, faults, throttled, lambda status: {"error": {"message": "Internal error"}}),
+        FaultInjector(
+            app,
+            faults,
+            throttled,
+            lambda status: {"error": {"message": "Internal error"}},
+            # what the guard answers to wrong credentials: the Permissions API's body on /v2/, else v1_1's
+            lambda path: cloudinary_media.unauthorised_body(path) or {"error": {"message": "Invalid credentials"}},
+        ),
         state,
         window,
         throttled,

@@ -25,6 +25,9 @@ class Faults:
     latency_ms: float = 0.0  # added to every request
     storm_until: float = 0.0  # epoch seconds: until then every request is throttled
     drop_rate: float = 0.0  # share of requests whose connection is cut mid-response
+    # The account's credentials were revoked (a rotated secret, a deactivated setup user): every
+    # request is answered 401 in the vendor's documented shape, until the switch is turned back.
+    credentials_revoked: bool = False
     seed: int | None = None
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -41,15 +44,19 @@ class Faults:
 class FaultInjector:
     """ASGI middleware: applies the current faults before the emulator sees a request.
 
-    `throttled(scope)` and `error_body(status)` come from the emulator, so each fault answers in
-    that vendor's own shape.
+    `throttled(scope)`, `error_body(status)` and `unauthorised_body(path)` come from the emulator,
+    so each fault answers in that vendor's own shape. The emulator's guard logs a call before
+    this middleware runs, so refused calls are in its call log too (tests count them).
     """
 
-    def __init__(self, app: ASGIApp, faults: Faults, throttled: Any, error_body: Any) -> None:
+    def __init__(
+        self, app: ASGIApp, faults: Faults, throttled: Any, error_body: Any, unauthorised_body: Any = None
+    ) -> None:
         self.app = app
         self.faults = faults
         self.throttled = throttled
         self.error_body = error_body
+        self.unauthorised_body = unauthorised_body or (lambda path: {"error": "unauthorized"})
         self.random = random.Random(faults.seed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,6 +64,9 @@ class FaultInjector:
             await self.app(scope, receive, send)
             return
         faults = self.faults
+        if faults.credentials_revoked:
+            await JSONResponse(self.unauthorised_body(scope["path"]), status_code=401)(scope, receive, send)
+            return
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         if faults.storm_until > time.time():

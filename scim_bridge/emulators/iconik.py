@@ -346,7 +346,13 @@ def build(
         )(scope, receive, send)
 
     guarded = _Guard(
-        FaultInjector(app, faults, throttled, lambda status: {"errors": ["Internal server error"]}),
+        FaultInjector(
+            app,
+            faults,
+            throttled,
+            lambda status: {"errors": ["Internal server error"]},
+            lambda path: {"errors": ["Token is invalid"]},  # the guard's own answer to a bad token
+        ),
         state,
         bucket,
         throttled,

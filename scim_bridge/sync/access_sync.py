@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,10 +132,11 @@ class AccessSync:
             if key.startswith("derived:") and entry.get("id")
         ]
 
-    async def sync(self) -> None:
-        if "cloudinary" in self.targets and self.targets["cloudinary"].folders is not None:
+    async def sync(self, skip: Collection[str] = ()) -> None:
+        """Every grant, in every target but those in `skip` (quarantined: sync/quarantine.py)."""
+        if "cloudinary" in self.targets and "cloudinary" not in skip and self.targets["cloudinary"].folders is not None:
             await self._cloudinary(self.targets["cloudinary"].folders)
-        if "iconik" in self.targets and self.targets["iconik"].acls is not None:
+        if "iconik" in self.targets and "iconik" not in skip and self.targets["iconik"].acls is not None:
             await self._iconik(self.targets["iconik"].acls)
 
     # Cloudinary ---------------------------------------------------------------------------------

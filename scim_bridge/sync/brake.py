@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, Store
+from .quarantine import QuarantinePolicy
 
 ALLOW: Literal["allow"] = "allow"
 HOLD: Literal["hold"] = "hold"
@@ -107,6 +108,7 @@ class DeprovisionBrake(_Strict):
 
 class Safety(_Strict):
     deprovision: DeprovisionBrake = DeprovisionBrake()
+    quarantine: QuarantinePolicy = QuarantinePolicy()  # the per-target circuit breaker (sync/quarantine.py)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class Brake:
         self.targets = list(targets)
         self._managed: tuple[float, int] | None = None
         self._turns: dict[str, asyncio.Lock] = {}
+        #: Told (target, reason) once per engagement, by the call that engaged (sync/notify.py).
+        self.on_engaged: Callable[[str, str], Awaitable[None]] | None = None
 
     # thresholds ---------------------------------------------------------------------------------
     async def managed_accounts(self) -> int:
@@ -212,6 +216,8 @@ class Brake:
         record = orjson.dumps({"since": time.time(), "reason": reason})
         if await self.store.kv_put(ENGAGED, target, record, only_if_absent=True):
             await self._audit("engaged", target, None, reason=reason)
+            if self.on_engaged is not None:
+                await self.on_engaged(target, reason)
             return True
         return False
 

@@ -32,6 +32,7 @@ from .guardrails import withheld_groups
 from .idmap import IdMap
 from .passlog import Applied, group_pass, role_reason, user_pass
 from .policy import Policy, UserFacts
+from .quarantine import Quarantine
 
 ACCESS_ENTRY = ("Access", "grants")  # the queue entry that re-applies every folder / collection grant
 EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch seconds)
@@ -56,6 +57,7 @@ class SyncEngine:
         self.idmap = IdMap(store)
         self.access = AccessSync(store, policy, targets)
         self.brake = Brake(store, policy.safety.deprovision, list(targets))
+        self.quarantine = Quarantine(store, policy.safety.quarantine, list(targets))
         self._group_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -78,10 +80,19 @@ class SyncEngine:
     async def sync_access(self) -> None:
         """Folder roles and collection ACLs for the managed groups (sync/access_sync.py)."""
         self.access.rerun = False
+        # A quarantined target's grants wait for it (sync/quarantine.py); the others go on.
+        held = [name for name in self.targets if await self.quarantine.holds(name, *ACCESS_ENTRY)]
         try:
-            await self.access.sync()
-        except Forbidden as error:  # a permission model or rights mismatch: nothing will work until fixed
-            log.error("access: grants cannot be applied: %s", error)
+            await self.access.sync(skip=held)
+        except TargetError as error:
+            quarantined = [n for n in self.targets if n not in held and await self.quarantine.blocks(n)]
+            if quarantined:  # a target was quarantined meanwhile: its grants wait, the others run again
+                for name in quarantined:
+                    await self.quarantine.park(name, *ACCESS_ENTRY)
+                await self.request_access_sync()
+                return
+            if isinstance(error, Forbidden):  # a permission model or rights mismatch: nothing will work until fixed
+                log.error("access: grants cannot be applied: %s", error)
             raise
         if self.access.rerun:
             await self.request_access_sync()
@@ -126,13 +137,19 @@ class SyncEngine:
         done = user_pass(scim_id, document, groups, external, CORRELATION_ID.get())
         with done.collecting_calls():  # the provisioning log counts each target's calls
             for name, target in self.targets.items():  # one target's failure must not hold up the other
-                desired = self.desired_user(name, document, groups)
                 step = done.step(name)
+                if await self.quarantine.holds(name, "User", scim_id):
+                    step.action = "parked"  # until the target answers again (sync/quarantine.py)
+                    continue
+                desired = self.desired_user(name, document, groups)
                 step.desired, step.role_rule = desired, role_reason(self.policy, name, facts) if document else None
                 try:
                     version = record.version if record else 0
                     step.applied = await self._apply_user(name, target, scim_id, desired, version)
                 except TargetError as error:
+                    if await self.quarantine.after_failure(name, error, "User", scim_id):
+                        step.action = "parked"  # not retried: no attempt spent while the target is out
+                        continue
                     step.error = str(error)
                     await self.idmap.mark_failed(name, "User", scim_id, str(error))
                     failures.append(error)
@@ -357,12 +374,18 @@ class SyncEngine:
         with done.collecting_calls():
             for name, target in self.targets.items():
                 step = done.step(name)
+                if await self.quarantine.holds(name, "Group", scim_id):
+                    step.action = "parked"  # until the target answers again (sync/quarantine.py)
+                    continue
                 try:
                     step.action, step.changes = await self._apply_group(
                         name, target, scim_id, mirrored, record.version if record else 0
                     )
                     await self._apply_project(name, target, scim_id, project)
                 except TargetError as error:
+                    if await self.quarantine.after_failure(name, error, "Group", scim_id):
+                        step.action = "parked"
+                        continue
                     step.error = str(error)
                     await self.idmap.mark_failed(name, "Group", scim_id, str(error))
                     failures.append(error)

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .access import Access, Reconciliation
 from .brake import Safety
+from .notify import Notify
 
 CloudinaryRole = Literal[
     "master_admin",
@@ -180,7 +181,8 @@ class Policy(_Strict):
     guardrails: Guardrails = Guardrails()
     access: Access = Access()  # folders, collections, workspaces, project teams (sync/access.py)
     reconcile: Reconciliation = Reconciliation()
-    safety: Safety = Safety()  # the mass-deprovision brake (sync/brake.py)
+    safety: Safety = Safety()  # the mass-deprovision brake (sync/brake.py), quarantine (sync/quarantine.py)
+    notify: Notify = Notify()  # webhook and e-mail notifications (sync/notify.py)
 
     @field_validator("derived_groups")
     @classmethod

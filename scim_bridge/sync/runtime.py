@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
+from collections import Counter
 from pathlib import Path
 
-from ..store import REVOCATION_LANE, STANDARD_LANE, Store
+from ..audit.context import CORRELATION_ID
+from ..store import REVOCATION_LANE, STANDARD_LANE, Store, StoreUnavailable
 from ..targets.base import Target
+from ..targets.http import CALL_OBSERVER, TargetCall
 from ..targets.registry import TARGETS
 from ..targets.settings import TargetConfigError, TargetSettings
 from .engine import SyncEngine
+from .notify import Notifier
 from .policy import Policy, PolicyError, load_policy, target_credentials
 from .worker import SyncWorker, WorkerOptions
 
@@ -81,6 +86,12 @@ class SyncRuntime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.expiry_sweep_seconds = 30.0
+        # Operators hear of what needs them (sync/notify.py); the quarantine resumes the grants.
+        self.notifier = Notifier(policy.notify)
+        self.engine.brake.on_engaged = self._brake_engaged
+        self.engine.quarantine.on_event = self.notifier.event
+        self.engine.quarantine.on_resume = self._resumed
+        self._verified_slot = -1
 
     @classmethod
     def from_file(
@@ -91,8 +102,10 @@ class SyncRuntime:
 
     def start(self) -> None:
         self._stop.clear()
+        self._observe_calls()
         self._tasks = [asyncio.create_task(worker.run(self._stop)) for worker in self.workers]
         self._tasks.append(asyncio.create_task(self._startup()))
+        self._tasks.append(asyncio.create_task(self._watch()))
         log.info(
             "sync: %d worker(s) + 1 for revocations, for %s",
             len(self.workers) - 1,
@@ -150,13 +163,103 @@ class SyncRuntime:
             except TimeoutError:
                 pass
             try:
-                drift = await Reconciler(self.engine.store, self.engine.policy, self.engine.targets).run(config.repair)
+                quarantine = self.engine.quarantine  # a quarantined target gets nothing but its probe
+                targets = {n: t for n, t in self.engine.targets.items() if not await quarantine.blocks(n)}
+                drift = await Reconciler(self.engine.store, self.engine.policy, targets).run(config.repair)
                 if drift:
                     log.warning("reconcile: %d difference(s)%s", len(drift), ", repaired" if config.repair else "")
+                    kinds = Counter(f"{d.target} {d.kind}" for d in drift)
+                    self.notifier.send(
+                        "reconcile.drift",
+                        None,
+                        {"differences": len(drift), "repaired": config.repair, "kinds": dict(sorted(kinds.items()))},
+                    )
             except Exception:
                 log.warning("reconcile: periodic run failed", exc_info=True)
+
+    # quarantine and notifications --------------------------------------------------------------
+    def _observe_calls(self) -> None:
+        """Every target call of the tasks started here is also told to the quarantine's window
+        (before the audit trail's observer, which app.py set)."""
+        previous = CALL_OBSERVER.get()
+        if getattr(previous, "quarantine_observer", False):
+            return  # started again: already in place
+        quarantine = self.engine.quarantine
+
+        async def observe(call: TargetCall) -> None:
+            try:
+                await quarantine.observe(call)
+            except StoreUnavailable:
+                pass  # the call itself already happened; the next ones are judged once the store is back
+            except Exception:
+                log.warning("quarantine: could not judge a target call", exc_info=True)
+            if previous is not None:
+                await previous(call)
+
+        observe.quarantine_observer = True  # type: ignore[attr-defined]
+        CALL_OBSERVER.set(observe)
+
+    async def _brake_engaged(self, target: str, reason: str) -> None:
+        self.notifier.send("brake.engaged", target, {"reason": reason})
+
+    async def _resumed(self, target: str) -> None:
+        await self.engine.request_access_sync()  # its grants were skipped while it was quarantined
+
+    async def _watch(self) -> None:
+        """Probe quarantined targets on their schedule and release what they parked; count dead
+        letters; verify the audit chain on its schedule (sync/notify.py)."""
+        CORRELATION_ID.set("quarantine-probe")  # the probes' audit entries say what they were
+        quarantine, notify = self.engine.policy.safety.quarantine, self.engine.policy.notify
+        tick = max(0.05, min(1.0, min(quarantine.probe_backoff_seconds) / 4))
+        probes = {name: target.probe for name, target in self.engine.targets.items()}
+        next_count = 0.0
+        while not self._stop.is_set():
+            try:
+                await self.engine.quarantine.tick(probes)
+                if notify.dead_letters_above is not None and time.monotonic() >= next_count:
+                    next_count = time.monotonic() + notify.dead_letters_check_seconds
+                    await self._count_dead_letters(notify.dead_letters_above)
+                if notify.audit_verify_seconds:
+                    await self._verify_audit(notify.audit_verify_seconds)
+            except StoreUnavailable:
+                pass
+            except Exception:
+                log.warning("sync: watch loop failed", exc_info=True)
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=tick)
+            except TimeoutError:
+                pass
+
+    async def _count_dead_letters(self, threshold: int) -> None:
+        """Tell once when the dead letters pass the threshold; again only after they fell back."""
+        store = self.engine.store
+        count = len(await self.engine.idmap.dead_letters())
+        if count <= threshold:
+            await store.kv_delete("notify", "dead-letters-above")
+        elif await store.kv_put("notify", "dead-letters-above", str(count).encode(), only_if_absent=True):
+            log.error("sync: %d dead letters (more than %d)", count, threshold)
+            self.notifier.send("dead_letters.above", None, {"count": count, "threshold": threshold})
+
+    async def _verify_audit(self, interval: float) -> None:
+        """Once per `interval` slot across replicas (a claim in the store), verify the hash chain."""
+        slot = int(time.time() // interval)
+        if slot == self._verified_slot:
+            return
+        self._verified_slot = slot
+        store = self.engine.store
+        if not await store.kv_put("notify", f"audit-verify:{slot}", b"1", only_if_absent=True):
+            return  # another replica verifies this slot
+        await store.kv_delete("notify", f"audit-verify:{slot - 1}")
+        from ..audit.trail import AuditTrail
+
+        report = await AuditTrail(store).verify()
+        if not report.ok:
+            log.error("audit: %s", report.message())
+            details = {"message": report.message(), "seq": report.bad_seq, "problem": report.problem}
+            self.notifier.send("audit.chain_broken", None, details)
 
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.notifier.close()
         await close_targets(self.engine.targets)

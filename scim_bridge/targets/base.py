@@ -160,6 +160,12 @@ class Target(ABC):
         review and last-login polling use it)."""
         return await self.list_users()
 
+    async def probe(self) -> None:
+        """One cheap read that succeeds only while the target takes the bridge's credentials: the
+        quarantine (sync/quarantine.py) calls it on its back-off schedule and resumes on success.
+        The default lists every account; a translator overrides it with a one-item listing."""
+        await self.list_accounts()
+
     @property
     def service_account_email(self) -> str | None:
         """The bridge's own account in this target (policy `service_account_email`): never disabled

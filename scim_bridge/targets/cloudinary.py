@@ -182,6 +182,11 @@ class CloudinaryTarget(Target):
             except Gone:
                 pass  # deleted meanwhile: nothing is left to reach anything
 
+    async def probe(self) -> None:
+        """One page of one user: a single attempt (no in-place retry), so a quarantined target sees
+        exactly one call per probe."""
+        await self.http.call("GET", "/users", params={"page": 1, "page_size": 1}, idempotent=False)
+
     async def list_accounts(self) -> list[TargetAccount]:
         """Every account without its groups: one call per page (last-login polling)."""
         return await self._list_accounts()

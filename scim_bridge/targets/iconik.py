@@ -193,6 +193,11 @@ class IconikTarget(Target):
             except Gone:
                 pass  # deleted meanwhile: nothing is left to reach anything
 
+    async def probe(self) -> None:
+        """One page of one user: a single attempt (no in-place retry), so a quarantined target sees
+        exactly one call per probe."""
+        await self.http.call("GET", "/users/", params={"page": 1, "per_page": 1}, idempotent=False)
+
     async def list_users(self) -> list[TargetAccount]:
         accounts, page = [], 1
         while True:

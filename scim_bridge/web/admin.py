@@ -19,7 +19,7 @@ from ..auth.middleware import Authenticator, forbidden
 from ..store import StoreUnavailable
 from ..sync.idmap import IdMap
 from ..sync.status import target_status
-from . import audit_admin, held_admin, provision_admin
+from . import audit_admin, held_admin, provision_admin, targets_admin
 
 PREFIX = "/admin/api"
 
@@ -131,4 +131,5 @@ def routes() -> list[Route]:
         *audit_admin.routes(PREFIX),
         *held_admin.routes(PREFIX),
         *provision_admin.routes(PREFIX),
+        *targets_admin.routes(PREFIX),
     ]
