@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 import redis
 import yaml
+from hypothesis import strategies as st
 
 from scim_bridge.emulators import cloudinary, iconik
 from scim_bridge.store import open_store
@@ -360,3 +362,39 @@ def test_held_changes_survive_kill_9_and_an_approval_from_the_cli_goes_out_on_th
         finally:
             bridge.send_signal(signal.SIGKILL)
             bridge.wait()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+DECISION_BODIES = st.one_of(
+    JSON,
+    st.fixed_dictionaries(
+        {},
+        optional={"all": JSON | st.booleans(), "ids": JSON | st.lists(st.text(max_size=40)), "target": JSON},
+    ),
+)
+
+
+def test_generated_decision_bodies_get_a_clear_answer_and_never_a_5xx(bridge_store_url: str, tmp_path: Path) -> None:
+    with brake_world(tmp_path, bridge_store_url, max_count=1) as world:
+        ids = push_users(world, 3, "fz")
+        world.converge(lambda w: provisioned(w, "fz") == (3, 3))
+        deactivate(world, ids[:1] + ids[2:])  # one revoked, one held per target
+        settled(world)
+        url = f"{world.bridge.root}/admin/api/held"
+
+        @hypothesis.settings(max_examples=150, deadline=None, database=None)
+        @hypothesis.given(
+            action=st.sampled_from(["approve", "reject", "release"]), body=DECISION_BODIES, raw=st.booleans()
+        )
+        def decide(action: str, body: Any, raw: bool) -> None:
+            content = json.dumps(body).encode() if not raw else json.dumps(body).encode()[:-1]
+            answer = httpx.post(f"{url}/{action}", headers=ADMIN, content=content, timeout=30)
+            assert answer.status_code in (200, 400, 409), (action, body, answer.status_code, answer.text)
+            assert "error" in answer.json() or answer.status_code == 200
+
+        decide()
+        assert httpx.get(url, headers=ADMIN).status_code == 200
