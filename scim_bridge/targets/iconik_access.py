@@ -69,6 +69,22 @@ class IconikAccess:
                 return None
             page += 1
 
+    async def descendant_collections(self, root_id: str) -> list[str]:
+        """Every live collection below `root_id`, at any depth (read from each one's `parents`)."""
+        found: list[str] = []
+        page = 1
+        while True:
+            try:
+                body = (await self.assets.call("GET", "/collections/", params={"page": page, "per_page": 100})).json()
+            except Gone:  # past the last page
+                return found
+            for collection in body.get("objects", []):
+                if root_id in (collection.get("parents") or []) and collection.get("status") != "DELETED":
+                    found.append(str(collection["id"]))
+            if page >= int(body.get("pages") or 1):
+                return found
+            page += 1
+
     async def create_collection(self, title: str, parent_id: str | None) -> str:
         body: dict[str, Any] = {"title": title}
         if parent_id:
