@@ -4,6 +4,9 @@ its collection), and closes with the group as `on_group_delete` says."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,3 +129,31 @@ def test_with_on_group_delete_keep_the_project_and_its_collection_stay(bridge_st
         world.converge(lambda w: w.ico_projects_of("eve@example.com") == set())  # the people leave it
         assert project(world, "project-bern") is not None
         assert collection_of(world, "project-bern")["status"] == "ACTIVE"
+
+
+def test_reconcile_reports_project_members_changed_by_hand_and_apply_puts_them_back(
+    world: World, bridge_store_url: str
+) -> None:
+    eve = joiner(world, "eve@example.com")
+    joiner(world, "fay@example.com")  # in no project team
+    group(world, "project-kyiv", [eve["id"]])
+    world.converge(lambda w: team_of(w, "project-kyiv") == {"eve@example.com"} and w.ico_user("fay@example.com"))
+    found = project(world, "project-kyiv")
+    assert found is not None
+    eve_id, fay_id = (world.ico_user(e)["id"] for e in ("eve@example.com", "fay@example.com"))  # type: ignore[index]
+    members = world.iconik.project_members[found["id"]]
+    fay_entry = {**members[eve_id], "id": fay_id}
+    del members[eve_id]  # someone removed eve in iconik, and added fay
+    members[fay_id] = fay_entry
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "scim_bridge", "reconcile", "--store", bridge_store_url, "--json"]
+        return subprocess.run(
+            [*command, "--policy", str(world.policy), *extra], capture_output=True, text=True, timeout=120
+        )
+
+    report = run()
+    kinds = {(d["kind"], d["subject"]) for d in json.loads(report.stdout)["drift"] if "project" in d["kind"]}
+    assert kinds == {("missing-project-member", "eve@example.com"), ("extra-project-member", "fay@example.com")}
+    run("--apply")
+    assert team_of(world, "project-kyiv") == {"eve@example.com"}
