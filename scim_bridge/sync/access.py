@@ -139,6 +139,10 @@ class IconikAccess(_Strict):
     collections: list[IconikCollection] = []
     workspaces: list[Workspace] = []
     projects: ProjectTeams = ProjectTeams()
+    # Content added later under an `apply_to_contents` collection is not known to inherit its ACL
+    # (research §4.3): every this many seconds the grants run again and cover it (0 = off). iconik
+    # webhooks on new collections (web/webhooks.py) cover it at once; this bounds the wait without them.
+    regrant_seconds: int = Field(300, ge=0)
 
     @model_validator(mode="after")
     def _parents(self) -> IconikAccess:

@@ -354,6 +354,8 @@ class AccessSync:
                 continue
             current = {g: p for g, p in acls.items() if g in managed_ids}
             by_name = {v: k for k, v in managed.items()}
+            if self.dry_run and title in contents:
+                await self._content_drift(access, title, collection_id, desired, by_name)
             if self.dry_run:
                 for group_id in set(current) | set(desired):
                     had, wants = current.get(group_id, set()), desired.get(group_id, set())
@@ -376,6 +378,33 @@ class AccessSync:
         await self.store.kv_put(ACCESS, "iconik:applied", orjson.dumps(applied))
         await self.store.kv_put(ACCESS, "iconik:collections", orjson.dumps(ids))
 
+    async def _content_drift(
+        self,
+        access: Any,
+        title: str,
+        collection_id: str,
+        desired: dict[str, set[str]],
+        by_name: dict[str, str],
+    ) -> None:
+        """Reconciliation of `apply_to_contents`: each sub-collection must hold at least the
+        collection's grants (more is someone else's business: APPEND never takes anything away)."""
+        for sub_id in await access.descendant_collections(collection_id):
+            try:
+                acls = await access.group_acls(sub_id)
+            except Gone:
+                continue  # deleted meanwhile
+            for group_id, permissions in desired.items():
+                missing = sorted(permissions - acls.get(group_id, set()))
+                if missing:
+                    self.drift.append(
+                        (
+                            "iconik",
+                            "missing-content-grant",
+                            title,
+                            f"sub-collection {sub_id}: {by_name[group_id]} lacks {missing}",
+                        )
+                    )
+
     async def _collection_id(
         self, access: Any, title: str, fixed: str | None, parent: str | None, create: bool
     ) -> str | None:
@@ -391,3 +420,26 @@ class AccessSync:
         if found:
             await self.store.kv_put(ACCESS, key, found.encode())
         return found
+
+
+async def governed_content_added(store: Store, policy: Policy, payload: dict[str, Any]) -> bool:
+    """Whether an iconik webhook delivery says a collection was created (or moved) below a
+    collection whose grants apply to its contents: then the grants must run again (at once,
+    rather than at the next `regrant_seconds` pass). ACL events are ignored: the grants run itself
+    causes those."""
+    titles = {c.title for c in policy.access.iconik.collections if c.apply_to_contents}
+    if not titles or payload.get("event_type") != "collections" or payload.get("realm") not in (None, "entity"):
+        return False
+    if payload.get("operation") not in ("create", "update"):
+        return False
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        return False
+    above = {str(p) for p in data.get("parents") or [] if p} | (
+        {str(data["parent_id"])} if data.get("parent_id") else set()
+    )
+    if not above:
+        return False
+    raw = await store.kv_get(ACCESS, "iconik:collections")  # title → id, as the last grants run resolved them
+    resolved: dict[str, str] = orjson.loads(raw) if raw else {}
+    return any(resolved.get(title) in above for title in titles)

@@ -32,6 +32,7 @@ from .guardrails import withheld_groups
 from .idmap import IdMap
 from .passlog import Applied, group_pass, role_reason, user_pass
 from .policy import Policy, UserFacts
+from .projects import ProjectTeams
 from .quarantine import Quarantine
 
 ACCESS_ENTRY = ("Access", "grants")  # the queue entry that re-applies every folder / collection grant
@@ -58,6 +59,7 @@ class SyncEngine:
         self.access = AccessSync(store, policy, targets)
         self.brake = Brake(store, policy.safety.deprovision, list(targets))
         self.quarantine = Quarantine(store, policy.safety.quarantine, list(targets))
+        self.projects = ProjectTeams(store, policy, self.idmap)
         self._group_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -278,6 +280,7 @@ class SyncEngine:
         projects: dict[str, str] = dict(known.get("projects", {})) if known else {}
         access = target.projects
         if access is not None:  # iconik project teams: members are users, kept like group membership
+            await self.projects.drop_stale(target_name, projects, desired.projects if desired.account else {})
             await _converge(
                 projects,
                 desired.projects if desired.account else {},
@@ -366,6 +369,7 @@ class SyncEngine:
         mirrored = self.policy.groups.mirrored_name(document["displayName"]) if document else None
         failures: list[Exception] = []
         project = self.policy.access.iconik.project_name(document["displayName"]) if document else None
+        await self.projects.requeue_if_changed(scim_id, project, members)  # sync/projects.py
         agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
         if agencies and (document is None or document.get("displayName", "").lower() in agencies):
             await self.request_access_sync()  # an agency's members changed (or a group went): its key follows
@@ -424,17 +428,16 @@ class SyncEngine:
         return "none", []
 
     async def _apply_project(self, target_name: str, target: Target, scim_id: str, project: str | None) -> None:
-        """A project team's group renamed → the project follows; gone → closed per policy."""
+        """A project team's group: its project exists under its name, or is closed per policy."""
         access = target.projects
-        known = await self.idmap.get(target_name, "Project", scim_id)
-        if access is None or not known or not known.get("id"):
-            return
-        if project is None:
-            if self.policy.access.iconik.projects.on_group_delete == "delete":
-                await access.delete_project(known["id"])
-            await self.idmap.forget(target_name, "Project", scim_id)
-        elif known.get("name") != project:
-            await self._target_project(target_name, access, scim_id, project)
+        if access is not None:
+            await self.projects.apply(
+                target_name,
+                access,
+                scim_id,
+                project,
+                lambda: self._target_project(target_name, access, scim_id, project or ""),
+            )
 
 
 def _revocations(known: dict[str, Any], desired: DesiredUser, mode: str) -> list[str]:

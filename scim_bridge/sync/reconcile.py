@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from ..store import Store
-from ..targets.base import TargetAccount
+from ..targets.base import Gone, TargetAccount
 from .access_sync import AccessSync
 from .engine import SyncEngine
 from .idmap import IdMap
@@ -38,7 +38,7 @@ class Drift:
     target: str
     kind: str  # missing-account, unlinked-account, wrong-role, wrong-enabled, extra-member, missing-member,
     #            orphan, missing-folder, missing-collection, missing-grant, extra-grant, wrong-grant,
-    #            extra-project-member, missing-project-member
+    #            extra-project-member, missing-project-member, missing-content-grant
     subject: str  # email, group, folder or collection
     detail: str = ""
     repair: str = ""  # what --apply does ("" = nothing: reported only)
@@ -109,6 +109,7 @@ class Reconciler:
         accounts = await target.list_accounts()
         self.progress(f"{name}: {len(accounts)} accounts listed")
         await self._memberships(name, target, accounts, managed)
+        teams = await self._project_teams(name, target, entries)
         by_id = {a.id: a for a in accounts}
         by_email = {a.email.lower(): a for a in accounts if a.email}
         own_email = target.service_account_email or ""
@@ -144,9 +145,10 @@ class Reconciler:
             if email.lower() == own_email.lower():
                 continue
             found = self._account_drift(name, email, account, desired, entry, managed)
+            found += _project_drift(name, email, account.id, desired, teams)
             drift += found
             if found and apply:
-                await self._record_found(name, scim_id, account, entry, managed)
+                await self._record_found(name, scim_id, account, entry, managed, teams)
                 to_sync.add(scim_id)
         formerly = {
             str(e["id"]): key.split("/", 1)[1] for key, e in entries.items() if key.startswith("User/") and e.get("id")
@@ -168,7 +170,7 @@ class Reconciler:
                 )
                 if apply:
                     await self._record_found(
-                        name, formerly[account.id], account, entries.get(f"User/{formerly[account.id]}"), managed
+                        name, formerly[account.id], account, entries.get(f"User/{formerly[account.id]}"), managed, teams
                     )
                     to_sync.add(formerly[account.id])
                 continue
@@ -236,18 +238,34 @@ class Reconciler:
         account: TargetAccount,
         entry: dict[str, Any] | None,
         managed: dict[str, tuple[str, str]],
+        teams: dict[str, tuple[str, str, set[str]]] | None = None,
     ) -> None:
         """Write what the target really holds as the engine's last known state, so its next run
         converges exactly the difference."""
         applied = dict((entry or {}).get("applied") or {})
         applied.update({"role": account.role, "enabled": account.enabled})
         groups = {managed[g][0]: g for g in account.groups if g in managed}
-        await self.idmap.put(
-            name,
-            "User",
-            scim_id,
-            {**(entry or {}), "id": account.id, "applied": applied, "groups": groups, "status": "drift"},
-        )
+        found = {**(entry or {}), "id": account.id, "applied": applied, "groups": groups, "status": "drift"}
+        if teams:  # the projects it is really in: the engine then adds or removes exactly the difference
+            found["projects"] = {key: pid for key, (pid, _, members) in teams.items() if account.id in members}
+        await self.idmap.put(name, "User", scim_id, found)
+
+    async def _project_teams(
+        self, name: str, target: Any, entries: dict[str, dict[str, Any]]
+    ) -> dict[str, tuple[str, str, set[str]]]:
+        """scim group id → (project id, name, member ids) for each project the bridge made."""
+        access = target.projects
+        if access is None:
+            return {}
+        teams: dict[str, tuple[str, str, set[str]]] = {}
+        for key, entry in entries.items():
+            if key.startswith("Project/") and entry.get("id"):
+                try:
+                    members = await access.project_members(str(entry["id"]))
+                except Gone:  # deleted by hand: its members show as missing, the engine re-makes it
+                    members = set()
+                teams[key.split("/", 1)[1]] = (str(entry["id"]), str(entry.get("name", "")), members)
+        return teams
 
     async def _memberships(
         self, name: str, target: Any, accounts: list[TargetAccount], managed: dict[str, tuple[str, str]]
@@ -286,3 +304,18 @@ class Reconciler:
         if drift and apply:
             await self.engine.sync_access()
         return drift
+
+
+def _project_drift(
+    name: str, email: str, account_id: str, desired: Any, teams: dict[str, tuple[str, str, set[str]]]
+) -> list[Drift]:
+    """Project members are users (research/iconik.md §5.2): each directory member of a project
+    team must be in its project, and nobody the bridge manages may be in one otherwise."""
+    wanted = set(desired.projects) if desired.account else set()
+    drift: list[Drift] = []
+    for key, (_, project, members) in sorted(teams.items(), key=lambda item: item[1][1]):
+        if key in wanted and account_id not in members:
+            drift.append(Drift(name, "missing-project-member", email, f"not in project {project}", "add"))
+        elif key not in wanted and account_id in members:
+            drift.append(Drift(name, "extra-project-member", email, f"in project {project}", "remove"))
+    return drift

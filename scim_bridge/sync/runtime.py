@@ -122,6 +122,9 @@ class SyncRuntime:
             log.warning("sync: could not queue the grants run at start", exc_info=True)
         if self.engine.policy.reconcile.interval_seconds and self.engine.targets:
             self._tasks.append(asyncio.create_task(self._reconcile_periodically()))
+        iconik = self.engine.policy.access.iconik
+        if iconik.regrant_seconds and any(c.apply_to_contents for c in iconik.collections) and self.engine.targets:
+            self._tasks.append(asyncio.create_task(self._regrant_periodically(iconik.regrant_seconds)))
         if self.engine.policy.access.external.expiry_attribute:
             while not self._stop.is_set():
                 try:
@@ -149,6 +152,22 @@ class SyncRuntime:
                     queued += 1
             log.info("sync: the policy changed; %d users and groups re-evaluated", queued)
         await store.kv_put("sync", "policy-digest", digest)
+
+    async def _regrant_periodically(self, interval: float) -> None:
+        """`access.iconik.regrant_seconds`: content added in iconik under an `apply_to_contents`
+        collection is not known to inherit its ACL, so the grants run again on a schedule; with
+        the iconik webhook this is the fallback, without it the bound. Several replicas queue the
+        same entry: the queue holds it once."""
+        while True:
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.engine.request_access_sync()
+            except Exception:
+                log.warning("sync: could not queue the periodic grants run", exc_info=True)
 
     async def _reconcile_periodically(self) -> None:
         """The policy's `reconcile.interval_seconds`: report (or repair) drift on a schedule; the

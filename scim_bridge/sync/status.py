@@ -55,4 +55,10 @@ async def resource_status(
     store: Store, targets: list[str], resource_type: str, scim_id: str, last_modified: str | None
 ) -> dict[str, dict[str, Any]]:
     idmap = IdMap(store)
-    return {name: target_status(await idmap.get(name, resource_type, scim_id), last_modified) for name in targets}
+    found: dict[str, dict[str, Any]] = {}
+    for name in targets:
+        entry = await idmap.get(name, resource_type, scim_id)
+        if entry is None and resource_type == "Group":  # a project team is an iconik project, not a group
+            entry = await idmap.get(name, "Project", scim_id)
+        found[name] = target_status(entry, last_modified)
+    return found

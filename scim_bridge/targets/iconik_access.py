@@ -69,6 +69,22 @@ class IconikAccess:
                 return None
             page += 1
 
+    async def descendant_collections(self, root_id: str) -> list[str]:
+        """Every live collection below `root_id`, at any depth (read from each one's `parents`)."""
+        found: list[str] = []
+        page = 1
+        while True:
+            try:
+                body = (await self.assets.call("GET", "/collections/", params={"page": page, "per_page": 100})).json()
+            except Gone:  # past the last page
+                return found
+            for collection in body.get("objects", []):
+                if root_id in (collection.get("parents") or []) and collection.get("status") != "DELETED":
+                    found.append(str(collection["id"]))
+            if page >= int(body.get("pages") or 1):
+                return found
+            page += 1
+
     async def create_collection(self, title: str, parent_id: str | None) -> str:
         body: dict[str, Any] = {"title": title}
         if parent_id:
@@ -118,6 +134,9 @@ class IconikAccess:
                 current = (await self.assets.call("GET", f"/projects/{known_id}/")).json()
                 if current.get("name") != name:
                     await self.assets.call("PATCH", f"/projects/{known_id}/", json={"name": name})
+                # The project collection is what people see in iconik: it carries the project's name.
+                # Checked even when the project already has it (a retry after a crash in between).
+                await self._retitle(current.get("collection_id"), name)
                 return known_id
             except Gone:
                 pass
@@ -135,6 +154,16 @@ class IconikAccess:
                 return found
             raise
 
+    async def _retitle(self, collection_id: str | None, title: str) -> None:
+        if not collection_id:
+            return
+        try:
+            collection = (await self.assets.call("GET", f"/collections/{collection_id}/")).json()
+        except Gone:
+            return  # deleted by hand: nothing to rename
+        if collection.get("title") != title and collection.get("status") != "DELETED":
+            await self.assets.call("PATCH", f"/collections/{collection_id}/", json={"title": title})
+
     async def _project_named(self, name: str) -> str | None:
         page = 1
         while True:
@@ -149,11 +178,21 @@ class IconikAccess:
                 return None
             page += 1
 
-    async def delete_project(self, project_id: str) -> None:
+    async def delete_project(self, project_id: str, with_collection: bool = False) -> None:
+        """Delete a project; with_collection: its collection too (iconik keeps it otherwise, with its
+        content and ACLs: UNCONFIRMED, research §5.2). The collection goes to iconik's delete queue."""
+        collection_id = None
         try:
+            if with_collection:
+                collection_id = (await self.assets.call("GET", f"/projects/{project_id}/")).json().get("collection_id")
             await self.assets.call("DELETE", f"/projects/{project_id}/", expect=(202, 204))
         except Gone:
             pass
+        if collection_id:
+            try:
+                await self.assets.call("DELETE", f"/collections/{collection_id}/", expect=(202, 204))
+            except Gone:
+                pass
 
     async def project_members(self, project_id: str) -> set[str]:
         body = (await self.assets.call("GET", f"/projects/{project_id}/members/")).json()

@@ -34,7 +34,9 @@ from starlette.routing import Route
 
 from ..audit.activity import ActivityLog, Event, Identities, normalize_cloudinary, normalize_iconik
 from ..config import Settings
-from ..store import Store, StoreUnavailable
+from ..store import STANDARD_LANE, Store, StoreUnavailable
+from ..sync.access_sync import governed_content_added
+from ..sync.engine import ACCESS_ENTRY
 from ..sync.policy import Policy, PolicyError, load_policy, target_credentials
 
 log = logging.getLogger("scim_bridge.webhooks")
@@ -52,6 +54,7 @@ class Receivers:
     iconik_secret: str | None = None
     max_age: float = 7200.0
     max_body: int = 1024 * 1024
+    policy: Policy | None = None  # for the iconik deliveries that must re-run the grants
 
 
 def receivers(settings: Settings, store: Store, policy: Policy | None) -> Receivers:
@@ -76,6 +79,7 @@ def receivers(settings: Settings, store: Store, policy: Policy | None) -> Receiv
         iconik_secret,
         settings.webhook_max_age_seconds,
         settings.max_body_bytes,
+        policy,
     )
 
 
@@ -188,7 +192,16 @@ async def iconik(request: Request) -> JSONResponse:
     _, payload = await _json_object(request, hooks.max_body)
     if isinstance(payload, JSONResponse):
         return payload
-    return await _store(hooks, normalize_iconik(payload))
+    answer = await _store(hooks, normalize_iconik(payload))
+    if answer.status_code == 200 and hooks.policy is not None:
+        # A sub-collection made in iconik under an apply_to_contents collection gets its ACL now,
+        # not at the next periodic grants pass (access.iconik.regrant_seconds).
+        try:
+            if await governed_content_added(hooks.activity.store, hooks.policy, payload):
+                await hooks.activity.store.enqueue(*ACCESS_ENTRY, STANDARD_LANE)
+        except StoreUnavailable:
+            log.warning("webhook: could not queue the grants run; the periodic pass covers it")
+    return answer
 
 
 def routes() -> list[Route]:

@@ -122,10 +122,12 @@ def make_world(
     before_start: Callable[[cloudinary.CloudinaryState], None] | None = None,
     cloudinary_switches: cloudinary.CloudinarySwitches | None = None,
     sync: bool = True,
+    iconik_credentials: dict[str, str] | None = None,
     **policy_changes: Any,
 ) -> Iterator[World]:
     """sync=False: the bridge serves SCIM and the admin API with no worker (policy.yml is still
-    written, for the CLI commands a test runs against the same store)."""
+    written, for the CLI commands a test runs against the same store). iconik_credentials: more
+    keys in the iconik credentials file (e.g. webhook_secret)."""
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     if before_start is not None:
         before_start(cld_state)
@@ -142,7 +144,9 @@ def make_world(
                 }
             )
         )
-        (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
+        (tmp_path / "ico.json").write_text(
+            json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token, **(iconik_credentials or {})})
+        )
         policy = {
             **POLICY,
             **policy_changes,
