@@ -6,7 +6,7 @@
   a reviewer entry) that would give them an admin role, a role or user type the profile does not
   list, an internal-only resource, anything outside the profile's folders and collections, or a
   right above its ceiling, is refused with the rule's name (and its line, policy.py);
-* at apply time (`withheld_groups`, `decide_role`): an external *person* (matched by attribute or
+* at apply time (`withheld_groups`, `decide_role`, `context_folders`): an external *person* (matched by attribute or
   email domain, which the policy cannot know in advance) is kept out of any group whose grants,
   workspace or project break the same rules, and a withheld group gives nothing: it is left out
   of role matching too, and whatever role is left is held to the profile. The ID map, `plan` and
@@ -267,6 +267,19 @@ def withheld_groups(policy: Policy, facts: UserFacts, group_names: list[str]) ->
                 found
             )
     return withheld
+
+
+def context_folders(policy: Policy, facts: UserFacts, folders: list[str]) -> list[str]:
+    """The delivery context's per-attribute folder selectors (`access.context.folders`, filled) an
+    external user may be told of: an app trusts the signed claim, so it is held to the profile too."""
+    if not policy.is_external(facts):
+        return folders
+    internal = {f.path.lower() for f in policy.access.cloudinary.folders if f.internal}
+    return [
+        f
+        for f in folders
+        if _folder_problem(policy, f.strip("/"), f.strip("/").lower() in internal, FOLDER_ROLES[0]) is None
+    ]
 
 
 def all_withheld(policy: Policy, facts: UserFacts) -> dict[str, str]:
