@@ -228,7 +228,6 @@ def load_sample_directory(world: World) -> tuple[list[dict[str, Any]], dict[str,
     return directory["users"], groups_of
 
 
-@pytest.mark.slow  # the whole sample directory into both emulators, per store
 def test_no_external_sample_user_reaches_anything_outside_the_external_profile(sandbox_world: World) -> None:
     world = sandbox_world
     users, groups_of = load_sample_directory(world)
