@@ -658,6 +658,8 @@ class _ReviewBuilder:
             matched = [
                 f"guardrails.external[{i}]" for i, m in enumerate(self.policy.guardrails.external) if m.matches(facts)
             ]
+            if not self.policy.guardrails.internal_domain(facts):  # default deny: the domain is not listed
+                matched.append("guardrails.internal_email_domains")
             if not matched:
                 continue
             expiry = expiry_of(document, attribute)

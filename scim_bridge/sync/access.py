@@ -172,6 +172,11 @@ class External(_Strict):
     collections: list[str] = []  # globs on iconik collection titles
     max_folder_role: FolderRole = "contributor"
     max_collection_permissions: list[IconikPermission] = ["read", "write"]
+    # Roles an external user may hold besides the target's default (validated in policy.py): a
+    # paid iconik licence with edit rights, or a Cloudinary role above a Media Library user, is
+    # never an agency's by accident of a group or attribute rule.
+    cloudinary_roles: list[str] = ["media_library_user"]
+    iconik_user_types: list[str] = ["BROWSE_ONLY", "BROWSE_API_ONLY"]
     expiry_attribute: str | None = None  # a SCIM attribute (URN-qualified if in an extension) holding a date
 
 

@@ -28,7 +28,7 @@ from . import passlog
 from .access import expired, expiry_of
 from .access_sync import AccessSync
 from .brake import ALLOW, HOLD, Brake, Verdict
-from .guardrails import withheld_groups
+from .guardrails import all_withheld
 from .idmap import IdMap
 from .passlog import Applied, group_pass, role_reason, user_pass
 from .policy import Policy, UserFacts
@@ -190,7 +190,7 @@ class SyncEngine:
             enabled=active,
         )
         wanted: dict[str, str] = {}
-        withheld = withheld_groups(self.policy, facts, [*groups.values(), *self.policy.derived_group_names(facts)])
+        withheld = all_withheld(self.policy, facts)  # a withheld group gives nothing: no grant, role or project
         if active or mode != "strip_groups":
             for group_id, display_name in groups.items():
                 mirrored = self.policy.groups.mirrored_name(display_name)
@@ -205,7 +205,7 @@ class SyncEngine:
         if active and target == "iconik":  # project members are users: a leaver leaves every project at once
             for group_id, display_name in groups.items():
                 project = self.policy.access.iconik.project_name(display_name)
-                if project:
+                if project and display_name not in withheld:
                     projects[group_id] = project
         return DesiredUser(True, account, wanted, note, projects)
 

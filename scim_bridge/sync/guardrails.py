@@ -1,27 +1,46 @@
-"""Guardrails for external users (agencies, contractors), held twice:
+"""Guardrails for external users (agencies, contractors, anyone outside
+`guardrails.internal_email_domains`), held twice against the external profile (`access.external`):
 
-* at load time (`policy_violations`): a policy whose rules would give an external group an admin
-  role, an internal-only folder or collection, anything outside the external profile's folders
-  and collections, or a right above the profile's ceiling, is refused with the rule's name;
-* at apply time (`withheld_groups`): an external *person* (matched by attribute or email domain,
-  which the policy cannot know in advance) is kept out of any group whose grants break the same
-  rules, and the ID map says why.
+* at load time (`policy_violations`): a rule aimed at external people (a role rule, a folder,
+  Cloudinary collection or iconik collection grant, a workspace, a project team, an agency key,
+  a reviewer entry) that would give them an admin role, a role or user type the profile does not
+  list, an internal-only resource, anything outside the profile's folders and collections, or a
+  right above its ceiling, is refused with the rule's name (and its line, policy.py);
+* at apply time (`withheld_groups`, `decide_role`, `context_folders`): an external *person* (matched by attribute or
+  email domain, which the policy cannot know in advance) is kept out of any group whose grants,
+  workspace or project break the same rules, and a withheld group gives nothing: it is left out
+  of role matching too, and whatever role is left is held to the profile. The ID map, `plan` and
+  `explain` say why, from these same functions.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .access import FOLDER_ROLES, folder_role_id
+from .access import FOLDER_ROLES, fill, folder_role_id
+from .access_sync import match_template
 
 if TYPE_CHECKING:
-    from .policy import Policy, UserFacts
+    from .policy import Match, Policy, UserFacts
+
+# What a project member reaches in the project's collection (titled like the project): iconik does
+# not document it (research/iconik.md §11 q8); the emulator's switch gives read and write, so the
+# guardrail assumes that much.
+PROJECT_PERMISSIONS = ["read", "write"]
+Problems = list[tuple[tuple[str | int, ...], str]]
 
 
 def _glob_overlap(a: str, b: str) -> bool:
     a, b = a.lower(), b.lower()
     return fnmatch.fnmatchcase(a, b) or fnmatch.fnmatchcase(b, a)
+
+
+def _as_glob(template: str) -> str:
+    """A template such as "Region {division}" as the glob of every name it can give."""
+    return re.sub(r"\{\w+(\|lower)?\}", "*", template)
 
 
 def external_group(policy: Policy, group: str) -> bool:
@@ -30,6 +49,25 @@ def external_group(policy: Policy, group: str) -> bool:
         m.group is not None and not m.attribute and m.email_domain is None and _glob_overlap(group, m.group)
         for m in policy.guardrails.external
     )
+
+
+def aimed_at_external(policy: Policy, when: Match) -> bool:
+    """Whether everyone a roles rule's `when` matches is external, as far as the policy can tell."""
+    if when.group is not None and external_group(policy, when.group):
+        return True
+    if when.email_domain is not None:
+        domains = policy.guardrails.internal_email_domains
+        if domains and when.email_domain.lower() not in domains:
+            return True
+        if any(
+            m.email_domain and m.email_domain.lower() == when.email_domain.lower() for m in policy.guardrails.external
+        ):
+            return True
+    for m in policy.guardrails.external:  # an attribute guardrail the rule's own attributes imply
+        if m.attribute and m.group is None and m.email_domain is None and when.attribute:
+            if all(k in when.attribute and _glob_overlap(when.attribute[k], v) for k, v in m.attribute.items()):
+                return True
+    return False
 
 
 def _folder_problem(policy: Policy, path: str, internal: bool, role: str) -> str | None:
@@ -46,49 +84,94 @@ def _folder_problem(policy: Policy, path: str, internal: bool, role: str) -> str
     return None
 
 
-def _collection_problem(policy: Policy, title: str, internal: bool, permissions: list[str]) -> str | None:
+def _collection_problem(
+    policy: Policy, title: str, internal: bool, permissions: list[str], kind: str = "collection"
+) -> str | None:
+    """`title` may be a glob (a workspace or project template): it must fall inside the profile."""
     profile = policy.access.external
     if internal:
-        return f"internal-only collection {title}"
+        return f"internal-only {kind} {title}"
     if profile.collections and not any(fnmatch.fnmatchcase(title.lower(), p.lower()) for p in profile.collections):
-        return f"collection {title}, which is not among access.external.collections"
+        return f"{kind} {title}, which is not among access.external.collections"
     above = sorted(set(permissions) - set(profile.max_collection_permissions))
     if above:
-        return f"{', '.join(above)} on collection {title}, above access.external.max_collection_permissions"
+        return f"{', '.join(above)} on {kind} {title}, above access.external.max_collection_permissions"
     return None
 
 
-def policy_violations(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]:
-    """(where in the YAML, what is wrong) for every rule that breaks a guardrail."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    admin = policy.guardrails.admin_roles
+def _cloudinary_collection_problem(collection_id: str, internal: bool) -> str:
+    # access.external lists folders and iconik collections only: a Cloudinary collection is outside it.
+    what = "internal-only Cloudinary collection" if internal else "Cloudinary collection"
+    return f"{what} {collection_id}, which access.external does not list"
+
+
+def _role_problem(policy: Policy, target: str, role: str) -> str | None:
+    if role in policy.guardrails.admin_roles.get(target, []):
+        return f"{target} admin role {role}"
+    if role == policy.default_role(target):
+        return None
+    allowed = (
+        policy.access.external.cloudinary_roles if target == "cloudinary" else policy.access.external.iconik_user_types
+    )
+    field = "cloudinary_roles" if target == "cloudinary" else "iconik_user_types"
+    return None if role in allowed else f"{target} role {role}, which is not among access.external.{field}"
+
+
+def _workspace_glob(policy: Policy, index: int) -> str | None:
+    """The titles (a glob) of a workspace's collections that external people reach, if any."""
+    workspace = policy.access.iconik.workspaces[index]
+    if external_group(policy, _as_glob(workspace.group)):
+        return _as_glob(workspace.title)
+    for m in policy.guardrails.external:  # a workspace per value of the very attribute that makes people external
+        pattern = (m.attribute or {}).get(workspace.attribute)
+        if pattern is not None and m.group is None and m.email_domain is None:
+            return _as_glob(fill(workspace.title, {workspace.attribute: pattern}) or workspace.title)
+    return None
+
+
+def policy_violations(policy: Policy) -> Problems:
+    """(where in the YAML, what is wrong) for every rule aimed at external people that breaks a guardrail."""
+    problems: Problems = []
+    access = policy.access
     for index, rule in enumerate(policy.roles):
-        if rule.when.group is None or not external_group(policy, rule.when.group):
+        if not aimed_at_external(policy, rule.when):
             continue
         for target in ("cloudinary", "iconik"):
             role = getattr(rule, target)
-            if role and role in admin.get(target, []):
+            problem = _role_problem(policy, target, role) if role else None
+            if problem:
                 problems.append(
                     (
                         ("roles", index),
-                        f"roles[{index}]: gives {target} admin role {role} to group "
-                        f"{rule.when.group!r}, which guardrails.external makes external",
+                        f"roles[{index}]: gives {problem} to {rule.when.model_dump(exclude_none=True)}, "
+                        "which guardrails make external",
                     )
                 )
-    for f_index, folder in enumerate(policy.access.cloudinary.folders):
+    for f_index, folder in enumerate(access.cloudinary.folders):
         for g_index, grant in enumerate(folder.grants):
             problem = _folder_problem(policy, folder.path, folder.internal, grant.role)
             if problem and external_group(policy, grant.group):
+                where = f"access.cloudinary.folders[{f_index}].grants[{g_index}]"
                 problems.append(
                     (
                         ("access", "cloudinary", "folders", f_index, "grants", g_index),
-                        f"access.cloudinary.folders[{f_index}].grants[{g_index}]: external group "
+                        f"{where}: external group {grant.group!r} would reach {problem}",
+                    )
+                )
+    for c_index, ccollection in enumerate(access.cloudinary.collections):
+        for g_index, grant in enumerate(ccollection.grants):
+            if external_group(policy, grant.group):
+                problem = _cloudinary_collection_problem(ccollection.id, ccollection.internal)
+                problems.append(
+                    (
+                        ("access", "cloudinary", "collections", c_index, "grants", g_index),
+                        f"access.cloudinary.collections[{c_index}].grants[{g_index}]: external group "
                         f"{grant.group!r} would reach {problem}",
                     )
                 )
-    for k_index, key in enumerate(policy.access.cloudinary.agency_keys):  # an agency key is external by nature
+    for k_index, key in enumerate(access.cloudinary.agency_keys):  # an agency key is external by nature
         for path in key.folders:
-            declared = next((f for f in policy.access.cloudinary.folders if f.path == path), None)
+            declared = next((f for f in access.cloudinary.folders if f.path == path), None)
             problem = _folder_problem(policy, path, bool(declared and declared.internal), key.role)
             if problem:
                 problems.append(
@@ -97,7 +180,7 @@ def policy_violations(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]
                         f"access.cloudinary.agency_keys[{k_index}]: the key of {key.group!r} would reach {problem}",
                     )
                 )
-    for c_index, collection in enumerate(policy.access.iconik.collections):
+    for c_index, collection in enumerate(access.iconik.collections):
         for g_index, cgrant in enumerate(collection.grants):
             problem = _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))
             if problem and external_group(policy, cgrant.group):
@@ -108,7 +191,68 @@ def policy_violations(policy: Policy) -> list[tuple[tuple[str | int, ...], str]]
                         f"{cgrant.group!r} would reach {problem}",
                     )
                 )
+    for w_index, workspace in enumerate(access.iconik.workspaces):
+        reach = _workspace_glob(policy, w_index)
+        problem = _collection_problem(policy, reach, False, list(workspace.permissions), "workspace") if reach else None
+        if problem:
+            problems.append(
+                (
+                    ("access", "iconik", "workspaces", w_index),
+                    f"access.iconik.workspaces[{w_index}]: external group {workspace.group!r} would reach {problem}",
+                )
+            )
+    for p_index, pattern in enumerate(access.iconik.projects.groups):
+        if external_group(policy, pattern):
+            title = access.iconik.projects.name.replace("{displayName}", pattern)
+            problem = _collection_problem(policy, title, False, PROJECT_PERMISSIONS, "project collection")
+            if problem:
+                problems.append(
+                    (
+                        ("access", "iconik", "projects", "groups", p_index),
+                        f"access.iconik.projects.groups[{p_index}]: external group {pattern!r} would reach {problem}",
+                    )
+                )
+    for r_index, reviewer in enumerate(access.reviewers):
+        if external_group(policy, reviewer.group):
+            problems.append(
+                (
+                    ("access", "reviewers", r_index),
+                    f"access.reviewers[{r_index}]: external group {reviewer.group!r} would receive the "
+                    "Cloudinary moderation role and reviewer routing, which access.external does not allow",
+                )
+            )
     return problems
+
+
+def group_problems(policy: Policy, name: str) -> list[str]:
+    """What membership of the group (or derived group) `name` would give an external person that
+    the profile does not allow."""
+    access, lowered = policy.access, name.lower()
+    problems: list[str | None] = []
+    for folder in access.cloudinary.folders:
+        for grant in folder.grants:
+            if grant.group.lower() == lowered:
+                problems.append(_folder_problem(policy, folder.path, folder.internal, grant.role))
+    for ccollection in access.cloudinary.collections:
+        if any(g.group.lower() == lowered for g in ccollection.grants):
+            problems.append(_cloudinary_collection_problem(ccollection.id, ccollection.internal))
+    for collection in access.iconik.collections:
+        for cgrant in collection.grants:
+            if cgrant.group.lower() == lowered:
+                problems.append(
+                    _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))
+                )
+    for workspace in access.iconik.workspaces:
+        value = match_template(workspace.group, name)
+        if value is not None:
+            title = fill(workspace.title, {workspace.attribute: value}) or name
+            problems.append(_collection_problem(policy, title, False, list(workspace.permissions), "workspace"))
+    project = access.iconik.project_name(name)
+    if project is not None:
+        problems.append(_collection_problem(policy, project, False, PROJECT_PERMISSIONS, "project collection"))
+    if any(r.group.lower() == lowered for r in access.reviewers):
+        problems.append("reviewer routing and the Cloudinary moderation role (access.reviewers)")
+    return sorted({p for p in problems if p}, key=lambda p: (not p.startswith("internal"), p))
 
 
 def withheld_groups(policy: Policy, facts: UserFacts, group_names: list[str]) -> dict[str, str]:
@@ -117,20 +261,61 @@ def withheld_groups(policy: Policy, facts: UserFacts, group_names: list[str]) ->
         return {}
     withheld: dict[str, str] = {}
     for name in dict.fromkeys(group_names):
-        problems = []
-        for folder in policy.access.cloudinary.folders:
-            for grant in folder.grants:
-                if grant.group.lower() == name.lower():
-                    problems.append(_folder_problem(policy, folder.path, folder.internal, grant.role))
-        for collection in policy.access.iconik.collections:
-            for cgrant in collection.grants:
-                if cgrant.group.lower() == name.lower():
-                    problems.append(
-                        _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))
-                    )
-        found = sorted({p for p in problems if p}, key=lambda p: (not p.startswith("internal"), p))
+        found = group_problems(policy, name)
         if found:
             withheld[name] = f"guardrail: external user {facts.user_name} not added to {name}: it grants " + "; ".join(
                 found
             )
     return withheld
+
+
+def context_folders(policy: Policy, facts: UserFacts, folders: list[str]) -> list[str]:
+    """The delivery context's per-attribute folder selectors (`access.context.folders`, filled) an
+    external user may be told of: an app trusts the signed claim, so it is held to the profile too."""
+    if not policy.is_external(facts):
+        return folders
+    internal = {f.path.lower() for f in policy.access.cloudinary.folders if f.internal}
+    return [
+        f
+        for f in folders
+        if _folder_problem(policy, f.strip("/"), f.strip("/").lower() in internal, FOLDER_ROLES[0]) is None
+    ]
+
+
+def all_withheld(policy: Policy, facts: UserFacts) -> dict[str, str]:
+    """withheld_groups over every group the user has: its directory groups and derived ones."""
+    return withheld_groups(policy, facts, [*facts.groups, *policy.derived_group_names(facts)])
+
+
+@dataclass(frozen=True)
+class RoleDecision:
+    role: str
+    rule: int | None  # the roles rule that decided (None: the default role)
+    note: str | None  # why a guardrail changed it
+
+
+def decide_role(policy: Policy, target: str, facts: UserFacts) -> RoleDecision:
+    """The first matching roles rule's role, else the default. For an external user the rules see
+    only the groups it is not withheld from, and the role must be one `access.external` allows
+    (else the default, with a note): engine, plan, explain and the provisioning log all ask here."""
+    default = policy.default_role(target)
+    external = policy.is_external(facts)
+    withheld = all_withheld(policy, facts) if external else {}
+    kept = facts.model_copy(update={"groups": [g for g in facts.groups if g not in withheld]}) if withheld else facts
+    candidates = [i for i, rule in enumerate(policy.roles) if getattr(rule, target)]
+    index = next((i for i in candidates if policy.roles[i].when.matches(kept)), None)
+    notes: list[str] = []
+    unheld = next((i for i in candidates if policy.roles[i].when.matches(facts)), None)
+    if unheld is not None and unheld != index:
+        pattern = (policy.roles[unheld].when.group or "*").lower()
+        groups = ", ".join(sorted(g for g in withheld if g in facts.groups and fnmatch.fnmatchcase(g.lower(), pattern)))
+        notes.append(
+            f"guardrail: roles[{unheld}] not applied to external user {facts.user_name}: "
+            f"it matches only through {groups}, which the guardrail withholds"
+        )
+    role = getattr(policy.roles[index], target) if index is not None else default
+    problem = _role_problem(policy, target, role) if external else None
+    if problem:
+        notes.append(f"guardrail: external user {facts.user_name} may not receive {target} role {role} ({problem})")
+        role = default
+    return RoleDecision(role, index, "; ".join(notes) or None)

@@ -37,6 +37,7 @@ import orjson
 
 from ..store import Store, StoreUnavailable
 from ..targets.http import CALL_OBSERVER, TargetCall
+from .guardrails import decide_role
 from .policy import Policy, UserFacts
 
 if TYPE_CHECKING:
@@ -296,11 +297,11 @@ def group_pass(scim_id: str, document: dict[str, Any] | None, members: int, corr
 
 
 def role_reason(policy: Policy, target: str, facts: UserFacts) -> str:
-    """Which roles rule decided a user's role in a target (explain and the provisioning log)."""
-    for index, rule in enumerate(policy.roles):
-        if getattr(rule, target) and rule.when.matches(facts):
-            when = rule.when.model_dump(exclude_none=True)
-            reason = f"roles[{index}] when {when}"
-            _, note = policy.role_for(target, facts)
-            return f"{reason}; {note}" if note else reason
-    return "default role (no roles rule matched)"
+    """Which roles rule decided a user's role in a target (explain and the provisioning log), and
+    which guardrail changed it: the same decision the engine applies (guardrails.decide_role)."""
+    decision = decide_role(policy, target, facts)
+    if decision.rule is None:
+        reason = "default role (no roles rule matched)"
+    else:
+        reason = f"roles[{decision.rule}] when {policy.roles[decision.rule].when.model_dump(exclude_none=True)}"
+    return f"{reason}; {decision.note}" if decision.note else reason

@@ -14,6 +14,7 @@ each target names the environment variables (or a JSON file) that hold them.
     deprovision: disable         # disable | delete | strip_groups
     guardrails:
       external: [{attribute: {userType: "External*"}}, {group: "Agency *"}]
+      internal_email_domains: [example.com]   # default deny: any other domain is external
 """
 
 from __future__ import annotations
@@ -164,12 +165,31 @@ class GroupMirroring(_Strict):
         return self.name.replace("{displayName}", display_name)
 
 
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}")
+
+
 class Guardrails(_Strict):
     external: list[Match] = []
+    # Default deny: when set, anyone whose email domain (primary email, else userName) is not
+    # listed is external, so a freelancer nobody thought to tag does not get internal access.
+    internal_email_domains: list[str] = []
     admin_roles: dict[str, list[str]] = {
         "cloudinary": ["master_admin", "admin", "technical_admin", "billing", "media_library_admin"],
         "iconik": ["POWER"],
     }
+
+    @field_validator("internal_email_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        for domain in value:  # exact domains only: a glob or an address here would silently widen "internal"
+            if not _DOMAIN.fullmatch(domain.lower()):
+                raise ValueError(f"{domain!r} is not an email domain (write example.com: no @, wildcard or scheme)")
+        return [domain.lower() for domain in value]
+
+    def internal_domain(self, facts: UserFacts) -> bool:
+        """Whether the default-deny list lets this user count as internal (always, when it is unset)."""
+        domain = facts.attributes.get("emailDomain", "").lower()
+        return not self.internal_email_domains or domain in self.internal_email_domains
 
 
 class Policy(_Strict):
@@ -196,22 +216,32 @@ class Policy(_Strict):
     def enabled_targets(self) -> list[str]:
         return [name for name in ("cloudinary", "iconik") if getattr(self.targets, name).enabled]
 
+    @model_validator(mode="after")
+    def _external_roles(self) -> Policy:
+        for target, allowed, known in (
+            ("cloudinary", self.access.external.cloudinary_roles, CLOUDINARY_ROLES),
+            ("iconik", self.access.external.iconik_user_types, ICONIK_TYPES),
+        ):
+            for role in allowed:
+                if role not in known:
+                    raise ValueError(f"access.external: unknown {target} role {role!r} (known: {', '.join(known)})")
+        return self
+
     def is_external(self, facts: UserFacts) -> bool:
-        return any(match.matches(facts) for match in self.guardrails.external)
+        return any(match.matches(facts) for match in self.guardrails.external) or not self.guardrails.internal_domain(
+            facts
+        )
+
+    def default_role(self, target: str) -> str:
+        return self.targets.cloudinary.default_role if target == "cloudinary" else self.targets.iconik.default_user_type
 
     def role_for(self, target: str, facts: UserFacts) -> tuple[str, str | None]:
-        """(role, guardrail note): the first matching rule's role, else the default; an external
-        user never gets an admin role (the default is used, and the note says why)."""
-        default = (
-            self.targets.cloudinary.default_role if target == "cloudinary" else self.targets.iconik.default_user_type
-        )
-        role = next(
-            (getattr(rule, target) for rule in self.roles if getattr(rule, target) and rule.when.matches(facts)),
-            default,
-        )
-        if role in self.guardrails.admin_roles.get(target, []) and self.is_external(facts):
-            return default, f"guardrail: external user {facts.user_name} may not receive {target} role {role}"
-        return role, None
+        """(role, guardrail note): the first matching rule's role, else the default, held to the
+        external profile for an external user (sync/guardrails.py `decide_role`)."""
+        from .guardrails import decide_role
+
+        decision = decide_role(self, target, facts)
+        return decision.role, decision.note
 
     def derived_group_names(self, facts: UserFacts) -> list[str]:
         names = []

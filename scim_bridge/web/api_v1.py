@@ -40,6 +40,7 @@ from ..scim.filters import fold
 from ..store import Store
 from ..sync.access import expired, fill
 from ..sync.access_sync import match_template
+from ..sync.guardrails import context_folders
 from ..sync.idmap import IdMap
 from ..sync.policy import Policy, UserFacts
 
@@ -201,9 +202,11 @@ async def context(request: Request) -> Response:
 def delivery_context(policy: Policy, scim_id: str, document: dict[str, Any], group_names: list[str]) -> dict[str, Any]:
     """The policy's `access.context` templates filled from the user's attributes; a template
     naming an attribute the user lacks gives null (a selector) or is left out (a list or map entry)."""
-    attributes = UserFacts.of(document, group_names).attributes
+    facts = UserFacts.of(document, group_names)
+    attributes = facts.attributes
     template = policy.access.context
-    folders = [fill(t, attributes) for t in template.folders]
+    filled = [fill(t, attributes) for t in template.folders]
+    folders = context_folders(policy, facts, [f for f in filled if f is not None])  # external: the profile's only
     metadata = {k: fill(t, attributes) for k, t in template.metadata.items()}
     return {
         "user": {"id": scim_id, "userName": document.get("userName")},
@@ -211,7 +214,7 @@ def delivery_context(policy: Policy, scim_id: str, document: dict[str, Any], gro
         "locale": fill(template.locale, attributes),
         "language": fill(template.language, attributes),
         "businessUnit": fill(template.business_unit, attributes),
-        "folders": [f for f in folders if f is not None],
+        "folders": folders,
         "metadata": {k: v for k, v in metadata.items() if v is not None},
     }
 
