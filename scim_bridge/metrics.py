@@ -15,8 +15,10 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
+# The `_created` series would double every counter's output, and Prometheus does not use them.
+disable_created_metrics()
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 #: request latencies: SCIM answers in milliseconds, a Bulk or a slow store in seconds
