@@ -38,7 +38,9 @@ def test_metrics_need_the_metrics_scope_or_admin(bridge: LiveBridge) -> None:
     assert httpx.get(url, headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 200
     # the scrape credential opens nothing else
     assert httpx.get(f"{bridge.base}/Users", headers={"Authorization": f"Bearer {scraper}"}).status_code == 403
-    assert httpx.get(f"{bridge.root}/admin/api/queue", headers={"Authorization": f"Bearer {scraper}"}).status_code == 403
+    assert (
+        httpx.get(f"{bridge.root}/admin/api/queue", headers={"Authorization": f"Bearer {scraper}"}).status_code == 403
+    )
 
 
 def test_a_scim_write_moves_the_request_and_write_counters_by_route_template(bridge: LiveBridge) -> None:
