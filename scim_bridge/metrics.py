@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
 # The `_created` series would double every counter's output, and Prometheus does not use them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the client leaves it unannotated
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 #: request latencies: SCIM answers in milliseconds, a Bulk or a slow store in seconds
