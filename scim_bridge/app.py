@@ -38,6 +38,7 @@ from .sync.status import resource_status
 from .sync.worker import WorkerOptions
 from .targets.http import CALL_OBSERVER
 from .web import activity_admin, admin, api_v1, reconcile_admin, review_admin, webhooks
+from .web import metrics as metrics_web
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
 from .web.health import health
@@ -153,7 +154,11 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         await auditing
         await store.close()
 
-    middleware = [Middleware(PathNormalizer), Middleware(AuditMiddleware, trail=trail)]
+    middleware = [
+        Middleware(PathNormalizer),
+        Middleware(metrics_web.RequestMetrics),  # inside PathNormalizer, which copies the scope
+        Middleware(AuditMiddleware, trail=trail),
+    ]
     if settings.capture:
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
         middleware.append(
@@ -173,6 +178,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
+            Route("/metrics", metrics_web.endpoint, methods=["GET"]),  # the `metrics` scope (auth/scopes.py)
             *admin.routes(),
             *activity_admin.routes(),
             *reconcile_admin.routes(),
@@ -198,6 +204,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     app.state.scim_lister = Lister(service, cursors, settings.max_filter_cost)
     app.state.scim_bulk = BulkProcessor(service)
     app.state.sync = sync
+    app.state.metrics = metrics_web.StoreGauges(store, sync)
     app.state.webhooks = hooks
     app.state.last_login = poller
     return app

@@ -5,6 +5,7 @@
                  because no provisioning client can write without reading (it GETs or filters a
                  user before it PATCHes it) and a write answers with the resource anyway
     apps         /api/v1/* (reviewer routing, delivery context) and nothing else
+    metrics      GET /metrics (a Prometheus scrape credential) and nothing else; admin may scrape too
     admin        /admin/api/* and any route this table does not name
 
 Routes fail closed: a route added outside /scim/v2 and /api/v1 without an entry here needs
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-READ, WRITE, APPS, ADMIN = "scim:read", "scim:write", "apps", "admin"
-KNOWN = (READ, WRITE, APPS, ADMIN)
+READ, WRITE, APPS, METRICS, ADMIN = "scim:read", "scim:write", "apps", "metrics", "admin"
+KNOWN = (READ, WRITE, APPS, METRICS, ADMIN)
 DEFAULT = frozenset({READ, WRITE, APPS})
 ADMIN_ONLY = frozenset({ADMIN})
 #: other spellings of the same scopes: `scim`, which /oauth/token accepted and echoed before scopes
@@ -28,6 +29,7 @@ ALIASES = {"scim": (READ, WRITE), "scim.read": (READ,), "scim.write": (WRITE,)}
 SCIM_PREFIX = "/scim/v2"
 APPS_PREFIX = "/api/v1"
 ADMIN_PREFIX = "/admin"
+METRICS_PATH = "/metrics"
 #: open (/health, /oauth/token) or authenticated elsewhere: /webhooks by the sender's signature
 #: (web/webhooks.py), /emulators only in the sandbox
 OPEN_PATHS = ("/health", "/oauth/token")
@@ -73,7 +75,11 @@ def stored(record: dict[str, object]) -> frozenset[str]:
 
 
 def allows(granted: frozenset[str], needed: str) -> bool:
-    return needed in granted or (needed == READ and WRITE in granted)
+    return (
+        needed in granted
+        or (needed == READ and WRITE in granted)
+        or (needed == METRICS and ADMIN in granted)  # an operator may look at what Prometheus sees
+    )
 
 
 def within(asked: frozenset[str], held: frozenset[str]) -> frozenset[str]:
@@ -92,6 +98,8 @@ def required(method: str, path: str) -> str | None:
         return WRITE  # POST, PUT, PATCH, DELETE, Bulk, and any method nobody has thought of
     if bare == APPS_PREFIX or path.startswith(APPS_PREFIX + "/"):
         return APPS
+    if bare == METRICS_PATH:
+        return METRICS
     return ADMIN  # /admin/api, and every route not named above
 
 

@@ -53,13 +53,17 @@ class ScimDispatcher:
         self.app = app
         self.exact: dict[str, dict[str, Endpoint]] = {}
         self.with_param: dict[str, tuple[str, dict[str, Endpoint]]] = {}
+        #: lowercased lookup key → the route as declared: the metrics' `route` label (never the raw path)
+        self.templates: dict[str, str] = {}
         for route in routes:
             methods = {m for m in (route.methods or ()) if m != "HEAD"} or {"GET"}
             if "{" in route.path:
                 prefix, _, param = route.path.rpartition("/")
                 table = self.with_param.setdefault(prefix.lower(), (param.strip("{}"), {}))[1]
+                self.templates.setdefault("{}" + prefix.lower(), PREFIX + route.path)
             else:
                 table = self.exact.setdefault(route.path.lower(), {})
+                self.templates.setdefault(route.path.lower(), PREFIX + route.path)
             for method in methods:
                 table[method] = route.endpoint
 
@@ -74,12 +78,15 @@ class ScimDispatcher:
     async def _respond(self, scope: Scope, receive: Receive, subpath: str) -> Response:
         path_params: dict[str, str] = {}
         table = self.exact.get(subpath.lower())
-        if table is None:
+        if table is not None:
+            scope["route_template"] = self.templates[subpath.lower()]
+        else:
             prefix, _, value = subpath.rpartition("/")
             found = self.with_param.get(prefix.lower())
             if found is not None and value:
                 path_params[found[0]] = value
                 table = found[1]
+                scope["route_template"] = self.templates["{}" + prefix.lower()]
         try:
             if table is None:
                 raise ScimError(404, "no such endpoint")

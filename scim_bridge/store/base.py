@@ -95,6 +95,9 @@ class QueueEntry:
     token: str  # opaque: hand it back to ack()
     attempts: int = 0  # failed attempts so far (see defer)
     correlation: str | None = None  # the request behind the latest change (Write.correlation)
+    #: epoch seconds the entry was queued: its oldest change not synced yet (coalesced changes keep
+    #: it), the start of the sync lag (metrics); None where a store cannot tell
+    enqueued: float | None = None
 
 
 @dataclass
@@ -218,6 +221,10 @@ class Store(Protocol):
         it with ack (a change meanwhile makes it claimable again) or defer."""
 
     async def queue_depth(self) -> QueueDepth: ...
+
+    async def queue_oldest(self) -> dict[str, float]:
+        """Per lane with entries: the epoch seconds of its oldest entry (queued, leased or waiting out
+        a backoff), for the queue-age metric. Lanes without entries are absent."""
 
     # small key/value space (credentials, signing keys, settings) ------------------------------
     async def kv_get(self, namespace: str, key: str) -> bytes | None: ...

@@ -16,6 +16,7 @@ entries and the sync-queue entry. Keys, all under the prefix `sb:`:
     sb:q:owner                      hash: key → "{consumer}|{generation}"
     sb:q:attempts                   hash: key → failed attempts (retries with backoff)
     sb:q:corr                       hash: key → correlation id of the request behind the latest change
+    sb:q:since                      hash: key → epoch seconds the entry was queued (sync lag, queue age)
     sb:audit:pending                stream: audit entries appended, not chained yet (field b: body)
     sb:audit:log                    stream: the chain; entry id "{seq}-0", fields t (µs), h (hash), b
     sb:audit:head                   hash: seq, hash, time of the last chained entry; anchor_seq,
@@ -329,11 +330,19 @@ class RedisStore:
     ) -> list[QueueEntry]:
         flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds, *lanes])
         entries = []
-        for index in range(0, len(flat), 5):
-            key, lane, generation, attempts, correlation = (part.decode() for part in flat[index : index + 5])
+        for index in range(0, len(flat), 6):
+            key, lane, generation, attempts, correlation, since = (part.decode() for part in flat[index : index + 6])
             resource_type, id = key.split("/", 1)
             entries.append(
-                QueueEntry(resource_type, id, lane, f"{key}|{generation}", int(attempts), correlation or None)
+                QueueEntry(
+                    resource_type,
+                    id,
+                    lane,
+                    f"{key}|{generation}",
+                    int(attempts),
+                    correlation or None,
+                    float(since) if since else None,
+                )
             )
             if len(entries) == limit:
                 break
@@ -371,6 +380,29 @@ class RedisStore:
                 name = (where or b"standard").decode()
                 depth.lanes[name] = depth.lanes.get(name, 0) + 1
         return depth
+
+    @_translate_outage
+    async def queue_oldest(self) -> dict[str, float]:
+        # A lane's waiting entries are ordered by enqueue order, so its front is its oldest (put-back
+        # entries, score 0, sort among themselves by key: the first few cover them); leased ones
+        # (in work, or waiting out a backoff) are few, and each is looked up.
+        pipe = self._redis.pipeline(transaction=False)
+        for lane in LANES:
+            pipe.zrange(f"sb:q:lane:{lane}", 0, 9)
+        pipe.zrange("sb:q:leases", 0, -1)
+        *fronts, leased = await pipe.execute()
+        keys = [(lane, key) for lane, front in zip(LANES, fronts, strict=True) for key in front]
+        if leased:
+            wheres = cast(RawFields, await self._redis.hmget("sb:q:where", leased))
+            keys += [((where or b"standard").decode(), key) for where, key in zip(wheres, leased, strict=True)]
+        if not keys:
+            return {}
+        since = cast(RawFields, await self._redis.hmget("sb:q:since", [key for _, key in keys]))
+        oldest: dict[str, float] = {}
+        for (lane, _), value in zip(keys, since, strict=True):
+            if value:
+                oldest[lane] = min(oldest.get(lane, float("inf")), float(value))
+        return oldest
 
     # key/value -------------------------------------------------------------------------------
     @_translate_outage

@@ -6,7 +6,11 @@ _ENQUEUE = """
 local function enqueue(typ, id, lane, now_order, corr)
   if lane == '' then return end
   local key = typ .. '/' .. id
-  redis.call('HINCRBY', 'sb:q:gen', key, 1)
+  if redis.call('HINCRBY', 'sb:q:gen', key, 1) == 1 then
+    -- a new entry: when it was queued (sync lag, queue age); later changes coalesce into it
+    local t = redis.call('TIME')
+    redis.call('HSET', 'sb:q:since', key, t[1] .. '.' .. string.format('%06d', t[2]))
+  end
   if corr and corr ~= '' then redis.call('HSET', 'sb:q:corr', key, corr) end
   local where = redis.call('HGET', 'sb:q:where', key)
   if redis.call('ZSCORE', 'sb:q:leases', key) then
@@ -121,6 +125,7 @@ for _, lane in ipairs(lanes) do
     table.insert(result, gen)
     table.insert(result, redis.call('HGET', 'sb:q:attempts', key) or '0')
     table.insert(result, redis.call('HGET', 'sb:q:corr', key) or '')
+    table.insert(result, redis.call('HGET', 'sb:q:since', key) or '')
   end
 end
 return result
@@ -177,6 +182,7 @@ if current == gen then  -- unchanged since the claim: done, wherever it is now
   redis.call('HDEL', 'sb:q:owner', key)
   redis.call('HDEL', 'sb:q:attempts', key)
   redis.call('HDEL', 'sb:q:corr', key)
+  redis.call('HDEL', 'sb:q:since', key)
   return 1
 end
 -- changed while it was processed: release the lease, back to the front of its lane

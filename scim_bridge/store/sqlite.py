@@ -362,16 +362,19 @@ class SqliteStore:
                 if len(entries) >= limit:
                     break
                 rows = conn.execute(
-                    "SELECT type, id, generation, attempts, correlation FROM queue WHERE lane = ? AND lease_until <= ? "
+                    "SELECT type, id, generation, attempts, correlation, enqueued FROM queue "
+                    "WHERE lane = ? AND lease_until <= ? "
                     "ORDER BY enqueued LIMIT ?",
                     (lane, now, limit - len(entries)),
                 ).fetchall()
-                for resource_type, id, generation, attempts, correlation in rows:
+                for resource_type, id, generation, attempts, correlation, enqueued in rows:
                     conn.execute(
                         "UPDATE queue SET lease_until = ?, consumer = ? WHERE type = ? AND id = ?",
                         (now + lease_seconds, consumer, resource_type, id),
                     )
-                    entries.append(QueueEntry(resource_type, id, lane, f"{generation}", attempts, correlation))
+                    entries.append(
+                        QueueEntry(resource_type, id, lane, f"{generation}", attempts, correlation, enqueued / 1e9)
+                    )
             return entries
 
         return await self._write(apply)
@@ -436,6 +439,10 @@ class SqliteStore:
         depth = QueueDepth({lane: 0 for lane in LANES})
         depth.lanes.update({lane: count for lane, count in rows})
         return depth
+
+    async def queue_oldest(self) -> dict[str, float]:
+        rows = self._read("SELECT lane, MIN(enqueued) FROM queue GROUP BY lane", ()).fetchall()
+        return {lane: oldest / 1e9 for lane, oldest in rows}
 
     # key/value -------------------------------------------------------------------------------
     async def kv_get(self, namespace: str, key: str) -> bytes | None:

@@ -27,6 +27,7 @@ Entry shape (audit/provisioning.py reads and exports it):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import metrics
 from ..store import Store, StoreUnavailable
 from ..targets.http import CALL_OBSERVER, TargetCall
 from .guardrails import decide_role
@@ -173,10 +175,30 @@ async def append(store: Store, done: Pass) -> None:
     collector = PASSES.get()
     if collector is not None:
         collector.append(done)
+    _observe_lag(done)
     try:
         await store.audit_append([orjson.dumps(done.entry(), option=orjson.OPT_SORT_KEYS)])
     except StoreUnavailable:
         log.warning("provisioning log: store down, entry of %s %s not written", done.resource_type, done.scim_id)
+
+
+def _observe_lag(done: Pass) -> None:
+    """The sync lag of each target this pass converged (a worker's pass only: on-demand and
+    reconcile passes start from no queue entry). Parked, held and failed targets are not applied
+    yet, so they are counted on the pass that applies them; a retry counts only the targets it
+    called, so one converged by an earlier attempt is not counted twice."""
+    syncing = metrics.SYNCING.get()
+    if syncing is None:
+        return
+    lag = max(0.0, time.time() - syncing.enqueued)
+    for step in done.steps.values():
+        if step.error is not None or step.action in ("parked", "held"):
+            continue
+        if step.applied is not None and step.applied.verdict:
+            continue  # held or kept by the brake: the change did not go out
+        if syncing.retry and not step.calls:
+            continue
+        metrics.SYNC_LAG.labels(step.target, syncing.lane).observe(lag)
 
 
 def changes_between(before: dict[str, Any] | None, after: dict[str, Any] | None, names: dict[str, str]) -> list[Any]:

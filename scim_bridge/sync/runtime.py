@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from .. import metrics
 from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store, StoreUnavailable
 from ..targets.base import Target
@@ -272,6 +273,7 @@ class SyncRuntime:
         from ..audit.trail import AuditTrail
 
         report = await AuditTrail(store).verify()
+        metrics.AUDIT_VERIFICATIONS.labels("ok" if report.ok else "broken").inc()
         if not report.ok:
             log.error("audit: %s", report.message())
             details = {"message": report.message(), "seq": report.bad_seq, "problem": report.problem}

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .. import metrics
 from ..audit.context import CORRELATION_ID, SYNC_SUBJECT, new_correlation_id
 from ..store import LANES, REVOCATION_LANE, QueueEntry, Store, StoreUnavailable
 from ..targets.base import PermanentError, RetryableError, Throttled
@@ -94,6 +95,8 @@ class SyncWorker:
         # Target calls carry the id of the SCIM request behind the latest change (audit trail).
         CORRELATION_ID.set(entry.correlation or new_correlation_id())
         SYNC_SUBJECT.set((entry.resource_type, entry.id))
+        if entry.enqueued is not None:  # the sync lag's start (passlog.py observes it per target)
+            metrics.SYNCING.set(metrics.Syncing(entry.enqueued, entry.lane, entry.attempts > 0))
         try:
             if entry.resource_type == "User":
                 await self.engine.sync_user(entry.id)
@@ -119,6 +122,7 @@ class SyncWorker:
             if attempts >= self.options.max_attempts:
                 await self._give_up(entry, str(error), attempts)
                 return
+            metrics.SYNC_RETRIES.labels(entry.lane).inc()
             delay = min(self.options.max_delay, self.options.base_delay * 2 ** (attempts - 1))
             delay *= 0.5 + self._random.random()  # jitter, so retries of a storm do not arrive together
             if retry_after is not None:
@@ -131,6 +135,7 @@ class SyncWorker:
         # The engine already recorded, per target, which one failed and why.
         await self.idmap.dead_letter(entry.resource_type, entry.id, error, attempts)
         await self.store.ack(entry)
+        metrics.SYNC_DEAD_LETTERED.labels(entry.lane).inc()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from .. import metrics
 from .base import Conflict, Forbidden, Gone, Invalid, PermanentError, TargetTimeout, Throttled, Unavailable
 
 log = logging.getLogger("scim_bridge.targets")
@@ -84,7 +85,8 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
+    async def wait(self) -> float:
+        """Wait for this call's slot; returns the seconds waited (0.0: none)."""
         async with self._lock:
             now = time.monotonic()
             if PRIORITY.get():
@@ -98,6 +100,8 @@ class RateLimiter:
         delay = start - now
         if delay > 0:
             await asyncio.sleep(delay)
+            return delay
+        return 0.0
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
@@ -168,18 +172,23 @@ class TargetHttp:
         for attempt in range(attempts):
             try:
                 return await self._once(method, path, expect, **kwargs)
-            except (Unavailable, TargetTimeout):
+            except (Unavailable, TargetTimeout) as error:
                 if attempt == attempts - 1:
                     raise
+                metrics.TARGET_RETRIES.labels(self.name, type(error).__name__).inc()
                 await asyncio.sleep(0.05 * 2**attempt * (0.5 + random.random()))
             except Throttled as throttled:
                 # A short pause is cheaper waited here than re-queued; a long one goes back.
                 if attempt == attempts - 1 or (throttled.retry_after or 2.0) > 3.0:
                     raise
+                metrics.TARGET_RETRIES.labels(self.name, "Throttled").inc()
         raise AssertionError("unreachable")
 
     async def _once(self, method: str, path: str, expect: tuple[int, ...], **kwargs: Any) -> httpx.Response:
-        await self.limiter.wait()
+        waited = await self.limiter.wait()
+        if waited:
+            metrics.TARGET_RATE_LIMIT_WAITS.labels(self.name).inc()
+            metrics.TARGET_RATE_LIMIT_WAIT_SECONDS.labels(self.name).inc(waited)
         started = time.monotonic()
         try:
             response = await self.client.request(method, path, **kwargs)
@@ -200,6 +209,10 @@ class TargetHttp:
     async def _report(
         self, method: str, path: str, started: float, response: httpx.Response | None, outcome: str
     ) -> None:
+        elapsed = time.monotonic() - started
+        status = str(response.status_code) if response is not None else "none"
+        metrics.TARGET_REQUESTS.labels(self.name, method, status).inc()
+        metrics.TARGET_DURATION.labels(self.name, method).observe(elapsed)
         observer = CALL_OBSERVER.get()
         if observer is None:
             return
@@ -216,7 +229,7 @@ class TargetHttp:
                     path.split("?", 1)[0],
                     response.status_code if response is not None else None,
                     outcome,
-                    (time.monotonic() - started) * 1000,
+                    elapsed * 1000,
                     request_id,
                 )
             )

@@ -7,6 +7,7 @@ nobody saw, and a write whose reply was lost being applied once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
@@ -154,6 +155,28 @@ async def test_revocations_overtake_a_backlog(store: Store) -> None:
     await store.enqueue("User", "joiner500", REVOCATION_LANE)
     assert [e.id for e in await store.claim("worker", limit=1)] == ["joiner500"]
     assert (await store.queue_depth()).lanes[STANDARD_LANE] == 999
+
+
+async def test_entries_carry_their_enqueue_time_and_the_queue_its_oldest_per_lane(store: Store) -> None:
+    """The sync lag starts at the entry's enqueue time, and a coalesced change keeps the oldest one:
+    the lag is that of the oldest change the sync has not applied yet."""
+    before = time.time()
+    await store.create(user("u1", "ada"))
+    await asyncio.sleep(0.05)
+    await store.replace(user("u1", "ada", body=b"{}"))  # coalesces into the same entry
+    await store.enqueue("User", "leaver", REVOCATION_LANE)
+    after = time.time()
+    oldest = await store.queue_oldest()
+    assert set(oldest) == {REVOCATION_LANE, STANDARD_LANE}
+    assert before - 0.01 <= oldest[STANDARD_LANE] < before + 0.04 <= after
+    assert oldest[STANDARD_LANE] < oldest[REVOCATION_LANE] <= after + 0.01
+    entries = {e.id: e for e in await store.claim("worker", limit=10)}
+    assert entries["u1"].enqueued == pytest.approx(oldest[STANDARD_LANE], abs=0.001)
+    assert entries["leaver"].enqueued == pytest.approx(oldest[REVOCATION_LANE], abs=0.001)
+    assert (await store.queue_oldest()).keys() == {REVOCATION_LANE, STANDARD_LANE}  # leased: not synced yet
+    for entry in entries.values():
+        await store.ack(entry)
+    assert await store.queue_oldest() == {}
 
 
 async def test_change_during_processing_comes_back(store: Store) -> None:
