@@ -40,7 +40,7 @@ from .targets.http import CALL_OBSERVER
 from .web import activity_admin, admin, api_v1, reconcile_admin, review_admin, webhooks
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
-from .web.health import health
+from .web.health import health, live, ready
 from .web.paths import PathNormalizer
 
 log = logging.getLogger("scim_bridge")
@@ -100,7 +100,11 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             store,
             settings.policy,
             settings.sync_workers,
-            WorkerOptions(concurrency=settings.sync_concurrency, lease_seconds=settings.sync_lease_seconds),
+            WorkerOptions(
+                concurrency=settings.sync_concurrency,
+                lease_seconds=settings.sync_lease_seconds,
+                stop_seconds=settings.shutdown_grace_seconds,
+            ),
         )
 
     if sync is not None:
@@ -172,6 +176,8 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
+            Route("/health/live", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             *admin.routes(),
             *activity_admin.routes(),
