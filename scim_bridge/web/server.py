@@ -46,7 +46,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from ..config import Settings
 from ..logs import AccessLog
 from ..redaction import install_log_redaction
-from .health import lifecycle_of
+from .health import Lifecycle, lifecycle_of
 
 log = logging.getLogger("scim_bridge.http")
 
@@ -252,8 +252,11 @@ class BridgeServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config, app: Any, drain_seconds: float) -> None:
         super().__init__(config)
-        self.bridge = app
-        self.lifecycle = lifecycle_of(app)
+        # the sandbox serves the bridge inside a PrefixRouter (with the emulators): find the bridge
+        while not hasattr(app, "state") and hasattr(app, "bridge"):
+            app = app.bridge
+        self.sync = getattr(app.state, "sync", None) if hasattr(app, "state") else None
+        self.lifecycle = lifecycle_of(app) if hasattr(app, "state") else Lifecycle()
         self.drain_seconds = drain_seconds
         self.drain_until: float | None = None
         self._announced = False
@@ -273,9 +276,8 @@ class BridgeServer(uvicorn.Server):
         if self.lifecycle.draining and not self._announced:
             self._announced = True
             log.info("draining: not ready; serving for %g s more, then finishing in-flight work", self.drain_seconds)
-            sync = getattr(self.bridge.state, "sync", None)
-            if sync is not None:
-                sync.begin_stop()  # no new sync work; what is in flight finishes or is handed back
+            if self.sync is not None:
+                self.sync.begin_stop()  # no new sync work; what is in flight finishes or is handed back
         if self.drain_until is not None and time.monotonic() >= self.drain_until:
             self.should_exit = True
         return await super().on_tick(counter)
