@@ -21,7 +21,9 @@ USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8080
+# Liveness, not readiness: a restart does not bring back a store that is down (/health/ready says that).
+# `docker stop` allows 10 s by default; give it the drain and grace (-t 30) so SIGTERM ends cleanly.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('SCIM_BRIDGE_PORT', '8080'), timeout=2)"]
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('SCIM_BRIDGE_PORT', '8080'), timeout=2)"]
 ENTRYPOINT ["scim-bridge"]
 CMD ["serve"]

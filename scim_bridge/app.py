@@ -41,7 +41,7 @@ from .web import activity_admin, admin, api_v1, reconcile_admin, review_admin, w
 from .web import metrics as metrics_web
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
-from .web.health import health
+from .web.health import health, live, ready
 from .web.paths import PathNormalizer
 
 log = logging.getLogger("scim_bridge")
@@ -101,7 +101,11 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             store,
             settings.policy,
             settings.sync_workers,
-            WorkerOptions(concurrency=settings.sync_concurrency, lease_seconds=settings.sync_lease_seconds),
+            WorkerOptions(
+                concurrency=settings.sync_concurrency,
+                lease_seconds=settings.sync_lease_seconds,
+                stop_seconds=settings.shutdown_grace_seconds,
+            ),
         )
 
     if sync is not None:
@@ -177,6 +181,8 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     app = Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
+            Route("/health/live", live, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/metrics", metrics_web.endpoint, methods=["GET"]),  # the `metrics` scope (auth/scopes.py)
             *admin.routes(),

@@ -11,10 +11,13 @@ import json
 import logging
 import secrets
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, Settings, load_settings
 from .sync.policy import PolicyError
+
+if TYPE_CHECKING:
+    from .logs import LogFormat
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -204,17 +207,18 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return load_settings(args.config, **overrides)
 
 
-def configure_logging(level: str) -> None:
-    """The bridge's log handlers, with every line redacted (scim_bridge/redaction.py): a URL with a
-    secret in its query, a header dump or a traceback never reaches the log in clear."""
-    from .redaction import install_log_redaction
+def configure_logging(level: str, log_format: LogFormat | None = None) -> None:
+    """The bridge's log handler, JSON or text (logs.py), with every line redacted
+    (scim_bridge/redaction.py): a URL with a secret in its query, a header dump or a traceback
+    never reaches the log in clear."""
+    from .logs import configure
 
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_log_redaction()
+    configure(level, log_format)
 
 
 def serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .logs import default_format
     from .web import server
 
     settings = _settings(
@@ -228,7 +232,7 @@ def serve(args: argparse.Namespace) -> int:
         delete_mode=args.delete_mode,
         policy=args.policy,
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     generated = None
     if not settings.tokens and not settings.basic_users and not settings.api_keys:
         # Secure by default, and still zero set-up: a token valid for this process only.
@@ -236,10 +240,15 @@ def serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"tokens": [generated]})
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}/scim/v2"
-    print(f"scim-bridge: SCIM base URL {url}  (store {settings.store})", flush=True)
-    if generated:
-        print(f"scim-bridge: no SCIM_BRIDGE_TOKENS set; bearer token for this run: {generated}", flush=True)
-    print(f"scim-bridge: OAuth token URL http://{settings.host}:{settings.port}/oauth/token", flush=True)
+    banner = [(logging.INFO, f"SCIM base URL {url}  (store {settings.store})")]
+    if generated:  # the operator's only way in: shown on purpose, in either format, at any log level
+        banner.append((logging.WARNING, f"no SCIM_BRIDGE_TOKENS set; bearer token for this run: {generated}"))
+    banner.append((logging.INFO, f"OAuth token URL http://{settings.host}:{settings.port}/oauth/token"))
+    for level, line in banner:
+        if (settings.log_format or default_format()) == "json":  # a collector reads every line as JSON
+            logging.getLogger("scim_bridge").log(level, "%s", line)
+        else:
+            print(f"scim-bridge: {line}", flush=True)
     if not settings.public_url and not settings.allowed_hosts and settings.host in ("0.0.0.0", "::"):
         logging.getLogger("scim_bridge").warning(
             "SCIM_BRIDGE_PUBLIC_URL is not set: meta.location and $ref use http://localhost:%d unless the "
@@ -304,7 +313,7 @@ def sandbox(args: argparse.Namespace) -> int:
     print(f"  iconik    {access['iconik']['base_url']}/_emulator/state", flush=True)
     print(f"  CLI       --store {access['cli']['store']} --policy {access['cli']['policy']}", flush=True)
     print("  sample directory (37 users, 11 groups) and sample policy loaded; watch the targets fill", flush=True)
-    server.run(app, Settings(host=args.host, port=args.port, log_level="warning"))
+    server.run(app, Settings(host=args.host, port=args.port, log_level="warning", drain_seconds=0))
     return 0
 
 

@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     capture: Path | None = None
-    access_log: bool = False  # uvicorn's access log (secrets in URLs redacted like every log line)
+    access_log: bool = False  # one line per request (secrets in URLs redacted like every log line)
+    log_format: Literal["json", "text"] | None = None  # default: json unless stderr is a terminal (logs.py)
+    # SIGTERM (web/server.py): not ready at once, still serving for drain_seconds so load balancers
+    # stop sending; then in-flight requests and sync entries get shutdown_grace_seconds to finish.
+    drain_seconds: float = Field(5.0, ge=0)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
 
     # HTTP hygiene (web/server.py): header size, read deadlines, keep-alive
     max_header_bytes: int = Field(32 * 1024, ge=1024)  # request line + all headers

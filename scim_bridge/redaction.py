@@ -130,7 +130,8 @@ _HEADER = re.compile(
 # credentials after an auth scheme, wherever they appear (a lower-case word after its first letter is prose)
 _SCHEME = re.compile(r"\b((?i:Bearer|Basic|Token))\s+[\w.~+/=\-](?=[a-z]*[A-Z0-9_.~+/=\-])[\w.~+/=\-]{5,}")
 # name=value in query strings, form bodies and key=value log fields
-_PAIR = re.compile(rf"(?P<pre>(?:^|[?&;\s,(\[{{]))(?P<name>{_NAMES})=(?P<v>[^&\s,;)\]}}\"']*)", re.I)
+# (a value already redacted is left alone: redacting a line twice must not leave a stray "]")
+_PAIR = re.compile(rf"(?P<pre>(?:^|[?&;\s,(\[{{]))(?P<name>{_NAMES})=(?!\[redacted\])(?P<v>[^&\s,;)\]}}\"']*)", re.I)
 _ENCODED_FILTER = re.compile(r"(?P<pre>[?&]filter=)(?P<v>[^&\s\"']*)", re.I)
 
 

@@ -40,6 +40,9 @@ SCIM_REQUEST: ContextVar[ScimRequest | None] = ContextVar("scim_bridge_scim_requ
 #: (resource type, SCIM id) the sync worker is processing, so target calls name their subject.
 SYNC_SUBJECT: ContextVar[tuple[str, str] | None] = ContextVar("scim_bridge_sync_subject", default=None)
 
+#: The target (vendor) the current task is calling, for log lines (set around each translator call).
+TARGET: ContextVar[str | None] = ContextVar("scim_bridge_target", default=None)
+
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
 

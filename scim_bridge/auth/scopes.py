@@ -30,9 +30,10 @@ SCIM_PREFIX = "/scim/v2"
 APPS_PREFIX = "/api/v1"
 ADMIN_PREFIX = "/admin"
 METRICS_PATH = "/metrics"
-#: open (/health, /oauth/token) or authenticated elsewhere: /webhooks by the sender's signature
-#: (web/webhooks.py), /emulators only in the sandbox
-OPEN_PATHS = ("/health", "/oauth/token")
+#: open (/health, the Kubernetes probes /health/live and /health/ready, /oauth/token) or
+#: authenticated elsewhere: /webhooks by the sender's signature (web/webhooks.py), /emulators only
+#: in the sandbox
+OPEN_PATHS = ("/health", "/health/live", "/health/ready", "/oauth/token")
 OWN_AUTH_PREFIXES = ("/webhooks/", "/emulators/")
 _READ_METHODS = ("GET", "HEAD", "OPTIONS")
 

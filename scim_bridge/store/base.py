@@ -212,6 +212,11 @@ class Store(Protocol):
         counting the attempt; returns the number of failed attempts so far. A new change to the resource
         meanwhile does not shorten the delay, but it is not lost either."""
 
+    async def release(self, entry: QueueEntry, consumer: str) -> bool:
+        """Hand back an entry `consumer` claimed and did not finish (a worker stopping): claimable at
+        once by anyone, its attempts not counted. False (and nothing done)
+        when `consumer` no longer holds it: acked, deferred, or its lease expired and was re-claimed."""
+
     async def lease(
         self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE
     ) -> QueueEntry | None:

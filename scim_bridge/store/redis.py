@@ -86,6 +86,7 @@ from .redis_scripts import (
     _CLAIM,
     _DEFER,
     _LEASE,
+    _RELEASE,
     _STANDALONE_ENQUEUE,
     _WRITE,
 )
@@ -155,6 +156,7 @@ class RedisStore:
             ("enqueue", _STANDALONE_ENQUEUE),
             ("ack", _ACK),
             ("lease", _LEASE),
+            ("release", _RELEASE),
             ("audit_chain", _AUDIT_CHAIN),
             ("audit_seek", _AUDIT_SEEK),
             ("audit_prune", _AUDIT_PRUNE),
@@ -355,6 +357,10 @@ class RedisStore:
     async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
         key = entry.token.rsplit("|", 1)[0]
         return int(await self._script("defer", [key, time.time() + delay_seconds]))
+
+    async def release(self, entry: QueueEntry, consumer: str) -> bool:
+        key, generation = entry.token.rsplit("|", 1)
+        return bool(await self._script("release", [key, f"{consumer}|{generation}"]))
 
     async def lease(
         self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE

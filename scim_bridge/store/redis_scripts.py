@@ -167,6 +167,18 @@ redis.call('HSET', 'sb:q:owner', key, consumer .. '|' .. gen)
 return {where, gen, redis.call('HGET', 'sb:q:attempts', key) or '0', redis.call('HGET', 'sb:q:corr', key) or ''}
 """
 
+_RELEASE = """
+-- ARGV: key, owner (consumer|generation of the claim). A stopping worker hands back what it did
+-- not finish: only while that claim still holds it, so a late release never takes an entry away
+-- from the worker that re-claimed it after the lease expired. Idempotent.
+local key, owner = ARGV[1], ARGV[2]
+if redis.call('HGET', 'sb:q:owner', key) ~= owner then return 0 end
+redis.call('ZREM', 'sb:q:leases', key)
+redis.call('HDEL', 'sb:q:owner', key)
+redis.call('ZADD', 'sb:q:lane:' .. (redis.call('HGET', 'sb:q:where', key) or 'standard'), 0, key)
+return 1
+"""
+
 _ACK = """
 -- ARGV: key, generation. Idempotent: a second ack, or a late one from a worker whose lease
 -- expired, must never bring an entry back.

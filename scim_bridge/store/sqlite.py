@@ -406,6 +406,17 @@ class SqliteStore:
 
         return await self._write(apply)
 
+    async def release(self, entry: QueueEntry, consumer: str) -> bool:
+        def apply(conn: sqlite3.Connection) -> bool:
+            # lease_until = 0 sorts nothing first (claims order by `enqueued`), but makes it claimable now
+            cursor = conn.execute(
+                "UPDATE queue SET lease_until = 0, consumer = NULL WHERE type = ? AND id = ? AND consumer = ?",
+                (entry.resource_type, entry.id, consumer),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(apply)
+
     async def lease(
         self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE
     ) -> QueueEntry | None:

@@ -80,6 +80,7 @@ class SyncRuntime:
                     base_delay=options.base_delay,
                     max_delay=options.max_delay,
                     idle_poll=0.05,
+                    stop_seconds=options.stop_seconds,
                 ),
                 lanes=[REVOCATION_LANE],
             )
@@ -279,8 +280,19 @@ class SyncRuntime:
             details = {"message": report.message(), "seq": report.bad_seq, "problem": report.problem}
             self.notifier.send("audit.chain_broken", None, details)
 
-    async def stop(self) -> None:
+    @property
+    def running(self) -> bool:
+        """Every worker loop is alive and none has been asked to stop (the readiness check)."""
+        loops = self._tasks[: len(self.workers)]
+        return bool(loops) and not self._stop.is_set() and not any(task.done() for task in loops)
+
+    def begin_stop(self) -> None:
+        """Draining (SIGTERM): the workers claim nothing more; what they hold finishes, or is handed
+        back after their `stop_seconds` (worker.py). stop() then waits for them."""
         self._stop.set()
+
+    async def stop(self) -> None:
+        self.begin_stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.notifier.close()
         await close_targets(self.engine.targets)

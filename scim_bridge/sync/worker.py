@@ -3,7 +3,9 @@ acknowledges; retries with exponential backoff and jitter; dead-letters after N 
 
 A crash between a target call and the acknowledgement leaves the entry leased; when the lease
 expires another worker (or this one after a restart) claims it again, and the level-triggered
-engine converges without duplicating anything.
+engine converges without duplicating anything. A worker asked to stop claims nothing more, gives
+the entries in flight `stop_seconds` to finish, then cancels the rest and hands them back
+(store.release): another replica takes them at once instead of after the lease.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class WorkerOptions:
     base_delay: float = 1.0
     max_delay: float = 300.0
     idle_poll: float = 0.2  # seconds between claims when the queue is empty
+    stop_seconds: float = 20.0  # on stop, in-flight entries get this long, then are handed back
 
 
 class SyncWorker:
@@ -51,7 +54,7 @@ class SyncWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         semaphore = asyncio.Semaphore(self.options.concurrency)
-        running: set[asyncio.Task[None]] = set()
+        running: dict[asyncio.Task[None], QueueEntry] = {}
         while not stop.is_set():
             free = self.options.concurrency - len(running)
             try:
@@ -67,12 +70,35 @@ class SyncWorker:
                 continue
             for entry in entries:
                 task = asyncio.create_task(self._guarded(semaphore, entry))
-                running.add(task)
-                task.add_done_callback(running.discard)
+                running[task] = entry
+                task.add_done_callback(running.pop)
             if not entries:
                 await _sleep_or_stop(stop, self.options.idle_poll if not running else 0.02)
         if running:
-            await asyncio.gather(*running, return_exceptions=True)
+            await self._finish(running)
+
+    async def _finish(self, running: dict[asyncio.Task[None], QueueEntry]) -> None:
+        """Stopping: in-flight entries get `stop_seconds`; the rest are cancelled and handed back.
+        A cancelled sync may have made some of its target calls: the engine is level-triggered, so
+        whoever claims the entry next converges without duplicating them."""
+        _, late = await asyncio.wait(set(running), timeout=self.options.stop_seconds)
+        unfinished = [running[task] for task in late]
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        released = 0
+        for entry in unfinished:
+            try:
+                released += await self.store.release(entry, self.consumer)
+            except StoreUnavailable:  # its lease expires as after a crash
+                pass
+        if unfinished:
+            log.warning(
+                "sync: stopped with %d entr%s unfinished; %d handed back for another worker",
+                len(unfinished),
+                "y" if len(unfinished) == 1 else "ies",
+                released,
+            )
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Process until the queue is empty (tests, `scim-bridge plan --apply`-style one-shots)."""

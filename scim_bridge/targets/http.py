@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .. import metrics
+from ..audit.context import TARGET
 from .base import Conflict, Forbidden, Gone, Invalid, PermanentError, TargetTimeout, Throttled, Unavailable
 
 log = logging.getLogger("scim_bridge.targets")
@@ -185,6 +186,13 @@ class TargetHttp:
         raise AssertionError("unreachable")
 
     async def _once(self, method: str, path: str, expect: tuple[int, ...], **kwargs: Any) -> httpx.Response:
+        naming = TARGET.set(self.name)  # log lines during the call (httpx's, the observer's) name the target
+        try:
+            return await self._once_named(method, path, expect, **kwargs)
+        finally:
+            TARGET.reset(naming)
+
+    async def _once_named(self, method: str, path: str, expect: tuple[int, ...], **kwargs: Any) -> httpx.Response:
         waited = await self.limiter.wait()
         if waited:
             metrics.TARGET_RATE_LIMIT_WAITS.labels(self.name).inc()

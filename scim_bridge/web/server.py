@@ -15,6 +15,14 @@ time and hold a connection for ever. `GuardedHttpToolsProtocol` adds, per connec
 - a body deadline: its body must be complete within `body_timeout_seconds` (60 s) of the end of
   its headers, else 408 (if no answer has started) and close; the application sees a disconnect.
 
+On SIGTERM, `BridgeServer` drains before uvicorn's own shutdown: /health/ready answers 503 at once
+and the sync workers claim nothing more, while requests are still served for `drain_seconds` (the
+time a load balancer or Kubernetes takes to stop sending); then uvicorn stops accepting, lets the
+requests in flight finish for up to `shutdown_grace_seconds`, and the app's lifespan stops the
+workers (which hand back what they did not finish). The process then exits 0: uvicorn would
+re-raise the signal after its shutdown, and a pod killed by its own SIGTERM reports exit 143.
+A second SIGTERM (or a SIGINT) skips what is left of the drain; a second SIGINT forces the exit.
+
 Refusals are logged at INFO by `scim_bridge.http`: they are the client's doing, not the bridge's.
 The protocol is a subclass rather than an ASGI middleware because ASGI only sees a request once
 its headers are complete, which is exactly what a slow or endless header section never is.
@@ -24,8 +32,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import time
 from asyncio import TimerHandle
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import orjson
@@ -33,7 +44,9 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from ..config import Settings
+from ..logs import AccessLog
 from ..redaction import install_log_redaction
+from .health import Lifecycle, lifecycle_of
 
 log = logging.getLogger("scim_bridge.http")
 
@@ -224,16 +237,56 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
-        "access_log": settings.access_log,
+        # the bridge's own access log (logs.py: with duration and correlation), never uvicorn's too
+        "access_log": False,
         "http": protocol_class(HttpLimits.of(settings)),
         "timeout_keep_alive": settings.keep_alive_timeout_seconds,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
     }
     options.update(overrides)
-    return uvicorn.Config(app, **options)
+    return uvicorn.Config(AccessLog(app) if settings.access_log else app, **options)
+
+
+class BridgeServer(uvicorn.Server):
+    """uvicorn's server with a drain before its shutdown, exiting 0 on SIGTERM (module docstring)."""
+
+    def __init__(self, config: uvicorn.Config, app: Any, drain_seconds: float) -> None:
+        super().__init__(config)
+        # the sandbox serves the bridge inside a PrefixRouter (with the emulators): find the bridge
+        while not hasattr(app, "state") and hasattr(app, "bridge"):
+            app = app.bridge
+        self.sync = getattr(app.state, "sync", None) if hasattr(app, "state") else None
+        self.lifecycle = lifecycle_of(app) if hasattr(app, "state") else Lifecycle()
+        self.drain_seconds = drain_seconds
+        self.drain_until: float | None = None
+        self._announced = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # A signal handler: it only sets flags (on_tick acts on them in the event loop), and it does
+        # not record the signal, so uvicorn does not re-raise it after the shutdown.
+        self.lifecycle.draining = True  # /health/ready answers 503 from now on
+        if sig == signal.SIGTERM and self.drain_until is None and self.drain_seconds > 0 and not self.should_exit:
+            self.drain_until = time.monotonic() + self.drain_seconds
+            return
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        self.should_exit = True
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.lifecycle.draining and not self._announced:
+            self._announced = True
+            log.info("draining: not ready; serving for %g s more, then finishing in-flight work", self.drain_seconds)
+            if self.sync is not None:
+                self.sync.begin_stop()  # no new sync work; what is in flight finishes or is handed back
+        if self.drain_until is not None and time.monotonic() >= self.drain_until:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
 
 def run(app: Any, settings: Settings, **overrides: Any) -> None:
-    config = server_config(app, settings, **overrides)
-    config.load()  # configures uvicorn's loggers, whose handlers then get the redaction filter
+    # log_config=None: uvicorn's loggers keep no handlers of their own and propagate to the root
+    # handler (logs.configure), so its lines have the bridge's format and redaction.
+    config = server_config(app, settings, log_config=None, **overrides)
+    config.load()
     install_log_redaction(*UVICORN_LOGGERS)
-    uvicorn.Server(config).run()
+    BridgeServer(config, app, settings.drain_seconds).run()

@@ -314,6 +314,32 @@ async def test_a_deferred_entry_can_be_leased_at_once(store: Store) -> None:
     assert (await store.queue_depth()).total == 0
 
 
+async def test_a_released_entry_is_claimable_at_once_by_another_worker(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [entry] = await store.claim("stopping", lease_seconds=300)
+    assert await store.claim("other") == []  # leased: nobody else takes it
+    assert await store.release(entry, "stopping") is True
+    [again] = await store.claim("other", lease_seconds=300)
+    assert (again.id, again.attempts) == ("u1", 0)  # handing back is not a failed attempt
+    assert await store.release(entry, "stopping") is False  # a late release never takes it from "other"
+    assert await store.claim("third") == []
+    await store.ack(again)
+    assert (await store.queue_depth()).total == 0
+
+
+async def test_a_deferred_or_acked_entry_is_not_released(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [entry] = await store.claim("worker")
+    await store.defer(entry, 300)  # its backoff stands: a stopping worker does not cut it short
+    assert await store.release(entry, "worker") is False
+    assert await store.claim("other") == []
+    await store.enqueue("User", "u2", STANDARD_LANE)
+    [done] = await store.claim("worker")
+    await store.ack(done)
+    assert await store.release(done, "worker") is False
+    assert (await store.queue_depth()).total == 1
+
+
 # Redis only ------------------------------------------------------------------------------------
 @pytest.fixture
 def own_redis() -> Iterator[RedisServer]:
