@@ -233,19 +233,31 @@ def serve(args: argparse.Namespace) -> int:
         policy=args.policy,
     )
     configure_logging(settings.log_level, settings.log_format)
+    as_json = (settings.log_format or default_format()) == "json"  # a collector reads every line
     generated = None
-    if not settings.tokens and not settings.basic_users and not settings.api_keys:
-        # Secure by default, and still zero set-up: a token valid for this process only.
+    unconfigured = not settings.tokens and not settings.basic_users and not settings.api_keys
+    if unconfigured and not as_json:
+        # Secure by default, and still zero set-up on a terminal: a token valid for this process
+        # only, shown on the operator's terminal. Never in JSON logs: they go to a collector, and a
+        # secret must not (the container takes stored credentials or SCIM_BRIDGE_TOKENS).
         generated = "sbt_" + secrets.token_urlsafe(24)
         settings = settings.model_copy(update={"tokens": [generated]})
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}/scim/v2"
     banner = [(logging.INFO, f"SCIM base URL {url}  (store {settings.store})")]
-    if generated:  # the operator's only way in: shown on purpose, in either format, at any log level
+    if generated:
         banner.append((logging.WARNING, f"no SCIM_BRIDGE_TOKENS set; bearer token for this run: {generated}"))
+    elif unconfigured:
+        banner.append(
+            (
+                logging.WARNING,
+                "no SCIM_BRIDGE_TOKENS, Basic users or API keys set: only credentials kept in the store "
+                "open the SCIM API (scim-bridge credentials create-token NAME)",
+            )
+        )
     banner.append((logging.INFO, f"OAuth token URL http://{settings.host}:{settings.port}/oauth/token"))
     for level, line in banner:
-        if (settings.log_format or default_format()) == "json":  # a collector reads every line as JSON
+        if as_json:
             logging.getLogger("scim_bridge").log(level, "%s", line)
         else:
             print(f"scim-bridge: {line}", flush=True)

@@ -147,3 +147,22 @@ def test_redacting_a_line_twice_changes_nothing() -> None:
     )
     once = redact_text(line)
     assert QUERY_SECRET not in once and redact_text(once) == once
+
+
+def test_without_configured_credentials_json_logs_carry_no_generated_token_and_scim_stays_closed(
+    tmp_path: Path,
+) -> None:
+    """On a terminal `serve` makes a token for the run and shows it there; in a container (JSON logs
+    going to a collector) no secret may be logged, so none is made: stored credentials only."""
+    process, base, log_path = serve(
+        tmp_path, SCIM_BRIDGE_TOKENS="", SCIM_BRIDGE_BASIC_USERS="", SCIM_BRIDGE_API_KEYS=""
+    )
+    try:
+        assert httpx.get(f"{base}/scim/v2/Users").status_code == 401
+        assert httpx.get(f"{base}/scim/v2/Users", headers={"Authorization": "Bearer sbt_guess"}).status_code == 401
+    finally:
+        assert stop(process) == 0
+    output = log_path.read_text() + (tmp_path / "stdout.log").read_text()
+    assert "sbt_" not in output
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    assert any("only credentials kept in the store" in line["message"] for line in lines)
