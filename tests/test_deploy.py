@@ -313,3 +313,36 @@ def test_the_compose_demo_provisions_into_both_emulators(tmp_path: Path, redis_u
         for process in processes:
             process.terminate()
             process.wait(timeout=10)
+
+
+# -- the Helm chart, rendered by Helm's own Go SDK (helm-python-sdk bundles it) --------------------
+
+
+def test_the_helm_chart_renders_what_deploy_k8s_holds(tmp_path: Path) -> None:
+    import helm_python as helm
+
+    chart = DEPLOY / "helm" / "scim-bridge"
+    sandbox = (ROOT / "scim_bridge" / "sandbox" / "policy.yml").read_text()
+    assert helm.lint(chart, {"policy": sandbox}, strict=True)["errors"] == []
+    with helm.Chart.load(chart) as loaded:
+        with pytest.raises(helm.HelmRenderError, match="set-file policy"):
+            loaded.render({}, name="scim", namespace="idm")  # no policy: nothing would be provisioned
+        rendered = loaded.render({"policy": sandbox}, name="scim", namespace="idm")
+    objects = {o["kind"]: o for text in rendered.values() for o in yaml.safe_load_all(text) if o}
+    assert set(objects) == {"Deployment", "Service", "PodDisruptionBudget", "ConfigMap"}
+    for kind, resource in objects.items():
+        try:
+            kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            raise AssertionError(f"rendered {kind}: {error.message}") from None
+    pod, plain = objects["Deployment"]["spec"]["template"]["spec"], manifests()["deployment.yaml"]["spec"]["template"]
+    [container], [plain_container] = pod["containers"], plain["spec"]["containers"]
+    for key in ("startupProbe", "livenessProbe", "readinessProbe", "securityContext", "resources", "ports"):
+        assert container[key] == plain_container[key], key
+    assert pod["securityContext"] == plain["spec"]["securityContext"]
+    assert pod["terminationGracePeriodSeconds"] == plain["spec"]["terminationGracePeriodSeconds"]
+    assert objects["Service"]["spec"]["selector"] == objects["Deployment"]["spec"]["selector"]["matchLabels"]
+    assert objects["PodDisruptionBudget"]["spec"]["selector"] == objects["Deployment"]["spec"]["selector"]
+    assert {e["name"] for e in container["env"]} <= {e["name"] for e in plain_container["env"]}
+    (tmp_path / "policy.yml").write_text(objects["ConfigMap"]["data"]["policy.yml"])
+    assert load_policy(tmp_path / "policy.yml").targets.iconik.enabled
