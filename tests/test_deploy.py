@@ -190,6 +190,37 @@ def test_the_sentinel_switch_names_the_sentinel_and_master_compose_runs() -> Non
         pytest.skip("redis+sentinel:// is not a store URL of this tree yet (issue 13, item 1)")
 
 
+def test_the_sentinel_configuration_loads_and_watches_the_master(tmp_path: Path, redis_url: str) -> None:
+    """compose's sentinel.conf run by Debian's redis-sentinel, the master's host swapped for ours."""
+    binary = shutil.which("redis-sentinel")
+    assert binary, "redis-sentinel is needed (apt-get install redis-sentinel)"
+    master = redis.Redis.from_url(redis_url).connection_pool.connection_kwargs
+    conf = compose()["configs"]["sentinel-conf"]["content"]
+    port = free_port()
+    local = conf.replace("port 26379\n", f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n")
+    local = local.replace("mymaster redis 6379 ", f"mymaster {master['host']} {master['port']} ")
+    assert local.count(str(port)) == 1 and local.count(f" {master['port']} ") == 1
+    (tmp_path / "sentinel.conf").write_text(local)
+    process = subprocess.Popen([binary, str(tmp_path / "sentinel.conf")], stdout=subprocess.DEVNULL)
+    try:
+        sentinel = redis.Redis(port=port, decode_responses=True, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                address = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", "mymaster")
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None, "redis-sentinel refused the file"
+                time.sleep(0.05)
+        assert address == [str(master["host"]), str(master["port"])]
+        state = sentinel.sentinel_master("mymaster")
+        assert state["quorum"] == 1 and state["down-after-milliseconds"] == 5000 and state["is_master"]
+        sentinel.close()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
 # -- probes, shutdown, non-root ---------------------------------------------------------------------
 
 
