@@ -29,6 +29,7 @@ from yamllint.config import YamlLintConfig
 from scim_bridge.config import Settings
 from scim_bridge.sync.policy import CloudinaryPolicy, IconikPolicy, load_policy
 from tests.live import LiveBridge, free_port
+from tests.redis_server import HOW_TO_GET_REDIS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -191,9 +192,10 @@ def test_the_sentinel_switch_names_the_sentinel_and_master_compose_runs() -> Non
 
 
 def test_the_sentinel_configuration_loads_and_watches_the_master(tmp_path: Path, redis_url: str) -> None:
-    """compose's sentinel.conf run by Debian's redis-sentinel, the master's host swapped for ours."""
-    binary = shutil.which("redis-sentinel")
-    assert binary, "redis-sentinel is needed (apt-get install redis-sentinel)"
+    """compose's sentinel.conf, run the way compose runs it (`redis-server FILE --sentinel`: the
+    redis-server binary the tests need anyway), the master's host swapped for the tests' Redis."""
+    binary = shutil.which("redis-server")
+    assert binary, HOW_TO_GET_REDIS
     master = redis.Redis.from_url(redis_url).connection_pool.connection_kwargs
     conf = compose()["configs"]["sentinel-conf"]["content"]
     port = free_port()
@@ -201,7 +203,7 @@ def test_the_sentinel_configuration_loads_and_watches_the_master(tmp_path: Path,
     local = local.replace("mymaster redis 6379 ", f"mymaster {master['host']} {master['port']} ")
     assert local.count(str(port)) == 1 and local.count(f" {master['port']} ") == 1
     (tmp_path / "sentinel.conf").write_text(local)
-    process = subprocess.Popen([binary, str(tmp_path / "sentinel.conf")], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen([binary, str(tmp_path / "sentinel.conf"), "--sentinel"], stdout=subprocess.DEVNULL)
     try:
         sentinel = redis.Redis(port=port, decode_responses=True, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
@@ -210,7 +212,7 @@ def test_the_sentinel_configuration_loads_and_watches_the_master(tmp_path: Path,
                 address = sentinel.execute_command("SENTINEL", "get-master-addr-by-name", "mymaster")
                 break
             except redis.ConnectionError:
-                assert time.monotonic() < deadline and process.poll() is None, "redis-sentinel refused the file"
+                assert time.monotonic() < deadline and process.poll() is None, "Sentinel refused the file"
                 time.sleep(0.05)
         assert address == [str(master["host"]), str(master["port"])]
         state = sentinel.sentinel_master("mymaster")
