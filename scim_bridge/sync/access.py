@@ -37,7 +37,9 @@ so they are kept per user, like group membership.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -52,6 +54,37 @@ _FIELD = re.compile(r"\{(\w+)(\|lower)?\}")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class PolicyGrant:
+    """One grant a rule of a target's access section makes to a group (sync/desired.py reads them)."""
+
+    kind: str  # folder, collection, cloudinary-collection, moderation, agency-key
+    resource: str  # folder path, collection title or id, the moderation role
+    group: str  # the group as the rule names it
+    rights: tuple[str, ...]  # role ids (Cloudinary) or permissions (iconik)
+    rule: str  # where in the policy, e.g. "access.cloudinary.folders[0] (campaigns/emea)"
+    directory_group: bool = False  # `group` is a directory group's displayName, not a target group's name
+
+
+class TargetSection(_Strict):
+    """What every `access.<target>` section answers, so the desired-access model (sync/desired.py)
+    loops over the targets instead of naming them: the grants its rules make to named groups, the
+    grants a derived group's name implies (workspaces), and the project a directory group stands for."""
+
+    def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
+        return []
+
+    def templated_rules(self, derived_name: str) -> list[PolicyGrant]:
+        return []
+
+    def project_name(self, group_name: str) -> str | None:
+        return None
+
+    def resources(self) -> list[tuple[str, str]]:
+        """(kind, name) of what the section declares (created or found even before a grant)."""
+        return []
 
 
 def folder_role_id(role: str) -> str:
@@ -95,12 +128,50 @@ class AgencyKey(_Strict):
     role: FolderRole = "contributor"
 
 
-class CloudinaryAccess(_Strict):
+class CloudinaryAccess(TargetSection):
     product_environment: str | None = None  # cloud_name; the Admin API key comes with the credentials
     permission_model: Literal["auto", "roles", "invite"] = "auto"
     folders: list[CloudinaryFolder] = []
     collections: list[CloudinaryCollection] = []
     agency_keys: list[AgencyKey] = []
+
+    def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
+        found = [
+            PolicyGrant(
+                "folder", f.path, g.group, (folder_role_id(g.role),), f"access.cloudinary.folders[{i}] ({f.path})"
+            )
+            for i, f in enumerate(self.folders)
+            for g in f.grants
+        ]
+        found += [
+            PolicyGrant(
+                "cloudinary-collection", c.id, g.group, (g.role,), f"access.cloudinary.collections[{i}] ({c.id})"
+            )
+            for i, c in enumerate(self.collections)
+            for g in c.grants
+        ]
+        # Reviewer groups hold one global role carrying the moderation policy (sync/access_sync.py),
+        # applied where the account answers the Permissions API.
+        found += [
+            PolicyGrant("moderation", MODERATOR_ROLE, r.group, ("moderate",), f"access.reviewers[{i}]")
+            for i, r in enumerate(reviewers)
+        ]
+        found += [
+            PolicyGrant(
+                "agency-key",
+                path,
+                k.group,
+                (folder_role_id(k.role),),
+                f"access.cloudinary.agency_keys[{i}] (the agency's API key, on while it has an active member)",
+                directory_group=True,
+            )
+            for i, k in enumerate(self.agency_keys)
+            for path in k.folders
+        ]
+        return found
+
+    def resources(self) -> list[tuple[str, str]]:
+        return [("folder", f.path) for f in self.folders]
 
 
 class CollectionGrant(_Strict):
@@ -135,7 +206,7 @@ class ProjectTeams(_Strict):
     on_group_delete: Literal["delete", "keep"] = "delete"  # iconik projects have no archived status
 
 
-class IconikAccess(_Strict):
+class IconikAccess(TargetSection):
     collections: list[IconikCollection] = []
     workspaces: list[Workspace] = []
     projects: ProjectTeams = ProjectTeams()
@@ -158,6 +229,39 @@ class IconikAccess(_Strict):
                     f"workspace {workspace.title!r}: parent {workspace.parent!r} is not a listed collection"
                 )
         return self
+
+    def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
+        return [
+            PolicyGrant(
+                "collection",
+                c.title,
+                g.group,
+                tuple(sorted(g.permissions)),
+                f"access.iconik.collections[{i}] ({c.title})",
+            )
+            for i, c in enumerate(self.collections)
+            for g in c.grants
+        ]
+
+    def resources(self) -> list[tuple[str, str]]:
+        return [("collection", c.title) for c in self.collections]
+
+    def templated_rules(self, derived_name: str) -> list[PolicyGrant]:
+        found = []
+        for i, workspace in enumerate(self.workspaces):
+            value = match_template(workspace.group, derived_name)
+            if value is not None:
+                title = fill(workspace.title, {workspace.attribute: value}) or derived_name
+                found.append(
+                    PolicyGrant(
+                        "collection",
+                        title,
+                        derived_name,
+                        tuple(sorted(workspace.permissions)),
+                        f"access.iconik.workspaces[{i}] ({workspace.attribute}={value})",
+                    )
+                )
+        return found
 
     def project_name(self, group_name: str) -> str | None:
         if any(fnmatch.fnmatchcase(group_name.lower(), p.lower()) for p in self.projects.groups):
@@ -216,6 +320,29 @@ class Access(_Strict):
 
     def workspace_groups(self) -> list[str]:
         return [w.group for w in self.iconik.workspaces]
+
+    def section(self, target: str) -> TargetSection:
+        """The `access.<target>` section (an empty one for a target that takes no grants)."""
+        found = getattr(self, target, None)
+        return found if isinstance(found, TargetSection) else TargetSection()
+
+
+MODERATOR_ROLE = "scim_bridge_moderator"  # targets/cloudinary_access.py creates it under this id
+
+
+@functools.cache
+def _template_pattern(template: str) -> re.Pattern[str] | None:
+    parts = re.split(r"\{\w+\}", template)
+    if len(parts) != 2:
+        return None
+    return re.compile(re.escape(parts[0]) + "(.+)" + re.escape(parts[1]))
+
+
+def match_template(template: str, name: str) -> str | None:
+    """The value a one-field template like "region-{division}" was filled with to give `name`."""
+    pattern = _template_pattern(template)
+    found = pattern.fullmatch(name) if pattern else None
+    return found.group(1) if found else None
 
 
 def fill(template: str, attributes: dict[str, str]) -> str | None:

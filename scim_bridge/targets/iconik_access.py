@@ -97,6 +97,17 @@ class IconikAccess:
         body = (await self.acls.call("GET", f"/acl/collections/{collection_id}/")).json()
         return {str(e["group_id"]): set(e.get("permissions") or []) for e in body.get("groups_acl", [])}
 
+    async def user_acls(self, collection_id: str) -> dict[str, set[str]]:
+        """user id → permissions granted to the account itself on the collection (never by the bridge)."""
+        body = (await self.acls.call("GET", f"/acl/collections/{collection_id}/")).json()
+        return {str(e["user_id"]): set(e.get("permissions") or []) for e in body.get("users_acl", [])}
+
+    async def remove_user_acl(self, collection_id: str, user_id: str) -> None:
+        try:
+            await self.acls.call("DELETE", f"/users/{user_id}/acl/collections/{collection_id}/", expect=(204,))
+        except Gone:
+            pass  # already gone
+
     async def set_group_acl(self, collection_id: str, group_id: str, permissions: list[str]) -> None:
         await self.acls.call(
             "PUT",
