@@ -205,6 +205,19 @@ class AccessModel:
                     by_group.setdefault(self.target_name(grant.group), []).append(grant)
             self._by_group[target], self._by_directory_group[target] = by_group, by_directory
         self._templated: dict[tuple[str, str], list[PolicyGrant]] = {}
+        self._projects: dict[tuple[str, str], str | None] = {}
+        self._mirrored: dict[str, str | None] = {}  # directory group → target group (a directory has 2,000)
+
+    def project_name(self, target: str, display_name: str) -> str | None:
+        key = (target, display_name)
+        if key not in self._projects:
+            self._projects[key] = self.policy.access.section(target).project_name(display_name)
+        return self._projects[key]
+
+    def mirrored_name(self, display_name: str) -> str | None:
+        if display_name not in self._mirrored:
+            self._mirrored[display_name] = self.policy.groups.mirrored_name(display_name)
+        return self._mirrored[display_name]
 
     def target_name(self, group: str) -> str:
         """The target group a rule's `group` names: a mirrored directory group, or a derived one."""
@@ -224,7 +237,7 @@ class AccessModel:
     def group(self, display_name: str) -> GroupAccess:
         out: dict[str, GroupTarget] = {}
         for target in self.targets:
-            name = self.policy.groups.mirrored_name(display_name)
+            name = self.mirrored_name(display_name)
             grants = [
                 _grant_entry(g, name or display_name, f"held by group {name}", ALLOWED)
                 for g in (self.grants_of(target, name) if name else [])
@@ -233,7 +246,7 @@ class AccessModel:
                 _grant_entry(g, display_name, f"directory group {display_name!r}", ALLOWED)
                 for g in self._by_directory_group[target].get(display_name.lower(), [])
             ]
-            project = self.policy.access.section(target).project_name(display_name)
+            project = self.project_name(target, display_name)
             out[target] = GroupTarget(name, project, grants)
         return GroupAccess(display_name, out)
 
@@ -283,7 +296,7 @@ class AccessModel:
         members: list[tuple[str, str, str, bool]] = []  # (key, target name, fact, derived)
         if active or policy.deprovision != "strip_groups":
             for group_id, display_name in groups.items():
-                mirrored = policy.groups.mirrored_name(display_name)
+                mirrored = self.mirrored_name(display_name)
                 if mirrored:
                     fact = f"member of directory group {display_name!r}, mirrored by groups"
                     members.append((group_id, mirrored, fact, False))
@@ -302,9 +315,8 @@ class AccessModel:
                 fact = f"member of directory group {display_name!r}"
                 entries.append(_grant_entry(grant, display_name, fact, _verdict(withheld.get(display_name), external)))
         if active:  # project members are users: a leaver leaves every project at once
-            section = policy.access.section(target)
             for group_id, display_name in groups.items():
-                project = section.project_name(display_name)
+                project = self.project_name(target, display_name)
                 if project:
                     source = Source(
                         f"access.{target}.projects",

@@ -7,12 +7,13 @@ in a target are not seen here: that is reconciliation's job (it lists the target
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
 
 from ..store import Store
+from ..targets.base import TargetUser
 from .access_sync import ACCESS
 from .desired import AccessModel
 from .idmap import IdMap
@@ -21,6 +22,7 @@ from .policy import Policy, UserFacts
 # The grants whose last applied state the grants run keeps per resource ("{target}:applied"): the
 # others (Cloudinary collections, moderation, agency keys) are diffed by reconcile against the target.
 DIFFED_KINDS = ("folder", "collection")
+ACCOUNT_FIELDS = fields(TargetUser)
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def _user_changes(target: str, document: dict[str, Any], desired: Any, known: di
         return changes
     applied = known.get("applied") or {}
     changes = []
-    new = asdict(account)
+    new = {f.name: getattr(account, f.name) for f in ACCOUNT_FIELDS}  # asdict's deep copy, 100,000 times, shows
     if applied.get("enabled") != new["enabled"]:
         changes.append(Change(target, "disable-user" if not new["enabled"] else "enable-user", email))
     if applied.get("role") != new["role"]:
