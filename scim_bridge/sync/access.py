@@ -21,6 +21,8 @@ so they are kept per user, like group membership.
           - {title: "Brand Masters", internal: true, grants: [{group: "Global Brand", permissions: [read, write]}]}
         workspaces:                             # one collection per value, for the derived group
           - {attribute: division, group: "region-{division}", title: "Region {division}", permissions: [read]}
+        group_roles:                            # iconik role assignments (functional roles on the group)
+          - {group: "Legal Reviewers", roles: [can_read_assets, can_write_approval_status]}
         projects: {groups: ["project-*", "campaign-*"], on_group_delete: delete}
       external:                                 # the agency profile (also guardrails.external)
         folders: ["agencies/*"]
@@ -200,6 +202,15 @@ class Workspace(_Strict):
     permissions: list[IconikPermission] = ["read", "write"]
 
 
+class GroupRoles(_Strict):
+    """iconik functional roles (strings on a group, research/iconik.md §3.1): the bridge sets exactly
+    these on the group's target group. They can only restrict what the user type allows; the role
+    catalogue is not public (the `can_*` names of the API spec), so they are not checked here."""
+
+    group: str
+    roles: list[str] = Field(min_length=1)
+
+
 class ProjectTeams(_Strict):
     groups: list[str] = []  # globs on directory group names, e.g. "project-*"
     name: str = "{displayName}"
@@ -209,6 +220,7 @@ class ProjectTeams(_Strict):
 class IconikAccess(TargetSection):
     collections: list[IconikCollection] = []
     workspaces: list[Workspace] = []
+    group_roles: list[GroupRoles] = []  # role assignments (issue 9 item 6)
     projects: ProjectTeams = ProjectTeams()
     # Content added later under an `apply_to_contents` collection is not known to inherit its ACL
     # (research §4.3): every this many seconds the grants run again and cover it (0 = off). iconik
@@ -241,6 +253,9 @@ class IconikAccess(TargetSection):
             )
             for i, c in enumerate(self.collections)
             for g in c.grants
+        ] + [
+            PolicyGrant("group-role", r.group, r.group, tuple(sorted(set(r.roles))), f"access.iconik.group_roles[{i}]")
+            for i, r in enumerate(self.group_roles)
         ]
 
     def resources(self) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ from .policy import Policy
 
 log = logging.getLogger("scim_bridge.sync")
 ACCESS = "access"  # kv namespace: resolved folder / collection ids and the grants last applied
+GROUP_ROLES = "iconik:applied:group-role"  # kv: target group name → the iconik roles the bridge set
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class AccessSync:
         names = {self.target_name(g.group) for g in policy_grants(self.policy, [])}
         names |= {self.target_name(r.group) for r in self.policy.access.reviewers}
         names |= {self.target_name(k.group) for k in self.policy.access.cloudinary.agency_keys}
+        names |= {self.target_name(r.group) for r in self.policy.access.iconik.group_roles}
         return group_name in names or any(
             match_template(w.group, group_name) is not None for w in self.policy.access.iconik.workspaces
         )
@@ -331,6 +333,8 @@ class AccessSync:
     # iconik -------------------------------------------------------------------------------------
     async def _iconik(self, access: Any) -> None:
         config = self.policy.access.iconik
+        if config.group_roles or await self.store.kv_get(ACCESS, GROUP_ROLES):
+            await self._group_roles(access, await self.managed_groups("iconik"))
         if not config.collections and not config.workspaces:
             return
         managed = await self.managed_groups("iconik")
@@ -400,6 +404,35 @@ class AccessSync:
             return
         await self.store.kv_put(ACCESS, "iconik:applied", orjson.dumps(applied))
         await self.store.kv_put(ACCESS, "iconik:collections", orjson.dumps(ids))
+
+    async def _group_roles(self, access: Any, managed: dict[str, str]) -> None:
+        """Each rule's group holds exactly its roles; a group whose rule went loses the roles the
+        bridge gave it (kept in the store: another group's roles, set by hand, are not the bridge's)."""
+        wanted: dict[str, set[str]] = {}
+        for rule in self.policy.access.iconik.group_roles:
+            name = self.target_name(rule.group)
+            if name in managed:  # a group not created yet gets its roles when it is (Access re-runs then)
+                wanted.setdefault(name, set()).update(rule.roles)
+        raw = await self.store.kv_get(ACCESS, GROUP_ROLES)
+        given: dict[str, list[str]] = orjson.loads(raw) if raw else {}
+        for name in sorted(set(given) | set(wanted)):
+            group_id = managed.get(name)
+            if group_id is None:
+                continue  # deleted with its group
+            try:
+                held = await access.group_roles(group_id)
+            except Gone:
+                continue
+            want = wanted.get(name, set())
+            target = want if name in wanted else held - set(given.get(name, []))
+            if held == target:
+                continue
+            if self.dry_run:
+                self.drift.append(("iconik", "wrong-group-roles", name, f"{sorted(held)} → {sorted(target)}"))
+            else:
+                await access.set_group_roles(group_id, sorted(target))
+        if not self.dry_run:
+            await self.store.kv_put(ACCESS, GROUP_ROLES, orjson.dumps({n: sorted(r) for n, r in wanted.items()}))
 
     async def _content_drift(
         self,

@@ -9,8 +9,9 @@ A person's `TargetAccess` per enabled target holds entries of these kinds:
     account     enabled / disabled (the directory's `active`, an agency's expiry, deprovisioning)
     role        the role or user type (the first matching roles rule, else the default)
     group       a target group it joins (a mirrored directory group, or a derived one)
-    folder, collection, cloudinary-collection, moderation
-                a grant one of those groups carries (access.<target> rules, workspaces included)
+    folder, collection, cloudinary-collection, moderation, group-role
+                a grant one of those groups carries (access.<target> rules, workspaces included;
+                group-role: iconik functional roles on the group)
     agency-key  an agency key kept on while the person is an active member of its group
     project     a project team it is a member of
 
@@ -38,7 +39,7 @@ from .guardrails import all_withheld, decide_role
 from .policy import Match, Policy, UserFacts
 
 ACCOUNT, ROLE, GROUP, PROJECT = "account", "role", "group", "project"
-GRANT_KINDS = ("folder", "collection", "cloudinary-collection", "moderation", "agency-key")
+GRANT_KINDS = ("folder", "collection", "cloudinary-collection", "moderation", "agency-key", "group-role")
 REACH_KINDS = ("folder", "collection", PROJECT)  # what a review lists per person as "reaches"
 NOT_FROM_ANY_RULE = "not from any rule / added in the target"
 

@@ -64,6 +64,7 @@ class SyncEngine:
             or a.cloudinary.agency_keys
             or a.iconik.collections
             or a.iconik.workspaces
+            or a.iconik.group_roles
         )
 
     async def request_access_sync(self, *group_names: str | None) -> None:

@@ -109,6 +109,7 @@ async def _access_changes(store: Store, model: AccessModel, target: str, group_n
     raw = await store.kv_get(ACCESS, f"{target}:applied")
     applied: dict[str, dict[str, list[str]]] = orjson.loads(raw) if raw else {}
     carried = [(name, g) for name in sorted(group_names) for g in model.grants_of(target, name, derived=True)]
+    roles = [(name, g) for name, g in carried if g.kind == "group-role"]
     carried = [(name, g) for name, g in carried if g.kind in DIFFED_KINDS]
     resources: dict[tuple[str, str], None] = dict.fromkeys((g.kind, g.resource) for _, g in carried)
     resources.update(dict.fromkeys(model.policy.access.section(target).resources()))
@@ -127,6 +128,20 @@ async def _access_changes(store: Store, model: AccessModel, target: str, group_n
                 changes.append(Change(target, "revoke", resource, f"{', '.join(sorted(gone))} from {name}"))
             if new:
                 changes.append(Change(target, "grant", resource, f"{', '.join(sorted(new))} to {name}"))
+    raw = await store.kv_get(ACCESS, f"{target}:applied:group-role")  # group → roles the grants run set
+    given: dict[str, list[str]] = orjson.loads(raw) if raw else {}
+    wanted: dict[str, set[str]] = {}
+    for name, grant in roles:
+        wanted.setdefault(name, set()).update(grant.rights)
+    for name in sorted(set(given) | set(wanted)):
+        gone, new = (
+            set(given.get(name, [])) - wanted.get(name, set()),
+            wanted.get(name, set()) - set(given.get(name, [])),
+        )
+        if gone:
+            changes.append(Change(target, "revoke", f"roles of {name}", ", ".join(sorted(gone))))
+        if new:
+            changes.append(Change(target, "grant", f"roles of {name}", ", ".join(sorted(new))))
     return changes
 
 

@@ -39,7 +39,8 @@ class Drift:
     target: str
     kind: str  # missing-account, unlinked-account, wrong-role, wrong-enabled, extra-member, missing-member,
     #            orphan, missing-folder, missing-collection, missing-grant, extra-grant, wrong-grant,
-    #            extra-project-member, missing-project-member, missing-content-grant, direct-grant
+    #            extra-project-member, missing-project-member, missing-content-grant, direct-grant,
+    #            wrong-group-roles
     subject: str  # email, group, folder or collection
     detail: str = ""
     repair: str = ""  # what --apply does ("" = nothing: reported only)

@@ -34,10 +34,21 @@ class IconikAccess:
         self.acls = TargetHttp(
             "iconik", f"{root}/API/acls/v1", rate=0, headers=headers, transport=transport, limiter=limiter
         )
+        self.users = TargetHttp(
+            "iconik", f"{root}/API/users/v1", rate=0, headers=headers, transport=transport, limiter=limiter
+        )
 
     async def close(self) -> None:
         await self.assets.close()
         await self.acls.close()
+        await self.users.close()
+
+    # group roles (research §3.1: strings on the group; PATCH merges, so only `roles` is sent) -----
+    async def group_roles(self, group_id: str) -> set[str]:
+        return set((await self.users.call("GET", f"/groups/{group_id}/")).json().get("roles") or [])
+
+    async def set_group_roles(self, group_id: str, roles: list[str]) -> None:
+        await self.users.call("PATCH", f"/groups/{group_id}/", json={"roles": roles})
 
     # collections -------------------------------------------------------------------------------
     async def collection_exists(self, collection_id: str) -> bool:
