@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -25,10 +25,11 @@ from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import Forbidden, RetryableError, Target, TargetError, TargetUser
 from . import passlog
-from .access import expired, expiry_of
+from .access import expiry_of
 from .access_sync import AccessSync
 from .brake import ALLOW, HOLD, Brake, Verdict
-from .guardrails import all_withheld
+from .desired import AccessModel
+from .desired import DesiredUser as DesiredUser  # passlog and provision import it from here
 from .idmap import IdMap
 from .passlog import Applied, group_pass, role_reason, user_pass
 from .policy import Policy, UserFacts
@@ -41,15 +42,6 @@ EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch second
 log = logging.getLogger("scim_bridge.sync")
 
 
-@dataclass(frozen=True)
-class DesiredUser:
-    exists: bool  # False: the account must go (deleted, deprovision mode "delete")
-    account: TargetUser | None
-    groups: dict[str, str]  # group key → target group name ("{scim group id}" or "derived:{name}")
-    note: str | None = None  # e.g. a guardrail that changed the role
-    projects: dict[str, str] = field(default_factory=dict)  # scim group id → iconik project name
-
-
 class SyncEngine:
     def __init__(self, store: Store, policy: Policy, targets: dict[str, Target]) -> None:
         self.store = store
@@ -60,6 +52,7 @@ class SyncEngine:
         self.brake = Brake(store, policy.safety.deprovision, list(targets))
         self.quarantine = Quarantine(store, policy.safety.quarantine, list(targets))
         self.projects = ProjectTeams(store, policy, self.idmap)
+        self.model = AccessModel(policy)
         self._group_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -71,6 +64,7 @@ class SyncEngine:
             or a.cloudinary.agency_keys
             or a.iconik.collections
             or a.iconik.workspaces
+            or a.iconik.group_roles
         )
 
     async def request_access_sync(self, *group_names: str | None) -> None:
@@ -160,54 +154,9 @@ class SyncEngine:
             raise next((f for f in failures if isinstance(f, RetryableError)), failures[0])
 
     def desired_user(self, target: str, document: dict[str, Any] | None, groups: dict[str, str]) -> DesiredUser:
-        mode = self.policy.deprovision
-        if document is None:
-            if mode == "delete":
-                return DesiredUser(False, None, {})
-            return DesiredUser(True, None, {})  # keep the account, disabled (and stripped)
-        facts = UserFacts.of(document, sorted(groups.values()))
-        role, note = self.policy.role_for(target, facts)
-        active = document.get("active", True) is not False
-        if (
-            active
-            and self.policy.is_external(facts)
-            and expired(document, self.policy.access.external.expiry_attribute)
-        ):
-            active = False  # the agency's access date has passed: revoked without any directory change
-            note = f"external access of {facts.user_name} expired"
-        name = document.get("name") or {}
-        email = (
-            next((e["value"] for e in document.get("emails") or [] if e.get("primary")), None)
-            or next((e["value"] for e in document.get("emails") or []), None)
-            or document["userName"]
-        )
-        account = TargetUser(
-            email=email,
-            first_name=name.get("givenName", ""),
-            last_name=name.get("familyName", ""),
-            display_name=document.get("displayName") or name.get("formatted") or document["userName"],
-            role=role,
-            enabled=active,
-        )
-        wanted: dict[str, str] = {}
-        withheld = all_withheld(self.policy, facts)  # a withheld group gives nothing: no grant, role or project
-        if active or mode != "strip_groups":
-            for group_id, display_name in groups.items():
-                mirrored = self.policy.groups.mirrored_name(display_name)
-                if mirrored and display_name not in withheld:
-                    wanted[group_id] = mirrored
-            for derived in self.policy.derived_group_names(facts):
-                if derived not in withheld:
-                    wanted[f"derived:{derived}"] = derived
-        if withheld:
-            note = "; ".join([*([note] if note else []), *sorted(withheld.values())])
-        projects: dict[str, str] = {}
-        if active and target == "iconik":  # project members are users: a leaver leaves every project at once
-            for group_id, display_name in groups.items():
-                project = self.policy.access.iconik.project_name(display_name)
-                if project and display_name not in withheld:
-                    projects[group_id] = project
-        return DesiredUser(True, account, wanted, note, projects)
+        """What one target should hold for this person: the desired-access model (sync/desired.py)
+        as the engine applies it; explain, plan, reconcile and review read the same model."""
+        return self.model.for_target(target, document, groups).desired_user()
 
     async def _apply_user(
         self, target_name: str, target: Target, scim_id: str, desired: DesiredUser, version: int = 0

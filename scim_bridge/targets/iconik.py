@@ -236,7 +236,12 @@ def build(settings: TargetSettings) -> IconikTarget:
         settings.transport,
     )
     access = settings.access
-    if access.get("collections") or access.get("workspaces") or (access.get("projects") or {}).get("groups"):
+    if (
+        access.get("collections")
+        or access.get("workspaces")
+        or access.get("group_roles")  # role assignments go through the same client (iconik_access.py)
+        or (access.get("projects") or {}).get("groups")
+    ):
         target.access = IconikAccess(
             settings.base_url,
             {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"], "Accept": "application/json"},

@@ -34,10 +34,21 @@ class IconikAccess:
         self.acls = TargetHttp(
             "iconik", f"{root}/API/acls/v1", rate=0, headers=headers, transport=transport, limiter=limiter
         )
+        self.users = TargetHttp(
+            "iconik", f"{root}/API/users/v1", rate=0, headers=headers, transport=transport, limiter=limiter
+        )
 
     async def close(self) -> None:
         await self.assets.close()
         await self.acls.close()
+        await self.users.close()
+
+    # group roles (research §3.1: strings on the group; PATCH merges, so only `roles` is sent) -----
+    async def group_roles(self, group_id: str) -> set[str]:
+        return set((await self.users.call("GET", f"/groups/{group_id}/")).json().get("roles") or [])
+
+    async def set_group_roles(self, group_id: str, roles: list[str]) -> None:
+        await self.users.call("PATCH", f"/groups/{group_id}/", json={"roles": roles})
 
     # collections -------------------------------------------------------------------------------
     async def collection_exists(self, collection_id: str) -> bool:
@@ -96,6 +107,17 @@ class IconikAccess:
         """group id → permissions granted directly on the collection."""
         body = (await self.acls.call("GET", f"/acl/collections/{collection_id}/")).json()
         return {str(e["group_id"]): set(e.get("permissions") or []) for e in body.get("groups_acl", [])}
+
+    async def user_acls(self, collection_id: str) -> dict[str, set[str]]:
+        """user id → permissions granted to the account itself on the collection (never by the bridge)."""
+        body = (await self.acls.call("GET", f"/acl/collections/{collection_id}/")).json()
+        return {str(e["user_id"]): set(e.get("permissions") or []) for e in body.get("users_acl", [])}
+
+    async def remove_user_acl(self, collection_id: str, user_id: str) -> None:
+        try:
+            await self.acls.call("DELETE", f"/users/{user_id}/acl/collections/{collection_id}/", expect=(204,))
+        except Gone:
+            pass  # already gone
 
     async def set_group_acl(self, collection_id: str, group_id: str, permissions: list[str]) -> None:
         await self.acls.call(
