@@ -168,7 +168,7 @@ def _with_store(settings: Settings, work: Any) -> Any:
     from .store import open_store
 
     async def run() -> Any:
-        store = open_store(settings.store)
+        store = open_store(settings.store, settings.redis_options())
         await store.open()
         try:
             return await work(store)
