@@ -290,7 +290,7 @@ class RedisStore:
         pipe.execute_command(*command)
         wait = ("WAIT", wanted, int(self.options.min_replicas_timeout * 1000))
         if self._link is not None and self._link.cluster:  # WAIT names no key: send it where the write went
-            pipe.execute_command(*wait, target_nodes=self._redis.get_node_from_key(route_key))
+            pipe.execute_command(*wait, target_nodes=await self._cluster_node(route_key))
         else:
             pipe.execute_command(*wait)
         result, acknowledged = await pipe.execute(raise_on_error=False)
@@ -304,9 +304,14 @@ class RedisStore:
             )
         return result
 
+    async def _cluster_node(self, key: str) -> Any:
+        """The cluster node that owns `key`'s slot (the client learns the slots on first use)."""
+        await self._redis.initialize()  # a no-op once initialised
+        return self._redis.get_node_from_key(key)
+
     async def _time_us(self) -> int:
         if self._link is not None and self._link.cluster:  # the clock of the node that runs our scripts
-            node = self._redis.get_node_from_key(self._keys.seq)
+            node = await self._cluster_node(self._keys.seq)
             seconds, micros = await self._redis.execute_command("TIME", target_nodes=node)
         else:
             seconds, micros = await self._redis.time()
