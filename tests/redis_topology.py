@@ -132,7 +132,7 @@ def tls_server(certificates: dict[str, Path]) -> Node:
 # ACL -------------------------------------------------------------------------------------------
 #: The commands the store sends, directly or from its scripts (README "Redis": the ACL line).
 BRIDGE_COMMANDS = (
-    "ping time wait evalsha eval script|load client|setinfo "
+    "ping time wait evalsha eval script|load "
     "get set del exists incr hget hmget hset hsetnx hdel hgetall hincrby "
     "smembers sadd srem zadd zrem zcard zscore zrange zrangebyscore zpopmin "
     "xadd xdel xlen xrange xrevrange xtrim"
