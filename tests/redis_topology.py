@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,6 +79,11 @@ class Node:
         if self.process is not None and self.process.poll() is None:
             os.kill(self.process.pid, sig)
             self.process.wait(timeout=10)
+
+    def signal(self, sig: int) -> None:
+        """SIGSTOP / SIGCONT: the process freezes or resumes (a lagging replica, a paused VM)."""
+        if self.process is not None:
+            os.kill(self.process.pid, sig)
 
     def stop(self) -> None:
         self.kill()
@@ -195,20 +201,64 @@ class Cluster:
 
 
 # Sentinel --------------------------------------------------------------------------------------
+class Partition:
+    """A TCP relay between a replica and its master that can stop delivering, as a network
+    partition does: while cut, bytes either way are dropped (never delivered later, unlike a
+    stopped process's socket buffer), so the replica falls behind while the master goes on."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.cut = threading.Event()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                return
+            self.sockets += [downstream, upstream]
+            for source, sink in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if not self.cut.is_set():
+                    sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            end.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        for end in self.sockets:
+            end.close()
+
+
 class SentinelGroup:
-    """A master, one replica and one Sentinel watching them (quorum 1) as `service`."""
+    """A master, one replica (through a Partition) and one Sentinel watching them (quorum 1)."""
 
     service = "scimbridge"
 
     def __init__(self, appendonly: str | None = None) -> None:
         persistence = [] if appendonly is None else ["appendonly yes", f"appendfsync {appendonly}"]
+        persistence.append("repl-diskless-sync-delay 0")  # a replica syncs at once, not after 5 s
         self.master = Node(persistence)
-        self.replica = Node([*persistence, f"replicaof 127.0.0.1 {self.master.port}"])
+        self.partition = Partition(self.master.port)
+        self.replica = Node([*persistence, f"replicaof 127.0.0.1 {self.partition.port}"])
         self.sentinel = Node(
             [
                 f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1",
                 f"sentinel down-after-milliseconds {self.service} 1000",
-                f"sentinel failover-timeout {self.service} 5000",
+                # also how long the Sentinel tolerates a replica that names another master address
+                # (the partition's) before it "fixes" it: longer than any test here
+                f"sentinel failover-timeout {self.service} 60000",
             ],
             sentinel=True,
         )
@@ -233,9 +283,19 @@ class SentinelGroup:
     def fail_over(self, timeout: float = 15.0) -> None:
         """SENTINEL FAILOVER (forced, no quorum needed), then wait until the replica is master."""
         old = self.master_port()
-        self.sentinel.client().execute_command("SENTINEL", "FAILOVER", self.service)
+        self._until(self._ask_failover, "a replica the Sentinel may promote", timeout)
         self._until(lambda: self.master_port() != old, "the failover", timeout)
         self._until(lambda: self.replica.client().info("replication")["role"] == "master", "the promotion", timeout)
+
+    def _ask_failover(self) -> bool:
+        """True once the Sentinel accepted; NOGOODSLAVE while it has not yet seen the replica healthy."""
+        try:
+            self.sentinel.client().execute_command("SENTINEL", "FAILOVER", self.service)
+            return True
+        except redis.ResponseError as error:
+            if "NOGOODSLAVE" in str(error):
+                return False
+            raise
 
     @staticmethod
     def _until(check: object, what: str, timeout: float = 15.0) -> None:
@@ -253,3 +313,4 @@ class SentinelGroup:
     def stop(self) -> None:
         for node in (self.sentinel, self.replica, self.master):
             node.stop()
+        self.partition.close()

@@ -58,6 +58,7 @@ its own 409 (the same holds of Redis's WAIT everywhere: it is not a rollback).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
 import time
@@ -176,10 +177,13 @@ class RedisStore:
         self._keys = RedisKeys()
         self._scripts: dict[str, Any] = {}
         self._fence = WriteFence(self._time_us, _DOWN)
+        self._follower: asyncio.Task[None] | None = None  # Sentinel: follows a failover (redis_connect.py)
 
     async def open(self) -> None:
         self._link = connect(self.url, self.options)
         self._client, self._keys = self._link.client, self._link.keys
+        if self._link.sentinel is not None:
+            self._follower = asyncio.get_running_loop().create_task(self._link.follow_master())
         self._scripts["write"] = self._client.register_script(_replayable(_WRITE, fenced=True))
         for name, source in (("claim", _CLAIM), ("defer", _DEFER)):
             self._scripts[name] = self._client.register_script(_replayable(source))
@@ -198,6 +202,9 @@ class RedisStore:
             self._scripts[name] = self._client.register_script(source)
 
     async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            self._follower = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -8,7 +8,14 @@
 Everything else stays one code path: the store sends the same scripts and commands to whichever
 client this returns. Sentinel: redis-py's SentinelConnectionPool asks the Sentinels for the master
 on every new connection, and a connection to a demoted master fails (READONLY becomes a
-ConnectionError), so after a failover the store's usual re-send reaches the new master.
+ConnectionError), so after a failover the store's usual re-send reaches the new master. A warm
+pool opens no new connection, though, and an old master that is still up goes on accepting
+writes until the Sentinels demote it (seconds later; writes it took are then discarded): so
+follow_master asks the Sentinels every MASTER_POLL seconds and moves every connection over. And
+redis-py (8.1) re-opens a dropped connection inside a command's retry to the address it had, not
+the one the Sentinels name: measured here, writes acknowledged by a killed master that restarted
+empty before the Sentinels demoted it. So the store's connections ask the Sentinels on every
+(re)connect (_sentinel_connection_classes).
 Cluster: every key carries the deployment's hash tag (redis_keys.py), so each script and
 pipeline goes to the one node that owns the slot, and MOVED after a failover is followed by
 redis-py. Neither needs SELECT: a Sentinel URL may name a database (`/name/db`), a cluster has only 0.
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
 from .redis_fence import SEND_TIMEOUT
@@ -32,6 +39,10 @@ if TYPE_CHECKING:  # redis-py is imported when a Redis store opens, not by every
     import redis.asyncio as aioredis
     from redis.asyncio.cluster import RedisCluster
     from redis.asyncio.sentinel import Sentinel
+
+#: Seconds between two questions to the Sentinels "who is the master?" (a failover is noticed
+#: within this, plus the Sentinels' own delay).
+MASTER_POLL = 0.25
 
 SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 
@@ -61,6 +72,24 @@ class RedisLink:
     cluster: bool
     keys: RedisKeys
     sentinel: Sentinel | None = None
+
+    async def follow_master(self) -> None:
+        """Until cancelled: when the Sentinels name another master, idle connections close at
+        once and busy ones when they are released (the next command goes to the new master)."""
+        import asyncio
+
+        if self.sentinel is None:
+            return
+        pool: Any = cast(Any, self.client).connection_pool  # a SentinelConnectionPool
+        while True:
+            await asyncio.sleep(MASTER_POLL)
+            before = pool.master_address
+            try:
+                after = await pool.get_master_address()  # closes idle connections on a change
+            except Exception:  # no Sentinel answers: the commands themselves will say so (503)
+                continue
+            if before is not None and after != before:
+                await pool.update_active_connections_for_reconnect()
 
 
 def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
@@ -99,6 +128,23 @@ def _tls(options: RedisOptions) -> dict[str, Any]:
     if options.tls_key_file:
         kwargs["ssl_keyfile"] = str(options.tls_key_file)
     return kwargs
+
+
+def _sentinel_connection_classes() -> tuple[type[Any], type[Any]]:
+    """Sentinel-managed connections (plain, TLS) that ask for the master on every socket open."""
+    from redis.asyncio.connection import SSLConnection
+    from redis.asyncio.sentinel import SentinelManagedConnection
+
+    class MasterConnection(SentinelManagedConnection):
+        async def _connect(self) -> None:
+            if self.connection_pool.is_master:
+                self.host, self.port = await self.connection_pool.get_master_address()
+            await super()._connect()  # type: ignore[no-untyped-call]
+
+    class MasterSSLConnection(MasterConnection, SSLConnection):
+        pass
+
+    return MasterConnection, MasterSSLConnection
 
 
 def validate(url: str, options: RedisOptions) -> None:
@@ -170,7 +216,9 @@ def connect(url: str, options: RedisOptions) -> RedisLink:
             **ssl,
             **common,
         )
-        return RedisLink(sentinel.master_for(service), False, keys, sentinel)
+        plain_class, tls_class = _sentinel_connection_classes()
+        client = sentinel.master_for(service, connection_class=tls_class if ssl else plain_class)
+        return RedisLink(client, False, keys, sentinel)
     # credentials travel as arguments, not in the URL (from_url would let the URL's win)
     bare = parts._replace(netloc=netloc).geturl()
     client = aioredis.Redis.from_url(bare, username=username, password=password, retry=retry, **common)
