@@ -12,12 +12,15 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import redis
 
-from tests.live import free_port
+from tests.live import LiveBridge, free_port
 
 HOW_TO_GET_SENTINEL = (
     "redis-sentinel is required for the Sentinel failover test: apt-get install -y redis-sentinel "
@@ -314,3 +317,64 @@ class SentinelGroup:
         for node in (self.sentinel, self.replica, self.master):
             node.stop()
         self.partition.close()
+
+
+# SCIM write load -------------------------------------------------------------------------------
+@dataclass
+class Load:
+    """POST /Users from a few threads until stopped; remembers every user a 2xx acknowledged."""
+
+    bridge: LiveBridge
+    acknowledged: list[tuple[float, str]] = field(default_factory=list)  # (time of the 2xx, id)
+    statuses: Counter[int] = field(default_factory=Counter)
+    stop: threading.Event = field(default_factory=threading.Event)
+    unavailable: dict[str, object] | None = None  # the body of the first 503
+
+    def __post_init__(self) -> None:
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(4)]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def _write(self, writer: int) -> None:
+        with self.bridge.client() as client:
+            number = 0
+            while not self.stop.is_set():
+                number += 1
+                body = {
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": f"load-{writer}-{number}@example.com",
+                }
+                try:
+                    answer = client.post("/Users", json=body)
+                except httpx.HTTPError:
+                    with self.lock:
+                        self.statuses[0] += 1
+                    continue
+                with self.lock:
+                    self.statuses[answer.status_code] += 1
+                    if answer.status_code == 201:
+                        self.acknowledged.append((time.monotonic(), answer.json()["id"]))
+                    elif answer.status_code == 503 and self.unavailable is None:
+                        self.unavailable = answer.json()
+                if answer.status_code == 503:
+                    time.sleep(0.05)  # a client backs off on 503 (Retry-After); this one briefly
+
+    def count_after(self, moment: float) -> int:
+        with self.lock:
+            return sum(1 for at, _ in self.acknowledged if at > moment)
+
+    def wait_for(self, count: int, after: float = 0.0, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.count_after(after) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"fewer than {count} writes acknowledged in {timeout} s: {dict(self.statuses)}")
+            time.sleep(0.02)
