@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from scim_bridge.config import ConfigError, load_settings
-from scim_bridge.store import STANDARD_LANE, Store, Write
+from scim_bridge.store import STANDARD_LANE, Store, StoreUnavailable, Write
 from scim_bridge.store.redis import RedisStore
 from scim_bridge.store.redis_connect import RedisOptions
 from tests.redis_topology import Cluster
@@ -109,3 +109,18 @@ def test_a_cluster_prefix_without_a_hash_tag_is_refused(cluster: Cluster) -> Non
     with pytest.raises(ConfigError, match="database 0"):
         load_settings(store=cluster.url + "/2")
     assert load_settings(store=cluster.url, redis_key_prefix="{sb-prod}:").redis_options().key_prefix == "{sb-prod}:"
+
+
+async def test_min_replicas_on_a_cluster_waits_on_the_slots_node(cluster: Cluster) -> None:
+    """WAIT names no key: it goes to the node that ran the write (these masters have no replica,
+    so a write asking for one is answered unavailable, and one asking for none goes through)."""
+    _flush(cluster)
+    store = RedisStore(cluster.url, RedisOptions(min_replicas=1, min_replicas_timeout=0.1))
+    await store.open()
+    try:
+        with pytest.raises(StoreUnavailable, match="reached 0 of 1 replicas"):
+            await store.create(Write("User", "u1", b"{}", [], [("username", "ada")]))
+        with pytest.raises(StoreUnavailable, match="reached 0 of 1 replicas"):
+            await store.kv_put("tokens", "t", b"1")
+    finally:
+        await store.close()
