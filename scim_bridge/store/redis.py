@@ -238,7 +238,7 @@ class RedisStore:
         ]
         k = self._keys
         typ = write.resource_type
-        keys = [*k.queue, *k.lanes, k.resource(typ, write.id), k.entries(typ, write.id), k.all(typ), k.seq]
+        keys = [*k.queue_and_lanes, k.resource(typ, write.id), k.entries(typ, write.id), k.all(typ), k.seq]
         keys.append(k.audit_pending)
         for attr, value in sorted(entries):
             argv += [attr, value, "1" if (attr, value) in unique else "0"]
@@ -262,9 +262,9 @@ class RedisStore:
         raise UniqueViolation(("id", id))  # "exists": an id collision on create
 
     @_translate_outage
-    async def _script(self, name: str, argv: list[Any], keys: list[str] | None = None) -> Any:
+    async def _script(self, name: str, argv: list[Any], keys: Sequence[str | bytes] | None = None) -> Any:
         """Run a script; `keys` defaults to the queue's (every queue script declares them)."""
-        keys = list(keys or [*self._keys.queue, *self._keys.lanes])
+        keys = list(keys or self._keys.queue_and_lanes)
         if name in _REPLAYABLE:
             keys.append(self._keys.done(secrets.token_hex(12)))
         script = self._scripts[name]
@@ -281,7 +281,7 @@ class RedisStore:
         except Late as error:
             raise StoreUnavailable("redis: the write was not confirmed in time and was not applied") from error
 
-    async def _replicated(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+    async def _replicated(self, script: Any, keys: list[str | bytes], args: list[Any]) -> Any:
         """The script, then WAIT on the same connection (one round trip): its answer once
         min_replicas replicas acknowledged it, StoreUnavailable when they did not in time."""
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -291,7 +291,7 @@ class RedisStore:
             await self._redis.script_load(script.script)
             return await self._acknowledged(keys[0], command)
 
-    async def _acknowledged(self, route_key: str, command: tuple[Any, ...]) -> Any:
+    async def _acknowledged(self, route_key: str | bytes, command: tuple[Any, ...]) -> Any:
         wanted = self.options.min_replicas
         pipe = self._redis.pipeline(transaction=False)
         pipe.execute_command(*command)
@@ -311,7 +311,7 @@ class RedisStore:
             )
         return result
 
-    async def _cluster_node(self, key: str) -> Any:
+    async def _cluster_node(self, key: str | bytes) -> Any:
         """The cluster node that owns `key`'s slot (the client learns the slots on first use)."""
         await self._redis.initialize()  # a no-op once initialised
         return self._redis.get_node_from_key(key)

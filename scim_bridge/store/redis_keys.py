@@ -45,6 +45,8 @@ class RedisKeys:
         queue["order"] = f"{p}qseq"
         self.queue = [queue[name] for name in QUEUE_KEY_NAMES]
         self.lanes = [self.lane(lane) for lane in LANES]
+        # every queue script declares these; encoded once, as redis-py would on every call
+        self.queue_and_lanes: list[str | bytes] = [key.encode() for key in (*self.queue, *self.lanes)]
         self.leases = queue["leases"]
         self.where = queue["where"]
         self.since = queue["since"]
