@@ -155,6 +155,8 @@ def validate(url: str, options: RedisOptions) -> None:
     tls_files = options.tls_ca_file or options.tls_cert_file or options.tls_key_file
     if tls_files and not scheme.startswith("rediss"):
         raise ValueError("TLS files are set but the store URL is not rediss:// (or rediss+sentinel/+cluster)")
+    if options.password_file is not None and not options.password_file.is_file():
+        raise ValueError(f"SCIM_BRIDGE_REDIS_PASSWORD_FILE: no such file {options.password_file}")
     if bool(options.tls_cert_file) != bool(options.tls_key_file):
         raise ValueError("a client certificate needs both SCIM_BRIDGE_REDIS_TLS_CERT_FILE and ..._TLS_KEY_FILE")
     if scheme.endswith("+cluster"):

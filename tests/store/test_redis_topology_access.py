@@ -164,3 +164,5 @@ async def test_a_wrong_redis_password_is_an_outage_and_never_logged(
     assert redact_text(f"store {url}") == f"store redis://scim-bridge:[redacted]@127.0.0.1:{acl.port}/0"
     settings = load_settings(store=f"redis://127.0.0.1:{acl.port}/0", redis_password="pw-Zq903")
     assert "pw-Zq903" not in repr(settings) and settings.redis_options().password == "pw-Zq903"
+    with pytest.raises(ConfigError, match="PASSWORD_FILE"):  # at start, in one line, not at the first request
+        load_settings(store=f"redis://127.0.0.1:{acl.port}/0", redis_password_file="/nonexistent/redis-password")
