@@ -51,9 +51,7 @@ returns the first call's answer instead of writing twice (a create would otherwi
 
 Topologies (plain, TLS, Sentinel, Cluster) differ only in the client redis_connect.py builds.
 Durability: with min_replicas N, every resource and key/value write is followed, on the same
-connection, by WAIT N; fewer acknowledgements in time answer StoreUnavailable (503). The write
-did run on the master then: a 503 says "not known to be durable", and a retried POST may meet
-its own 409 (the same holds of Redis's WAIT everywhere: it is not a rollback).
+connection, by WAIT N (redis_replicas.py).
 """
 
 from __future__ import annotations
@@ -71,7 +69,6 @@ from redis.exceptions import (
     BusyLoadingError,
     ClusterDownError,
     ConnectionError,
-    NoScriptError,
     ReadOnlyError,
     ResponseError,
     SlotNotCoveredError,
@@ -97,8 +94,9 @@ from .base import (
     chain_hash,
 )
 from .redis_connect import RedisLink, RedisOptions, connect
-from .redis_fence import FENCE, Late, WriteFence, _is_late
+from .redis_fence import FENCE, Late, WriteFence
 from .redis_keys import RedisKeys
+from .redis_replicas import ReplicaWait, cluster_node
 from .redis_scripts import (
     _ACK,
     _AUDIT_APPEND,
@@ -177,11 +175,13 @@ class RedisStore:
         self._keys = RedisKeys()
         self._scripts: dict[str, Any] = {}
         self._fence = WriteFence(self._time_us, _DOWN)
+        self._replicas: ReplicaWait | None = None  # SCIM_BRIDGE_REDIS_MIN_REPLICAS (redis_replicas.py)
         self._follower: asyncio.Task[None] | None = None  # Sentinel: follows a failover (redis_connect.py)
 
     async def open(self) -> None:
         self._link = connect(self.url, self.options)
         self._client, self._keys = self._link.client, self._link.keys
+        self._replicas = ReplicaWait(self._link, self.options) if self.options.min_replicas else None
         if self._link.sentinel is not None:
             self._follower = asyncio.get_running_loop().create_task(self._link.follow_master())
         self._scripts["write"] = self._client.register_script(_replayable(_WRITE, fenced=True))
@@ -270,8 +270,9 @@ class RedisStore:
         script = self._scripts[name]
         try:
             if name == "write":  # confirmed, or fenced so that it cannot land after a 503
-                if self.options.min_replicas:
-                    return await self._fence.call(lambda args: self._replicated(script, keys, args), argv)
+                if self._replicas is not None:
+                    wait = self._replicas
+                    return await self._fence.call(lambda args: wait.script(script, keys, args), argv)
                 return await self._fence.call(lambda args: script(keys=keys, args=args), argv)
             return await script(keys=keys, args=argv)
         except _DOWN:
@@ -281,44 +282,9 @@ class RedisStore:
         except Late as error:
             raise StoreUnavailable("redis: the write was not confirmed in time and was not applied") from error
 
-    async def _replicated(self, script: Any, keys: list[str | bytes], args: list[Any]) -> Any:
-        """The script, then WAIT on the same connection (one round trip): its answer once
-        min_replicas replicas acknowledged it, StoreUnavailable when they did not in time."""
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        try:
-            return await self._acknowledged(keys[0], command)
-        except NoScriptError:  # a restarted or new master: load the script, then once more
-            await self._redis.script_load(script.script)
-            return await self._acknowledged(keys[0], command)
-
-    async def _acknowledged(self, route_key: str | bytes, command: tuple[Any, ...]) -> Any:
-        wanted = self.options.min_replicas
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.execute_command(*command)
-        wait = ("WAIT", wanted, int(self.options.min_replicas_timeout * 1000))
-        if self._link is not None and self._link.cluster:  # WAIT names no key: send it where the write went
-            pipe.execute_command(*wait, target_nodes=await self._cluster_node(route_key))
-        else:
-            pipe.execute_command(*wait)
-        result, acknowledged = await pipe.execute(raise_on_error=False)
-        for reply in (result, acknowledged):
-            if isinstance(reply, BaseException):
-                raise reply
-        if not _is_late(result) and int(acknowledged) < wanted:
-            raise StoreUnavailable(
-                f"redis: the write reached {acknowledged} of {wanted} replicas within "
-                f"{self.options.min_replicas_timeout:g} s (SCIM_BRIDGE_REDIS_MIN_REPLICAS)"
-            )
-        return result
-
-    async def _cluster_node(self, key: str | bytes) -> Any:
-        """The cluster node that owns `key`'s slot (the client learns the slots on first use)."""
-        await self._redis.initialize()  # a no-op once initialised
-        return self._redis.get_node_from_key(key)
-
     async def _time_us(self) -> int:
         if self._link is not None and self._link.cluster:  # the clock of the node that runs our scripts
-            node = await self._cluster_node(self._keys.seq)
+            node = await cluster_node(self._link, self._keys.seq)
             seconds, micros = await self._redis.execute_command("TIME", target_nodes=node)
         else:
             seconds, micros = await self._redis.time()
@@ -526,8 +492,8 @@ class RedisStore:
 
     async def _kv_write(self, name: str, command: tuple[Any, ...]) -> Any:
         """Credentials and signing keys are writes a 2xx answers too: replicated like resources."""
-        if self.options.min_replicas:
-            return await self._acknowledged(name, command)
+        if self._replicas is not None:
+            return await self._replicas.command(name, command)
         return await self._redis.execute_command(*command)
 
     @_translate_outage
