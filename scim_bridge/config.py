@@ -115,8 +115,8 @@ class Settings(BaseSettings):
         if self.store.split(":", 1)[0].lower() in REDIS_SCHEMES:
             try:
                 validate_redis(self.store, self.redis_options())
-            except ValueError as error:
-                raise ValueError(f"store: {error}") from None
+            except ValueError as error:  # the message names the settings involved
+                raise ValueError(str(error)) from None
         return self
 
     def redis_options(self) -> RedisOptions:
@@ -167,5 +167,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         return Settings(**merged)
     except ValidationError as error:
         first = error.errors()[0]
+        if not first["loc"]:  # a check across settings (the Redis ones) names them in its message
+            raise ConfigError(str(first["msg"]).removeprefix("Value error, ")) from None
         name = ".".join(str(part) for part in first["loc"]) or "settings"
         raise ConfigError(f"SCIM_BRIDGE_{name.upper()}: {first['msg']}") from None

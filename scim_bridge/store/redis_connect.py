@@ -151,19 +151,25 @@ def validate(url: str, options: RedisOptions) -> None:
     """Raise ValueError for a combination that cannot work, before anything connects."""
     scheme = url.split(":", 1)[0].lower()
     if scheme not in SCHEMES:
-        raise ValueError(f"unsupported Redis URL scheme {scheme!r} (one of {', '.join(SCHEMES)})")
+        raise ValueError(f"SCIM_BRIDGE_STORE: unsupported Redis URL scheme {scheme!r} (one of {', '.join(SCHEMES)})")
     tls_files = options.tls_ca_file or options.tls_cert_file or options.tls_key_file
     if tls_files and not scheme.startswith("rediss"):
-        raise ValueError("TLS files are set but the store URL is not rediss:// (or rediss+sentinel/+cluster)")
+        raise ValueError(
+            "SCIM_BRIDGE_REDIS_TLS_*_FILE are set but SCIM_BRIDGE_STORE is not rediss:// (or rediss+sentinel/+cluster)"
+        )
     if options.password_file is not None and not options.password_file.is_file():
         raise ValueError(f"SCIM_BRIDGE_REDIS_PASSWORD_FILE: no such file {options.password_file}")
     if bool(options.tls_cert_file) != bool(options.tls_key_file):
-        raise ValueError("a client certificate needs both SCIM_BRIDGE_REDIS_TLS_CERT_FILE and ..._TLS_KEY_FILE")
+        raise ValueError(
+            "a client certificate needs both SCIM_BRIDGE_REDIS_TLS_CERT_FILE and SCIM_BRIDGE_REDIS_TLS_KEY_FILE"
+        )
     if scheme.endswith("+cluster"):
         if options.key_prefix is not None and hash_tag(options.key_prefix) is None:
-            raise ValueError("on a Redis Cluster the key prefix needs a hash tag, e.g. {sb-prod}:")
+            raise ValueError(
+                "SCIM_BRIDGE_REDIS_KEY_PREFIX: on a Redis Cluster the prefix needs a hash tag, e.g. {sb-prod}:"
+            )
         if urlsplit(url).path.strip("/") not in ("", "0"):
-            raise ValueError("a Redis Cluster has only database 0 (no SELECT)")
+            raise ValueError("SCIM_BRIDGE_STORE: a Redis Cluster has only database 0 (no SELECT)")
 
 
 def connect(url: str, options: RedisOptions) -> RedisLink:
