@@ -74,7 +74,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def create_app(settings: Settings, store: Store | None = None, after_start: Any = None) -> Starlette:
-    store = store or open_store(settings.store)
+    store = store or open_store(settings.store, settings.redis_options())
     options = ServiceOptions(
         delete_mode=settings.delete_mode,
         put_keeps_active=settings.put_keeps_active,

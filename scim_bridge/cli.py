@@ -168,7 +168,7 @@ def _with_store(settings: Settings, work: Any) -> Any:
     from .store import open_store
 
     async def run() -> Any:
-        store = open_store(settings.store)
+        store = open_store(settings.store, settings.redis_options())
         await store.open()
         try:
             return await work(store)
@@ -244,7 +244,9 @@ def serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"tokens": [generated]})
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}/scim/v2"
-    banner = [(logging.INFO, f"SCIM base URL {url}  (store {settings.store})")]
+    from .redaction import redact_text  # the store URL may hold a Redis password; a terminal is a log too
+
+    banner = [(logging.INFO, f"SCIM base URL {url}  (store {redact_text(settings.store)})")]
     if generated:
         banner.append((logging.WARNING, f"no SCIM_BRIDGE_TOKENS set; bearer token for this run: {generated}"))
     elif unconfigured:
