@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--group", help="SCIM id or displayName")
     export.add_argument("--target", help="cloudinary, iconik…")
     export.add_argument("--correlation", help="one request's correlation id")
+    export.add_argument(
+        "--person",
+        help="SCIM id or userName: that person's timeline instead (audit trail and target activity, in time order)",
+    )
+    export.add_argument("--limit", type=int, default=1000, help="with --person: the newest this many entries")
     export.add_argument("--output", help="file to write (default: standard output)")
 
     emulate = commands.add_parser("emulate", help="run a Cloudinary or iconik API emulator alone")
@@ -504,6 +509,8 @@ def audit(args: argparse.Namespace) -> int:
     async def work(store: Any) -> int:
         trail = AuditTrail(store)
         await trail.flush()  # chain what is still pending (Redis), so the export is complete
+        if args.person:
+            return await _timeline(store, trail)
         handle = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
             async for chunk in export(trail.entries(filters), args.format):
@@ -513,6 +520,32 @@ def audit(args: argparse.Namespace) -> int:
                 handle.close()
             else:
                 handle.flush()
+        return 0
+
+    async def _timeline(store: Any, trail: AuditTrail) -> int:
+        from datetime import UTC, datetime
+
+        from .audit import timeline
+
+        def moment(value: float | None) -> datetime | None:
+            return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+        entries = await timeline.person_timeline(
+            store, args.person, moment(filters.since), moment(filters.until), args.limit, trail
+        )
+        if not entries and await timeline.find_person(store, args.person) is None:
+            print(f"scim-bridge audit: no user {args.person!r} in the directory or the audit trail", file=sys.stderr)
+            return 1
+        if args.format == "csv":
+            body = timeline.csv_text(entries).encode()
+        else:
+            body = b"".join(json.dumps(e.as_json()).encode() + b"\n" for e in entries)
+        if args.output:
+            with open(args.output, "wb") as handle:
+                handle.write(body)
+        else:
+            sys.stdout.buffer.write(body)
+            sys.stdout.buffer.flush()
         return 0
 
     return int(_with_store(_settings(args), work))
