@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="the bridge and both emulators in one process, with sample data")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8080)
-    sandbox.add_argument("--store", help="default: a SQLite file in a temporary folder")
+    sandbox.add_argument(
+        "--store", help="default: a SQLite file in a temporary folder; a kept one keeps its directory and audit trail"
+    )
+    sandbox.add_argument("--policy", help="an edited policy to try (its targets are pointed at the emulators)")
     sandbox.add_argument("--credentials-file", help="also write how to reach everything, as JSON, to this file")
 
     plan_cmd = commands.add_parser("plan", help="print what the directory and a policy would change in each target")
@@ -311,25 +314,42 @@ def credentials(args: argparse.Namespace) -> int:
 
 def sandbox(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from .sandbox import build_sandbox
     from .web import server
 
     configure_logging("warning")
-    app, access = build_sandbox(args.port, args.host, args.store)
+    if args.policy and not Path(args.policy).is_file():
+        raise ConfigError(f"--policy: no file {args.policy}")
+    try:
+        app, access = build_sandbox(
+            args.port, args.host, args.store, policy_file=Path(args.policy) if args.policy else None
+        )
+    except (ValueError, OSError) as error:  # an edited policy that is not YAML
+        raise ConfigError(f"--policy: {error}") from None
     if args.credentials_file:
         with open(args.credentials_file, "w") as handle:
             json.dump(access, handle, indent=2)
-    print("scim-bridge sandbox: the bridge, a Cloudinary emulator and an iconik emulator on one port", flush=True)
-    print(f"  SCIM      {access['scim']['base_url']}   Authorization: Bearer {access['scim']['token']}", flush=True)
-    print(
+    hooks, cli = access["webhooks"], access["cli"]
+    for line in (
+        "scim-bridge sandbox: the bridge, a Cloudinary emulator and an iconik emulator on one port",
+        f"  SCIM      {access['scim']['base_url']}   Authorization: Bearer {access['scim']['token']}",
         f"  admin     {access['admin']['base_url']}/queue   Authorization: Bearer {access['admin']['token']}",
-        flush=True,
-    )
-    print(f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state", flush=True)
-    print(f"  iconik    {access['iconik']['base_url']}/_emulator/state", flush=True)
-    print(f"  CLI       --store {access['cli']['store']} --policy {access['cli']['policy']}", flush=True)
-    print("  sample directory (37 users, 11 groups) and sample policy loaded; watch the targets fill", flush=True)
+        f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state?names=true",
+        f"  iconik    {access['iconik']['base_url']}/_emulator/state?names=true",
+        f"  store     {cli['store']}",
+        f"  policy    {cli['policy']}" + (f"   (from {access['edited_policy']})" if access["edited_policy"] else ""),
+        f"  CLI       scim-bridge explain USER --store {cli['store']} --policy {cli['policy']}",
+        "            (plan, reconcile, review and provision take the same --store and --policy)",
+        f"            scim-bridge audit export --person USER --store {cli['store']}",
+        f'  webhooks  {hooks["cloudinary"]["url"]} (signed; POST {{"url": …}} to {hooks["cloudinary"]["notify"]})',
+        f"            {hooks['iconik']['url']} (X-Bridge-Secret: {hooks['iconik']['secret']}; the emulator sends it)",
+        "  sample directory (37 users, 11 groups) and "
+        + ("the edited policy" if access["edited_policy"] else "sample policy")
+        + " loaded; watch the targets fill",
+    ):
+        print(line, flush=True)
     server.run(app, Settings(host=args.host, port=args.port, log_level="warning", drain_seconds=0))
     return 0
 
