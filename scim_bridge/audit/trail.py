@@ -1,12 +1,15 @@
 """The audit trail: what every SCIM write and every target call did, in the store's hash-chained log.
 
-Entries (canonical JSON, sorted keys) are of two kinds:
+Entries (canonical JSON, sorted keys), by kind:
 
     {"kind": "scim", "correlation", "client": {"kind", "name"}, "request": "PATCH /scim/v2/Users/…",
      "operation": "create|replace|patch|delete", "outcome": "applied|unchanged|refused",
      "resource": {"type", "id", "name"}, "changes": [audit/diff.py], "status"?, "detail"?}
     {"kind": "target", "correlation", "target", "method", "path", "status", "outcome": "ok" or an
-     error class, "latency_ms", "request_id": the target's own id of the call, "resource": {"type", "id"}}
+     error class, "latency_ms", "request_id": the target's own id of the call, "resource": {"type", "id"},
+     "intent": what the call was for, in words ("disable ava@example.com"), or null}
+    {"kind": "guardrail", …}      a guardrail decision or an expiry (audit/decisions.py)
+    {"kind": "provisioning", …}   one per object per sync pass (sync/passlog.py)
 
 Where each is written, and what a crash can lose:
 - a SCIM write's entry goes into the store in the same atomic step as the resource (Write.audit),
@@ -188,6 +191,7 @@ class AuditTrail:
                     "outcome": call.outcome,
                     "latency_ms": round(call.latency_ms, 1),
                     "request_id": call.request_id,
+                    "intent": redact_text(call.intent) if call.intent else None,
                     "resource": {"type": subject[0], "id": subject[1]} if subject else None,
                 }
             )

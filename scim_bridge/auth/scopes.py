@@ -6,7 +6,8 @@
                  user before it PATCHes it) and a write answers with the resource anyway
     apps         /api/v1/* (reviewer routing, delivery context) and nothing else
     metrics      GET /metrics (a Prometheus scrape credential) and nothing else; admin may scrape too
-    admin        /admin/api/* and any route this table does not name
+    admin        /admin/api/* (audit, a person's timeline /admin/api/people/{id}/timeline, …) and any
+                 route this table does not name
 
 Routes fail closed: a route added outside /scim/v2 and /api/v1 without an entry here needs
 `admin`, so a SCIM or app credential never reaches it by accident, while an operator can.

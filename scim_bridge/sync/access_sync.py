@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ..audit.context import remember
 from ..scim.filters import fold
 from ..store import Store
 from ..targets.base import Gone
@@ -100,11 +101,14 @@ class AccessSync:
 
     async def managed_groups(self, target: str) -> dict[str, str]:
         """Target group name → target id, for every group the bridge manages in `target`."""
-        return {
+        managed = {
             entry["name"]: str(entry["id"])
             for key, entry in await self.idmap.group_entries(target)
             if key.startswith("Group/") and entry.get("id") and entry.get("name")
         }
+        for name, group_id in managed.items():  # target calls say their intent by name (audit trail)
+            remember(target, group_id, name)
+        return managed
 
     def concerns(self, group_name: str) -> bool:
         """Whether a target group of this name takes part in any grant (so its creation or deletion
@@ -242,6 +246,7 @@ class AccessSync:
             await self.store.kv_put(ACCESS, key_name, api_key.encode())
         if api_key is None:
             return
+        remember("cloudinary", api_key, f"the API key of {rule.group}")
         role = folder_role_id(rule.role)
         for path in rule.folders:
             folder_id = await self._folder_id(folders, path, not self.dry_run)
@@ -324,6 +329,7 @@ class AccessSync:
         key = f"cloudinary:folder:{path}"
         cached = await self.store.kv_get(ACCESS, key)
         if cached:
+            remember("cloudinary", cached.decode(), path)
             return cached.decode()
         folder_id: str | None = await folders.ensure_folder(path, create)
         if folder_id:
@@ -465,10 +471,12 @@ class AccessSync:
         self, access: Any, title: str, fixed: str | None, parent: str | None, create: bool
     ) -> str | None:
         if fixed:
+            remember("iconik", fixed, title)
             return fixed
         key = f"iconik:collection:{title}"
         cached = await self.store.kv_get(ACCESS, key)
         if cached:
+            remember("iconik", cached.decode(), title)
             return cached.decode()
         found: str | None = await access.find_collection(title, parent)
         if found is None and create:

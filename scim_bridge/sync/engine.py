@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from ..audit import decisions
 from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import Forbidden, RetryableError, Target, TargetError, TargetUser
@@ -130,6 +131,8 @@ class SyncEngine:
         failures: list[Exception] = []
         facts = UserFacts.of(document or {"userName": ""}, sorted(groups.values()))
         external = document is not None and self.policy.is_external(facts)
+        if document is not None:  # withheld groups, changed roles, expiry: one audit entry as each starts or stops
+            await decisions.record_user(self.store, self.policy, scim_id, document, facts, list(self.targets))
         done = user_pass(scim_id, document, groups, external, CORRELATION_ID.get())
         with done.collecting_calls():  # the provisioning log counts each target's calls
             for name, target in self.targets.items():  # one target's failure must not hold up the other
