@@ -139,7 +139,8 @@ def test_guardrails_expiry_intents_agency_keys_and_a_persons_timeline(world: Wor
                     "notification_type": "upload",
                     "public_id": f"agencies/bright-ideas/{source}-upload",
                     "notification_context": {
-                        "triggered_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "triggered_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                        # milliseconds: a whole-second stamp can sort before the create made in that same second
                         "triggered_by": {"source": source, "id": actor},
                     },
                 },
