@@ -21,7 +21,7 @@ from ..audit.context import remember
 from ..scim.filters import fold
 from ..store import Store
 from ..targets.base import Gone
-from .access import expired, fill, folder_role_id
+from .access import expired, folder_role_id
 from .access import match_template as match_template  # guardrails and web/api_v1.py import it from here
 from .idmap import IdMap
 from .policy import Policy
@@ -41,10 +41,11 @@ class Grant:
 
 
 def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
-    """Every grant the policy makes, with workspace templates filled for the derived groups that exist."""
+    """Every grant the policy makes, with workspace and per-attribute folder templates filled for the
+    derived groups that exist."""
     grants: list[Grant] = []
     for index, folder in enumerate(policy.access.cloudinary.folders):
-        for grant in folder.grants:
+        for grant in folder.grants if not folder.attribute else []:
             grants.append(
                 Grant(
                     "cloudinary",
@@ -65,20 +66,10 @@ def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
                     f"access.iconik.collections[{index}] ({collection.title})",
                 )
             )
-    for index, workspace in enumerate(policy.access.iconik.workspaces):
+    for target in type(policy.access).model_fields:  # workspaces, per-attribute folders: the model's templating
+        section = policy.access.section(target)
         for name in derived_names:
-            value = match_template(workspace.group, name)
-            if value is not None:
-                title = fill(workspace.title, {workspace.attribute: value}) or name
-                grants.append(
-                    Grant(
-                        "iconik",
-                        title,
-                        name,
-                        tuple(sorted(workspace.permissions)),
-                        f"access.iconik.workspaces[{index}] ({workspace.attribute}={value})",
-                    )
-                )
+            grants += [Grant(target, g.resource, g.group, g.rights, g.rule) for g in section.templated_rules(name)]
     return grants
 
 
@@ -118,7 +109,7 @@ class AccessSync:
         names |= {self.target_name(k.group) for k in self.policy.access.cloudinary.agency_keys}
         names |= {self.target_name(r.group) for r in self.policy.access.iconik.group_roles}
         return group_name in names or any(
-            match_template(w.group, group_name) is not None for w in self.policy.access.iconik.workspaces
+            match_template(template, group_name) is not None for template in self.policy.access.workspace_groups()
         )
 
     def target_name(self, group: str) -> str:
@@ -149,51 +140,60 @@ class AccessSync:
         await folders.detect_model(config.permission_model)
         managed = await self.managed_groups("cloudinary")
         managed_ids = set(managed.values())
-        grants = [g for g in policy_grants(self.policy, []) if g.target == "cloudinary"]
+        derived = await self.derived_names("cloudinary")
+        grants = [g for g in policy_grants(self.policy, derived) if g.target == "cloudinary"]
+        paths = {f.path: f.create for f in config.folders if not f.attribute}
+        for index, folder_rule in enumerate(config.folders):  # a per-attribute folder, once a value's group exists
+            for name in derived if folder_rule.attribute else []:
+                paths.update(
+                    {
+                        g.resource: folder_rule.create
+                        for g in folder_rule.templated(index, name)
+                        if g.resource not in paths
+                    }
+                )
         applied: dict[str, dict[str, list[str]]] = {}
-        for folder in config.folders:
-            folder_id = await self._folder_id(folders, folder.path, folder.create and not self.dry_run)
+        for path, create in paths.items():
+            folder_id = await self._folder_id(folders, path, create and not self.dry_run)
             if folder_id is None:
                 if self.dry_run:
-                    self.drift.append(("cloudinary", "missing-folder", folder.path, "the policy's folder is missing"))
+                    self.drift.append(("cloudinary", "missing-folder", path, "the policy's folder is missing"))
                 else:
-                    log.warning("access: Cloudinary folder %s does not exist and create is off", folder.path)
+                    log.warning("access: Cloudinary folder %s does not exist and create is off", path)
                 continue
             desired: dict[str, set[str]] = {}
-            for grant in (g for g in grants if g.resource == folder.path):
+            for grant in (g for g in grants if g.resource == path):
                 group_id = managed.get(self.target_name(grant.group))
                 if group_id:  # a group not created yet gets its grant when it is (Access re-runs then)
                     desired.setdefault(group_id, set()).update(grant.rights)
             try:
                 actual = await folders.folder_grants(folder_id)
             except Gone:  # deleted by hand since it was resolved: resolve (and create) it again
-                await self.store.kv_delete(ACCESS, f"cloudinary:folder:{folder.path}")
-                folder_id = await self._folder_id(folders, folder.path, folder.create and not self.dry_run)
+                await self.store.kv_delete(ACCESS, f"cloudinary:folder:{path}")
+                folder_id = await self._folder_id(folders, path, create and not self.dry_run)
                 if folder_id is None:
                     continue
                 actual = await folders.folder_grants(folder_id)
             by_name = {v: k for k, v in managed.items()}
-            await self._direct_folder_grants(folders, folder.path, folder_id, actual)
+            await self._direct_folder_grants(folders, path, folder_id, actual)
             current = {pid: roles for (kind, pid), roles in actual.items() if kind == "group" and pid in managed_ids}
             for group_id in set(current) | set(desired):  # revocations first
                 extra = sorted(current.get(group_id, set()) - desired.get(group_id, set()))
                 if extra and self.dry_run:
-                    self.drift.append(
-                        ("cloudinary", "extra-grant", folder.path, f"{', '.join(extra)} on {by_name[group_id]}")
-                    )
+                    self.drift.append(("cloudinary", "extra-grant", path, f"{', '.join(extra)} on {by_name[group_id]}"))
                 elif extra:
                     await folders.change("remove", folder_id, ("group", group_id), extra)
             for group_id, roles in desired.items():
                 missing = sorted(roles - current.get(group_id, set()))
                 if missing and self.dry_run:
                     self.drift.append(
-                        ("cloudinary", "missing-grant", folder.path, f"{', '.join(missing)} for {by_name[group_id]}")
+                        ("cloudinary", "missing-grant", path, f"{', '.join(missing)} for {by_name[group_id]}")
                     )
                 elif missing:
                     await folders.change("add", folder_id, ("group", group_id), missing)
             if self.dry_run:
                 continue
-            applied[folder.path] = {by_name[g]: sorted(r) for g, r in desired.items()}
+            applied[path] = {by_name[g]: sorted(r) for g, r in desired.items()}
         if self.dry_run:
             return
         await self.store.kv_put(ACCESS, "cloudinary:applied", orjson.dumps(applied))

@@ -455,7 +455,10 @@ def test_people_in_each_region_get_the_localized_variants(world: World) -> None:
     )
     group(world, "Marketing EMEA", [ana["id"]])
     world.converge(lambda w: w.cld_folder_roles("ana@example.com") == {"campaigns/emea": {"contributor"}})
-    context = httpx.get(f"{world.bridge.root}/api/v1/context/ana@example.com", headers=world.scim.headers).json()
+    url = f"{world.bridge.root}/api/v1/context/ana@example.com"
+    # the context follows the grants run that applied the folder (it never leads it)
+    world.converge(lambda w: httpx.get(url, headers=w.scim.headers).json()["folders"] == ["campaigns/emea"], 10)
+    context = httpx.get(url, headers=world.scim.headers).json()
     assert context["region"] == "EMEA" and context["locale"] == "de-DE" and context["language"] == "de"
     assert context["businessUnit"] == "Consumer" and context["active"] is True
     assert context["folders"] == ["campaigns/emea"]  # the very folder the policy made reachable
