@@ -169,6 +169,9 @@ class AccessSync:
             try:
                 actual = await folders.folder_grants(folder_id)
             except Gone:  # deleted by hand since it was resolved: resolve (and create) it again
+                if self.dry_run:  # reconcile reports it; --apply's grants run makes it again
+                    self.drift.append(("cloudinary", "missing-folder", path, "deleted in Cloudinary"))
+                    continue
                 await self.store.kv_delete(ACCESS, f"cloudinary:folder:{path}")
                 folder_id = await self._folder_id(folders, path, create and not self.dry_run)
                 if folder_id is None:
