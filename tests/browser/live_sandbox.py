@@ -95,7 +95,12 @@ class LiveSandbox:
             finally:
                 await store.close()
 
-        return asyncio.run(run())
+        # in a thread of its own: the caller may be inside Playwright's sync API, which holds a loop
+        result: list[Any] = []
+        worker = threading.Thread(target=lambda: result.append(asyncio.run(run())))
+        worker.start()
+        worker.join()
+        return result[0]
 
     def console_token(self, name: str = "reader") -> str:
         """A stored token with the read-only `console` scope, as `scim-bridge credentials` makes it."""

@@ -20,7 +20,7 @@ async def _names(request: Request, keys: list[str]) -> dict[str, str]:
         record = await store.get(resource_type, scim_id)
         if record is not None:
             document = orjson.loads(record.body)
-            names[key] = document.get("userName") or document.get("displayName") or scim_id
+            names[key] = document.get("displayName") or document.get("userName") or scim_id
     return names
 
 

@@ -92,7 +92,7 @@ class Sessions:
         if now - session.seen > self.idle_seconds or now - session.created > MAX_SECONDS:
             await self.store.kv_delete(NAMESPACE, key)
             return None
-        if touch and now - session.seen > TOUCH_SECONDS:
+        if touch and now - session.seen > min(TOUCH_SECONDS, self.idle_seconds / 10):
             session.seen = now
             await self.store.kv_put(NAMESPACE, key, orjson.dumps(asdict(session)))
         return session
