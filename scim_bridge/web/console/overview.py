@@ -19,6 +19,8 @@ from .render import render
 from .session import Session
 
 RECENT_ENTRIES = 500  # how far back in the audit trail the last target error is looked for
+#: outcomes that are answers, not failures: a lookup's 404 (the translators look things up by name)
+NOT_ERRORS = (None, "ok", "Gone")
 
 
 def _rate_limit(target: Any, name: str) -> dict[str, Any]:
@@ -35,7 +37,7 @@ async def _last_errors(request: Request) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for entry in await store.audit_read(max(0, head.last_seq - RECENT_ENTRIES), RECENT_ENTRIES):
         record = orjson.loads(entry.body)
-        if record.get("kind") == "target" and record.get("outcome") not in (None, "ok"):
+        if record.get("kind") == "target" and record.get("outcome") not in NOT_ERRORS:
             found[record["target"]] = {
                 "time": entry.time_us / 1e6,
                 "what": f"{record.get('method')} {record.get('path')} → {record.get('status') or 'no answer'}"

@@ -116,8 +116,15 @@ def _audit_line(record: dict[str, Any]) -> str:
     if record.get("kind") == "target":
         call = f"{record.get('method')} {record.get('path')} → {record.get('status')}"
         return f"{record.get('target')}: {call} ({record.get('outcome')})"
+    if record.get("kind") == "provisioning":
+        steps = ", ".join(
+            f"{name} {step.get('action') or step.get('status')}"
+            for name, step in sorted((record.get("targets") or {}).items())
+        )
+        return f"sync pass {record.get('status')} ({record.get('trigger') or 'queue'}){': ' + steps if steps else ''}"
     if record.get("kind") == "scim":
-        changed = ", ".join(str(c.get("path")) for c in record.get("changes") or [] if c.get("path"))
+        paths = [str(c.get("path")).rsplit(":", 1)[-1] for c in record.get("changes") or [] if c.get("path")]
+        changed = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
         return f"SCIM {record.get('operation')} {record.get('outcome')}{': ' + changed if changed else ''}"
     return str(record.get("action") or record.get("kind") or "entry")
 
