@@ -4,6 +4,7 @@ on both stores; and a session made on one replica works on another sharing the s
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import re
 import time
 from typing import Any
@@ -27,7 +28,9 @@ def _console_token(store_url: str) -> str:
         finally:
             await store.close()
 
-    return asyncio.run(make())
+    # in a thread: Playwright's sync API (the browser tests beside these) may hold this thread's loop
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, make()).result()
 
 
 def _csrf(html: str) -> str:
