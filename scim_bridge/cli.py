@@ -321,6 +321,8 @@ def sandbox(args: argparse.Namespace) -> int:
         f"  admin     {access['admin']['base_url']}/queue   Authorization: Bearer {access['admin']['token']}",
         flush=True,
     )
+    console = access["admin"]["base_url"].removesuffix("/admin/api") + "/console"
+    print(f"  console   {console}   log in with the admin token above", flush=True)
     print(f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state", flush=True)
     print(f"  iconik    {access['iconik']['base_url']}/_emulator/state", flush=True)
     print(f"  CLI       --store {access['cli']['store']} --policy {access['cli']['policy']}", flush=True)
