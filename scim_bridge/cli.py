@@ -13,6 +13,7 @@ import secrets
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .cli_progress import Progress
 from .config import ConfigError, Settings, load_settings
 from .sync.policy import PolicyError
 
@@ -337,7 +338,10 @@ def plan_changes(args: argparse.Namespace) -> int:
     from .sync.plan import plan
 
     settings, policy = _policy(args, "plan")
+    progress = Progress("plan")
+    progress("reading the directory and the ID map…")
     changes = _with_store(settings, lambda store: plan(store, policy))
+    progress.done()
     for change in changes:
         print(change)
     counts = Counter((c.target, c.action) for c in changes)
@@ -429,13 +433,12 @@ def reconcile(args: argparse.Namespace) -> int:
     from .sync.reconcile import Reconciler
 
     settings, policy = _policy(args, "reconcile")
+    progress = Progress("reconcile")
+    progress("listing every target…")
     drift = _with_targets(
-        settings,
-        policy,
-        lambda store, targets: Reconciler(
-            store, policy, targets, progress=lambda m: print(f"reconcile: {m}", file=sys.stderr)
-        ).run(args.apply),
+        settings, policy, lambda store, targets: Reconciler(store, policy, targets, progress=progress).run(args.apply)
     )
+    progress.done()
     if args.json:
         print(json.dumps({"applied": args.apply, "drift": [asdict(d) for d in drift]}, indent=2))
     else:
@@ -452,6 +455,7 @@ def review(args: argparse.Namespace) -> int:
     if args.section and args.format != "csv":
         raise ConfigError("--section goes with --format csv")
     settings, policy = _policy(args, "review")
+    progress = Progress("review")
     built = _with_targets(
         settings,
         policy,
@@ -461,9 +465,10 @@ def review(args: argparse.Namespace) -> int:
             targets,
             args.dormant_days,
             policy_file=settings.policy,
-            progress=lambda m: print(f"review: {m}", file=sys.stderr),
+            progress=progress,
         ),
     )
+    progress.done()
     report = render(built, args.format, args.section)
     if args.output:
         with open(args.output, "wb") as handle:
@@ -478,7 +483,10 @@ def review(args: argparse.Namespace) -> int:
 def replay(args: argparse.Namespace) -> int:
     from .sync.idmap import IdMap
 
+    progress = Progress("replay")
+    progress("requeueing the dead letters…")
     count = _with_store(_settings(args), lambda store: IdMap(store).replay())
+    progress.done()
     print(f"requeued {count} dead letter(s)")
     return 0
 
@@ -507,10 +515,23 @@ def audit(args: argparse.Namespace) -> int:
         trail = AuditTrail(store)
         await trail.flush()  # chain what is still pending (Redis), so the export is complete
         handle = open(args.output, "wb") if args.output else sys.stdout.buffer
+        progress = Progress("audit export")
+        if not args.output and sys.stdout.isatty():
+            progress.enabled = False  # the entries themselves scroll past: a live line would mix in
+        written = 0
+
+        async def counted() -> Any:
+            nonlocal written
+            async for record in trail.entries(filters):
+                yield record
+                written += 1
+                progress.count(written, "entries")
+
         try:
-            async for chunk in export(trail.entries(filters), args.format):
+            async for chunk in export(counted(), args.format):
                 handle.write(chunk)
         finally:
+            progress.done()
             if args.output:
                 handle.close()
             else:
