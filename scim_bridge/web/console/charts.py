@@ -19,6 +19,7 @@ def line_chart(ident: str, title: str, points: Sequence[tuple[float, float]], un
         values = [v for _, v in points]
         label = f"{title}: now {_num(values[-1])} {unit}, highest {_num(max(values))} {unit} over the period"
     head = (
+        f'<figure class="chart"><figcaption>{escape(title)}</figcaption>'
         f'<svg class="chart" id="{escape(ident)}" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'role="img" aria-labelledby="{escape(ident)}-t {escape(ident)}-d">'
         f'<title id="{escape(ident)}-t">{escape(title)}</title><desc id="{escape(ident)}-d">{escape(label)}</desc>'
@@ -29,7 +30,7 @@ def line_chart(ident: str, title: str, points: Sequence[tuple[float, float]], un
             f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#3b3f46" font-size="12">'
             "collecting samples…</text>"
         )
-        return Markup(head + body + "</svg>")
+        return Markup(head + body + "</svg></figure>")
     start, end = points[0][0], points[-1][0]
     top = max(v for _, v in points) or 1.0
     span = (end - start) or 1.0
@@ -37,14 +38,15 @@ def line_chart(ident: str, title: str, points: Sequence[tuple[float, float]], un
         f"{PAD + (t - start) / span * (WIDTH - 2 * PAD):.1f},{HEIGHT - PAD - v / top * (HEIGHT - 2 * PAD - 14):.1f}"
         for t, v in points
     )
-    hours = (end - start) / 3600
+    minutes = (end - start) / 60
+    period = f"last {minutes:.0f} min" if minutes < 90 else f"last {minutes / 60:.1f} h"
     body = (
         f'<polyline points="{coords}" fill="none" stroke="#1d4ed8" stroke-width="2"/>'
         f'<text x="{PAD + 2}" y="13" fill="#1f2328" font-size="11">max {escape(_num(top))} {escape(unit)}</text>'
         f'<text x="{WIDTH - PAD - 2}" y="13" text-anchor="end" fill="#1f2328" font-size="11">'
-        f"last {hours:.1f} h</text>"
+        f"{period}</text>"
     )
-    return Markup(head + body + "</svg>")
+    return Markup(head + body + "</svg></figure>")
 
 
 def _num(value: float) -> str:
