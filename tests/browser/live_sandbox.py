@@ -84,6 +84,20 @@ class LiveSandbox:
                 }
                 scim.patch(f"/Users/{self.user_id(name)}", json=patch).raise_for_status()
 
+    def raise_role_by_hand(self, email: str, role: str = "admin") -> None:
+        """Someone changes a user's role in Cloudinary by hand (the emulator's Provisioning API): drift."""
+        cld = self.access["cloudinary"]
+        base = f"{cld['base_url']}/v1_1/provisioning/accounts/{cld['account_id']}"
+        with httpx.Client(auth=(cld["key"], cld["secret"]), timeout=30) as client:
+            found = next(u for u in client.get(f"{base}/users").json()["users"] if u["email"] == email)
+            client.put(f"{base}/users/{found['id']}", json={"role": role}).raise_for_status()
+
+    def cloudinary_role(self, email: str) -> str:
+        cld = self.access["cloudinary"]
+        base = f"{cld['base_url']}/v1_1/provisioning/accounts/{cld['account_id']}"
+        with httpx.Client(auth=(cld["key"], cld["secret"]), timeout=30) as client:
+            return str(next(u for u in client.get(f"{base}/users").json()["users"] if u["email"] == email)["role"])
+
     def _in_store(self, work: Any) -> Any:
         """Run `work(store)` on a connection of our own to the sandbox's store (SQLite allows several)."""
 

@@ -1,6 +1,6 @@
 """scripts/screenshots: the console's main screens as PNGs in docs/screenshots/, from a fresh
-sandbox in Debian's chromium — the same set-up as the browser tests, plus some drift made by hand
-in the Cloudinary emulator so the Drift screen has something to show."""
+sandbox in Debian's chromium — the same set-up as the browser tests, plus a role raised by hand in
+the Cloudinary emulator so the Drift screen has something to show."""
 
 from __future__ import annotations
 
@@ -8,23 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import sync_playwright
 
 from tests.browser.conftest import CHROMIUM, LEAVERS, log_in
 from tests.browser.live_sandbox import LiveSandbox
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
-
-def _hand_made_drift(sandbox: LiveSandbox) -> None:
-    """Someone raises a user's role in Cloudinary by hand (the emulator's Provisioning API)."""
-    cld = sandbox.access["cloudinary"]
-    base = f"{cld['base_url']}/v1_1/provisioning/accounts/{cld['account_id']}"
-    with httpx.Client(auth=(cld["key"], cld["secret"]), timeout=30) as client:
-        users = client.get(f"{base}/users").json()["users"]
-        target = next(u for u in users if u["email"] == "maya.eriksen@example.com")
-        client.put(f"{base}/users/{target['id']}", json={"role": "admin"}).raise_for_status()
 
 
 def main() -> int:
@@ -36,7 +25,7 @@ def main() -> int:
         sandbox.deactivate(LEAVERS)
         sandbox.wait_idle()
         sandbox.dead_letter("noah.lopez@example.com", "iconik: POST /users → 503 (Unavailable)")
-        _hand_made_drift(sandbox)
+        sandbox.raise_role_by_hand("maya.eriksen@example.com")
         with sandbox.admin() as admin:
             admin.post("/reconcile").raise_for_status()
         zoe = sandbox.user_id("zoe.petrov@example.com")

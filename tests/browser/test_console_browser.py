@@ -60,6 +60,10 @@ def test_an_operator_finds_a_person_replays_approves_plans_and_logs_out(page: An
     expect(iconik.locator("table.grants tr", has_text="collection Brand Masters")).to_contain_text("Legal Reviewers")
     page.get_by_role("link", name="Explain").click()  # htmx: the explanation below the buttons
     expect(page.locator("#explain pre")).to_contain_text("zoe.petrov@example.com")
+    page.get_by_role("button", name="Provision now").click()
+    # in step already, so the pass changes nothing ("skipped"), but it ran every step
+    expect(page.locator("#provisioned h2")).to_have_text(re.compile(r"^Provisioned now: (success|skipped)$"))
+    expect(page.locator("#provisioned ol li")).to_have_count(6)  # directory, rules, … results
 
     # replay a dead letter
     scim_id = sandbox.dead_letter("maya.eriksen@example.com", "cloudinary: PUT /users/u-1 → 500 (Unavailable)")
@@ -122,3 +126,24 @@ def test_a_post_without_the_csrf_token_is_refused(page: Any, sandbox: LiveSandbo
     assert page.evaluate(FETCH_POST, ["/console/dead-letters/replay", {}]) == 403
     page.reload()
     expect(page.locator("#letters tbody tr", has_text="Olga Schmidt")).to_be_visible()
+
+
+def test_drift_is_repaired_only_after_a_confirmation(page: Any, sandbox: LiveSandbox) -> None:
+    sandbox.wait_idle()
+    sandbox.raise_role_by_hand("pablo.fischer@example.com")
+    log_in(page, sandbox.root, sandbox.admin_token)
+    page.get_by_role("navigation").get_by_role("link", name="Drift").click()
+    page.get_by_role("button", name="Check now").click()
+    expect(page.get_by_role("status")).to_contain_text("nothing was changed")
+    wrong = page.locator("#drift tbody tr", has_text="pablo.fischer@example.com").filter(has_text="wrong-role")
+    expect(wrong).to_contain_text("admin (directory: ")
+    wanted = re.search(r"set (\S+)", wrong.inner_text())
+    assert wanted, wrong.inner_text()
+    assert sandbox.cloudinary_role("pablo.fischer@example.com") == "admin"  # a check changes nothing
+    page.get_by_role("link", name="Repair…").click()
+    expect(page.get_by_role("heading", name="Repair drift?")).to_be_visible()
+    expect(page.locator("#repairs tbody tr", has_text="pablo.fischer@example.com")).to_contain_text(wanted.group(0))
+    assert sandbox.cloudinary_role("pablo.fischer@example.com") == "admin"  # the confirmation page neither
+    page.get_by_role("button", name="Yes, repair the targets").click()
+    expect(page.get_by_role("status")).to_contain_text("Repairs applied")
+    assert sandbox.cloudinary_role("pablo.fischer@example.com") == wanted.group(1)
