@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from ...metrics import REGISTRY
 from ...store import LANES
@@ -115,6 +115,8 @@ async def live(request: Request, session: Session) -> Response:
 
 async def verify_now(request: Request, session: Session) -> Response:
     await request.app.state.console.history.verify()
+    if not request.headers.get("hx-request"):  # a plain form post (no script): back to the whole page
+        return RedirectResponse("/console", 303)
     return render(request, "overview_live.html", session, **await facts(request))
 
 
