@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import pty
 import subprocess
@@ -21,7 +22,8 @@ def _store_with_entries(tmp_path: Path, count: int) -> str:
         await store.audit_append([b'{"kind":"scim","operation":"create"}'] * count)
         await store.close()
 
-    asyncio.run(fill())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # Playwright's sync API may hold this thread's loop
+        pool.submit(asyncio.run, fill()).result()
     return url
 
 
