@@ -152,3 +152,11 @@ def test_pages_without_a_session_go_to_the_login(tmp_path: Any, path: str) -> No
     with _bridge(f"sqlite:///{tmp_path}/b.db") as bridge:
         answer = httpx.get(bridge.root + path)
         assert answer.status_code == 303 and answer.headers["location"].startswith("/console/login?next=")
+
+
+def test_failed_logins_are_throttled(tmp_path: Any) -> None:
+    with _bridge(f"sqlite:///{tmp_path}/b.db") as bridge:
+        statuses = [login(bridge, f"guess-{n}")[1].status_code for n in range(6)]
+        assert statuses == [401] * 5 + [429]  # five tries, then one every 12 s (auth/throttle.py)
+        _, refused = login(bridge, ADMIN)  # even the right token waits its turn
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0

@@ -20,6 +20,7 @@ from .session import COOKIE, Session, clear_cookie, role_of, set_cookie
 
 LOGIN_COOKIE = "sb_console_login"
 LOGIN_PATH = "/console/login"
+THROTTLE_KEY = "console-login"  # the throttle's per-client bucket at each address
 
 
 def _next(value: str | None) -> str:
@@ -57,11 +58,19 @@ async def login(request: Request) -> Response:
     token = data.get("token")
     token = token.strip() if isinstance(token, str) else ""
     authenticator = request.app.state.auth
+    # failed logins are throttled like failed client authentications at /oauth/token (auth/throttle.py)
+    address = request.client.host if request.client else ""
+    wait = authenticator.throttle.retry_after(address, THROTTLE_KEY)
+    if wait:
+        response = _login_page(request, 429, f"too many failed logins from here: try again in {wait} s")
+        response.headers["Retry-After"] = str(wait)
+        return response
     try:
         principal = await authenticator.authenticate({"authorization": f"Bearer {token}"}) if token else None
     except StoreUnavailable:
         return _login_page(request, 503, "the store is unavailable: try again shortly")
     if principal is None:
+        authenticator.throttle.failed(address, THROTTLE_KEY)
         return _login_page(request, 401, "that credential is not valid")
     role = role_of(principal)
     if role is None:
