@@ -37,7 +37,7 @@ from .sync.runtime import SyncRuntime
 from .sync.status import resource_status
 from .sync.worker import WorkerOptions
 from .targets.http import CALL_OBSERVER
-from .web import activity_admin, admin, api_v1, reconcile_admin, review_admin, webhooks
+from .web import activity_admin, admin, api_v1, console, reconcile_admin, review_admin, webhooks
 from .web import metrics as metrics_web
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
@@ -127,6 +127,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         )
         poller.skip = sync.engine.quarantine.blocks
     stop_polling = asyncio.Event()
+    operator_console = console.Console(store, settings.console_idle_minutes)  # /console (web/console)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -147,7 +148,9 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         if sync is not None:
             sync.start()
         polling = asyncio.create_task(poller.run(stop_polling)) if poller is not None else None
+        operator_console.start()  # the Overview's charts sample the store every 30 s
         yield
+        await operator_console.stop()
         if polling is not None:  # before the targets' clients close; a poll in flight is abandoned
             stop_polling.set()
             polling.cancel()
@@ -175,6 +178,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         )
     middleware.append(Middleware(AdminAuth, tokens=settings.admin_tokens))
     middleware.append(Middleware(api_v1.OpenJwks, store=store))  # the context tokens' public key, unauthenticated
+    middleware.append(Middleware(console.BrowserRoot))  # `/` → /console for a browser, before the 401
     middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
     middleware.append(Middleware(ScimDispatcher, routes=scim_routes.routes()))
 
@@ -191,6 +195,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             *review_admin.routes(),
             *webhooks.routes(),
             *api_v1.routes(),
+            *console.routes(),
         ],
         middleware=middleware,
         exception_handlers={
@@ -213,4 +218,5 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     app.state.metrics = metrics_web.StoreGauges(store, sync)
     app.state.webhooks = hooks
     app.state.last_login = poller
+    app.state.console = operator_console
     return app
