@@ -58,6 +58,9 @@ def test_an_operator_finds_a_person_replays_approves_plans_and_logs_out(page: An
     expect(folder).to_contain_text("access.cloudinary.folders[3] (masters) via group Legal Reviewers")
     iconik = page.locator("article[data-target=iconik]")
     expect(iconik.locator("table.grants tr", has_text="collection Brand Masters")).to_contain_text("Legal Reviewers")
+    timeline = page.locator("#timeline tbody")  # the audit trail's story of her, target calls in words
+    expect(timeline).to_contain_text("SCIM create of User zoe.petrov@example.com")
+    expect(timeline.locator("tr", has_text="cloudinary: ").first).to_contain_text("zoe.petrov@example.com")
     page.get_by_role("link", name="Explain").click()  # htmx: the explanation below the buttons
     expect(page.locator("#explain pre")).to_contain_text("zoe.petrov@example.com")
     page.get_by_role("button", name="Provision now").click()

@@ -3,14 +3,13 @@ with the rule behind each, sync state, timeline) with Provision now and Explain.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...audit.trail import AuditFilter
+from ...audit.timeline import person_timeline
 from ...sync.explain import explain, find_user
 from ...sync.provision import Provisioner, ProvisionError
 from ...sync.status import resource_status
@@ -84,49 +83,25 @@ async def search(request: Request, session: Session) -> Response:
     )
 
 
-async def _timeline(request: Request, scim_id: str, user_name: str | None) -> list[dict[str, Any]]:
-    """The person's newest audit entries and target activity, newest first."""
-    trail = request.app.state.audit
-    newest: deque[dict[str, Any]] = deque(maxlen=TIMELINE)
-    async for record in trail.entries(AuditFilter(user=scim_id)):
-        newest.append(record)
-    items = [
+async def _timeline(request: Request, scim_id: str) -> list[dict[str, Any]]:
+    """The person's newest audit entries and target activity, newest first: the same timeline as
+    GET /admin/api/people/{id}/timeline and `audit export --person` (audit/timeline.py)."""
+    entries = await person_timeline(
+        request.app.state.store,
+        scim_id,
+        limit=TIMELINE,
+        trail=request.app.state.audit,
+        activity=request.app.state.webhooks.activity,
+    )
+    return [
         {
-            "time": r["time"],
-            "source": "audit",
-            "what": _audit_line(r),
-            "correlation": r.get("correlation"),
+            "time": e.time,
+            "source": "audit" if e.source == "audit" else f"{e.target or 'target'} activity",
+            "what": e.summary,
+            "correlation": e.correlation,
         }
-        for r in newest
+        for e in reversed(entries)
     ]
-    activity = request.app.state.webhooks.activity
-    for record in await activity.query(user_name or scim_id, limit=TIMELINE):
-        items.append(
-            {
-                "time": record.get("time"),
-                "source": f"{record.get('target', 'target')} activity",
-                "what": record.get("action") or record.get("type"),
-                "correlation": None,
-            }
-        )
-    return sorted(items, key=lambda i: str(i["time"]), reverse=True)[:TIMELINE]
-
-
-def _audit_line(record: dict[str, Any]) -> str:
-    if record.get("kind") == "target":
-        call = f"{record.get('method')} {record.get('path')} → {record.get('status')}"
-        return f"{record.get('target')}: {call} ({record.get('outcome')})"
-    if record.get("kind") == "provisioning":
-        steps = ", ".join(
-            f"{name} {step.get('action') or step.get('status')}"
-            for name, step in sorted((record.get("targets") or {}).items())
-        )
-        return f"sync pass {record.get('status')} ({record.get('trigger') or 'queue'}){': ' + steps if steps else ''}"
-    if record.get("kind") == "scim":
-        paths = [str(c.get("path")).rsplit(":", 1)[-1] for c in record.get("changes") or [] if c.get("path")]
-        changed = ", ".join(paths[:8]) + (f" and {len(paths) - 8} more" if len(paths) > 8 else "")
-        return f"SCIM {record.get('operation')} {record.get('outcome')}{': ' + changed if changed else ''}"
-    return str(record.get("action") or record.get("kind") or "entry")
 
 
 async def person_context(request: Request, scim_id: str) -> dict[str, Any] | None:
@@ -155,7 +130,7 @@ async def person_context(request: Request, scim_id: str) -> dict[str, Any] | Non
         "groups": sorted(groups, key=lambda g: g["name"]),
         "states": states,
         "grants": grants,
-        "timeline": await _timeline(request, record.id, document.get("userName")),
+        "timeline": await _timeline(request, record.id),
     }
 
 
