@@ -39,7 +39,7 @@ REPLICAS = 3
 USERS = 90
 GROUPS = 5
 LEASE_SECONDS = 2
-KILLS = 6  # at least, during the load and the sync after it
+KILLS = 8  # at least, during the load and the sync after it
 
 
 def _start(port: int, store: str, policy: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -104,9 +104,10 @@ class Replicas:
         self._killer.start()
 
     def _kill_at_random(self) -> None:
-        # at any moment: mid-request, mid-sync, or while the replica is still starting up
+        # at any moment: mid-request or mid-sync, and now and then one still starting up (a kill
+        # soon after the last restart); one replica at a time, so the other two keep serving
         while not (self._stop.is_set() and self.kills >= KILLS):
-            time.sleep(self.rng.uniform(0.2, 1.2))
+            time.sleep(self.rng.uniform(0.3, 1.5))
             victim = self.rng.randrange(REPLICAS)
             self.processes[victim].send_signal(signal.SIGKILL)
             self.processes[victim].wait()
@@ -116,6 +117,8 @@ class Replicas:
             self.processes[victim] = _start(
                 self.ports[victim], self.store, self.policy, self.logs / f"replica{victim}.log"
             )
+            if self.rng.random() < 0.8:
+                _wait_ready(self.ports[victim])
         for port in self.ports:
             _wait_ready(port)
 
@@ -311,14 +314,17 @@ ICO_CREATE_GROUP = re.compile(r"^POST /API/users/v1/groups/$")
 ICO_ADD_MEMBER = re.compile(rf"^POST /API/users/v1/groups/{_ID}/users/{_ID}/$")
 
 
-def _applied_twice(directory: Directory, targets: list[tuple[str, Any, CallLog]], killed_at: list[float]) -> list[str]:
+def _applied_twice(
+    directory: Directory, targets: list[tuple[str, Any, CallLog]], killed_at: list[float]
+) -> tuple[list[str], int]:
     """Changes a target applied more often than the directory made them, beyond what kills explain.
     An account or a group is created once, whatever happens. A member is added once and a user
     updated once per write, except where a replica died between the target call and recording it:
     the next replica to claim the entry sends it again (the same state, so no harm). Every such
     re-send must follow a kill, so the excess calls on one object may not outnumber the kills
-    between (shortly before) its first call and its last."""
+    between (shortly before) its first call and its last. Also returns how many re-sends there were."""
     problems: list[str] = []
+    resent = 0
     patterns = {
         "cloudinary": (CLD_CREATE_USER, CLD_UPDATE_USER, CLD_CREATE_GROUP, CLD_ADD_MEMBER),
         "iconik": (ICO_CREATE_USER, ICO_UPDATE_USER, ICO_CREATE_GROUP, ICO_ADD_MEMBER),
@@ -344,10 +350,11 @@ def _applied_twice(directory: Directory, targets: list[tuple[str, Any, CallLog]]
                 allowed[email] = directory.writes[email]
         for key, moments in times.items():
             excess = len(moments) - allowed[key]
+            resent += max(0, excess)
             kills = sum(1 for k in killed_at if moments[0] - LEASE_SECONDS - 5 <= k <= moments[-1])
             if excess > kills:
                 problems.append(f"{target}: {key}: {len(moments)} calls for {allowed[key]} changes, {kills} kills")
-    return problems
+    return problems, resent
 
 
 @pytest.mark.slow  # ~30-60 s: three bridge processes start and restart on two cores
@@ -399,12 +406,88 @@ def test_three_replicas_with_kill_9_converge_exactly(tmp_path: Path, redis_url: 
                 time.sleep(0.2)
             time.sleep(LEASE_SECONDS + 1)  # past the lease: re-claimed work has run again, if it would
             assert _differences(directory, cld_state, ico_state) == []
-            twice = _applied_twice(
+            twice, resent = _applied_twice(
                 directory, [("cloudinary", cld_state, cld_log), ("iconik", ico_state, ico_log)], replicas.killed_at
             )
             assert not twice, f"seed {seed}: " + "; ".join(twice)
             calls = sum(len(log.succeeded()) for log in (cld_log, ico_log))
-            print(f"three-replica kill test: {replicas.kills} kills, {calls} target calls, converged")
+            print(
+                f"three-replica kill test: {replicas.kills} kills, {calls} target calls, converged; "
+                f"{resent} re-sent after a kill"
+            )
         finally:
             balancer.close()
             replicas.close()
+
+
+class KillOnFirstCreate:
+    """Cloudinary's first account create is applied, and the bridge making it is killed -9 before
+    the answer reaches it: the account exists, and the bridge never recorded its id."""
+
+    def __init__(self, app: Any) -> None:
+        self.app, self.bridge, self.killed = app, None, False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        creating = scope["type"] == "http" and CLD_CREATE_USER.match(f"{scope['method']} {scope['path']}")
+        if self.killed or not creating or self.bridge is None:
+            await self.app(scope, receive, send)
+            return
+        answer: list[Any] = []
+
+        async def hold(message: Any) -> None:
+            answer.append(message)
+
+        await self.app(scope, receive, hold)  # applied
+        self.bridge.send_signal(signal.SIGKILL)
+        self.bridge.wait()
+        self.killed = True
+        for message in answer:  # to a connection nobody reads any more
+            try:
+                await send(message)
+            except Exception:
+                return
+
+
+def test_an_account_whose_create_outlived_its_bridge_is_disabled_when_the_user_leaves(tmp_path: Path) -> None:
+    """Found by the kill test: a create lands, the bridge dies before recording the account, and
+    the user is deactivated before the entry is claimed again. The next claimer must not take
+    the user for one never provisioned (nothing to disable): the leaver's account is found and
+    disabled."""
+    cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
+    killer = KillOnFirstCreate(cloudinary.build(cld_state))
+    with LiveApp(killer) as cld, LiveApp(iconik.build(ico_state)) as ico:
+        (tmp_path / "cld.json").write_text(
+            json.dumps({"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret})
+        )
+        (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
+        targets = {
+            "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json")},
+            "iconik": {"enabled": True, "base_url": ico.url, "credentials_file": str(tmp_path / "ico.json")},
+        }
+        policy = tmp_path / "policy.yml"
+        policy.write_text(yaml.safe_dump({"targets": targets, "deprovision": "disable"}))
+        store, port = f"sqlite:///{tmp_path}/store.db", free_port()
+        bridge = _start(port, store, policy, tmp_path / "bridge.log")
+        try:
+            _wait_ready(port)
+            killer.bridge = bridge
+            balancer = LoadBalancer([port])
+            email = "leaver@example.com"
+            scim_id = balancer.create("/Users", _user_body(email, "Lee", True), "userName", email)
+            deadline = time.monotonic() + 20
+            while not killer.killed:  # the create landed; its bridge is gone
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert [u["enabled"] for u in cld_state.users.values()] == [True]
+            bridge = _start(port, store, policy, tmp_path / "bridge.log")
+            patch = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+            assert balancer.send("PATCH", f"/Users/{scim_id}", patch).status_code == 200
+            deadline = time.monotonic() + 30  # the dead bridge's lease expires (2 s), the entry is claimed again
+            while any(u["enabled"] for u in cld_state.users.values()):
+                assert time.monotonic() < deadline, f"the leaver's account is still enabled: {cld_state.users}"
+                time.sleep(0.1)
+            assert [u["email"] for u in cld_state.users.values()] == [email]  # adopted, not created again
+            balancer.close()
+        finally:
+            bridge.send_signal(signal.SIGKILL)
+            bridge.wait()
