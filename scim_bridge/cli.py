@@ -13,6 +13,7 @@ import secrets
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .cli_progress import Progress
 from .config import ConfigError, Settings, load_settings
 from .sync.policy import PolicyError
 
@@ -45,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="the bridge and both emulators in one process, with sample data")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8080)
-    sandbox.add_argument("--store", help="default: a SQLite file in a temporary folder")
+    sandbox.add_argument(
+        "--store", help="default: a SQLite file in a temporary folder; a kept one keeps its directory and audit trail"
+    )
+    sandbox.add_argument("--policy", help="an edited policy to try (its targets are pointed at the emulators)")
     sandbox.add_argument("--credentials-file", help="also write how to reach everything, as JSON, to this file")
 
     plan_cmd = commands.add_parser("plan", help="print what the directory and a policy would change in each target")
@@ -131,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--group", help="SCIM id or displayName")
     export.add_argument("--target", help="cloudinary, iconik…")
     export.add_argument("--correlation", help="one request's correlation id")
+    export.add_argument(
+        "--person",
+        help="SCIM id or userName: that person's timeline instead (audit trail and target activity, in time order)",
+    )
+    export.add_argument("--limit", type=int, default=1000, help="with --person: the newest this many entries")
     export.add_argument("--output", help="file to write (default: standard output)")
 
     emulate = commands.add_parser("emulate", help="run a Cloudinary or iconik API emulator alone")
@@ -168,7 +177,7 @@ def _with_store(settings: Settings, work: Any) -> Any:
     from .store import open_store
 
     async def run() -> Any:
-        store = open_store(settings.store)
+        store = open_store(settings.store, settings.redis_options())
         await store.open()
         try:
             return await work(store)
@@ -244,7 +253,9 @@ def serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"tokens": [generated]})
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}/scim/v2"
-    banner = [(logging.INFO, f"SCIM base URL {url}  (store {settings.store})")]
+    from .redaction import redact_text  # the store URL may hold a Redis password; a terminal is a log too
+
+    banner = [(logging.INFO, f"SCIM base URL {url}  (store {redact_text(settings.store)})")]
     if generated:
         banner.append((logging.WARNING, f"no SCIM_BRIDGE_TOKENS set; bearer token for this run: {generated}"))
     elif unconfigured:
@@ -306,25 +317,43 @@ def credentials(args: argparse.Namespace) -> int:
 
 def sandbox(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from .sandbox import build_sandbox
     from .web import server
 
     configure_logging("warning")
-    app, access = build_sandbox(args.port, args.host, args.store)
+    if args.policy and not Path(args.policy).is_file():
+        raise ConfigError(f"--policy: no file {args.policy}")
+    try:
+        app, access = build_sandbox(
+            args.port, args.host, args.store, policy_file=Path(args.policy) if args.policy else None
+        )
+    except (ValueError, OSError) as error:  # an edited policy that is not YAML
+        raise ConfigError(f"--policy: {error}") from None
     if args.credentials_file:
         with open(args.credentials_file, "w") as handle:
             json.dump(access, handle, indent=2)
-    print("scim-bridge sandbox: the bridge, a Cloudinary emulator and an iconik emulator on one port", flush=True)
-    print(f"  SCIM      {access['scim']['base_url']}   Authorization: Bearer {access['scim']['token']}", flush=True)
-    print(
+    hooks, cli = access["webhooks"], access["cli"]
+    for line in (
+        "scim-bridge sandbox: the bridge, a Cloudinary emulator and an iconik emulator on one port",
+        f"  SCIM      {access['scim']['base_url']}   Authorization: Bearer {access['scim']['token']}",
         f"  admin     {access['admin']['base_url']}/queue   Authorization: Bearer {access['admin']['token']}",
-        flush=True,
-    )
-    print(f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state", flush=True)
-    print(f"  iconik    {access['iconik']['base_url']}/_emulator/state", flush=True)
-    print(f"  CLI       --store {access['cli']['store']} --policy {access['cli']['policy']}", flush=True)
-    print("  sample directory (37 users, 11 groups) and sample policy loaded; watch the targets fill", flush=True)
+        f"  console   {access['admin']['base_url'].removesuffix('/admin/api')}/console   log in with the admin token",
+        f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state?names=true",
+        f"  iconik    {access['iconik']['base_url']}/_emulator/state?names=true",
+        f"  store     {cli['store']}",
+        f"  policy    {cli['policy']}" + (f"   (from {access['edited_policy']})" if access["edited_policy"] else ""),
+        f"  CLI       scim-bridge explain USER --store {cli['store']} --policy {cli['policy']}",
+        "            (plan, reconcile, review and provision take the same --store and --policy)",
+        f"            scim-bridge audit export --person USER --store {cli['store']}",
+        f'  webhooks  {hooks["cloudinary"]["url"]} (signed; POST {{"url": …}} to {hooks["cloudinary"]["notify"]})',
+        f"            {hooks['iconik']['url']} (X-Bridge-Secret: {hooks['iconik']['secret']}; the emulator sends it)",
+        "  sample directory (37 users, 11 groups) and "
+        + ("the edited policy" if access["edited_policy"] else "sample policy")
+        + " loaded; watch the targets fill",
+    ):
+        print(line, flush=True)
     server.run(app, Settings(host=args.host, port=args.port, log_level="warning", drain_seconds=0))
     return 0
 
@@ -335,7 +364,10 @@ def plan_changes(args: argparse.Namespace) -> int:
     from .sync.plan import plan
 
     settings, policy = _policy(args, "plan")
+    progress = Progress("plan")
+    progress("reading the directory and the ID map…")
     changes = _with_store(settings, lambda store: plan(store, policy))
+    progress.done()
     for change in changes:
         print(change)
     counts = Counter((c.target, c.action) for c in changes)
@@ -427,13 +459,12 @@ def reconcile(args: argparse.Namespace) -> int:
     from .sync.reconcile import Reconciler
 
     settings, policy = _policy(args, "reconcile")
+    progress = Progress("reconcile")
+    progress("listing every target…")
     drift = _with_targets(
-        settings,
-        policy,
-        lambda store, targets: Reconciler(
-            store, policy, targets, progress=lambda m: print(f"reconcile: {m}", file=sys.stderr)
-        ).run(args.apply),
+        settings, policy, lambda store, targets: Reconciler(store, policy, targets, progress=progress).run(args.apply)
     )
+    progress.done()
     if args.json:
         print(json.dumps({"applied": args.apply, "drift": [asdict(d) for d in drift]}, indent=2))
     else:
@@ -450,6 +481,7 @@ def review(args: argparse.Namespace) -> int:
     if args.section and args.format != "csv":
         raise ConfigError("--section goes with --format csv")
     settings, policy = _policy(args, "review")
+    progress = Progress("review")
     built = _with_targets(
         settings,
         policy,
@@ -459,9 +491,10 @@ def review(args: argparse.Namespace) -> int:
             targets,
             args.dormant_days,
             policy_file=settings.policy,
-            progress=lambda m: print(f"review: {m}", file=sys.stderr),
+            progress=progress,
         ),
     )
+    progress.done()
     report = render(built, args.format, args.section)
     if args.output:
         with open(args.output, "wb") as handle:
@@ -476,7 +509,10 @@ def review(args: argparse.Namespace) -> int:
 def replay(args: argparse.Namespace) -> int:
     from .sync.idmap import IdMap
 
+    progress = Progress("replay")
+    progress("requeueing the dead letters…")
     count = _with_store(_settings(args), lambda store: IdMap(store).replay())
+    progress.done()
     print(f"requeued {count} dead letter(s)")
     return 0
 
@@ -504,15 +540,56 @@ def audit(args: argparse.Namespace) -> int:
     async def work(store: Any) -> int:
         trail = AuditTrail(store)
         await trail.flush()  # chain what is still pending (Redis), so the export is complete
+        if args.person:
+            return await _timeline(store, trail)
         handle = open(args.output, "wb") if args.output else sys.stdout.buffer
+        progress = Progress("audit export")
+        if not args.output and sys.stdout.isatty():
+            progress.enabled = False  # the entries themselves scroll past: a live line would mix in
+        written = 0
+
+        async def counted() -> Any:
+            nonlocal written
+            async for record in trail.entries(filters):
+                yield record
+                written += 1
+                progress.count(written, "entries")
+
         try:
-            async for chunk in export(trail.entries(filters), args.format):
+            async for chunk in export(counted(), args.format):
                 handle.write(chunk)
         finally:
+            progress.done()
             if args.output:
                 handle.close()
             else:
                 handle.flush()
+        return 0
+
+    async def _timeline(store: Any, trail: AuditTrail) -> int:
+        from datetime import UTC, datetime
+
+        from .audit import timeline
+
+        def moment(value: float | None) -> datetime | None:
+            return datetime.fromtimestamp(value, UTC) if value is not None else None
+
+        entries = await timeline.person_timeline(
+            store, args.person, moment(filters.since), moment(filters.until), args.limit, trail
+        )
+        if not entries and await timeline.find_person(store, args.person) is None:
+            print(f"scim-bridge audit: no user {args.person!r} in the directory or the audit trail", file=sys.stderr)
+            return 1
+        if args.format == "csv":
+            body = timeline.csv_text(entries).encode()
+        else:
+            body = b"".join(json.dumps(e.as_json()).encode() + b"\n" for e in entries)
+        if args.output:
+            with open(args.output, "wb") as handle:
+                handle.write(body)
+        else:
+            sys.stdout.buffer.write(body)
+            sys.stdout.buffer.flush()
         return 0
 
     return int(_with_store(_settings(args), work))

@@ -7,8 +7,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .store.redis_connect import SCHEMES as REDIS_SCHEMES
+from .store.redis_connect import RedisOptions
+from .store.redis_connect import validate as validate_redis
 
 
 class ConfigError(Exception):
@@ -27,6 +31,21 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     store: str = "sqlite:///scim-bridge.db"
+    # Redis (store/redis_connect.py, README "Redis"): an ACL user, its password (prefer the file),
+    # TLS files for rediss://, the key prefix, and durability: with min_replicas N every write
+    # waits for N replica acknowledgements (WAIT) before its 2xx, and answers 503 past the timeout.
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_password_file: Path | None = None
+    redis_tls_ca_file: Path | None = None
+    redis_tls_cert_file: Path | None = None
+    redis_tls_key_file: Path | None = None
+    redis_tls_check_hostname: bool = True
+    redis_sentinel_password: SecretStr | None = None
+    redis_key_prefix: str | None = None  # default sb: (plain, Sentinel), {sb}: (cluster)
+    redis_min_replicas: int = Field(0, ge=0, le=16)
+    # below the store's 5 s send timeout, so a missing acknowledgement is a 503, not a hang
+    redis_min_replicas_timeout_seconds: float = Field(1.0, gt=0, le=3.0)
     public_url: str | None = None  # e.g. https://bridge.example.com; default: an allowed Host (below)
     # Host headers trusted to build meta.location, $ref and the context JWT's iss when public_url is
     # unset; default: localhost, 127.0.0.1, [::1] and the bind address, each with the port.
@@ -77,6 +96,7 @@ class Settings(BaseSettings):
     # Activity (web/webhooks.py, audit/): Cloudinary's SDK accepts a notification for 7200 s by default.
     webhook_max_age_seconds: float = Field(7200.0, ge=1.0)
     last_login_poll_seconds: float = Field(3600.0, ge=0.0)  # 0: no last-login polling
+    console_idle_minutes: float = Field(30.0, gt=0)  # the console's session ends after this long unused
 
     _split_lists = field_validator("tokens", "basic_users", "api_keys", "admin_tokens", "allowed_hosts", mode="before")(
         _split
@@ -85,9 +105,36 @@ class Settings(BaseSettings):
     @field_validator("store")
     @classmethod
     def _store_url(cls, value: str) -> str:
-        if value.split(":", 1)[0].lower() not in ("sqlite", "redis", "rediss", "unix"):
-            raise ValueError("use sqlite:///path.db or redis://host:port/db")
+        if value.split(":", 1)[0].lower() not in ("sqlite", *REDIS_SCHEMES):
+            raise ValueError(
+                "use sqlite:///path.db, redis://host:port/db, rediss://…, "
+                "redis+sentinel://host:port[,host:port]/service_name or redis+cluster://host:port[,host:port]"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _redis_combination(self) -> Settings:
+        if self.store.split(":", 1)[0].lower() in REDIS_SCHEMES:
+            try:
+                validate_redis(self.store, self.redis_options())
+            except ValueError as error:  # the message names the settings involved
+                raise ValueError(str(error)) from None
+        return self
+
+    def redis_options(self) -> RedisOptions:
+        return RedisOptions(
+            username=self.redis_username,
+            password=self.redis_password.get_secret_value() if self.redis_password else None,
+            password_file=self.redis_password_file,
+            tls_ca_file=self.redis_tls_ca_file,
+            tls_cert_file=self.redis_tls_cert_file,
+            tls_key_file=self.redis_tls_key_file,
+            tls_check_hostname=self.redis_tls_check_hostname,
+            sentinel_password=self.redis_sentinel_password.get_secret_value() if self.redis_sentinel_password else None,
+            key_prefix=self.redis_key_prefix,
+            min_replicas=self.redis_min_replicas,
+            min_replicas_timeout=self.redis_min_replicas_timeout_seconds,
+        )
 
     @field_validator("basic_users")
     @classmethod
@@ -122,5 +169,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         return Settings(**merged)
     except ValidationError as error:
         first = error.errors()[0]
+        if not first["loc"]:  # a check across settings (the Redis ones) names them in its message
+            raise ConfigError(str(first["msg"]).removeprefix("Value error, ")) from None
         name = ".".join(str(part) for part in first["loc"]) or "settings"
         raise ConfigError(f"SCIM_BRIDGE_{name.upper()}: {first['msg']}") from None

@@ -15,7 +15,8 @@ hash, which would help someone guessing it. What counts as secret:
 - a SCIM filter comparing a secret attribute (`password eq "…"`): the compared value, in a
   `filter` query parameter or a `filter` JSON key;
 - free text (log lines): `name=value` pairs with a secret name, `"name": "value"` pairs, header
-  lines, `Bearer`/`Basic` credentials, and URL query strings (encoded filters included).
+  lines, `Bearer`/`Basic` credentials, URL query strings (encoded filters included) and the
+  password in a URL's user info (`redis://user:password@host`, the store URL in the banner).
 
 This module imports nothing from the bridge, so every layer may use it.
 """
@@ -132,6 +133,8 @@ _SCHEME = re.compile(r"\b((?i:Bearer|Basic|Token))\s+[\w.~+/=\-](?=[a-z]*[A-Z0-9
 # name=value in query strings, form bodies and key=value log fields
 # (a value already redacted is left alone: redacting a line twice must not leave a stray "]")
 _PAIR = re.compile(rf"(?P<pre>(?:^|[?&;\s,(\[{{]))(?P<name>{_NAMES})=(?!\[redacted\])(?P<v>[^&\s,;)\]}}\"']*)", re.I)
+# scheme://user:password@host (a store URL): the password, whatever it holds but "@", "/" and spaces
+_URL_PASSWORD = re.compile(r"(?P<pre>\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:)(?P<v>[^\s/@]+)@", re.I)
 _ENCODED_FILTER = re.compile(r"(?P<pre>[?&]filter=)(?P<v>[^&\s\"']*)", re.I)
 
 
@@ -147,6 +150,7 @@ def _encoded_filter(match: re.Match[str]) -> str:
 
 def redact_text(text: str) -> str:
     """Free text (a log line, a traceback) with the secret shapes above replaced."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['pre']}{REDACTED}@", text)
     text = _ENCODED_FILTER.sub(_encoded_filter, text)
     text = redact_filter(text)
     text = _QUOTED_PAIR.sub(lambda m: f"{m['q']}{m['name']}{m['q']}{m['sep']}{_quoted(m['v'])}", text)

@@ -30,7 +30,14 @@ def test_bad_configuration_is_one_clear_line(tmp_path: Path) -> None:
     result = run("serve", "--store", "mysql://nope")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "scim-bridge: configuration error: SCIM_BRIDGE_STORE: Value error, use sqlite:///path.db or redis://host:port/db"
+        "scim-bridge: configuration error: SCIM_BRIDGE_STORE: Value error, use sqlite:///path.db, "
+        "redis://host:port/db, rediss://…, redis+sentinel://host:port[,host:port]/service_name or "
+        "redis+cluster://host:port[,host:port]"
+    ]
+    result = run("serve", "--store", "redis+cluster://127.0.0.1:7000/2")  # a check across settings: one line too
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "scim-bridge: configuration error: SCIM_BRIDGE_STORE: a Redis Cluster has only database 0 (no SELECT)"
     ]
     result = run("serve", env={"SCIM_BRIDGE_PORT": "http"})
     assert result.returncode == 2 and "SCIM_BRIDGE_PORT" in result.stderr and "Traceback" not in result.stderr

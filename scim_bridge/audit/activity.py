@@ -6,7 +6,8 @@ what people do there reaches the bridge as webhook deliveries. Each becomes one 
 
     {"source": "cloudinary" | "iconik", "event_id", "type", "action", "object": {"kind", "id", "ids"?,
      "title"?}, "time", "received", "actor": {"kind": "user" | "api_key" | "unknown", "target_id",
-     "scim_id", "userName", "owner"}, "raw": {the payload, trimmed}}
+     "scim_id", "userName", "owner", "agency"?: the agency of a key the bridge created},
+     "raw": {the payload, trimmed}}
 
 `type` is what a reviewer filters on (upload, delete, moderation, access_control, asset, collection,
 or Cloudinary's own notification type when it is none of those); `action` is the target's own word.
@@ -34,6 +35,7 @@ from ..store import Store
 from ..sync.idmap import IdMap
 
 SEEN = "activity-seen"
+AGENCY_KEY_MARK = ":agency-key:"  # the grants run keeps "{target}:agency-key:{agency}" → API key
 DAYS = "activity-days"
 RAW_LIMIT = 4096  # bytes of payload kept per record; bigger ones keep their top-level scalars
 OBJECT_IDS_LIMIT = 100
@@ -184,7 +186,9 @@ def normalize_iconik(payload: dict[str, Any]) -> Event:
 
 # identities ------------------------------------------------------------------------------------------
 class Identities:
-    """Target account id → SCIM user through the ID map, and Cloudinary API key → its holder.
+    """Target account id → SCIM user through the ID map, and Cloudinary API key → its holder: the
+    agency whose key the bridge itself created (policy `agency_keys`, kept in the grants run's kv),
+    else the operator's `api_key_owners`.
 
     The ID map is keyed by SCIM id, so the reverse index is built by one scan per target, kept, and
     rebuilt on a miss — at most once per `rescan_seconds` for the same id (an account the bridge does
@@ -198,6 +202,8 @@ class Identities:
         self.rescan_seconds = rescan_seconds
         self._index: dict[str, dict[str, str]] = {}
         self._missed: dict[tuple[str, str], float] = {}  # (target, account id) → when a scan last missed it
+        self._agency_keys: dict[str, str] = {}  # API key → agency, as the grants run recorded them
+        self._keys_read = float("-inf")
 
     async def reverse_index(self, target: str) -> dict[str, str]:
         """Target user id → SCIM id, fresh from the ID map."""
@@ -223,6 +229,19 @@ class Identities:
             self._missed[(target, account_id)] = now
         return found
 
+    async def agency_of_key(self, api_key: str) -> str | None:
+        """The agency whose key the bridge created; re-read at most once per `rescan_seconds`."""
+        if api_key not in self._agency_keys and time.monotonic() - self._keys_read >= self.rescan_seconds:
+            from ..sync.access_sync import ACCESS
+
+            self._agency_keys = {
+                value.decode(): key.split(AGENCY_KEY_MARK, 1)[1]
+                for key, value in await self.store.kv_items(ACCESS)
+                if AGENCY_KEY_MARK in key
+            }
+            self._keys_read = time.monotonic()
+        return self._agency_keys.get(api_key)
+
     async def user_name(self, scim_id: str) -> str | None:
         record = await self.store.get("User", scim_id)
         return orjson.loads(record.body).get("userName") if record else None
@@ -238,7 +257,11 @@ class Identities:
         if event.actor_kind == "api_key" and event.actor_id:
             # The key is an identifier, not a secret (it is in every signed upload URL); the
             # secret is never part of a payload.
-            actor["owner"] = self.api_key_owners.get(event.actor_id, f"api-key:{event.actor_id}")
+            agency = await self.agency_of_key(event.actor_id)
+            if agency is not None:
+                actor["agency"] = agency
+            # what the operator wrote wins: it may name the key more precisely than the group does
+            actor["owner"] = self.api_key_owners.get(event.actor_id) or agency or f"api-key:{event.actor_id}"
         elif event.actor_kind == "user" and event.actor_id:
             scim_id = await self.scim_id(event.source, event.actor_id)
             if scim_id is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -42,6 +44,41 @@ SYNC_SUBJECT: ContextVar[tuple[str, str] | None] = ContextVar("scim_bridge_sync_
 
 #: The target (vendor) the current task is calling, for log lines (set around each translator call).
 TARGET: ContextVar[str | None] = ContextVar("scim_bridge_target", default=None)
+
+#: What the current target call is for, in words ("disable ava@example.com", "grant Marketing EMEA
+#: contributor on campaigns/emea"): the translator that makes the call sets it (`intent`), and the
+#: audit trail writes it beside the method and path.
+INTENT: ContextVar[str | None] = ContextVar("scim_bridge_target_intent", default=None)
+
+
+@contextmanager
+def intent(words: str) -> Iterator[None]:
+    token = INTENT.set(words)
+    try:
+        yield
+    finally:
+        INTENT.reset(token)
+
+
+# Names of target objects, by (target, id), for intents: a translator or the grants run learns them
+# whenever it holds both (it created, found or listed the object); a call on an object never seen
+# by this process names it by kind and id. Bounded: emptied, not grown, past LABELS_LIMIT.
+LABELS_LIMIT = 200_000
+_LABELS: dict[tuple[str, str], str] = {}
+
+
+def remember(target: str, object_id: str | None, name: str | None) -> None:
+    if not object_id or not name:
+        return
+    if len(_LABELS) >= LABELS_LIMIT:
+        _LABELS.clear()
+    _LABELS[(target, str(object_id))] = str(name)
+
+
+def label(target: str, object_id: str, kind: str) -> str:
+    """The object's name if known, else "<kind> <id>"."""
+    return _LABELS.get((target, str(object_id))) or f"{kind} {object_id}"
+
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 

@@ -11,8 +11,10 @@
 A review shows what the targets really hold, not what the bridge believes: the ID map is used only
 to link an account to its directory user and to name the groups, folders, collections and projects
 the bridge manages. Accounts are listed the way reconciliation lists them (sync/reconcile.py), and a
-user's expected state is the sync engine's own `desired_user`, so the "differs" flag and the
-reconciler never disagree about what "desired" means.
+user's expected state is the desired-access model (sync/desired.py) the sync engine applies, shown
+beside what the target holds (`UserAccess.desired`, every entry with its rule, directory fact and
+guardrail verdict), so the "differs" flag and the reconciler never disagree about what "desired"
+means. A project member no rule accounts for (added in iconik) says so, rather than the team's rule.
 
 Sections (renderers in audit/review_report.py):
 
@@ -25,7 +27,8 @@ Sections (renderers in audit/review_report.py):
     dormant    enabled accounts without a login for `dormant_days` days, or never
     external   external users, the rule that makes them external, and their access expiry
 
-Not covered: Cloudinary collections (no public API lists their grants, research §3.5) and the
+An ACL granted on an iconik collection to one account is listed as a direct grant (no rule gives
+one). Not covered: Cloudinary collections (no public API lists their grants, research §3.5) and the
 global moderation role of reviewer groups (one role, shown by `/api/v1/reviewers`).
 """
 
@@ -45,6 +48,7 @@ from ..store import Store
 from ..sync.access import expired as access_expired
 from ..sync.access import expiry_of
 from ..sync.access_sync import ACCESS, AccessSync, Grant, policy_grants
+from ..sync.desired import NOT_FROM_ANY_RULE, PROJECT, AccessModel, TargetAccess
 from ..sync.explain import _role_reason
 from ..sync.idmap import IdMap
 from ..sync.policy import Policy, UserFacts
@@ -89,6 +93,7 @@ class UserAccess:
     last_activity: str | None = None
     desired_role: str | None = None
     desired_enabled: bool | None = None
+    desired: list[dict[str, Any]] = field(default_factory=list)  # the model's entries: rule, fact, guardrail
     differences: list[str] = field(default_factory=list)  # empty: the target holds what the policy wants
 
     @property
@@ -223,6 +228,8 @@ class _ReviewBuilder:
         self.engine = self.reconciler.engine
         self.access = AccessSync(store, policy, {})
         self.idmap = IdMap(store)
+        self.model = AccessModel(policy)  # what each person should hold: the model sync applies
+        self.desired: dict[tuple[str, str], TargetAccess] = {}  # (target, SCIM id) → the model's view
 
     async def build(self, policy_file: str | Path | None) -> Review:
         directory = await self.reconciler._directory()
@@ -309,7 +316,7 @@ class _ReviewBuilder:
         scim_of: dict[str, str] = {}
         account_of: dict[str, TargetAccount] = {}
         for scim_id, document in users.items():  # linked as reconciliation links them: ID map, else email
-            desired = self.engine.desired_user(name, document, member_of.get(scim_id, {}))
+            desired = self.desired[(name, scim_id)] = self.model.for_target(name, document, member_of.get(scim_id, {}))
             email = desired.account.email if desired.account else document.get("userName", "")
             entry = entries.get(f"User/{scim_id}") or {}
             account = by_id.get(str(entry.get("id"))) if entry.get("id") else None
@@ -399,6 +406,11 @@ class _ReviewBuilder:
                         sorted(permissions),
                         functools.partial(self._collection_rule, title, permissions=permissions),
                     )
+                for user_id, permissions in sorted((await access.user_acls(resource.id)).items()):
+                    # an ACL on the account itself: the model grants to groups only, so no rule gave it
+                    await self._grant(
+                        resource, view, target, "user", user_id, sorted(permissions), lambda group: NOT_IN_POLICY
+                    )
         if target.projects is not None:
             found += await self._projects(name, target.projects, view)
         return found
@@ -431,10 +443,14 @@ class _ReviewBuilder:
                     "members": len(members),
                 }
             )
+            group_key = key.split("/", 1)[1]
             for account_id in sorted(members):
                 account = view.by_id.get(account_id)
                 if account is None or account.enabled:
-                    resource.reachers.append(self._reacher(view, account_id, account, ["member"], "project team", rule))
+                    # The true reason per member: the model's project entry, or none (added in iconik).
+                    desired = self.desired.get((name, view.scim_of.get(account_id, "")))
+                    why = rule if desired is not None and group_key in desired.projects else NOT_FROM_ANY_RULE
+                    resource.reachers.append(self._reacher(view, account_id, account, ["member"], "project team", why))
         return found
 
     async def _grant(
@@ -533,7 +549,8 @@ class _ReviewBuilder:
         activity: dict[tuple[str, str], str],
     ) -> UserAccess:
         facts = UserFacts.of(document, sorted(groups.values()))
-        desired = self.engine.desired_user(name, document, groups)
+        model = self.desired.get((name, scim_id)) or self.model.for_target(name, document, groups, facts)
+        desired = model.desired_user()
         external = self.policy.is_external(facts)
         expiry = expiry_of(document, self.policy.access.external.expiry_attribute) if external else None
         account = view.account_of.get(scim_id)
@@ -553,6 +570,7 @@ class _ReviewBuilder:
             last_activity=activity.get((scim_id, name)),
             desired_role=desired.account.role if desired.account else None,
             desired_enabled=desired.account.enabled if desired.account else None,
+            desired=[e.as_json() for e in model.entries if e.kind not in ("account",)],
         )
         wanted = desired.account
         if account is None:
@@ -582,13 +600,7 @@ class _ReviewBuilder:
         row.differences += [f"not in group {g}" for g in sorted(set(desired.groups.values()) - actual)]
         if not wanted.enabled:
             return row
-        names = set(desired.groups.values())
-        want = {
-            (g.resource, r.rsplit("::", 1)[-1])
-            for g in self.grants
-            if g.target == name and self.access.target_name(g.group) in names
-            for r in g.rights
-        }
+        want = {(resource, right) for kind, resource, right in model.reach() if kind != PROJECT}
         have = {(x.resource, r) for x in [*row.folders, *row.collections] for r in x.rights}
         row.differences += [f"reaches {res} ({right}) without a policy grant" for res, right in sorted(have - want)]
         row.differences += [f"does not reach {res} ({right})" for res, right in sorted(want - have)]

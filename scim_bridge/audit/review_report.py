@@ -45,6 +45,7 @@ COLUMNS = {  # per section, in order; rows() fills them
         "last_activity",
         "desired_role",
         "desired_enabled",
+        "desired",
         "differs",
         "differences",
     ],
@@ -124,6 +125,7 @@ def rows(review: Review, section: str) -> list[dict[str, str]]:
                 "last_activity": _text(u.last_activity),
                 "desired_role": _text(u.desired_role),
                 "desired_enabled": _text(u.desired_enabled),
+                "desired": _text([_desired_line(e) for e in u.desired]),
                 "differs": _text(u.differs),
                 "differences": _text(u.differences),
             }
@@ -206,6 +208,15 @@ def rows(review: Review, section: str) -> list[dict[str, str]]:
             for e in review.external
         ]
     raise ValueError(f"section is one of {', '.join(SECTIONS)}")
+
+
+def _desired_line(entry: dict[str, Any]) -> str:
+    """One entry of the desired-access model: what, the rule and fact behind it, the guardrail's word."""
+    rights = f": {', '.join(r.rsplit('::', 1)[-1] for r in entry['rights'])}" if entry["rights"] else ""
+    why = entry["rule"] + (f" via {entry['via']}" if entry["via"] else "")
+    if not entry["allowed"]:
+        return f"withheld {entry['kind']} {entry['subject']}{rights} ({entry['guardrail']})"
+    return f"{entry['kind']} {entry['subject']}{rights} ({why})"
 
 
 def _reach(items: list[Reach]) -> str:
@@ -332,12 +343,13 @@ def _users(review: Review) -> str:
             if items
         )
         differs = f'<span class="flag">differs</span>{_list(u.differences)}' if u.differs else "as the policy wants"
+        wanted = _list([_desired_line(e) for e in u.desired if e["kind"] != "group"])
         body.append(
             f"<tr{' class=differs' if u.differs else ''}><td>{_e(u.user_name)}<br><small>{_e(u.display_name)}"
             f"</small></td><td>{directory}</td><td>{_e(u.target)}</td><td>{account}</td>"
             f"<td>{_e(u.role)}<br><small>{_e(u.role_rule)}</small></td><td>{_list(u.groups)}</td>"
             f"<td>{reach}</td><td>{_e(u.last_login or ('never' if u.account_id else ''))}</td>"
-            f"<td>{_e(u.last_activity)}</td><td>{differs}</td></tr>"
+            f"<td>{_e(u.last_activity)}</td><td><small>{wanted}</small></td><td>{differs}</td></tr>"
         )
     differing = review.summary["sections"]["users_differing"]
     return (
@@ -355,6 +367,7 @@ def _users(review: Review) -> str:
                 "reaches (via group; rule)",
                 "last login",
                 "last activity",
+                "the policy gives (rule; guardrail)",
                 "compared with the policy",
             ],
             body,

@@ -1,12 +1,15 @@
 """The audit trail: what every SCIM write and every target call did, in the store's hash-chained log.
 
-Entries (canonical JSON, sorted keys) are of two kinds:
+Entries (canonical JSON, sorted keys), by kind:
 
     {"kind": "scim", "correlation", "client": {"kind", "name"}, "request": "PATCH /scim/v2/Users/…",
      "operation": "create|replace|patch|delete", "outcome": "applied|unchanged|refused",
      "resource": {"type", "id", "name"}, "changes": [audit/diff.py], "status"?, "detail"?}
     {"kind": "target", "correlation", "target", "method", "path", "status", "outcome": "ok" or an
-     error class, "latency_ms", "request_id": the target's own id of the call, "resource": {"type", "id"}}
+     error class, "latency_ms", "request_id": the target's own id of the call, "resource": {"type", "id"},
+     "intent": what the call was for, in words ("disable ava@example.com"), or null}
+    {"kind": "guardrail", …}      a guardrail decision or an expiry (audit/decisions.py)
+    {"kind": "provisioning", …}   one per object per sync pass (sync/passlog.py)
 
 Where each is written, and what a crash can lose:
 - a SCIM write's entry goes into the store in the same atomic step as the resource (Write.audit),
@@ -111,6 +114,8 @@ class AuditTrail:
         self.dropped = 0
         # Other records kept beside the trail (activity) are pruned on the same schedule and retention.
         self.also_prune: list[Callable[[float], Awaitable[int]]] = []
+        #: Whether this replica chains and prunes now (the one holding the job's lease); None: always.
+        self.chains_here: Callable[[], bool] | None = None
 
     # SCIM writes ---------------------------------------------------------------------------
     def entry(
@@ -188,6 +193,7 @@ class AuditTrail:
                     "outcome": call.outcome,
                     "latency_ms": round(call.latency_ms, 1),
                     "request_id": call.request_id,
+                    "intent": redact_text(call.intent) if call.intent else None,
                     "resource": {"type": subject[0], "id": subject[1]} if subject else None,
                 }
             )
@@ -208,7 +214,7 @@ class AuditTrail:
             self.dropped += len(entries) - max(room, 0)
             log.error("audit: store down and backlog full; %d entries dropped so far", self.dropped)
 
-    async def flush(self) -> None:
+    async def flush(self, chain: bool = True) -> None:
         """Chain what is pending (Redis) and write the backlog kept while the store was down."""
         if self._backlog:
             waiting, self._backlog = self._backlog, []
@@ -217,15 +223,17 @@ class AuditTrail:
             except StoreUnavailable:
                 self._backlog = waiting + self._backlog
                 raise
-        await self.store.audit_seal()
+        if chain:
+            await self.store.audit_seal()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Chain pending entries every `seal_interval`, prune past the retention every `prune_interval`."""
         next_prune = 0.0
         while not stop.is_set():
             try:
-                await self.flush()
-                if self.retention_days and time.monotonic() >= next_prune:
+                here = self.chains_here is None or self.chains_here()  # one replica chains and prunes
+                await self.flush(chain=here)
+                if here and self.retention_days and time.monotonic() >= next_prune:
                     pruned = await self.prune()
                     for prune_more in self.also_prune:
                         pruned += await prune_more(self.retention_days)

@@ -489,8 +489,12 @@ def build(
 
     # emulator control (not part of Cloudinary's API) -----------------------------------------------
     async def snapshot(request: Request) -> JSONResponse:
+        # ?names=true adds "by_name": the same state with names beside ids (emulator control only;
+        # no Cloudinary API shape changes).
+        extra = {"by_name": _by_name(state)} if request.query_params.get("names") in ("1", "true", "yes") else {}
         return JSONResponse(
             {
+                **extra,
                 "account_id": state.account_id,
                 "users": list(state.users.values()),
                 "groups": [{**g, "members": state.members[g["id"]]} for g in state.groups.values()],
@@ -626,3 +630,37 @@ class _Guard:
             and secrets.compare_digest(secret, self.state.secret)
             and account == self.state.account_id
         )
+
+
+def _by_name(state: CloudinaryState) -> dict[str, Any]:
+    """Group members by email, folder roles by principal name and folder path, API keys by name."""
+    users = {u["id"]: u.get("email") or u["id"] for u in state.users.values()}
+    groups = {g["id"]: g.get("name") or g["id"] for g in state.groups.values()}
+    keys = {k["api_key"]: k.get("name") or k["api_key"] for env in state.access_keys.values() for k in env}
+    paths = {f["external_id"]: f.get("path") or f["external_id"] for f in state.folders.values()}
+    names = {"user": users, "group": groups, "apiKey": keys}
+    grants: dict[str, dict[str, list[str]]] = {}
+    for a in state.role_assignments:
+        parameters = a.get("policy_parameters") or {}
+        where = (
+            paths.get(parameters["folder_id"], parameters["folder_id"])
+            if parameters.get("folder_id")
+            else f"collection {parameters['collection_id']}"
+            if parameters.get("collection_id")
+            else "global"
+        )
+        kind, principal = a["principal_type"], a["principal_id"]
+        who = f"{kind} {names.get(kind, {}).get(principal, principal)}"
+        grants.setdefault(who, {}).setdefault(where, []).append(str(a["role_id"]).rsplit("::", 1)[-1])
+    return {
+        "users": {
+            users[u["id"]]: {"id": u["id"], "role": u.get("role"), "enabled": u.get("enabled")}
+            for u in state.users.values()
+        },
+        "groups": {
+            groups[g]: {"id": g, "members": sorted(users.get(m, m) for m in state.members.get(g, []))} for g in groups
+        },
+        "folders": {path: folder_id for folder_id, path in paths.items()},
+        "api_keys": {name: {"api_key": key} for key, name in keys.items()},
+        "grants": grants,
+    }

@@ -283,8 +283,12 @@ def build(
         return JSONResponse(_user_view(user))
 
     async def snapshot(request: Request) -> JSONResponse:
+        # ?names=true adds "by_name": the same state with names beside ids (emulator control only;
+        # no iconik API shape changes).
+        extra = {"by_name": _by_name(state)} if request.query_params.get("names") in ("1", "true", "yes") else {}
         return JSONResponse(
             {
+                **extra,
                 "app_id": state.app_id,
                 "token_user_id": state.token_user_id,
                 "users": list(state.users.values()),
@@ -397,3 +401,41 @@ class _Guard:
             await send(message)
 
         await self.app(scope, receive, with_header)
+
+
+def _by_name(state: IconikState) -> dict[str, Any]:
+    """Who is in which group, who may do what on which collection, who is on which project: by
+    email, group name, collection title and project name (unknown ids stay ids)."""
+    users = {u["id"]: u.get("email") or u["id"] for u in state.users.values()}
+    groups = {g["id"]: g.get("name") or g["id"] for g in state.groups.values()}
+    titles = {c["id"]: c.get("title") or c["id"] for c in state.collections.values()}
+    acls: dict[str, Any] = {}
+    for entry in state.acls.values():
+        name = entry["object_key"]
+        if entry["object_type"] == "collections":
+            name = titles.get(name, name)
+        acls[f"{entry['object_type']}/{name}"] = {
+            "groups": {groups.get(g, g): sorted(e.get("permissions") or []) for g, e in entry["groups"].items()},
+            "users": {users.get(u, u): sorted(e.get("permissions") or []) for u, e in entry["users"].items()},
+        }
+    return {
+        "users": {
+            users[u["id"]]: {
+                "id": u["id"],
+                "type": u.get("type"),
+                "status": u.get("status"),
+                "groups": sorted(groups.get(g, g) for g in u.get("groups") or []),
+            }
+            for u in state.users.values()
+        },
+        "groups": {name: group_id for group_id, name in groups.items()},
+        "collections": {title: collection_id for collection_id, title in titles.items()},
+        "acls": acls,
+        "projects": {
+            p.get("name") or p["id"]: {
+                "id": p["id"],
+                "members": sorted(users.get(m, m) for m in state.project_members.get(p["id"], {})),
+            }
+            for p in state.projects.values()
+        },
+    }

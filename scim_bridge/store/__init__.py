@@ -21,6 +21,8 @@ from .base import (
     Write,
     chain_hash,
 )
+from .redis_connect import SCHEMES as REDIS_SCHEMES
+from .redis_connect import RedisOptions
 
 __all__ = [
     "GENESIS_HASH",
@@ -39,22 +41,24 @@ __all__ = [
     "StoreUnavailable",
     "UniqueViolation",
     "VersionMismatch",
+    "RedisOptions",
     "Write",
     "open_store",
 ]
 
 
-def open_store(url: str) -> Store:
-    """Build (not yet open) the store a URL names: sqlite:///path.db or redis://host:port/db."""
+def open_store(url: str, redis_options: RedisOptions | None = None) -> Store:
+    """Build (not yet open) the store a URL names: sqlite:///path.db, or Redis (redis://host:port/db,
+    rediss://, redis+sentinel://, redis+cluster://: store/redis_connect.py) with its options."""
     scheme = url.split(":", 1)[0].lower()
     if scheme == "sqlite":
         from .sqlite import SqliteStore
 
         return SqliteStore(url)
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in REDIS_SCHEMES:
         from .redis import RedisStore
 
-        return RedisStore(url)
+        return RedisStore(url, redis_options)
     raise ValueError(
         f"SCIM_BRIDGE_STORE: unsupported store URL {url!r} (use sqlite:///path.db or redis://host:port/db)"
     )

@@ -1,9 +1,12 @@
 """The production store on Redis: several bridge replicas share it.
 
 Every write is one Lua script (one round trip, atomic): version check, uniqueness, body, index
-entries and the sync-queue entry. Keys, all under the prefix `sb:`:
+entries and the sync-queue entry. Keys, all under one prefix (`sb:` below; `{sb}:` on a Redis
+Cluster, or what SCIM_BRIDGE_REDIS_KEY_PREFIX sets: redis_keys.py), every one passed to the
+scripts in KEYS (redis_scripts.py):
 
     sb:seq                          counter: creation order of every resource
+    sb:qseq                         counter: enqueue order of queue entries
     sb:r:{type}:{id}                hash: body, version, seq
     sb:all:{type}                   sorted set: id by seq (listing order, count, paging, scans)
     sb:ix:{type}:{attr}:{value}     set: ids holding an index key (an `eq` lookup is one SMEMBERS)
@@ -14,6 +17,9 @@ entries and the sync-queue entry. Keys, all under the prefix `sb:`:
     sb:q:where                      hash: key → lane it waits in or was claimed from
     sb:q:leases                     sorted set: leased keys by lease expiry
     sb:q:owner                      hash: key → "{consumer}|{generation}"
+    sb:q:fences                     counter: the fencing token of every lease (claim, lease)
+    sb:q:fence                      hash: key → fencing token of its latest lease (ack, defer and
+                                    release from an older lease are refused)
     sb:q:attempts                   hash: key → failed attempts (retries with backoff)
     sb:q:corr                       hash: key → correlation id of the request behind the latest change
     sb:q:since                      hash: key → epoch seconds the entry was queued (sync lag, queue age)
@@ -22,6 +28,7 @@ entries and the sync-queue entry. Keys, all under the prefix `sb:`:
     sb:audit:head                   hash: seq, hash, time of the last chained entry; anchor_seq,
                                     anchor_hash of the last pruned one
     sb:kv:{namespace}               hash: small key/value space (credentials, signing keys)
+    sb:job:{name}                   string with a TTL: the holder of a once-per-deployment job
     sb:done:{call id}               string, 30 s: the answer of a write/claim/defer call, for replays
 
 The queue uses sorted sets rather than Streams (DESIGN.md suggested Streams): a stream is an
@@ -45,10 +52,15 @@ Redis restarted while the bridge was idle. A retried call may already have run, 
 script that is not naturally idempotent takes a fresh call id as KEYS[1] and a re-sent call
 returns the first call's answer instead of writing twice (a create would otherwise fail with
 "id exists", a replace with a version mismatch, for a write that succeeded).
+
+Topologies (plain, TLS, Sentinel, Cluster) differ only in the client redis_connect.py builds.
+Durability: with min_replicas N, every resource and key/value write is followed, on the same
+connection, by WAIT N (redis_replicas.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import secrets
 import time
@@ -56,9 +68,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from typing import Any, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import BusyLoadingError, ConnectionError, ResponseError, TimeoutError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ConnectionError,
+    ReadOnlyError,
+    ResponseError,
+    SlotNotCoveredError,
+    TimeoutError,
+    TryAgainError,
+)
 
 from .base import (
     GENESIS_HASH,
@@ -77,14 +97,22 @@ from .base import (
     Write,
     chain_hash,
 )
-from .redis_fence import FENCE, SEND_TIMEOUT, Late, WriteFence
+from .redis_connect import RedisLink, RedisOptions, connect
+from .redis_fence import FENCE, Late, WriteFence
+from .redis_keys import RedisKeys
+from .redis_replicas import ReplicaWait, cluster_node
 from .redis_scripts import (
     _ACK,
+    _AUDIT_APPEND,
     _AUDIT_CHAIN,
+    _AUDIT_HEAD,
+    _AUDIT_PEEK,
     _AUDIT_PRUNE,
     _AUDIT_SEEK,
     _CLAIM,
     _DEFER,
+    _JOB_LEASE,
+    _JOB_RELEASE,
     _LEASE,
     _RELEASE,
     _STANDALONE_ENQUEUE,
@@ -94,7 +122,18 @@ from .redis_scripts import (
 _REPLAYABLE = frozenset({"write", "claim", "defer"})
 P = ParamSpec("P")
 T = TypeVar("T")
-_DOWN = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+# A demoted master (ReadOnlyError), a cluster without a majority or between slot owners: outages
+# too, answered 503 like a dropped connection, never a 500.
+_DOWN = (
+    ConnectionError,
+    TimeoutError,
+    BusyLoadingError,
+    OSError,
+    ReadOnlyError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+)
 
 # redis-py types every reply as `bytes | str` (it cannot know decode_responses) and a missing
 # stream as None; this client never decodes (decode_responses=False) and XRANGE answers a list,
@@ -104,17 +143,17 @@ StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
 
 def _replayable(source: str, fenced: bool = False) -> str:
-    """Run `source` at most once per call id (KEYS[1]); a re-sent call gets the first answer.
+    """Run `source` at most once per call id (the last KEY); a re-sent call gets the first answer.
     A fenced one also refuses to run after the deadline its last ARGV names (redis_fence.py)."""
     return (
-        "local seen = redis.call('GET', KEYS[1])\n"
+        "local seen = redis.call('GET', KEYS[#KEYS])\n"
         "if seen then return cmsgpack.unpack(seen) end\n"
         + (FENCE if fenced else "")
         + "local result = (function()\n"
         + source
         + "\nend)()\n"
         "if type(result) ~= 'table' or (result[1] and result[1] ~= 'err') then\n"
-        "  redis.call('SET', KEYS[1], cmsgpack.pack(result), 'EX', 30)\n"
+        "  redis.call('SET', KEYS[#KEYS], cmsgpack.pack(result), 'EX', 30)\n"
         "end\n"
         "return result\n"
     )
@@ -139,21 +178,23 @@ _GET_WITH_REFERRERS = "return {redis.call('HMGET', KEYS[1], 'body', 'version', '
 
 
 class RedisStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: RedisOptions | None = None) -> None:
         self.url = url
-        self._client: aioredis.Redis | None = None
+        self.options = options or RedisOptions()
+        self._link: RedisLink | None = None
+        self._client: aioredis.Redis | RedisCluster | None = None
+        self._keys = RedisKeys()
         self._scripts: dict[str, Any] = {}
         self._fence = WriteFence(self._time_us, _DOWN)
+        self._replicas: ReplicaWait | None = None  # SCIM_BRIDGE_REDIS_MIN_REPLICAS (redis_replicas.py)
+        self._follower: asyncio.Task[None] | None = None  # Sentinel: follows a failover (redis_connect.py)
 
     async def open(self) -> None:
-        self._client = aioredis.Redis.from_url(
-            self.url,
-            socket_connect_timeout=2,
-            socket_timeout=SEND_TIMEOUT,
-            health_check_interval=15,
-            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
-            decode_responses=False,
-        )
+        self._link = connect(self.url, self.options)
+        self._client, self._keys = self._link.client, self._link.keys
+        self._replicas = ReplicaWait(self._link, self.options) if self.options.min_replicas else None
+        if self._link.sentinel is not None:
+            self._follower = asyncio.get_running_loop().create_task(self._link.follow_master())
         self._scripts["write"] = self._client.register_script(_replayable(_WRITE, fenced=True))
         for name, source in (("claim", _CLAIM), ("defer", _DEFER)):
             self._scripts[name] = self._client.register_script(_replayable(source))
@@ -162,19 +203,32 @@ class RedisStore:
             ("ack", _ACK),
             ("lease", _LEASE),
             ("release", _RELEASE),
+            ("job_lease", _JOB_LEASE),
+            ("job_release", _JOB_RELEASE),
             ("audit_chain", _AUDIT_CHAIN),
             ("audit_seek", _AUDIT_SEEK),
             ("audit_prune", _AUDIT_PRUNE),
+            ("audit_append", _AUDIT_APPEND),
+            ("audit_peek", _AUDIT_PEEK),
+            ("audit_head", _AUDIT_HEAD),
+            ("get_with_referrers", _GET_WITH_REFERRERS),  # a read
         ):  # idempotent as they are
             self._scripts[name] = self._client.register_script(source)
 
     async def close(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            self._follower = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        if self._link is not None and self._link.sentinel is not None:
+            for sentinel in self._link.sentinel.sentinels:
+                await sentinel.aclose()
+        self._link = None
 
     @property
-    def _redis(self) -> aioredis.Redis:
+    def _redis(self) -> Any:  # aioredis.Redis or RedisCluster: the same commands, typed apart
         if self._client is None:
             raise StoreUnavailable("store is not open")
         return self._client
@@ -196,10 +250,15 @@ class RedisStore:
             write.lane or "",
             len(entries),
         ]
+        k = self._keys
+        typ = write.resource_type
+        keys = [*k.queue_and_lanes, k.resource(typ, write.id), k.entries(typ, write.id), k.all(typ), k.seq]
+        keys.append(k.audit_pending)
         for attr, value in sorted(entries):
             argv += [attr, value, "1" if (attr, value) in unique else "0"]
+            keys += [k.index(typ, attr, value), k.unique(typ, attr, value)]
         argv += [write.audit or b"", write.correlation or ""]
-        result = await self._script("write", argv)
+        result = await self._script("write", argv, keys)
         return self._checked(result, write.id)
 
     @staticmethod
@@ -217,20 +276,32 @@ class RedisStore:
         raise UniqueViolation(("id", id))  # "exists": an id collision on create
 
     @_translate_outage
-    async def _script(self, name: str, argv: list[Any]) -> Any:
-        keys = [f"sb:done:{secrets.token_hex(12)}"] if name in _REPLAYABLE else []
+    async def _script(self, name: str, argv: list[Any], keys: Sequence[str | bytes] | None = None) -> Any:
+        """Run a script; `keys` defaults to the queue's (every queue script declares them)."""
+        keys = list(keys or self._keys.queue_and_lanes)
+        if name in _REPLAYABLE:
+            keys.append(self._keys.done(secrets.token_hex(12)))
         script = self._scripts[name]
         try:
             if name == "write":  # confirmed, or fenced so that it cannot land after a 503
+                if self._replicas is not None:
+                    wait = self._replicas
+                    return await self._fence.call(lambda args: wait.script(script, keys, args), argv)
                 return await self._fence.call(lambda args: script(keys=keys, args=args), argv)
             return await script(keys=keys, args=argv)
+        except _DOWN:
+            raise
         except ResponseError as error:  # a script error is a bug, not an outage; say so plainly
             raise RuntimeError(f"redis script {name} failed: {error}") from error
         except Late as error:
             raise StoreUnavailable("redis: the write was not confirmed in time and was not applied") from error
 
     async def _time_us(self) -> int:
-        seconds, micros = await self._redis.time()
+        if self._link is not None and self._link.cluster:  # the clock of the node that runs our scripts
+            node = await cluster_node(self._link, self._keys.seq)
+            seconds, micros = await self._redis.execute_command("TIME", target_nodes=node)
+        else:
+            seconds, micros = await self._redis.time()
         return int(seconds) * 1_000_000 + int(micros)
 
     async def create(self, write: Write) -> Record:
@@ -257,7 +328,9 @@ class RedisStore:
 
     @_translate_outage
     async def get(self, resource_type: str, id: str) -> Record | None:
-        values = cast(RawFields, await self._redis.hmget(f"sb:r:{resource_type}:{id}", "body", "version", "seq"))
+        values = cast(
+            RawFields, await self._redis.hmget(self._keys.resource(resource_type, id), "body", "version", "seq")
+        )
         if values[0] is None or values[1] is None or values[2] is None:  # the write script sets all three
             return None
         return Record(resource_type, id, int(values[1]), int(values[2]), values[0])
@@ -268,11 +341,8 @@ class RedisStore:
     ) -> tuple[Record | None, list[str]]:
         # One EVALSHA instead of a two-command pipeline: redis-py's pipeline machinery cost ~20 µs
         # of client CPU more per call (measured), on the bridge's hottest read
-        script = self._scripts.get("get_with_referrers")
-        if script is None:
-            script = self._scripts["get_with_referrers"] = self._redis.register_script(_GET_WITH_REFERRERS)
-        keys = [f"sb:r:{resource_type}:{id}", f"sb:ix:{referrer_type}:{referrer_attribute}:{id}"]
-        values, referrers = await script(keys=keys)
+        keys = [self._keys.resource(resource_type, id), self._keys.index(referrer_type, referrer_attribute, id)]
+        values, referrers = await self._scripts["get_with_referrers"](keys=keys)
         if values[0] is None or values[1] is None or values[2] is None:  # the write script sets all three
             return None, []
         record = Record(resource_type, id, int(values[1]), int(values[2]), values[0])
@@ -284,12 +354,12 @@ class RedisStore:
         if not unique_ids:
             return []
         if len(unique_ids) == 1:  # an eq filter's match: a plain command costs a third less than a pipeline
-            key = f"sb:r:{resource_type}:{unique_ids[0]}"
+            key = self._keys.resource(resource_type, unique_ids[0])
             rows: list[Any] = [await self._redis.hmget(key, "body", "version", "seq")]
         else:
             pipe = self._redis.pipeline(transaction=False)
             for id in unique_ids:
-                pipe.hmget(f"sb:r:{resource_type}:{id}", "body", "version", "seq")
+                pipe.hmget(self._keys.resource(resource_type, id), "body", "version", "seq")
             rows = await pipe.execute()
         records = [
             Record(resource_type, id, int(r[1]), int(r[2]), r[0])
@@ -301,12 +371,12 @@ class RedisStore:
 
     @_translate_outage
     async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
-        members = cast(set[bytes], await self._redis.smembers(f"sb:ix:{resource_type}:{attribute}:{value}"))
+        members = cast(set[bytes], await self._redis.smembers(self._keys.index(resource_type, attribute, value)))
         return sorted(m.decode() for m in members)
 
     @_translate_outage
     async def count(self, resource_type: str) -> int:
-        return int(await self._redis.zcard(f"sb:all:{resource_type}"))
+        return int(await self._redis.zcard(self._keys.all(resource_type)))
 
     async def scan(self, resource_type: str, after_seq: int = 0, batch: int = 500) -> AsyncIterator[Record]:
         while True:
@@ -324,7 +394,7 @@ class RedisStore:
         return cast(
             list[tuple[bytes, float]],
             await self._redis.zrangebyscore(
-                f"sb:all:{resource_type}", f"({after_seq}", "+inf", start=0, num=batch, withscores=True
+                self._keys.all(resource_type), f"({after_seq}", "+inf", start=0, num=batch, withscores=True
             ),
         )
 
@@ -332,7 +402,7 @@ class RedisStore:
     async def page(self, resource_type: str, offset: int, limit: int) -> list[Record]:
         if limit <= 0:
             return []
-        ids = cast(list[bytes], await self._redis.zrange(f"sb:all:{resource_type}", offset, offset + limit - 1))
+        ids = cast(list[bytes], await self._redis.zrange(self._keys.all(resource_type), offset, offset + limit - 1))
         return await self.get_many(resource_type, [i.decode() for i in ids])
 
     # sync queue ------------------------------------------------------------------------------
@@ -342,17 +412,19 @@ class RedisStore:
     async def claim(
         self, consumer: str, limit: int = 10, lease_seconds: float = 60.0, lanes: Sequence[str] = LANES
     ) -> list[QueueEntry]:
-        flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds, *lanes])
+        flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds, *lanes], self._keys.fenced)
         entries = []
-        for index in range(0, len(flat), 6):
-            key, lane, generation, attempts, correlation, since = (part.decode() for part in flat[index : index + 6])
+        for index in range(0, len(flat), 7):
+            key, lane, generation, attempts, correlation, since, fence = (
+                part.decode() for part in flat[index : index + 7]
+            )
             resource_type, id = key.split("/", 1)
             entries.append(
                 QueueEntry(
                     resource_type,
                     id,
                     lane,
-                    f"{key}|{generation}",
+                    f"{key}|{generation}|{fence}",
                     int(attempts),
                     correlation or None,
                     float(since) if since else None,
@@ -362,38 +434,45 @@ class RedisStore:
                 break
         return entries
 
-    async def ack(self, entry: QueueEntry) -> None:
-        key, generation = entry.token.rsplit("|", 1)
-        await self._script("ack", [key, generation])
+    async def ack(self, entry: QueueEntry) -> bool:
+        key, generation, fence = entry.token.rsplit("|", 2)
+        return int(await self._script("ack", [key, generation, fence], self._keys.fenced)) != -1
 
     async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
-        key = entry.token.rsplit("|", 1)[0]
-        return int(await self._script("defer", [key, time.time() + delay_seconds]))
+        key, _, fence = entry.token.rsplit("|", 2)
+        return int(await self._script("defer", [key, time.time() + delay_seconds, fence], self._keys.fenced))
 
     async def release(self, entry: QueueEntry, consumer: str) -> bool:
-        key, generation = entry.token.rsplit("|", 1)
-        return bool(await self._script("release", [key, f"{consumer}|{generation}"]))
+        key, generation, fence = entry.token.rsplit("|", 2)
+        return bool(await self._script("release", [key, f"{consumer}|{generation}", fence], self._keys.fenced))
 
     async def lease(
         self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE
     ) -> QueueEntry | None:
         key = f"{resource_type}/{id}"
-        answer = await self._script("lease", [key, lane, consumer, time.time(), lease_seconds])
+        answer = await self._script("lease", [key, lane, consumer, time.time(), lease_seconds], self._keys.fenced)
         if not answer:
             return None
-        where, generation, attempts, correlation = (part.decode() for part in answer)
-        return QueueEntry(resource_type, id, where, f"{key}|{generation}", int(attempts), correlation or None)
+        where, generation, attempts, correlation, fence = (part.decode() for part in answer)
+        return QueueEntry(resource_type, id, where, f"{key}|{generation}|{fence}", int(attempts), correlation or None)
+
+    async def job_lease(self, name: str, holder: str, lease_seconds: float) -> bool:
+        argv = [holder, max(1, int(lease_seconds * 1000))]
+        return bool(await self._script("job_lease", argv, [self._keys.job(name)]))
+
+    async def job_release(self, name: str, holder: str) -> None:
+        await self._script("job_release", [holder], [self._keys.job(name)])
 
     @_translate_outage
     async def queue_depth(self) -> QueueDepth:
         pipe = self._redis.pipeline(transaction=False)
         for lane in LANES:
-            pipe.zcard(f"sb:q:lane:{lane}")
-        pipe.zrange("sb:q:leases", 0, -1)
+            pipe.zcard(self._keys.lane(lane))
+        pipe.zrange(self._keys.leases, 0, -1)
         *waiting, leased = await pipe.execute()
         depth = QueueDepth({lane: int(n) for lane, n in zip(LANES, waiting, strict=True)})
         if leased:
-            lanes = cast(RawFields, await self._redis.hmget("sb:q:where", leased))
+            lanes = cast(RawFields, await self._redis.hmget(self._keys.where, leased))
             for where in lanes:
                 name = (where or b"standard").decode()
                 depth.lanes[name] = depth.lanes.get(name, 0) + 1
@@ -406,16 +485,16 @@ class RedisStore:
         # (in work, or waiting out a backoff) are few, and each is looked up.
         pipe = self._redis.pipeline(transaction=False)
         for lane in LANES:
-            pipe.zrange(f"sb:q:lane:{lane}", 0, 9)
-        pipe.zrange("sb:q:leases", 0, -1)
+            pipe.zrange(self._keys.lane(lane), 0, 9)
+        pipe.zrange(self._keys.leases, 0, -1)
         *fronts, leased = await pipe.execute()
         keys = [(lane, key) for lane, front in zip(LANES, fronts, strict=True) for key in front]
         if leased:
-            wheres = cast(RawFields, await self._redis.hmget("sb:q:where", leased))
+            wheres = cast(RawFields, await self._redis.hmget(self._keys.where, leased))
             keys += [((where or b"standard").decode(), key) for where, key in zip(wheres, leased, strict=True)]
         if not keys:
             return {}
-        since = cast(RawFields, await self._redis.hmget("sb:q:since", [key for _, key in keys]))
+        since = cast(RawFields, await self._redis.hmget(self._keys.since, [key for _, key in keys]))
         oldest: dict[str, float] = {}
         for (lane, _), value in zip(keys, since, strict=True):
             if value:
@@ -425,22 +504,28 @@ class RedisStore:
     # key/value -------------------------------------------------------------------------------
     @_translate_outage
     async def kv_get(self, namespace: str, key: str) -> bytes | None:
-        return cast(bytes | None, await self._redis.hget(f"sb:kv:{namespace}", key))
+        return cast(bytes | None, await self._redis.hget(self._keys.kv(namespace), key))
 
     @_translate_outage
     async def kv_put(self, namespace: str, key: str, value: bytes, *, only_if_absent: bool = False) -> bool:
-        if only_if_absent:
-            return bool(await self._redis.hsetnx(f"sb:kv:{namespace}", key, value))
-        await self._redis.hset(f"sb:kv:{namespace}", key, value)
-        return True
+        name = self._keys.kv(namespace)
+        added = await self._kv_write(name, ("HSETNX" if only_if_absent else "HSET", name, key, value))
+        return bool(added) if only_if_absent else True
 
     @_translate_outage
     async def kv_delete(self, namespace: str, key: str) -> bool:
-        return bool(await self._redis.hdel(f"sb:kv:{namespace}", key))
+        name = self._keys.kv(namespace)
+        return bool(await self._kv_write(name, ("HDEL", name, key)))
+
+    async def _kv_write(self, name: str, command: tuple[Any, ...]) -> Any:
+        """Credentials and signing keys are writes a 2xx answers too: replicated like resources."""
+        if self._replicas is not None:
+            return await self._replicas.command(name, command)
+        return await self._redis.execute_command(*command)
 
     @_translate_outage
     async def kv_items(self, namespace: str) -> list[tuple[str, bytes]]:
-        items = cast(dict[bytes, bytes], await self._redis.hgetall(f"sb:kv:{namespace}"))
+        items = cast(dict[bytes, bytes], await self._redis.hgetall(self._keys.kv(namespace)))
         return sorted((k.decode(), v) for k, v in items.items())
 
     # audit log -------------------------------------------------------------------------------
@@ -448,10 +533,7 @@ class RedisStore:
     async def audit_append(self, bodies: Sequence[bytes]) -> None:
         if not bodies:
             return
-        pipe = self._redis.pipeline(transaction=True)  # all or none
-        for body in bodies:
-            pipe.xadd("sb:audit:pending", {"b": body})
-        await pipe.execute()
+        await self._script("audit_append", list(bodies), self._audit_keys)  # all or none
 
     async def audit_seal(self, batch: int = 500) -> int:
         sealed = 0
@@ -465,10 +547,8 @@ class RedisStore:
 
     @_translate_outage
     async def _seal_once(self, batch: int) -> int:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hmget("sb:audit:head", "seq", "hash", "time")
-        pipe.xrange("sb:audit:pending", "-", "+", count=batch)
-        (seq, prev, last_time), pending = await pipe.execute()
+        (seq, prev, last_time), raw = await self._script("audit_peek", [batch], self._audit_keys)
+        pending = [(entry_id, dict(zip(flat[::2], flat[1::2], strict=True))) for entry_id, flat in raw]
         if not pending:
             return 0
         seq, prev, last_time = int(seq or 0), (prev or GENESIS_HASH.encode()).decode(), int(last_time or 0)
@@ -478,7 +558,7 @@ class RedisStore:
             last_time = max(last_time, int(entry_id.split(b"-")[0]) * 1000)
             prev = chain_hash(prev, seq + offset, last_time, entry.get(b"b", b""))
             argv += [last_time, prev]
-        chained = int(await self._script("audit_chain", argv))
+        chained = int(await self._script("audit_chain", argv, self._audit_keys))
         return chained if chained else -1
 
     @_translate_outage
@@ -487,10 +567,10 @@ class RedisStore:
     ) -> list[AuditEntry]:
         start = after_seq + 1
         if since is not None:
-            start = max(start, int(await self._script("audit_seek", [int(since * 1_000_000)])))
+            start = max(start, int(await self._script("audit_seek", [int(since * 1_000_000)], self._audit_keys)))
         high = int(until * 1_000_000) if until is not None else None
         entries = []
-        log = cast(StreamEntries, await self._redis.xrange("sb:audit:log", f"{start}-0", "+", count=limit))
+        log = cast(StreamEntries, await self._redis.xrange(self._keys.audit_log, f"{start}-0", "+", count=limit))
         for entry_id, fields in log:
             time_us = int(fields.get(b"t", b"0"))
             if high is not None and time_us >= high:
@@ -502,10 +582,7 @@ class RedisStore:
 
     @_translate_outage
     async def audit_head(self) -> AuditHead:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hmget("sb:audit:head", "seq", "hash", "anchor_seq", "anchor_hash")
-        pipe.xlen("sb:audit:pending")
-        (seq, hash, anchor_seq, anchor_hash), pending = await pipe.execute()
+        (seq, hash, anchor_seq, anchor_hash), pending = await self._script("audit_head", [], self._audit_keys)
         return AuditHead(
             int(seq or 0),
             (hash or GENESIS_HASH.encode()).decode(),
@@ -515,4 +592,8 @@ class RedisStore:
         )
 
     async def audit_prune(self, before: float, limit: int = 10_000) -> int:
-        return int(await self._script("audit_prune", [int(before * 1_000_000), limit]))
+        return int(await self._script("audit_prune", [int(before * 1_000_000), limit], self._audit_keys))
+
+    @property
+    def _audit_keys(self) -> list[str]:
+        return [self._keys.audit_head, self._keys.audit_pending, self._keys.audit_log]

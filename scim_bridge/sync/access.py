@@ -21,6 +21,8 @@ so they are kept per user, like group membership.
           - {title: "Brand Masters", internal: true, grants: [{group: "Global Brand", permissions: [read, write]}]}
         workspaces:                             # one collection per value, for the derived group
           - {attribute: division, group: "region-{division}", title: "Region {division}", permissions: [read]}
+        group_roles:                            # iconik role assignments (functional roles on the group)
+          - {group: "Legal Reviewers", roles: [can_read_assets, can_write_approval_status]}
         projects: {groups: ["project-*", "campaign-*"], on_group_delete: delete}
       external:                                 # the agency profile (also guardrails.external)
         folders: ["agencies/*"]
@@ -37,7 +39,9 @@ so they are kept per user, like group membership.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -52,6 +56,37 @@ _FIELD = re.compile(r"\{(\w+)(\|lower)?\}")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class PolicyGrant:
+    """One grant a rule of a target's access section makes to a group (sync/desired.py reads them)."""
+
+    kind: str  # folder, collection, cloudinary-collection, moderation, agency-key
+    resource: str  # folder path, collection title or id, the moderation role
+    group: str  # the group as the rule names it
+    rights: tuple[str, ...]  # role ids (Cloudinary) or permissions (iconik)
+    rule: str  # where in the policy, e.g. "access.cloudinary.folders[0] (campaigns/emea)"
+    directory_group: bool = False  # `group` is a directory group's displayName, not a target group's name
+
+
+class TargetSection(_Strict):
+    """What every `access.<target>` section answers, so the desired-access model (sync/desired.py)
+    loops over the targets instead of naming them: the grants its rules make to named groups, the
+    grants a derived group's name implies (workspaces), and the project a directory group stands for."""
+
+    def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
+        return []
+
+    def templated_rules(self, derived_name: str) -> list[PolicyGrant]:
+        return []
+
+    def project_name(self, group_name: str) -> str | None:
+        return None
+
+    def resources(self) -> list[tuple[str, str]]:
+        """(kind, name) of what the section declares (created or found even before a grant)."""
+        return []
 
 
 def folder_role_id(role: str) -> str:
@@ -95,12 +130,50 @@ class AgencyKey(_Strict):
     role: FolderRole = "contributor"
 
 
-class CloudinaryAccess(_Strict):
+class CloudinaryAccess(TargetSection):
     product_environment: str | None = None  # cloud_name; the Admin API key comes with the credentials
     permission_model: Literal["auto", "roles", "invite"] = "auto"
     folders: list[CloudinaryFolder] = []
     collections: list[CloudinaryCollection] = []
     agency_keys: list[AgencyKey] = []
+
+    def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
+        found = [
+            PolicyGrant(
+                "folder", f.path, g.group, (folder_role_id(g.role),), f"access.cloudinary.folders[{i}] ({f.path})"
+            )
+            for i, f in enumerate(self.folders)
+            for g in f.grants
+        ]
+        found += [
+            PolicyGrant(
+                "cloudinary-collection", c.id, g.group, (g.role,), f"access.cloudinary.collections[{i}] ({c.id})"
+            )
+            for i, c in enumerate(self.collections)
+            for g in c.grants
+        ]
+        # Reviewer groups hold one global role carrying the moderation policy (sync/access_sync.py),
+        # applied where the account answers the Permissions API.
+        found += [
+            PolicyGrant("moderation", MODERATOR_ROLE, r.group, ("moderate",), f"access.reviewers[{i}]")
+            for i, r in enumerate(reviewers)
+        ]
+        found += [
+            PolicyGrant(
+                "agency-key",
+                path,
+                k.group,
+                (folder_role_id(k.role),),
+                f"access.cloudinary.agency_keys[{i}] (the agency's API key, on while it has an active member)",
+                directory_group=True,
+            )
+            for i, k in enumerate(self.agency_keys)
+            for path in k.folders
+        ]
+        return found
+
+    def resources(self) -> list[tuple[str, str]]:
+        return [("folder", f.path) for f in self.folders]
 
 
 class CollectionGrant(_Strict):
@@ -129,15 +202,25 @@ class Workspace(_Strict):
     permissions: list[IconikPermission] = ["read", "write"]
 
 
+class GroupRoles(_Strict):
+    """iconik functional roles (strings on a group, research/iconik.md §3.1): the bridge sets exactly
+    these on the group's target group. They can only restrict what the user type allows; the role
+    catalogue is not public (the `can_*` names of the API spec), so they are not checked here."""
+
+    group: str
+    roles: list[str] = Field(min_length=1)
+
+
 class ProjectTeams(_Strict):
     groups: list[str] = []  # globs on directory group names, e.g. "project-*"
     name: str = "{displayName}"
     on_group_delete: Literal["delete", "keep"] = "delete"  # iconik projects have no archived status
 
 
-class IconikAccess(_Strict):
+class IconikAccess(TargetSection):
     collections: list[IconikCollection] = []
     workspaces: list[Workspace] = []
+    group_roles: list[GroupRoles] = []  # role assignments (issue 9 item 6)
     projects: ProjectTeams = ProjectTeams()
     # Content added later under an `apply_to_contents` collection is not known to inherit its ACL
     # (research §4.3): every this many seconds the grants run again and cover it (0 = off). iconik
@@ -158,6 +241,42 @@ class IconikAccess(_Strict):
                     f"workspace {workspace.title!r}: parent {workspace.parent!r} is not a listed collection"
                 )
         return self
+
+    def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
+        return [
+            PolicyGrant(
+                "collection",
+                c.title,
+                g.group,
+                tuple(sorted(g.permissions)),
+                f"access.iconik.collections[{i}] ({c.title})",
+            )
+            for i, c in enumerate(self.collections)
+            for g in c.grants
+        ] + [
+            PolicyGrant("group-role", r.group, r.group, tuple(sorted(set(r.roles))), f"access.iconik.group_roles[{i}]")
+            for i, r in enumerate(self.group_roles)
+        ]
+
+    def resources(self) -> list[tuple[str, str]]:
+        return [("collection", c.title) for c in self.collections]
+
+    def templated_rules(self, derived_name: str) -> list[PolicyGrant]:
+        found = []
+        for i, workspace in enumerate(self.workspaces):
+            value = match_template(workspace.group, derived_name)
+            if value is not None:
+                title = fill(workspace.title, {workspace.attribute: value}) or derived_name
+                found.append(
+                    PolicyGrant(
+                        "collection",
+                        title,
+                        derived_name,
+                        tuple(sorted(workspace.permissions)),
+                        f"access.iconik.workspaces[{i}] ({workspace.attribute}={value})",
+                    )
+                )
+        return found
 
     def project_name(self, group_name: str) -> str | None:
         if any(fnmatch.fnmatchcase(group_name.lower(), p.lower()) for p in self.projects.groups):
@@ -216,6 +335,29 @@ class Access(_Strict):
 
     def workspace_groups(self) -> list[str]:
         return [w.group for w in self.iconik.workspaces]
+
+    def section(self, target: str) -> TargetSection:
+        """The `access.<target>` section (an empty one for a target that takes no grants)."""
+        found = getattr(self, target, None)
+        return found if isinstance(found, TargetSection) else TargetSection()
+
+
+MODERATOR_ROLE = "scim_bridge_moderator"  # targets/cloudinary_access.py creates it under this id
+
+
+@functools.cache
+def _template_pattern(template: str) -> re.Pattern[str] | None:
+    parts = re.split(r"\{\w+\}", template)
+    if len(parts) != 2:
+        return None
+    return re.compile(re.escape(parts[0]) + "(.+)" + re.escape(parts[1]))
+
+
+def match_template(template: str, name: str) -> str | None:
+    """The value a one-field template like "region-{division}" was filled with to give `name`."""
+    pattern = _template_pattern(template)
+    found = pattern.fullmatch(name) if pattern else None
+    return found.group(1) if found else None
 
 
 def fill(template: str, attributes: dict[str, str]) -> str | None:

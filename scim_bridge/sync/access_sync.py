@@ -11,22 +11,24 @@ granted by hand to another group or user stays (drift reports show it; reconcili
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from ..audit.context import remember
 from ..scim.filters import fold
 from ..store import Store
 from ..targets.base import Gone
 from .access import expired, fill, folder_role_id
+from .access import match_template as match_template  # guardrails and web/api_v1.py import it from here
 from .idmap import IdMap
 from .policy import Policy
 
 log = logging.getLogger("scim_bridge.sync")
 ACCESS = "access"  # kv namespace: resolved folder / collection ids and the grants last applied
+GROUP_ROLES = "iconik:applied:group-role"  # kv: target group name → the iconik roles the bridge set
 
 
 @dataclass(frozen=True)
@@ -80,16 +82,6 @@ def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
     return grants
 
 
-def match_template(template: str, name: str) -> str | None:
-    """The value a one-field template like "region-{division}" was filled with to give `name`."""
-    parts = re.split(r"\{\w+\}", template)
-    if len(parts) != 2:
-        return None
-    pattern = re.escape(parts[0]) + "(.+)" + re.escape(parts[1])
-    found = re.fullmatch(pattern, name)
-    return found.group(1) if found else None
-
-
 class AccessSync:
     def __init__(self, store: Store, policy: Policy, targets: dict[str, Any]) -> None:
         self.store = store
@@ -100,14 +92,23 @@ class AccessSync:
         # Reconciliation's dry run: differences are recorded (target, kind, resource, detail), not applied.
         self.dry_run = False
         self.drift: list[tuple[str, str, str, str]] = []
+        # Grants to one account (or a key) rather than a group, on what the policy governs: no rule
+        # gives those (access goes to groups). A dry run records them (target, kind, resource,
+        # principal type, principal id, rights); a run removes those of the accounts in `strip_direct`
+        # (reconcile --apply names the accounts the bridge manages).
+        self.direct: list[tuple[str, str, str, str, str, list[str]]] = []
+        self.strip_direct: set[str] = set()
 
     async def managed_groups(self, target: str) -> dict[str, str]:
         """Target group name → target id, for every group the bridge manages in `target`."""
-        return {
+        managed = {
             entry["name"]: str(entry["id"])
             for key, entry in await self.idmap.group_entries(target)
             if key.startswith("Group/") and entry.get("id") and entry.get("name")
         }
+        for name, group_id in managed.items():  # target calls say their intent by name (audit trail)
+            remember(target, group_id, name)
+        return managed
 
     def concerns(self, group_name: str) -> bool:
         """Whether a target group of this name takes part in any grant (so its creation or deletion
@@ -115,6 +116,7 @@ class AccessSync:
         names = {self.target_name(g.group) for g in policy_grants(self.policy, [])}
         names |= {self.target_name(r.group) for r in self.policy.access.reviewers}
         names |= {self.target_name(k.group) for k in self.policy.access.cloudinary.agency_keys}
+        names |= {self.target_name(r.group) for r in self.policy.access.iconik.group_roles}
         return group_name in names or any(
             match_template(w.group, group_name) is not None for w in self.policy.access.iconik.workspaces
         )
@@ -171,6 +173,7 @@ class AccessSync:
                     continue
                 actual = await folders.folder_grants(folder_id)
             by_name = {v: k for k, v in managed.items()}
+            await self._direct_folder_grants(folders, folder.path, folder_id, actual)
             current = {pid: roles for (kind, pid), roles in actual.items() if kind == "group" and pid in managed_ids}
             for group_id in set(current) | set(desired):  # revocations first
                 extra = sorted(current.get(group_id, set()) - desired.get(group_id, set()))
@@ -201,6 +204,31 @@ class AccessSync:
         if self.policy.access.reviewers and folders.model == "roles":
             await self._cloudinary_reviewers(folders, managed)
 
+    async def _direct_folder_grants(
+        self, folders: Any, path: str, folder_id: str, actual: dict[tuple[str, str], set[str]]
+    ) -> None:
+        keys = {
+            raw.decode()
+            for rule in self.policy.access.cloudinary.agency_keys
+            if (raw := await self.store.kv_get(ACCESS, f"cloudinary:agency-key:{rule.group}"))
+        }
+        for (kind, principal_id), roles in actual.items():
+            if kind == "group" or (kind == "apiKey" and principal_id in keys):
+                continue
+            if self.dry_run:
+                self.direct.append(("cloudinary", "folder", path, kind, principal_id, sorted(roles)))
+            elif kind == "user" and principal_id in self.strip_direct:
+                await folders.change("remove", folder_id, (kind, principal_id), sorted(roles))
+
+    async def _direct_collection_acls(self, access: Any, title: str, collection_id: str) -> None:
+        if not self.dry_run and not self.strip_direct:
+            return  # one more read per collection, only when reconciling
+        for user_id, permissions in (await access.user_acls(collection_id)).items():
+            if self.dry_run:
+                self.direct.append(("iconik", "collection", title, "user", user_id, sorted(permissions)))
+            elif user_id in self.strip_direct:
+                await access.remove_user_acl(collection_id, user_id)
+
     async def _agency_key(self, folders: Any, rule: Any) -> None:
         """An agency's own API key: enabled with exactly its folder roles while its directory group
         has an active member; disabled, with no role, otherwise."""
@@ -218,6 +246,7 @@ class AccessSync:
             await self.store.kv_put(ACCESS, key_name, api_key.encode())
         if api_key is None:
             return
+        remember("cloudinary", api_key, f"the API key of {rule.group}")
         role = folder_role_id(rule.role)
         for path in rule.folders:
             folder_id = await self._folder_id(folders, path, not self.dry_run)
@@ -300,6 +329,7 @@ class AccessSync:
         key = f"cloudinary:folder:{path}"
         cached = await self.store.kv_get(ACCESS, key)
         if cached:
+            remember("cloudinary", cached.decode(), path)
             return cached.decode()
         folder_id: str | None = await folders.ensure_folder(path, create)
         if folder_id:
@@ -309,6 +339,8 @@ class AccessSync:
     # iconik -------------------------------------------------------------------------------------
     async def _iconik(self, access: Any) -> None:
         config = self.policy.access.iconik
+        if config.group_roles or await self.store.kv_get(ACCESS, GROUP_ROLES):
+            await self._group_roles(access, await self.managed_groups("iconik"))
         if not config.collections and not config.workspaces:
             return
         managed = await self.managed_groups("iconik")
@@ -352,6 +384,7 @@ class AccessSync:
                 await self.store.kv_delete(ACCESS, f"iconik:collection:{title}")
                 self.rerun = True
                 continue
+            await self._direct_collection_acls(access, title, collection_id)
             current = {g: p for g, p in acls.items() if g in managed_ids}
             by_name = {v: k for k, v in managed.items()}
             if self.dry_run and title in contents:
@@ -377,6 +410,35 @@ class AccessSync:
             return
         await self.store.kv_put(ACCESS, "iconik:applied", orjson.dumps(applied))
         await self.store.kv_put(ACCESS, "iconik:collections", orjson.dumps(ids))
+
+    async def _group_roles(self, access: Any, managed: dict[str, str]) -> None:
+        """Each rule's group holds exactly its roles; a group whose rule went loses the roles the
+        bridge gave it (kept in the store: another group's roles, set by hand, are not the bridge's)."""
+        wanted: dict[str, set[str]] = {}
+        for rule in self.policy.access.iconik.group_roles:
+            name = self.target_name(rule.group)
+            if name in managed:  # a group not created yet gets its roles when it is (Access re-runs then)
+                wanted.setdefault(name, set()).update(rule.roles)
+        raw = await self.store.kv_get(ACCESS, GROUP_ROLES)
+        given: dict[str, list[str]] = orjson.loads(raw) if raw else {}
+        for name in sorted(set(given) | set(wanted)):
+            group_id = managed.get(name)
+            if group_id is None:
+                continue  # deleted with its group
+            try:
+                held = await access.group_roles(group_id)
+            except Gone:
+                continue
+            want = wanted.get(name, set())
+            target = want if name in wanted else held - set(given.get(name, []))
+            if held == target:
+                continue
+            if self.dry_run:
+                self.drift.append(("iconik", "wrong-group-roles", name, f"{sorted(held)} → {sorted(target)}"))
+            else:
+                await access.set_group_roles(group_id, sorted(target))
+        if not self.dry_run:
+            await self.store.kv_put(ACCESS, GROUP_ROLES, orjson.dumps({n: sorted(r) for n, r in wanted.items()}))
 
     async def _content_drift(
         self,
@@ -409,10 +471,12 @@ class AccessSync:
         self, access: Any, title: str, fixed: str | None, parent: str | None, create: bool
     ) -> str | None:
         if fixed:
+            remember("iconik", fixed, title)
             return fixed
         key = f"iconik:collection:{title}"
         cached = await self.store.kv_get(ACCESS, key)
         if cached:
+            remember("iconik", cached.decode(), title)
             return cached.decode()
         found: str | None = await access.find_collection(title, parent)
         if found is None and create:

@@ -16,19 +16,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import orjson
 
+from ..audit import decisions
 from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import Forbidden, RetryableError, Target, TargetError, TargetUser
 from . import passlog
-from .access import expired, expiry_of
+from .access import expiry_of
 from .access_sync import AccessSync
 from .brake import ALLOW, HOLD, Brake, Verdict
-from .guardrails import all_withheld
+from .desired import AccessModel
+from .desired import DesiredUser as DesiredUser  # passlog and provision import it from here
 from .idmap import IdMap
 from .passlog import Applied, group_pass, role_reason, user_pass
 from .policy import Policy, UserFacts
@@ -39,15 +41,8 @@ ACCESS_ENTRY = ("Access", "grants")  # the queue entry that re-applies every fol
 EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch seconds)
 
 log = logging.getLogger("scim_bridge.sync")
-
-
-@dataclass(frozen=True)
-class DesiredUser:
-    exists: bool  # False: the account must go (deleted, deprovision mode "delete")
-    account: TargetUser | None
-    groups: dict[str, str]  # group key → target group name ("{scim group id}" or "derived:{name}")
-    note: str | None = None  # e.g. a guardrail that changed the role
-    projects: dict[str, str] = field(default_factory=dict)  # scim group id → iconik project name
+#: kv namespace prefix (+ target): users whose account is being created, until the ID map has its id
+_CREATING = "creating:"
 
 
 class SyncEngine:
@@ -60,6 +55,7 @@ class SyncEngine:
         self.brake = Brake(store, policy.safety.deprovision, list(targets))
         self.quarantine = Quarantine(store, policy.safety.quarantine, list(targets))
         self.projects = ProjectTeams(store, policy, self.idmap)
+        self.model = AccessModel(policy)
         self._group_locks: dict[str, asyncio.Lock] = {}
 
     @property
@@ -71,6 +67,7 @@ class SyncEngine:
             or a.cloudinary.agency_keys
             or a.iconik.collections
             or a.iconik.workspaces
+            or a.iconik.group_roles
         )
 
     async def request_access_sync(self, *group_names: str | None) -> None:
@@ -136,6 +133,8 @@ class SyncEngine:
         failures: list[Exception] = []
         facts = UserFacts.of(document or {"userName": ""}, sorted(groups.values()))
         external = document is not None and self.policy.is_external(facts)
+        if document is not None:  # withheld groups, changed roles, expiry: one audit entry as each starts or stops
+            await decisions.record_user(self.store, self.policy, scim_id, document, facts, list(self.targets))
         done = user_pass(scim_id, document, groups, external, CORRELATION_ID.get())
         with done.collecting_calls():  # the provisioning log counts each target's calls
             for name, target in self.targets.items():  # one target's failure must not hold up the other
@@ -160,54 +159,9 @@ class SyncEngine:
             raise next((f for f in failures if isinstance(f, RetryableError)), failures[0])
 
     def desired_user(self, target: str, document: dict[str, Any] | None, groups: dict[str, str]) -> DesiredUser:
-        mode = self.policy.deprovision
-        if document is None:
-            if mode == "delete":
-                return DesiredUser(False, None, {})
-            return DesiredUser(True, None, {})  # keep the account, disabled (and stripped)
-        facts = UserFacts.of(document, sorted(groups.values()))
-        role, note = self.policy.role_for(target, facts)
-        active = document.get("active", True) is not False
-        if (
-            active
-            and self.policy.is_external(facts)
-            and expired(document, self.policy.access.external.expiry_attribute)
-        ):
-            active = False  # the agency's access date has passed: revoked without any directory change
-            note = f"external access of {facts.user_name} expired"
-        name = document.get("name") or {}
-        email = (
-            next((e["value"] for e in document.get("emails") or [] if e.get("primary")), None)
-            or next((e["value"] for e in document.get("emails") or []), None)
-            or document["userName"]
-        )
-        account = TargetUser(
-            email=email,
-            first_name=name.get("givenName", ""),
-            last_name=name.get("familyName", ""),
-            display_name=document.get("displayName") or name.get("formatted") or document["userName"],
-            role=role,
-            enabled=active,
-        )
-        wanted: dict[str, str] = {}
-        withheld = all_withheld(self.policy, facts)  # a withheld group gives nothing: no grant, role or project
-        if active or mode != "strip_groups":
-            for group_id, display_name in groups.items():
-                mirrored = self.policy.groups.mirrored_name(display_name)
-                if mirrored and display_name not in withheld:
-                    wanted[group_id] = mirrored
-            for derived in self.policy.derived_group_names(facts):
-                if derived not in withheld:
-                    wanted[f"derived:{derived}"] = derived
-        if withheld:
-            note = "; ".join([*([note] if note else []), *sorted(withheld.values())])
-        projects: dict[str, str] = {}
-        if active and target == "iconik":  # project members are users: a leaver leaves every project at once
-            for group_id, display_name in groups.items():
-                project = self.policy.access.iconik.project_name(display_name)
-                if project and display_name not in withheld:
-                    projects[group_id] = project
-        return DesiredUser(True, account, wanted, note, projects)
+        """What one target should hold for this person: the desired-access model (sync/desired.py)
+        as the engine applies it; explain, plan, reconcile and review read the same model."""
+        return self.model.for_target(target, document, groups).desired_user()
 
     async def _apply_user(
         self, target_name: str, target: Target, scim_id: str, desired: DesiredUser, version: int = 0
@@ -237,10 +191,16 @@ class SyncEngine:
         else:
             account, wanted = desired.account, desired.groups
             if not known and not account.enabled:  # never create an account only to disable it
-                await self.idmap.put(
-                    target_name, "User", scim_id, {"status": "not-provisioned", "error": "inactive in the directory"}
-                )
-                return Applied(None, None)
+                # ... unless a create of it may have landed in a process that died before recording
+                # it (kill -9 between the call and the ID map): then the adopted account is disabled
+                if not (await self._may_exist(target_name, target, scim_id, account.email)):
+                    await self.idmap.put(
+                        target_name,
+                        "User",
+                        scim_id,
+                        {"status": "not-provisioned", "error": "inactive in the directory"},
+                    )
+                    return Applied(None, None)
         applied = asdict(account)
         target_id = known["id"] if known else None
         current: dict[str, str] = dict(known.get("groups", {})) if known else {}
@@ -250,6 +210,8 @@ class SyncEngine:
             if target_id is None and target.memberships_on_create and account.enabled:
                 for key, group_name in wanted.items():  # groups exist before the account that joins them
                     joining[key] = await self._target_group(target_name, target, key, group_name)
+            if target_id is None:  # until the ID map holds the id, a crash would leave it unknown
+                await self.store.kv_put(_CREATING + target_name, scim_id, b"1")
             ensured = await target.ensure_user(account, target_id, tuple(joining.values()))
             target_id, created = ensured.id, (ensured.created if not known else None)
             current.update({key: gid for key, gid in joining.items() if gid in ensured.joined})
@@ -268,6 +230,8 @@ class SyncEngine:
                     "projects": known.get("projects", {}) if known else {},
                 },
             )
+            if not known:
+                await self.store.kv_delete(_CREATING + target_name, scim_id)
         assert target_id is not None
         user_id = target_id
         await _converge(
@@ -299,6 +263,17 @@ class SyncEngine:
         }
         await self.idmap.put(target_name, "User", scim_id, after)
         return Applied(known, after, created=created)
+
+    async def _may_exist(self, target_name: str, target: Target, scim_id: str, email: str) -> bool:
+        """Whether an account this bridge created may exist with no ID map entry: a create was
+        under way (its marker is set) and the target holds an account with the email. The marker
+        goes once the answer is known."""
+        if await self.store.kv_get(_CREATING + target_name, scim_id) is None:
+            return False
+        found = await target.find_account(email)
+        if found is None:
+            await self.store.kv_delete(_CREATING + target_name, scim_id)
+        return found is not None
 
     async def _brake_verdict(
         self, target_name: str, scim_id: str, known: dict[str, Any], desired: DesiredUser, version: int

@@ -1,5 +1,6 @@
 """`scim-bridge explain USER`: rule by rule, why a user has each role, group, folder role,
-collection permission and project in each target, under the current directory and policy.
+collection permission and project in each target, under the current directory and policy: the
+desired-access model (sync/desired.py) printed, entry by entry, with what a guardrail withheld.
 
 It reads the store and the policy only (no target call), like `plan`; the last line per target
 says whether the ID map shows that state applied yet.
@@ -14,8 +15,7 @@ import orjson
 
 from ..scim.filters import fold
 from ..store import Store
-from .access_sync import policy_grants
-from .engine import SyncEngine
+from .desired import ACCOUNT, GRANT_KINDS, GROUP, PROJECT, ROLE, AccessModel, TargetAccess
 from .idmap import IdMap
 from .passlog import role_reason
 from .policy import Policy, UserFacts
@@ -25,6 +25,7 @@ from .policy import Policy, UserFacts
 class Explanation:
     user: dict[str, Any]
     targets: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # target → [(what, why)]
+    model: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # target → the model's entries
 
     def lines(self) -> list[str]:
         out = [f"{self.user['userName']} ({self.user['id']})"]
@@ -37,6 +38,7 @@ class Explanation:
         return {
             "user": self.user,
             "targets": {t: [{"grant": w, "because": y} for w, y in items] for t, items in self.targets.items()},
+            "model": self.model,  # every entry with its rule, directory fact and guardrail verdict
         }
 
 
@@ -56,55 +58,46 @@ async def explain(store: Store, policy: Policy, who: str) -> Explanation | None:
     _, group_ids = await store.get_with_referrers("User", record.id, "Group", "members.value")
     groups = {r.id: orjson.loads(r.body).get("displayName", "") for r in await store.get_many("Group", group_ids)}
     facts = UserFacts.of(document, sorted(groups.values()))
-    engine = SyncEngine(store, policy, {})
+    person = AccessModel(policy).person(record.id, document, groups)
     result = Explanation(
         {
             "id": record.id,
             "userName": document.get("userName"),
             "active": document.get("active", True),
-            "external": policy.is_external(facts),
+            "external": person.external,
         }
     )
-    for target in policy.enabled_targets():
-        desired = engine.desired_user(target, document, groups)
-        items: list[tuple[str, str]] = []
-        account = desired.account
-        if account is not None:
-            items.append((f"role {account.role}", role_reason(policy, target, facts)))
-            items.append(
-                (
-                    f"account {'enabled' if account.enabled else 'disabled'}",
-                    "active in the directory" if account.enabled else (desired.note or "inactive in the directory"),
-                )
-            )
-        for key, name in sorted(desired.groups.items(), key=lambda kv: kv[1]):
-            if key.startswith("derived:"):
-                items.append((f"group {name}", "derived from attributes (derived_groups / workspaces)"))
-            else:
-                items.append(
-                    (f"group {name}", f"member of directory group {groups.get(key, key)!r}, mirrored by groups")
-                )
-        names = set(desired.groups.values())
-        for grant in policy_grants(policy, sorted(names)):
-            group_name = policy.groups.mirrored_name(grant.group) or grant.group
-            if grant.target == target and group_name in names:
-                kind = "folder" if target == "cloudinary" else "collection"
-                items.append(
-                    (
-                        f"{kind} {grant.resource}: {', '.join(r.rsplit('::', 1)[-1] for r in grant.rights)}",
-                        f"{grant.rule} via group {group_name}",
-                    )
-                )
-        for key, project in sorted(desired.projects.items()):
-            items.append(
-                (f"project {project}", f"member of directory group {groups.get(key, key)!r} (access.iconik.projects)")
-            )
-        if desired.note:
-            items.append(("guardrail", desired.note))
-        known = await IdMap(store).get(target, "User", record.id)
+    idmap = IdMap(store)
+    for target, access in person.targets.items():
+        items = explain_target(policy, target, facts, access)
+        known = await idmap.get(target, "User", record.id)
         items.append(("applied", f"ID map state: {known.get('status') if known else 'not synced yet'}"))
         result.targets[target] = items
+        result.model[target] = [e.as_json() for e in access.entries]
     return result
+
+
+def explain_target(policy: Policy, target: str, facts: UserFacts, access: TargetAccess) -> list[tuple[str, str]]:
+    """The model's entries for one target as (what, why) lines: role, account, groups, grants,
+    projects, then what a guardrail withheld and its note."""
+    items: list[tuple[str, str]] = []
+    if access.account is not None:
+        items.append((f"role {access.account.role}", role_reason(policy, target, facts)))
+        [state] = access.allowed(ACCOUNT)
+        items.append((state.what(), access.note if not access.account.enabled and access.note else state.why()))
+    for entry in sorted(access.allowed(GROUP), key=lambda e: e.subject):
+        items.append((entry.what(), entry.why()))
+    order = {kind: i for i, kind in enumerate(GRANT_KINDS)}
+    for entry in sorted(access.allowed(*GRANT_KINDS), key=lambda e: (order[e.kind], e.subject, e.via)):
+        items.append((entry.what(), entry.why()))
+    for entry in sorted(access.allowed(PROJECT), key=lambda e: e.subject):
+        items.append((entry.what(), entry.why()))
+    for entry in access.withheld:
+        if entry.kind != ROLE:  # a withheld role is in the role line's reason
+            items.append((entry.what(), entry.why()))
+    if access.note:
+        items.append(("guardrail", access.note))
+    return items
 
 
 _role_reason = role_reason  # audit/review.py imports it by this name

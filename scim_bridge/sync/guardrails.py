@@ -227,32 +227,66 @@ def policy_violations(policy: Policy) -> Problems:
 def group_problems(policy: Policy, name: str) -> list[str]:
     """What membership of the group (or derived group) `name` would give an external person that
     the profile does not allow."""
+    return sorted({p for _, p in group_problems_by_rule(policy, name)}, key=lambda p: (not p.startswith("internal"), p))
+
+
+def group_problems_by_rule(policy: Policy, name: str) -> list[tuple[str, str]]:
+    """group_problems with the rule that gives each (for the audit trail: audit/decisions.py)."""
     access, lowered = policy.access, name.lower()
-    problems: list[str | None] = []
-    for folder in access.cloudinary.folders:
-        for grant in folder.grants:
+    problems: list[tuple[str, str | None]] = []
+    for f_index, folder in enumerate(access.cloudinary.folders):
+        for g_index, grant in enumerate(folder.grants):
             if grant.group.lower() == lowered:
-                problems.append(_folder_problem(policy, folder.path, folder.internal, grant.role))
-    for ccollection in access.cloudinary.collections:
+                problems.append(
+                    (
+                        f"access.cloudinary.folders[{f_index}].grants[{g_index}]",
+                        _folder_problem(policy, folder.path, folder.internal, grant.role),
+                    )
+                )
+    for c_index, ccollection in enumerate(access.cloudinary.collections):
         if any(g.group.lower() == lowered for g in ccollection.grants):
-            problems.append(_cloudinary_collection_problem(ccollection.id, ccollection.internal))
-    for collection in access.iconik.collections:
-        for cgrant in collection.grants:
+            problems.append(
+                (
+                    f"access.cloudinary.collections[{c_index}]",
+                    _cloudinary_collection_problem(ccollection.id, ccollection.internal),
+                )
+            )
+    for c_index, collection in enumerate(access.iconik.collections):
+        for g_index, cgrant in enumerate(collection.grants):
             if cgrant.group.lower() == lowered:
                 problems.append(
-                    _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))
+                    (
+                        f"access.iconik.collections[{c_index}].grants[{g_index}]",
+                        _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions)),
+                    )
                 )
-    for workspace in access.iconik.workspaces:
+    for w_index, workspace in enumerate(access.iconik.workspaces):
         value = match_template(workspace.group, name)
         if value is not None:
             title = fill(workspace.title, {workspace.attribute: value}) or name
-            problems.append(_collection_problem(policy, title, False, list(workspace.permissions), "workspace"))
+            problems.append(
+                (
+                    f"access.iconik.workspaces[{w_index}]",
+                    _collection_problem(policy, title, False, list(workspace.permissions), "workspace"),
+                )
+            )
     project = access.iconik.project_name(name)
     if project is not None:
-        problems.append(_collection_problem(policy, project, False, PROJECT_PERMISSIONS, "project collection"))
-    if any(r.group.lower() == lowered for r in access.reviewers):
-        problems.append("reviewer routing and the Cloudinary moderation role (access.reviewers)")
-    return sorted({p for p in problems if p}, key=lambda p: (not p.startswith("internal"), p))
+        problems.append(
+            (
+                "access.iconik.projects",
+                _collection_problem(policy, project, False, PROJECT_PERMISSIONS, "project collection"),
+            )
+        )
+    for r_index, reviewer in enumerate(access.reviewers):
+        if reviewer.group.lower() == lowered:
+            problems.append(
+                (
+                    f"access.reviewers[{r_index}]",
+                    "reviewer routing and the Cloudinary moderation role (access.reviewers)",
+                )
+            )
+    return [(rule, problem) for rule, problem in problems if problem]
 
 
 def withheld_groups(policy: Policy, facts: UserFacts, group_names: list[str]) -> dict[str, str]:

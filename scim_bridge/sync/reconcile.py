@@ -26,6 +26,7 @@ import orjson
 from ..store import Store
 from ..targets.base import Gone, TargetAccount
 from .access_sync import AccessSync
+from .desired import NOT_FROM_ANY_RULE
 from .engine import SyncEngine
 from .idmap import IdMap
 from .policy import Policy
@@ -38,7 +39,8 @@ class Drift:
     target: str
     kind: str  # missing-account, unlinked-account, wrong-role, wrong-enabled, extra-member, missing-member,
     #            orphan, missing-folder, missing-collection, missing-grant, extra-grant, wrong-grant,
-    #            extra-project-member, missing-project-member, missing-content-grant
+    #            extra-project-member, missing-project-member, missing-content-grant, direct-grant,
+    #            wrong-group-roles
     subject: str  # email, group, folder or collection
     detail: str = ""
     repair: str = ""  # what --apply does ("" = nothing: reported only)
@@ -190,7 +192,8 @@ class Reconciler:
             await self.engine.sync_user(scim_id)
             if count % 100 == 0:
                 self.progress(f"{name}: repaired {count}/{len(to_sync)} users")
-        drift += await self._grants(name, apply)
+        managed_users = {str(e["id"]) for key, e in entries.items() if key.startswith("User/") and e.get("id")}
+        drift += await self._grants(name, apply, accounts, managed_users)
         return drift
 
     def _account_drift(
@@ -293,7 +296,12 @@ class Reconciler:
             return f"owned: member of a {prefix}* group"
         return None
 
-    async def _grants(self, name: str, apply: bool) -> list[Drift]:
+    async def _grants(
+        self, name: str, apply: bool, accounts: list[TargetAccount], managed_users: set[str]
+    ) -> list[Drift]:
+        """Group grants against the policy (the grants run, dry), and grants made to one account on
+        what the policy governs: no rule gives those (the model grants to groups only), so an
+        account the bridge manages loses them on --apply; any other is reported."""
         access = AccessSync(self.store, self.policy, {name: self.targets[name]})
         access.dry_run = True
         await access.sync()
@@ -301,8 +309,29 @@ class Reconciler:
             Drift(t, kind, resource, detail, "re-apply the policy's grants")
             for t, kind, resource, detail in access.drift
         ]
-        if drift and apply:
-            await self.engine.sync_access()
+        emails = {a.id: a.email for a in accounts}
+        own = (self.targets[name].service_account_email or "").lower()
+        strip: set[str] = set()
+        for target, _, resource, kind, principal, rights in access.direct:
+            who = emails.get(principal, principal) if kind == "user" else f"{kind} {principal}"
+            owned = kind == "user" and principal in managed_users and emails.get(principal, "").lower() != own
+            if owned:
+                strip.add(principal)
+            drift.append(
+                Drift(
+                    target,
+                    "direct-grant",
+                    resource,
+                    f"{', '.join(r.rsplit('::', 1)[-1] for r in rights)} to {who} ({NOT_FROM_ANY_RULE})",
+                    "remove it" if owned else "",
+                )
+            )
+        if drift and apply:  # the engine's grants run repairs, as it applies any grant
+            self.engine.access.strip_direct = strip
+            try:
+                await self.engine.sync_access()
+            finally:
+                self.engine.access.strip_direct = set()
         return drift
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from ..audit.context import intent, label, remember
 from .adoption import AdoptionIndex, create_or_adopt
 from .base import EnsuredUser, Gone, Target, TargetAccount, TargetUser
 from .capabilities import AgencyKeys, Capability
@@ -74,22 +75,29 @@ class CloudinaryTarget(Target):
             # media library user would lose the rights the bridge acts with)
             fields.pop("enabled")
             fields.pop("role")
+        words = _account_words(user, "enabled" in fields)
         if known_id:
+            remember(self.name, known_id, user.email)
             try:
-                await self.http.call("PUT", f"/users/{known_id}", json=fields)
+                with intent(words):
+                    await self.http.call("PUT", f"/users/{known_id}", json=fields)
                 return EnsuredUser(known_id)
             except Gone:
                 self.adoption.forget(user.email)  # deleted by hand: create (or adopt) again
 
         async def create() -> dict[str, Any]:
-            return dict((await self.http.call("POST", "/users", json=fields)).json())
+            with intent(f"create {user.email} ({user.role}{'' if user.enabled else ', disabled'})"):
+                return dict((await self.http.call("POST", "/users", json=fields)).json())
 
         async def adopt(target_id: str) -> None:  # then converge its fields
-            await self.http.call("PUT", f"/users/{target_id}", json=fields)
+            with intent(f"adopt {user.email}: {words}"):
+                await self.http.call("PUT", f"/users/{target_id}", json=fields)
 
-        target_id, created = await create_or_adopt(
-            self.adoption, user.email, lambda: self._find_by_email(user.email), create, adopt
-        )
+        with intent(f"look up {user.email}"):
+            target_id, created = await create_or_adopt(
+                self.adoption, user.email, lambda: self._find_by_email(user.email), create, adopt
+            )
+        remember(self.name, target_id, user.email)
         return EnsuredUser(target_id, created=created)
 
     async def _all_emails(self) -> dict[str, str]:
@@ -102,15 +110,19 @@ class CloudinaryTarget(Target):
         return TargetAccount(found["id"], found["email"], found.get("role", ""), bool(found.get("enabled")))
 
     async def _find_by_email(self, email: str) -> dict[str, Any] | None:
-        existing = await self.http.call("GET", "/users", params={"emails": email})
+        with intent(f"look up {email}"):
+            existing = await self.http.call("GET", "/users", params={"emails": email})
         return next((u for u in existing.json().get("users", []) if u["email"].lower() == email.lower()), None)
 
     async def delete_user(self, target_id: str) -> None:
         try:
-            current = await self.http.call("GET", f"/users/{target_id}")
-            if self._protected(current.json().get("email", "")):
+            with intent(f"read {label(self.name, target_id, 'account')} before deleting it"):
+                current = await self.http.call("GET", f"/users/{target_id}")
+            email = current.json().get("email", "")
+            if self._protected(email):
                 return
-            await self.http.call("DELETE", f"/users/{target_id}")
+            with intent(f"delete {email or label(self.name, target_id, 'account')}"):
+                await self.http.call("DELETE", f"/users/{target_id}")
         except Gone:
             pass
 
@@ -118,34 +130,45 @@ class CloudinaryTarget(Target):
         # Cloudinary groups carry only a name (research/cloudinary.md §1.5): external_id unused.
         if known_id:
             try:
-                current = await self.http.call("GET", f"/user_groups/{known_id}")
-                if current.json().get("name") != name:
-                    await self.http.call("PUT", f"/user_groups/{known_id}", json={"name": name})
+                with intent(f"read group {name}"):
+                    current = await self.http.call("GET", f"/user_groups/{known_id}")
+                old = current.json().get("name")
+                if old != name:
+                    with intent(f"rename group {old} to {name}"):
+                        await self.http.call("PUT", f"/user_groups/{known_id}", json={"name": name})
+                remember(self.name, known_id, name)
                 return known_id
             except Gone:
                 pass
 
         async def find() -> dict[str, Any] | None:
-            groups = (await self.http.call("GET", "/user_groups")).json().get("user_groups", [])
+            with intent(f"look up group {name}"):
+                groups = (await self.http.call("GET", "/user_groups")).json().get("user_groups", [])
             return next((g for g in groups if g["name"].lower() == name.lower()), None)
 
         async def create() -> dict[str, Any]:
-            return dict((await self.http.call("POST", "/user_groups", json={"name": name})).json())
+            with intent(f"create group {name}"):
+                return dict((await self.http.call("POST", "/user_groups", json={"name": name})).json())
 
-        return str((await find_or_create(find, create))[0]["id"])
+        group_id = str((await find_or_create(find, create))[0]["id"])
+        remember(self.name, group_id, name)
+        return group_id
 
     async def delete_group(self, target_id: str) -> None:
         try:
-            await self.http.call("DELETE", f"/user_groups/{target_id}")
+            with intent(f"delete {label(self.name, target_id, 'group')}"):
+                await self.http.call("DELETE", f"/user_groups/{target_id}")
         except Gone:
             pass
 
     async def add_member(self, group_id: str, user_id: str) -> None:
-        await self.http.call("POST", f"/user_groups/{group_id}/users/{user_id}", idempotent=True)
+        with intent(f"add {label(self.name, user_id, 'account')} to {label(self.name, group_id, 'group')}"):
+            await self.http.call("POST", f"/user_groups/{group_id}/users/{user_id}", idempotent=True)
 
     async def remove_member(self, group_id: str, user_id: str) -> None:
         try:
-            await self.http.call("DELETE", f"/user_groups/{group_id}/users/{user_id}")
+            with intent(f"remove {label(self.name, user_id, 'account')} from {label(self.name, group_id, 'group')}"):
+                await self.http.call("DELETE", f"/user_groups/{group_id}/users/{user_id}")
         except Gone:
             pass
 
@@ -154,7 +177,12 @@ class CloudinaryTarget(Target):
         # UNCONFIRMED how the real API ends a listing): a short page is taken as the last one.
         accounts, page, size = [], 1, 100
         while True:
-            users = (await self.http.call("GET", "/users", params={"page": page, "page_size": size})).json()["users"]
+            with intent(f"list accounts (page {page})"):
+                users = (await self.http.call("GET", "/users", params={"page": page, "page_size": size})).json()[
+                    "users"
+                ]
+            for u in users:
+                remember(self.name, u["id"], u["email"])
             accounts += [
                 TargetAccount(
                     u["id"], u["email"], u.get("role", ""), bool(u.get("enabled")), last_login=u.get("last_login")
@@ -178,7 +206,8 @@ class CloudinaryTarget(Target):
         """Disable an account the directory does not know (an owned orphan); never the bridge's own."""
         if not self._protected(email):
             try:
-                await self.http.call("PUT", f"/users/{target_id}", json={"enabled": False})
+                with intent(f"disable {email}"):
+                    await self.http.call("PUT", f"/users/{target_id}", json={"enabled": False})
             except Gone:
                 pass  # deleted meanwhile: nothing is left to reach anything
 
@@ -197,6 +226,14 @@ class CloudinaryTarget(Target):
             groups = (await self.http.call("GET", f"/users/{account.id}/groups")).json()["groups"]
             account.groups = [g["id"] for g in groups]
         return accounts
+
+
+def _account_words(user: TargetUser, governs_state: bool) -> str:
+    """The intent of writing an account: a disable is said as such, since that is what a reviewer
+    looks for; anything else is an update with the role and state it sets."""
+    if not governs_state:  # the bridge's own account: its name only
+        return f"update {user.email}"
+    return f"disable {user.email}" if not user.enabled else f"update {user.email} ({user.role}, enabled)"
 
 
 def build(settings: TargetSettings) -> CloudinaryTarget:

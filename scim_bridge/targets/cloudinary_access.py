@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from ..audit.context import intent, label, remember
 from .base import Conflict, Forbidden, Gone
 from .http import RateLimiter, TargetHttp
 
@@ -84,22 +85,33 @@ class CloudinaryFolderAccess:
 
     async def ensure_folder(self, path: str, create: bool) -> str | None:
         """The folder's external id; created (with its ancestors) when missing and `create`."""
+        found = await self._ensure_folder(path, create)
+        remember("cloudinary", found, path)
+        return found
+
+    async def _ensure_folder(self, path: str, create: bool) -> str | None:
         try:
-            found = await self.admin.call("PUT", "/folders/by_path", json={"path": path})
+            with intent(f"look up folder {path}"):
+                found = await self.admin.call("PUT", "/folders/by_path", json={"path": path})
             return str(found.json()["external_id"])
         except Gone:
             if not create:
                 return None
         try:
-            created = await self.admin.call("POST", f"/folders/{path}", idempotent=True)
+            with intent(f"create folder {path}"):
+                created = await self.admin.call("POST", f"/folders/{path}", idempotent=True)
             return str(created.json()["external_id"])
         except Conflict:  # created meanwhile (another replica, or a lost answer): read it
-            return str((await self.admin.call("PUT", "/folders/by_path", json={"path": path})).json()["external_id"])
+            with intent(f"look up folder {path}"):
+                return str(
+                    (await self.admin.call("PUT", "/folders/by_path", json={"path": path})).json()["external_id"]
+                )
 
     async def folder_grants(self, folder_id: str) -> dict[tuple[str, str], set[str]]:
         """(principal type, id) → role ids granted on this folder itself (not inherited)."""
         try:
-            body = (await self.admin.call("GET", f"/folder_operations/invite/{folder_id}")).json()
+            with intent(f"read the grants on {label('cloudinary', folder_id, 'folder')}"):
+                body = (await self.admin.call("GET", f"/folder_operations/invite/{folder_id}")).json()
         except Forbidden as error:
             raise self._model_error(error) from None
         grants: dict[tuple[str, str], set[str]] = {}
@@ -113,6 +125,10 @@ class CloudinaryFolderAccess:
         """Add or remove folder roles for one principal, through the model the account uses."""
         if not roles:
             return
+        with intent(_grant_words(operation, principal, roles, label("cloudinary", folder_id, "folder"))):
+            await self._change(operation, folder_id, principal, roles)
+
+    async def _change(self, operation: str, folder_id: str, principal: tuple[str, str], roles: list[str]) -> None:
         kind, principal_id = principal
         try:
             if self.model == "roles":
@@ -154,33 +170,41 @@ class CloudinaryFolderAccess:
                 "Permissions); this account answers only folder_operations/invite"
             )
         scope = await self._scope_id()
-        await self.permissions.call(
-            "PUT",
-            "/principal_roles",
-            idempotent=True,
-            json={
-                "operation": operation,
-                "principal": {"type": "group", "id": group_id},
-                "roles": [
-                    {"id": r, "scope_id": scope, "policy_parameters": {"collection_id": collection_id}} for r in roles
-                ],
-            },
-        )
+        with intent(_grant_words(operation, ("group", group_id), roles, f"collection {collection_id}")):
+            await self.permissions.call(
+                "PUT",
+                "/principal_roles",
+                idempotent=True,
+                json={
+                    "operation": operation,
+                    "principal": {"type": "group", "id": group_id},
+                    "roles": [
+                        {"id": r, "scope_id": scope, "policy_parameters": {"collection_id": collection_id}}
+                        for r in roles
+                    ],
+                },
+            )
 
     # agency keys (research §1.7: product environment access keys) ---------------------------------
     async def create_key(self, name: str) -> str:
         """A new enabled key; only its public part is returned (the secret is dropped here)."""
-        created = await self.provisioning.call(
-            "POST", f"/sub_accounts/{await self._scope_id()}/access_keys", json={"name": name, "enabled": True}
-        )
-        return str(created.json()["api_key"])
+        scope = await self._scope_id()
+        with intent(f"create the API key {name!r}"):
+            created = await self.provisioning.call(
+                "POST", f"/sub_accounts/{scope}/access_keys", json={"name": name, "enabled": True}
+            )
+        api_key = str(created.json()["api_key"])
+        remember("cloudinary", api_key, f"API key {name!r}")  # the key is an identifier, not the secret
+        return api_key
 
     async def set_key_enabled(self, api_key: str, enabled: bool) -> bool:
         """False when the key is gone (deleted in the Console): a new one is made next time."""
+        scope = await self._scope_id()
         try:
-            await self.provisioning.call(
-                "PUT", f"/sub_accounts/{await self._scope_id()}/access_keys/{api_key}", json={"enabled": enabled}
-            )
+            with intent(f"{'enable' if enabled else 'disable'} {label('cloudinary', api_key, 'API key')}"):
+                await self.provisioning.call(
+                    "PUT", f"/sub_accounts/{scope}/access_keys/{api_key}", json={"enabled": enabled}
+                )
             return True
         except Gone:
             return False
@@ -222,6 +246,11 @@ class CloudinaryFolderAccess:
         return {str(r["id"]) for r in body.get("data", [])}
 
     async def change_global(self, operation: str, group_id: str, role_id: str) -> None:
+        scope = await self._scope_id()
+        with intent(_grant_words(operation, ("group", group_id), [role_id], "the product environment")):
+            await self._change_global(operation, group_id, role_id, scope)
+
+    async def _change_global(self, operation: str, group_id: str, role_id: str, scope: str) -> None:
         await self.permissions.call(
             "PUT",
             "/principal_roles",
@@ -229,7 +258,7 @@ class CloudinaryFolderAccess:
             json={
                 "operation": operation,
                 "principal": {"type": "group", "id": group_id},
-                "roles": [{"id": role_id, "scope_id": await self._scope_id()}],
+                "roles": [{"id": role_id, "scope_id": scope}],
             },
         )
 
@@ -253,6 +282,14 @@ class CloudinaryFolderAccess:
             "the Console's Settings → Role Management",
             error.status,
         )
+
+
+def _grant_words(operation: str, principal: tuple[str, str], roles: list[str], where: str) -> str:
+    """ "grant Marketing EMEA contributor on campaigns/emea", "revoke … from …"."""
+    kind, principal_id = principal
+    who = label("cloudinary", principal_id, "API key" if kind == "apiKey" else kind)
+    names = ", ".join(r.rsplit("::", 1)[-1] for r in roles)
+    return f"grant {who} {names} on {where}" if operation == "add" else f"revoke {names} on {where} from {who}"
 
 
 def principal_key(kind: str, principal_id: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .. import metrics
-from ..audit.context import TARGET
+from ..audit.context import INTENT, TARGET
 from .base import Conflict, Forbidden, Gone, Invalid, PermanentError, TargetTimeout, Throttled, Unavailable
 
 log = logging.getLogger("scim_bridge.targets")
@@ -58,6 +58,7 @@ class TargetCall:
     outcome: str  # "ok", or the class of the typed error (Conflict, Unavailable, TargetTimeout…)
     latency_ms: float
     request_id: str | None  # the target's own id of the request, to quote to its support
+    intent: str | None = None  # what the call is for, in words (audit/context.py INTENT)
 
 
 #: Told of every request to a target, in the caller's context, after the answer (the audit trail
@@ -239,6 +240,7 @@ class TargetHttp:
                     outcome,
                     elapsed * 1000,
                     request_id,
+                    INTENT.get(),
                 )
             )
         except Exception:  # recording must never turn a target call into a failure

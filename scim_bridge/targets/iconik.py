@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ..audit.context import intent, label, remember
 from .adoption import AdoptionIndex, create_or_adopt
 from .base import EnsuredUser, Gone, Target, TargetAccount, TargetUser
 from .capabilities import Capability, CollectionAcls, ProjectTeams
@@ -81,7 +82,8 @@ class IconikTarget(Target):
             self._own_id = found["id"] if found else None  # not there yet: asked again next time
         elif self._own_id is None and not self._asked_current:
             try:
-                self._own_id = str((await self.http.call("GET", "/users/current/")).json()["id"])
+                with intent("read the token's own user"):
+                    self._own_id = str((await self.http.call("GET", "/users/current/")).json()["id"])
             except Gone:
                 pass  # an account without the endpoint: nothing more to ask
             self._asked_current = True
@@ -95,7 +97,8 @@ class IconikTarget(Target):
         return TargetAccount(found["id"], found.get("email") or "", found.get("type", ""), active)
 
     async def _find_by_email(self, email: str) -> dict[str, Any] | None:
-        page = (await self.http.call("GET", "/users/", params={"email": email, "per_page": 10})).json()
+        with intent(f"look up {email}"):
+            page = (await self.http.call("GET", "/users/", params={"email": email, "per_page": 10})).json()
         return next((u for u in page.get("objects", []) if (u.get("email") or "").lower() == email.lower()), None)
 
     async def ensure_user(self, user: TargetUser, known_id: str | None, groups: tuple[str, ...] = ()) -> EnsuredUser:
@@ -108,10 +111,12 @@ class IconikTarget(Target):
         }
         own_id = await self._token_user_id()
         if known_id:
+            remember(self.name, known_id, user.email)
             try:
-                await self.http.call(
-                    "PATCH", f"/users/{known_id}/", json=_for_own_account(fields) if known_id == own_id else fields
-                )
+                with intent(_account_words(user, known_id != own_id)):
+                    await self.http.call(
+                        "PATCH", f"/users/{known_id}/", json=_for_own_account(fields) if known_id == own_id else fields
+                    )
                 return EnsuredUser(known_id)
             except Gone:
                 self.adoption.forget(user.email)
@@ -120,17 +125,21 @@ class IconikTarget(Target):
         # groups in one call instead of one call per group.
         async def create() -> dict[str, Any]:
             body = {**fields, "groups": list(groups)} if groups else fields
-            return dict((await self.http.call("POST", "/users/", json=body, expect=(201,))).json())
+            joining = f" in {', '.join(label(self.name, g, 'group') for g in groups)}" if groups else ""
+            with intent(f"create {user.email} ({user.role}{'' if user.enabled else ', inactive'}){joining}"):
+                return dict((await self.http.call("POST", "/users/", json=body, expect=(201,))).json())
 
         async def adopt(target_id: str) -> None:  # never touches the adopted account's own groups
-            await self.http.call(
-                "PATCH", f"/users/{target_id}/", json=_for_own_account(fields) if target_id == own_id else fields
-            )
+            with intent(f"adopt {user.email}: {_account_words(user, target_id != own_id)}"):
+                await self.http.call(
+                    "PATCH", f"/users/{target_id}/", json=_for_own_account(fields) if target_id == own_id else fields
+                )
 
         # Lists are search-index backed (research/iconik.md §2.1): read-after-write by id, adopt by email.
         target_id, created = await create_or_adopt(
             self.adoption, user.email, lambda: self._find_by_email(user.email), create, adopt
         )
+        remember(self.name, target_id, user.email)
         return EnsuredUser(target_id, frozenset(groups) if created else frozenset(), created)
 
     async def _all_emails(self) -> dict[str, str]:
@@ -140,56 +149,68 @@ class IconikTarget(Target):
         if target_id == await self._token_user_id():
             return
         try:
-            await self.http.call("DELETE", f"/users/{target_id}/", expect=(204,))
+            with intent(f"delete {label(self.name, target_id, 'account')}"):
+                await self.http.call("DELETE", f"/users/{target_id}/", expect=(204,))
         except Gone:
             pass
 
     async def ensure_group(self, name: str, known_id: str | None, external_id: str) -> str:
         if known_id:
             try:
-                current = (await self.http.call("GET", f"/groups/{known_id}/")).json()
+                with intent(f"read group {name}"):
+                    current = (await self.http.call("GET", f"/groups/{known_id}/")).json()
                 if current.get("name") != name or current.get("external_id") != external_id:
-                    await self.http.call(
-                        "PATCH", f"/groups/{known_id}/", json={"name": name, "external_id": external_id}
-                    )
+                    with intent(f"rename group {current.get('name')} to {name}"):
+                        await self.http.call(
+                            "PATCH", f"/groups/{known_id}/", json={"name": name, "external_id": external_id}
+                        )
+                remember(self.name, known_id, name)
                 return known_id
             except Gone:
                 pass
 
         async def find() -> dict[str, Any] | None:
-            page = (await self.http.call("GET", "/groups/", params={"name": name, "per_page": 100})).json()
+            with intent(f"look up group {name}"):
+                page = (await self.http.call("GET", "/groups/", params={"name": name, "per_page": 100})).json()
             return next(
                 (g for g in page.get("objects", []) if g.get("external_id") == external_id or g["name"] == name), None
             )
 
         async def create() -> dict[str, Any]:
             body = {"name": name, "external_id": external_id}
-            return dict((await self.http.call("POST", "/groups/", json=body, expect=(201,))).json())
+            with intent(f"create group {name}"):
+                return dict((await self.http.call("POST", "/groups/", json=body, expect=(201,))).json())
 
         found, created = await find_or_create(find, create)
         if not created and found.get("external_id") != external_id:
-            await self.http.call("PATCH", f"/groups/{found['id']}/", json={"external_id": external_id})
+            with intent(f"adopt group {name}"):
+                await self.http.call("PATCH", f"/groups/{found['id']}/", json={"external_id": external_id})
+        remember(self.name, found["id"], name)
         return str(found["id"])
 
     async def delete_group(self, target_id: str) -> None:
         try:
-            await self.http.call("DELETE", f"/groups/{target_id}/", expect=(204,))
+            with intent(f"delete {label(self.name, target_id, 'group')}"):
+                await self.http.call("DELETE", f"/groups/{target_id}/", expect=(204,))
         except Gone:
             pass
 
     async def add_member(self, group_id: str, user_id: str) -> None:
-        await self.http.call("POST", f"/groups/{group_id}/users/{user_id}/", expect=(201,), idempotent=True)
+        with intent(f"add {label(self.name, user_id, 'account')} to {label(self.name, group_id, 'group')}"):
+            await self.http.call("POST", f"/groups/{group_id}/users/{user_id}/", expect=(201,), idempotent=True)
 
     async def remove_member(self, group_id: str, user_id: str) -> None:
         try:
-            await self.http.call("DELETE", f"/groups/{group_id}/users/{user_id}/")
+            with intent(f"remove {label(self.name, user_id, 'account')} from {label(self.name, group_id, 'group')}"):
+                await self.http.call("DELETE", f"/groups/{group_id}/users/{user_id}/")
         except Gone:
             pass
 
     async def disable_user(self, target_id: str, email: str) -> None:
         if target_id != await self._token_user_id():  # never lock the bridge out
             try:
-                await self.http.call("PATCH", f"/users/{target_id}/", json={"status": "INACTIVE"})
+                with intent(f"disable {email}"):
+                    await self.http.call("PATCH", f"/users/{target_id}/", json={"status": "INACTIVE"})
             except Gone:
                 pass  # deleted meanwhile: nothing is left to reach anything
 
@@ -201,7 +222,10 @@ class IconikTarget(Target):
     async def list_users(self) -> list[TargetAccount]:
         accounts, page = [], 1
         while True:
-            body = (await self.http.call("GET", "/users/", params={"page": page, "per_page": 100})).json()
+            with intent(f"list accounts (page {page})"):
+                body = (await self.http.call("GET", "/users/", params={"page": page, "per_page": 100})).json()
+            for u in body.get("objects", []):
+                remember(self.name, u["id"], u.get("email"))
             accounts += [
                 TargetAccount(
                     u["id"],
@@ -216,6 +240,13 @@ class IconikTarget(Target):
             if not body.get("next_url"):
                 return accounts
             page += 1
+
+
+def _account_words(user: TargetUser, governs_state: bool) -> str:
+    """The intent of writing an account; a disable is said as such (what a reviewer looks for)."""
+    if not governs_state:  # the token's own user: never disabled nor re-typed
+        return f"update {user.email}"
+    return f"disable {user.email}" if not user.enabled else f"update {user.email} ({user.role}, active)"
 
 
 def _for_own_account(fields: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +267,12 @@ def build(settings: TargetSettings) -> IconikTarget:
         settings.transport,
     )
     access = settings.access
-    if access.get("collections") or access.get("workspaces") or (access.get("projects") or {}).get("groups"):
+    if (
+        access.get("collections")
+        or access.get("workspaces")
+        or access.get("group_roles")  # role assignments go through the same client (iconik_access.py)
+        or (access.get("projects") or {}).get("groups")
+    ):
         target.access = IconikAccess(
             settings.base_url,
             {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"], "Accept": "application/json"},

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from ..audit.context import intent, label, remember
 from .base import Gone, Invalid
 from .http import RateLimiter, TargetHttp
 
@@ -34,10 +35,21 @@ class IconikAccess:
         self.acls = TargetHttp(
             "iconik", f"{root}/API/acls/v1", rate=0, headers=headers, transport=transport, limiter=limiter
         )
+        self.users = TargetHttp(
+            "iconik", f"{root}/API/users/v1", rate=0, headers=headers, transport=transport, limiter=limiter
+        )
 
     async def close(self) -> None:
         await self.assets.close()
         await self.acls.close()
+        await self.users.close()
+
+    # group roles (research §3.1: strings on the group; PATCH merges, so only `roles` is sent) -----
+    async def group_roles(self, group_id: str) -> set[str]:
+        return set((await self.users.call("GET", f"/groups/{group_id}/")).json().get("roles") or [])
+
+    async def set_group_roles(self, group_id: str, roles: list[str]) -> None:
+        await self.users.call("PATCH", f"/groups/{group_id}/", json={"roles": roles})
 
     # collections -------------------------------------------------------------------------------
     async def collection_exists(self, collection_id: str) -> bool:
@@ -64,6 +76,7 @@ class IconikAccess:
                     and collection.get("parent_id") == parent_id
                     and collection.get("status") != "DELETED"
                 ):
+                    remember("iconik", collection["id"], title)
                     return str(collection["id"])
             if page >= int(body.get("pages") or 1):
                 return None
@@ -89,30 +102,53 @@ class IconikAccess:
         body: dict[str, Any] = {"title": title}
         if parent_id:
             body["parent_id"] = parent_id
-        return str((await self.assets.call("POST", "/collections/", json=body, expect=(201,))).json()["id"])
+        under = f" under {label('iconik', parent_id, 'collection')}" if parent_id else ""
+        with intent(f"create collection {title}{under}"):
+            found = str((await self.assets.call("POST", "/collections/", json=body, expect=(201,))).json()["id"])
+        remember("iconik", found, title)
+        return found
 
     # group ACLs --------------------------------------------------------------------------------
     async def group_acls(self, collection_id: str) -> dict[str, set[str]]:
         """group id → permissions granted directly on the collection."""
-        body = (await self.acls.call("GET", f"/acl/collections/{collection_id}/")).json()
+        with intent(f"read the ACLs of {_collection(collection_id)}"):
+            body = (await self.acls.call("GET", f"/acl/collections/{collection_id}/")).json()
         return {str(e["group_id"]): set(e.get("permissions") or []) for e in body.get("groups_acl", [])}
 
+    async def user_acls(self, collection_id: str) -> dict[str, set[str]]:
+        """user id → permissions granted to the account itself on the collection (never by the bridge)."""
+        body = (await self.acls.call("GET", f"/acl/collections/{collection_id}/")).json()
+        return {str(e["user_id"]): set(e.get("permissions") or []) for e in body.get("users_acl", [])}
+
+    async def remove_user_acl(self, collection_id: str, user_id: str) -> None:
+        try:
+            await self.acls.call("DELETE", f"/users/{user_id}/acl/collections/{collection_id}/", expect=(204,))
+        except Gone:
+            pass  # already gone
+
     async def set_group_acl(self, collection_id: str, group_id: str, permissions: list[str]) -> None:
-        await self.acls.call(
-            "PUT",
-            f"/groups/{group_id}/acl/collections/{collection_id}/",
-            json={"permissions": permissions},
-            expect=(200, 201),
-        )
+        with intent(f"grant {_group(group_id)} {', '.join(permissions)} on {_collection(collection_id)}"):
+            await self.acls.call(
+                "PUT",
+                f"/groups/{group_id}/acl/collections/{collection_id}/",
+                json={"permissions": permissions},
+                expect=(200, 201),
+            )
 
     async def remove_group_acl(self, collection_id: str, group_id: str) -> None:
         try:
-            await self.acls.call("DELETE", f"/groups/{group_id}/acl/collections/{collection_id}/", expect=(204,))
+            with intent(f"revoke every permission of {_group(group_id)} on {_collection(collection_id)}"):
+                await self.acls.call("DELETE", f"/groups/{group_id}/acl/collections/{collection_id}/", expect=(204,))
         except Gone:
             pass  # already gone
 
     async def grant_contents(self, collection_id: str, group_id: str, permissions: list[str]) -> None:
         """Also grant on what the collection holds now (APPEND: nobody else's ACL is replaced)."""
+        words = f"grant {_group(group_id)} {', '.join(permissions)} on the contents of {_collection(collection_id)}"
+        with intent(words):
+            await self._grant_contents(collection_id, group_id, permissions)
+
+    async def _grant_contents(self, collection_id: str, group_id: str, permissions: list[str]) -> None:
         await self.acls.call(
             "PUT",
             "/acl/collections/content/",
@@ -129,6 +165,12 @@ class IconikAccess:
 
     # projects ----------------------------------------------------------------------------------
     async def ensure_project(self, name: str, known_id: str | None, parent_collection: str | None = None) -> str:
+        with intent(f"ensure project {name}"):
+            project_id = await self._ensure_project(name, known_id, parent_collection)
+        remember("iconik", project_id, f"project {name}")
+        return project_id
+
+    async def _ensure_project(self, name: str, known_id: str | None, parent_collection: str | None) -> str:
         if known_id:
             try:
                 current = (await self.assets.call("GET", f"/projects/{known_id}/")).json()
@@ -181,6 +223,11 @@ class IconikAccess:
     async def delete_project(self, project_id: str, with_collection: bool = False) -> None:
         """Delete a project; with_collection: its collection too (iconik keeps it otherwise, with its
         content and ACLs: UNCONFIRMED, research §5.2). The collection goes to iconik's delete queue."""
+        also = " and its collection" if with_collection else ""
+        with intent(f"delete {label('iconik', project_id, 'project')}{also}"):
+            await self._delete_project(project_id, with_collection)
+
+    async def _delete_project(self, project_id: str, with_collection: bool) -> None:
         collection_id = None
         try:
             if with_collection:
@@ -199,12 +246,22 @@ class IconikAccess:
         return {str(m["id"]) for m in body.get("objects", [])}
 
     async def add_project_member(self, project_id: str, user_id: str) -> None:
-        await self.assets.call(
-            "POST", f"/projects/{project_id}/members/", json={"id": user_id}, expect=(201,), idempotent=True
-        )
+        with intent(f"add {label('iconik', user_id, 'account')} to {label('iconik', project_id, 'project')}"):
+            await self.assets.call(
+                "POST", f"/projects/{project_id}/members/", json={"id": user_id}, expect=(201,), idempotent=True
+            )
 
     async def remove_project_member(self, project_id: str, user_id: str) -> None:
         try:
-            await self.assets.call("DELETE", f"/projects/{project_id}/members/{user_id}/", expect=(204,))
+            with intent(f"remove {label('iconik', user_id, 'account')} from {label('iconik', project_id, 'project')}"):
+                await self.assets.call("DELETE", f"/projects/{project_id}/members/{user_id}/", expect=(204,))
         except Gone:
             pass
+
+
+def _group(group_id: str) -> str:
+    return label("iconik", group_id, "group")
+
+
+def _collection(collection_id: str) -> str:
+    return label("iconik", collection_id, "collection")

@@ -32,7 +32,9 @@ async def test_entries_wait_for_the_store_and_keep_their_context() -> None:
     trail = AuditTrail(store)  # type: ignore[arg-type]
     CORRELATION_ID.set("req-7")
     SYNC_SUBJECT.set(("User", "u1"))
-    await trail.record_target_call(TargetCall("iconik", "PATCH", "/users/1/?x=secret", 200, "ok", 12.34, None))
+    await trail.record_target_call(
+        TargetCall("iconik", "PATCH", "/users/1/?x=secret", 200, "ok", 12.34, None, "disable ava@example.com")
+    )
     assert store.appended == []  # did not raise; kept
     store.down = False
     await trail.flush()
@@ -47,6 +49,7 @@ async def test_entries_wait_for_the_store_and_keep_their_context() -> None:
         "outcome": "ok",
         "latency_ms": 12.3,
         "request_id": None,
+        "intent": "disable ava@example.com",
         "resource": {"type": "User", "id": "u1"},
     }
 

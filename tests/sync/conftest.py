@@ -123,11 +123,13 @@ def make_world(
     cloudinary_switches: cloudinary.CloudinarySwitches | None = None,
     sync: bool = True,
     iconik_credentials: dict[str, str] | None = None,
+    cloudinary_webhooks: bool = False,
     **policy_changes: Any,
 ) -> Iterator[World]:
     """sync=False: the bridge serves SCIM and the admin API with no worker (policy.yml is still
     written, for the CLI commands a test runs against the same store). iconik_credentials: more
-    keys in the iconik credentials file (e.g. webhook_secret)."""
+    keys in the iconik credentials file (e.g. webhook_secret). cloudinary_webhooks: the receiver
+    takes the notifications /_emulator/notify signs (the product environment's secret)."""
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     if before_start is not None:
         before_start(cld_state)
@@ -141,6 +143,7 @@ def make_world(
                     "secret": cld_state.secret,
                     "admin_key": product_key["api_key"],
                     "admin_secret": product_key["api_secret"],
+                    **({"webhook_secret": product_key["api_secret"]} if cloudinary_webhooks else {}),
                 }
             )
         )

@@ -40,7 +40,7 @@ def test_sandbox_fills_both_targets_and_reports_through_the_admin_api(tmp_path: 
         banner = process.stdout.readline()  # type: ignore[union-attr]
         assert "sandbox" in banner
         access = json.loads(access_file.read_text())
-        assert set(access) == {"scim", "cloudinary", "iconik", "admin", "cli"}
+        assert set(access) == {"scim", "cloudinary", "iconik", "admin", "cli", "webhooks", "edited_policy"}
         admin = httpx.Client(
             base_url=access["admin"]["base_url"],
             headers={"Authorization": f"Bearer {access['admin']['token']}"},
