@@ -170,11 +170,10 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         await renewing  # hands the job leases back, so another replica takes the jobs at once
         await store.close()
 
-    middleware = [
-        Middleware(PathNormalizer),
-        Middleware(metrics_web.RequestMetrics),  # inside PathNormalizer, which copies the scope
-        Middleware(AuditMiddleware, trail=trail),
-    ]
+    middleware = [Middleware(PathNormalizer)]
+    if settings.metrics:
+        middleware.append(Middleware(metrics_web.RequestMetrics))  # inside PathNormalizer, which copies the scope
+    middleware.append(Middleware(AuditMiddleware, trail=trail))
     if settings.capture:
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
         middleware.append(
@@ -197,7 +196,9 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
-            Route("/metrics", metrics_web.endpoint, methods=["GET"]),  # the `metrics` scope (auth/scopes.py)
+            *(
+                [Route("/metrics", metrics_web.endpoint, methods=["GET"])] if settings.metrics else []
+            ),  # `metrics` scope
             *admin.routes(),
             *activity_admin.routes(),
             *reconcile_admin.routes(),

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     capture: Path | None = None
     access_log: bool = False  # one line per request (secrets in URLs redacted like every log line)
+    metrics: bool = True  # GET /metrics and the per-request counters (web/metrics.py); off: neither
     log_format: Literal["json", "text"] | None = None  # default: json unless stderr is a terminal (logs.py)
     # SIGTERM (web/server.py): not ready at once, still serving for drain_seconds so load balancers
     # stop sending; then in-flight requests and sync entries get shutdown_grace_seconds to finish.

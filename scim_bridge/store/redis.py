@@ -172,6 +172,11 @@ def _translate_outage(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[An
     return wrapper
 
 
+#: a resource's fields and the ids whose index names it (a User's groups), in one round trip and one
+#: command; both keys are in KEYS (Redis Cluster: one deployment's keys share a slot)
+_GET_WITH_REFERRERS = "return {redis.call('HMGET', KEYS[1], 'body', 'version', 'seq'), redis.call('SMEMBERS', KEYS[2])}"
+
+
 class RedisStore:
     def __init__(self, url: str, options: RedisOptions | None = None) -> None:
         self.url = url
@@ -206,6 +211,7 @@ class RedisStore:
             ("audit_append", _AUDIT_APPEND),
             ("audit_peek", _AUDIT_PEEK),
             ("audit_head", _AUDIT_HEAD),
+            ("get_with_referrers", _GET_WITH_REFERRERS),  # a read
         ):  # idempotent as they are
             self._scripts[name] = self._client.register_script(source)
 
@@ -333,11 +339,11 @@ class RedisStore:
     async def get_with_referrers(
         self, resource_type: str, id: str, referrer_type: str, referrer_attribute: str
     ) -> tuple[Record | None, list[str]]:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hmget(self._keys.resource(resource_type, id), "body", "version", "seq")
-        pipe.smembers(self._keys.index(referrer_type, referrer_attribute, id))
-        values, referrers = await pipe.execute()
-        if values[0] is None:
+        # One EVALSHA instead of a two-command pipeline: redis-py's pipeline machinery cost ~20 µs
+        # of client CPU more per call (measured), on the bridge's hottest read
+        keys = [self._keys.resource(resource_type, id), self._keys.index(referrer_type, referrer_attribute, id)]
+        values, referrers = await self._scripts["get_with_referrers"](keys=keys)
+        if values[0] is None or values[1] is None or values[2] is None:  # the write script sets all three
             return None, []
         record = Record(resource_type, id, int(values[1]), int(values[2]), values[0])
         return record, sorted(m.decode() for m in referrers)
@@ -347,10 +353,14 @@ class RedisStore:
         unique_ids = list(dict.fromkeys(ids))
         if not unique_ids:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        for id in unique_ids:
-            pipe.hmget(self._keys.resource(resource_type, id), "body", "version", "seq")
-        rows = await pipe.execute()
+        if len(unique_ids) == 1:  # an eq filter's match: a plain command costs a third less than a pipeline
+            key = self._keys.resource(resource_type, unique_ids[0])
+            rows: list[Any] = [await self._redis.hmget(key, "body", "version", "seq")]
+        else:
+            pipe = self._redis.pipeline(transaction=False)
+            for id in unique_ids:
+                pipe.hmget(self._keys.resource(resource_type, id), "body", "version", "seq")
+            rows = await pipe.execute()
         records = [
             Record(resource_type, id, int(r[1]), int(r[2]), r[0])
             for id, r in zip(unique_ids, rows, strict=True)
