@@ -156,9 +156,11 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         if poller is not None:
             await leases.settled()  # the first poll is due at once: know whether it is this replica's
         polling = asyncio.create_task(poller.run(stop_polling)) if poller is not None else None
-        operator_console.start()  # the Overview's charts sample the store every 30 s
+        if settings.console:
+            operator_console.start()  # the Overview's charts sample the store every 30 s
         yield
-        await operator_console.stop()
+        if settings.console:
+            await operator_console.stop()
         if polling is not None:  # before the targets' clients close; a poll in flight is abandoned
             stop_polling.set()
             polling.cancel()
@@ -186,7 +188,8 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         )
     middleware.append(Middleware(AdminAuth, tokens=settings.admin_tokens))
     middleware.append(Middleware(api_v1.OpenJwks, store=store))  # the context tokens' public key, unauthenticated
-    middleware.append(Middleware(console.BrowserRoot))  # `/` → /console for a browser, before the 401
+    if settings.console:
+        middleware.append(Middleware(console.BrowserRoot))  # `/` → /console for a browser, before the 401
     middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
     middleware.append(Middleware(ScimDispatcher, routes=scim_routes.routes()))
 
@@ -205,7 +208,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             *review_admin.routes(),
             *webhooks.routes(),
             *api_v1.routes(),
-            *console.routes(),
+            *(console.routes() if settings.console else []),
         ],
         middleware=middleware,
         exception_handlers={

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     capture: Path | None = None
     access_log: bool = False  # one line per request (secrets in URLs redacted like every log line)
     metrics: bool = True  # GET /metrics and the per-request counters (web/metrics.py); off: neither
+    console: bool = True  # /console, its `/` redirect for browsers and its chart sampler (web/console); off: none
     log_format: Literal["json", "text"] | None = None  # default: json unless stderr is a terminal (logs.py)
     # SIGTERM (web/server.py): not ready at once, still serving for drain_seconds so load balancers
     # stop sending; then in-flight requests and sync entries get shutdown_grace_seconds to finish.

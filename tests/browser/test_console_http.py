@@ -147,6 +147,15 @@ def test_root_sends_browsers_to_the_console_and_scim_clients_keep_their_401(tmp_
         assert answer.headers["location"] == "/console"
 
 
+def test_with_the_console_off_there_is_no_console_and_root_is_scims_401(tmp_path: Any) -> None:
+    with _bridge(f"sqlite:///{tmp_path}/b.db", console=False) as bridge:
+        assert httpx.get(bridge.root + "/console/login").status_code == 404
+        browser = httpx.get(bridge.root + "/", headers={"Accept": "text/html,*/*"})
+        assert browser.status_code == 401 and browser.headers["content-type"].startswith("application/scim+json")
+        scim = httpx.get(bridge.base + "/Users", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert scim.status_code == 200
+
+
 @pytest.mark.parametrize("path", ["/console", "/console/people", "/console/policy"])
 def test_pages_without_a_session_go_to_the_login(tmp_path: Any, path: str) -> None:
     with _bridge(f"sqlite:///{tmp_path}/b.db") as bridge:
