@@ -296,6 +296,7 @@ class External(_Strict):
     # never an agency's by accident of a group or attribute rule.
     cloudinary_roles: list[str] = ["media_library_user"]
     iconik_user_types: list[str] = ["BROWSE_ONLY", "BROWSE_API_ONLY"]
+    roles: dict[str, list[str]] = {}  # target → roles, for any target (wins over the two lists above)
     expiry_attribute: str | None = None  # a SCIM attribute (URN-qualified if in an extension) holding a date
 
 
