@@ -328,6 +328,10 @@ class Reconciliation(_Strict):
 
 
 class Access(_Strict):
+    """`external`, `reviewers`, `context`, and one section per registered target: the two typed
+    fields are today's targets; another's `access.<name>` is validated by its registry entry."""
+
+    model_config = ConfigDict(extra="allow")
     cloudinary: CloudinaryAccess = CloudinaryAccess()
     iconik: IconikAccess = IconikAccess()
     external: External = External()
@@ -336,6 +340,17 @@ class Access(_Strict):
 
     def workspace_groups(self) -> list[str]:
         return [w.group for w in self.iconik.workspaces]
+
+    @model_validator(mode="after")
+    def _registered(self) -> Access:
+        from ..targets.registry import TARGETS, resolve  # the registry names models in this module
+
+        extra = self.__pydantic_extra__ or {}
+        for name, value in extra.items():
+            if name not in TARGETS:
+                raise ValueError(f"unknown section {name!r} (known: targets {', '.join(TARGETS)}, or external, …)")
+            extra[name] = resolve(TARGETS[name].access_model).model_validate(value)
+        return self
 
     def section(self, target: str) -> TargetSection:
         """The `access.<target>` section (an empty one for a target that takes no grants)."""

@@ -317,7 +317,8 @@ class Policy(_Strict):
             return external.roles[target], f"access.external.roles.{target}"
         if model.EXTERNAL_ROLES_FIELD:
             return list(getattr(external, model.EXTERNAL_ROLES_FIELD)), f"access.external.{model.EXTERNAL_ROLES_FIELD}"
-        return list(model.EXTERNAL_ROLES), f"targets.{target} (the target's own list)"
+        roles = list(model.EXTERNAL_ROLES)
+        return roles, f"the external roles of targets.{target} ({', '.join(roles) or 'none'})"
 
     def admin_roles(self, target: str) -> list[str]:
         """The roles the guardrail never gives an external person in `target`."""
