@@ -88,6 +88,23 @@ class TargetSection(_Strict):
         """(kind, name) of what the section declares (created or found even before a grant)."""
         return []
 
+    def makes_grants(self) -> bool:
+        """Whether any rule of the section grants something, so a grants run has work to do."""
+        return False
+
+    def agency_groups(self) -> set[str]:
+        """Lower-cased names of the groups whose membership turns an agency key on or off."""
+        return set()
+
+    def regrant_every(self) -> int:
+        """Seconds between periodic grants runs this section needs (0: none), for content that
+        arrives under a granted resource without inheriting its grant."""
+        return 0
+
+    def closes_project_with_group(self) -> bool:
+        """Whether a project goes when its directory group does (else it is kept, unlinked)."""
+        return True
+
 
 def folder_role_id(role: str) -> str:
     """A ladder name becomes Cloudinary's system role id; anything else is a custom role id."""
@@ -136,6 +153,12 @@ class CloudinaryAccess(TargetSection):
     folders: list[CloudinaryFolder] = []
     collections: list[CloudinaryCollection] = []
     agency_keys: list[AgencyKey] = []
+
+    def makes_grants(self) -> bool:
+        return bool(self.folders or self.collections or self.agency_keys)
+
+    def agency_groups(self) -> set[str]:
+        return {k.group.lower() for k in self.agency_keys}
 
     def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
         found = [
@@ -226,6 +249,15 @@ class IconikAccess(TargetSection):
     # (research §4.3): every this many seconds the grants run again and cover it (0 = off). iconik
     # webhooks on new collections (web/webhooks.py) cover it at once; this bounds the wait without them.
     regrant_seconds: int = Field(300, ge=0)
+
+    def makes_grants(self) -> bool:
+        return bool(self.collections or self.workspaces or self.group_roles)
+
+    def regrant_every(self) -> int:
+        return self.regrant_seconds if any(c.apply_to_contents for c in self.collections) else 0
+
+    def closes_project_with_group(self) -> bool:
+        return self.projects.on_group_delete == "delete"
 
     @model_validator(mode="after")
     def _parents(self) -> IconikAccess:
@@ -340,6 +372,16 @@ class Access(_Strict):
 
     def workspace_groups(self) -> list[str]:
         return [w.group for w in self.iconik.workspaces]
+
+    def sections(self) -> dict[str, TargetSection]:
+        """Every registered target's section, in registry order."""
+        from ..targets.registry import TARGETS
+
+        return {name: self.section(name) for name in TARGETS}
+
+    def project_name(self, group_name: str) -> str | None:
+        """The project a directory group stands for in the target that keeps project teams, if any."""
+        return next((p for s in self.sections().values() if (p := s.project_name(group_name))), None)
 
     @model_validator(mode="after")
     def _registered(self) -> Access:

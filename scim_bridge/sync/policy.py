@@ -145,6 +145,11 @@ class TargetPolicy(_Strict):
     #: The roles the guardrail treats as admin (never an external person's), unless
     #: `guardrails.admin_roles` names the target.
     ADMIN_ROLES: ClassVar[tuple[str, ...]] = ()
+    #: What the target's approvals are scoped by (`access.reviewers[].folders` or `.collections`),
+    #: the query parameter of /api/v1/reviewers; None: the target has no approvals.
+    REVIEW_SCOPE: ClassVar[Literal["folder", "collection"] | None] = None
+    #: True: /api/v1/reviewers adds the users and groups of an approval request to its answer.
+    APPROVAL_REQUEST: ClassVar[bool] = False
 
     enabled: bool = False
     base_url: str = ""
@@ -168,6 +173,7 @@ def section_model(name: str) -> type[TargetPolicy]:
 
 class CloudinaryPolicy(TargetPolicy):
     ROLES = CLOUDINARY_ROLES
+    REVIEW_SCOPE = "folder"
     EXTERNAL_ROLES_FIELD = "cloudinary_roles"
     ADMIN_ROLES = ("master_admin", "admin", "technical_admin", "billing", "media_library_admin")
     enabled: bool = False
@@ -194,6 +200,8 @@ class CloudinaryPolicy(TargetPolicy):
 
 class IconikPolicy(TargetPolicy):
     ROLES = ICONIK_TYPES
+    REVIEW_SCOPE = "collection"
+    APPROVAL_REQUEST = True  # ready for POST …/approvals/request/ (research/iconik.md §6)
     EXTERNAL_ROLES_FIELD = "iconik_user_types"
     ADMIN_ROLES = ("POWER",)
     enabled: bool = False
