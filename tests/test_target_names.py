@@ -37,15 +37,9 @@ ALLOWED: dict[str, str] = {
     "sync/guardrails.py": "load-time guardrails over the two access sections' rules",
     # The grant kind "cloudinary-collection" is a word of explain/review/audit output.
     "sync/desired_entries.py": "the grant kind 'cloudinary-collection', shown to users as is",
-    # The two normalisers the registry entries name; they move beside their translators with the
-    # receivers below.
-    "audit/activity.py": "normalize_cloudinary / normalize_iconik, named by the registry",
     # Review renders what each target holds per grant kind (folders, agency keys, collections,
     # projects) as the capability clients report it.
     "audit/review.py": "the per-kind rendering of what Cloudinary and iconik hold",
-    # The two receivers: a signed Cloudinary notification and iconik's shared-secret header; a
-    # target without webhooks (Capability.ACTIVITY not offered) needs no receiver.
-    "web/webhooks.py": "the Cloudinary and iconik webhook receivers",
 }
 
 

@@ -31,7 +31,6 @@ ACME = TargetEntry(
     policy_model="tests.targets.acme.policy:AcmePolicy",
     access_model="tests.targets.acme.policy:AcmeAccess",
     emulator="tests.targets.acme.emulator:build",
-    activity="tests.targets.acme.policy:normalize",
 )
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

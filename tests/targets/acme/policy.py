@@ -20,9 +20,3 @@ class AcmePolicy(TargetPolicy):
 
 class AcmeAccess(TargetSection):
     pass
-
-
-def normalize(payload: dict[str, object]) -> dict[str, object]:
-    """Acme sends no webhooks; the registry entry still names a normaliser (Capability.ACTIVITY is
-    not offered, so nothing calls it)."""
-    return {"source": "acme", **payload}
