@@ -390,7 +390,8 @@ class Access(_Strict):
         extra = self.__pydantic_extra__ or {}
         for name, value in extra.items():
             if name not in TARGETS:
-                raise ValueError(f"unknown section {name!r} (known: targets {', '.join(TARGETS)}, or external, …)")
+                known = sorted({*type(self).model_fields, *TARGETS})
+                raise ValueError(f"unknown section {name!r} (known: {', '.join(known)})")
             extra[name] = resolve(TARGETS[name].access_model).model_validate(value)
         return self
 
