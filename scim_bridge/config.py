@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     # Activity (web/webhooks.py, audit/): Cloudinary's SDK accepts a notification for 7200 s by default.
     webhook_max_age_seconds: float = Field(7200.0, ge=1.0)
     last_login_poll_seconds: float = Field(3600.0, ge=0.0)  # 0: no last-login polling
+    console_idle_minutes: float = Field(30.0, gt=0)  # the console's session ends after this long unused
 
     _split_lists = field_validator("tokens", "basic_users", "api_keys", "admin_tokens", "allowed_hosts", mode="before")(
         _split

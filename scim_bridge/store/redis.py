@@ -17,6 +17,9 @@ scripts in KEYS (redis_scripts.py):
     sb:q:where                      hash: key → lane it waits in or was claimed from
     sb:q:leases                     sorted set: leased keys by lease expiry
     sb:q:owner                      hash: key → "{consumer}|{generation}"
+    sb:q:fences                     counter: the fencing token of every lease (claim, lease)
+    sb:q:fence                      hash: key → fencing token of its latest lease (ack, defer and
+                                    release from an older lease are refused)
     sb:q:attempts                   hash: key → failed attempts (retries with backoff)
     sb:q:corr                       hash: key → correlation id of the request behind the latest change
     sb:q:since                      hash: key → epoch seconds the entry was queued (sync lag, queue age)
@@ -25,6 +28,7 @@ scripts in KEYS (redis_scripts.py):
     sb:audit:head                   hash: seq, hash, time of the last chained entry; anchor_seq,
                                     anchor_hash of the last pruned one
     sb:kv:{namespace}               hash: small key/value space (credentials, signing keys)
+    sb:job:{name}                   string with a TTL: the holder of a once-per-deployment job
     sb:done:{call id}               string, 30 s: the answer of a write/claim/defer call, for replays
 
 The queue uses sorted sets rather than Streams (DESIGN.md suggested Streams): a stream is an
@@ -107,6 +111,8 @@ from .redis_scripts import (
     _AUDIT_SEEK,
     _CLAIM,
     _DEFER,
+    _JOB_LEASE,
+    _JOB_RELEASE,
     _LEASE,
     _RELEASE,
     _STANDALONE_ENQUEUE,
@@ -192,6 +198,8 @@ class RedisStore:
             ("ack", _ACK),
             ("lease", _LEASE),
             ("release", _RELEASE),
+            ("job_lease", _JOB_LEASE),
+            ("job_release", _JOB_RELEASE),
             ("audit_chain", _AUDIT_CHAIN),
             ("audit_seek", _AUDIT_SEEK),
             ("audit_prune", _AUDIT_PRUNE),
@@ -394,17 +402,19 @@ class RedisStore:
     async def claim(
         self, consumer: str, limit: int = 10, lease_seconds: float = 60.0, lanes: Sequence[str] = LANES
     ) -> list[QueueEntry]:
-        flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds, *lanes])
+        flat = await self._script("claim", [consumer, limit, time.time(), lease_seconds, *lanes], self._keys.fenced)
         entries = []
-        for index in range(0, len(flat), 6):
-            key, lane, generation, attempts, correlation, since = (part.decode() for part in flat[index : index + 6])
+        for index in range(0, len(flat), 7):
+            key, lane, generation, attempts, correlation, since, fence = (
+                part.decode() for part in flat[index : index + 7]
+            )
             resource_type, id = key.split("/", 1)
             entries.append(
                 QueueEntry(
                     resource_type,
                     id,
                     lane,
-                    f"{key}|{generation}",
+                    f"{key}|{generation}|{fence}",
                     int(attempts),
                     correlation or None,
                     float(since) if since else None,
@@ -414,27 +424,34 @@ class RedisStore:
                 break
         return entries
 
-    async def ack(self, entry: QueueEntry) -> None:
-        key, generation = entry.token.rsplit("|", 1)
-        await self._script("ack", [key, generation])
+    async def ack(self, entry: QueueEntry) -> bool:
+        key, generation, fence = entry.token.rsplit("|", 2)
+        return int(await self._script("ack", [key, generation, fence], self._keys.fenced)) != -1
 
     async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
-        key = entry.token.rsplit("|", 1)[0]
-        return int(await self._script("defer", [key, time.time() + delay_seconds]))
+        key, _, fence = entry.token.rsplit("|", 2)
+        return int(await self._script("defer", [key, time.time() + delay_seconds, fence], self._keys.fenced))
 
     async def release(self, entry: QueueEntry, consumer: str) -> bool:
-        key, generation = entry.token.rsplit("|", 1)
-        return bool(await self._script("release", [key, f"{consumer}|{generation}"]))
+        key, generation, fence = entry.token.rsplit("|", 2)
+        return bool(await self._script("release", [key, f"{consumer}|{generation}", fence], self._keys.fenced))
 
     async def lease(
         self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE
     ) -> QueueEntry | None:
         key = f"{resource_type}/{id}"
-        answer = await self._script("lease", [key, lane, consumer, time.time(), lease_seconds])
+        answer = await self._script("lease", [key, lane, consumer, time.time(), lease_seconds], self._keys.fenced)
         if not answer:
             return None
-        where, generation, attempts, correlation = (part.decode() for part in answer)
-        return QueueEntry(resource_type, id, where, f"{key}|{generation}", int(attempts), correlation or None)
+        where, generation, attempts, correlation, fence = (part.decode() for part in answer)
+        return QueueEntry(resource_type, id, where, f"{key}|{generation}|{fence}", int(attempts), correlation or None)
+
+    async def job_lease(self, name: str, holder: str, lease_seconds: float) -> bool:
+        argv = [holder, max(1, int(lease_seconds * 1000))]
+        return bool(await self._script("job_lease", argv, [self._keys.job(name)]))
+
+    async def job_release(self, name: str, holder: str) -> None:
+        await self._script("job_release", [holder], [self._keys.job(name)])
 
     @_translate_outage
     async def queue_depth(self) -> QueueDepth:

@@ -41,6 +41,8 @@ ACCESS_ENTRY = ("Access", "grants")  # the queue entry that re-applies every fol
 EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch seconds)
 
 log = logging.getLogger("scim_bridge.sync")
+#: kv namespace prefix (+ target): users whose account is being created, until the ID map has its id
+_CREATING = "creating:"
 
 
 class SyncEngine:
@@ -184,10 +186,16 @@ class SyncEngine:
         else:
             account, wanted = desired.account, desired.groups
             if not known and not account.enabled:  # never create an account only to disable it
-                await self.idmap.put(
-                    target_name, "User", scim_id, {"status": "not-provisioned", "error": "inactive in the directory"}
-                )
-                return Applied(None, None)
+                # ... unless a create of it may have landed in a process that died before recording
+                # it (kill -9 between the call and the ID map): then the adopted account is disabled
+                if not (await self._may_exist(target_name, target, scim_id, account.email)):
+                    await self.idmap.put(
+                        target_name,
+                        "User",
+                        scim_id,
+                        {"status": "not-provisioned", "error": "inactive in the directory"},
+                    )
+                    return Applied(None, None)
         applied = asdict(account)
         target_id = known["id"] if known else None
         current: dict[str, str] = dict(known.get("groups", {})) if known else {}
@@ -197,6 +205,8 @@ class SyncEngine:
             if target_id is None and target.memberships_on_create and account.enabled:
                 for key, group_name in wanted.items():  # groups exist before the account that joins them
                     joining[key] = await self._target_group(target_name, target, key, group_name)
+            if target_id is None:  # until the ID map holds the id, a crash would leave it unknown
+                await self.store.kv_put(_CREATING + target_name, scim_id, b"1")
             ensured = await target.ensure_user(account, target_id, tuple(joining.values()))
             target_id, created = ensured.id, (ensured.created if not known else None)
             current.update({key: gid for key, gid in joining.items() if gid in ensured.joined})
@@ -215,6 +225,8 @@ class SyncEngine:
                     "projects": known.get("projects", {}) if known else {},
                 },
             )
+            if not known:
+                await self.store.kv_delete(_CREATING + target_name, scim_id)
         assert target_id is not None
         user_id = target_id
         await _converge(
@@ -246,6 +258,17 @@ class SyncEngine:
         }
         await self.idmap.put(target_name, "User", scim_id, after)
         return Applied(known, after, created=created)
+
+    async def _may_exist(self, target_name: str, target: Target, scim_id: str, email: str) -> bool:
+        """Whether an account this bridge created may exist with no ID map entry: a create was
+        under way (its marker is set) and the target holds an account with the email. The marker
+        goes once the answer is known."""
+        if await self.store.kv_get(_CREATING + target_name, scim_id) is None:
+            return False
+        found = await target.find_account(email)
+        if found is None:
+            await self.store.kv_delete(_CREATING + target_name, scim_id)
+        return found is not None
 
     async def _brake_verdict(
         self, target_name: str, scim_id: str, known: dict[str, Any], desired: DesiredUser, version: int
