@@ -60,15 +60,10 @@ class SyncEngine:
 
     @property
     def grants_access(self) -> bool:
-        a = self.policy.access
-        return bool(
-            a.cloudinary.folders
-            or a.cloudinary.collections
-            or a.cloudinary.agency_keys
-            or a.iconik.collections
-            or a.iconik.workspaces
-            or a.iconik.group_roles
-        )
+        return any(section.makes_grants() for section in self.policy.access.sections().values())
+
+    def _agency_groups(self) -> set[str]:
+        return {g for section in self.policy.access.sections().values() for g in section.agency_groups()}
 
     async def request_access_sync(self, *group_names: str | None) -> None:
         """Queue a grants run; for a group's change (its old and new names), only if the group
@@ -127,7 +122,7 @@ class SyncEngine:
             r.id: orjson.loads(r.body).get("displayName", "") for r in await self.store.get_many("Group", group_ids)
         }
         await self._watch_expiry(scim_id, document, groups)
-        agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
+        agencies = self._agency_groups()
         if agencies and any(name.lower() in agencies for name in groups.values()):
             await self.request_access_sync()  # whether the agency's own key stays on depends on its members
         failures: list[Exception] = []
@@ -343,9 +338,9 @@ class SyncEngine:
             await self.store.enqueue("User", user_id, STANDARD_LANE)
         mirrored = self.policy.groups.mirrored_name(document["displayName"]) if document else None
         failures: list[Exception] = []
-        project = self.policy.access.iconik.project_name(document["displayName"]) if document else None
+        project = self.policy.access.project_name(document["displayName"]) if document else None
         await self.projects.requeue_if_changed(scim_id, project, members)  # sync/projects.py
-        agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
+        agencies = self._agency_groups()
         if agencies and (document is None or document.get("displayName", "").lower() in agencies):
             await self.request_access_sync()  # an agency's members changed (or a group went): its key follows
         done = group_pass(scim_id, document, len(members), CORRELATION_ID.get())

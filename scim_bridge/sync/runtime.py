@@ -140,9 +140,9 @@ class SyncRuntime:
             log.warning("sync: could not queue the grants run at start", exc_info=True)
         if self.engine.policy.reconcile.interval_seconds and self.engine.targets:
             self._tasks.append(asyncio.create_task(self._reconcile_periodically()))
-        iconik = self.engine.policy.access.iconik
-        if iconik.regrant_seconds and any(c.apply_to_contents for c in iconik.collections) and self.engine.targets:
-            self._tasks.append(asyncio.create_task(self._regrant_periodically(iconik.regrant_seconds)))
+        every = [s.regrant_every() for s in self.engine.policy.access.sections().values() if s.regrant_every()]
+        if every and self.engine.targets:
+            self._tasks.append(asyncio.create_task(self._regrant_periodically(min(every))))
         if self.engine.policy.access.external.expiry_attribute:
             await self.leases.settled()  # so that the first sweep is not skipped for want of an answer
             while not self._stop.is_set():
