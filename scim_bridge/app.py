@@ -33,11 +33,12 @@ from .scim.errors import SCIM_CONTENT_TYPE, ScimError
 from .scim.listing import CursorCodec, Lister
 from .scim.resources import ResourceService, ServiceOptions
 from .store import Store, StoreUnavailable, open_store
+from .store.job_leases import AUDIT_CHAIN, LAST_LOGIN, JobLeases
 from .sync.runtime import SyncRuntime
 from .sync.status import resource_status
 from .sync.worker import WorkerOptions
 from .targets.http import CALL_OBSERVER
-from .web import activity_admin, admin, api_v1, reconcile_admin, review_admin, webhooks
+from .web import activity_admin, admin, api_v1, console, reconcile_admin, review_admin, webhooks
 from .web import metrics as metrics_web
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
@@ -86,6 +87,8 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     trail = AuditTrail(store, settings.audit_retention_days)
     service.audit = trail  # each SCIM write stores its audit entry in the same atomic step
     stop_auditing = asyncio.Event()
+    leases = JobLeases(store)  # the jobs that run once per deployment, on whichever replica holds each
+    trail.chains_here = lambda: leases.holds(AUDIT_CHAIN)
     book = CredentialBook(
         store, settings.tokens, settings.basic_user_map(), settings.api_keys, admin_tokens=settings.admin_tokens
     )
@@ -106,6 +109,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
                 lease_seconds=settings.sync_lease_seconds,
                 stop_seconds=settings.shutdown_grace_seconds,
             ),
+            leases,
         )
 
     if sync is not None:
@@ -126,7 +130,9 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             store, sync.engine.targets, settings.last_login_poll_seconds, hooks.activity.identities
         )
         poller.skip = sync.engine.quarantine.blocks
+        poller.polls_here = lambda: leases.holds(LAST_LOGIN)
     stop_polling = asyncio.Event()
+    operator_console = console.Console(store, settings.console_idle_minutes)  # /console (web/console)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,6 +141,7 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         # requests get the same from AuditMiddleware.
         CALL_OBSERVER.set(trail.record_target_call)
         stop_auditing.clear()
+        renewing = asyncio.create_task(leases.run(stop_auditing))
         auditing = asyncio.create_task(trail.run(stop_auditing))  # chaining (Redis) and retention
         try:
             # Cursors must stay valid across replicas and restarts: derive their key from the
@@ -146,8 +153,14 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             await after_start(app)
         if sync is not None:
             sync.start()
+        if poller is not None:
+            await leases.settled()  # the first poll is due at once: know whether it is this replica's
         polling = asyncio.create_task(poller.run(stop_polling)) if poller is not None else None
+        if settings.console:
+            operator_console.start()  # the Overview's charts sample the store every 30 s
         yield
+        if settings.console:
+            await operator_console.stop()
         if polling is not None:  # before the targets' clients close; a poll in flight is abandoned
             stop_polling.set()
             polling.cancel()
@@ -156,13 +169,13 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             await sync.stop()
         stop_auditing.set()  # after the workers, so their last target calls are chained too
         await auditing
+        await renewing  # hands the job leases back, so another replica takes the jobs at once
         await store.close()
 
-    middleware = [
-        Middleware(PathNormalizer),
-        Middleware(metrics_web.RequestMetrics),  # inside PathNormalizer, which copies the scope
-        Middleware(AuditMiddleware, trail=trail),
-    ]
+    middleware = [Middleware(PathNormalizer)]
+    if settings.metrics:
+        middleware.append(Middleware(metrics_web.RequestMetrics))  # inside PathNormalizer, which copies the scope
+    middleware.append(Middleware(AuditMiddleware, trail=trail))
     if settings.capture:
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
         middleware.append(
@@ -175,6 +188,8 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         )
     middleware.append(Middleware(AdminAuth, tokens=settings.admin_tokens))
     middleware.append(Middleware(api_v1.OpenJwks, store=store))  # the context tokens' public key, unauthenticated
+    if settings.console:
+        middleware.append(Middleware(console.BrowserRoot))  # `/` → /console for a browser, before the 401
     middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
     middleware.append(Middleware(ScimDispatcher, routes=scim_routes.routes()))
 
@@ -184,13 +199,16 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
             Route("/health/live", live, methods=["GET"]),
             Route("/health/ready", ready, methods=["GET"]),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
-            Route("/metrics", metrics_web.endpoint, methods=["GET"]),  # the `metrics` scope (auth/scopes.py)
+            *(
+                [Route("/metrics", metrics_web.endpoint, methods=["GET"])] if settings.metrics else []
+            ),  # `metrics` scope
             *admin.routes(),
             *activity_admin.routes(),
             *reconcile_admin.routes(),
             *review_admin.routes(),
             *webhooks.routes(),
             *api_v1.routes(),
+            *(console.routes() if settings.console else []),
         ],
         middleware=middleware,
         exception_handlers={
@@ -213,4 +231,5 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
     app.state.metrics = metrics_web.StoreGauges(store, sync)
     app.state.webhooks = hooks
     app.state.last_login = poller
+    app.state.console = operator_console
     return app

@@ -13,6 +13,7 @@ import secrets
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .cli_progress import Progress
 from .config import ConfigError, Settings, load_settings
 from .sync.policy import PolicyError
 
@@ -338,6 +339,7 @@ def sandbox(args: argparse.Namespace) -> int:
         "scim-bridge sandbox: the bridge, a Cloudinary emulator and an iconik emulator on one port",
         f"  SCIM      {access['scim']['base_url']}   Authorization: Bearer {access['scim']['token']}",
         f"  admin     {access['admin']['base_url']}/queue   Authorization: Bearer {access['admin']['token']}",
+        f"  console   {access['admin']['base_url'].removesuffix('/admin/api')}/console   log in with the admin token",
         f"  cloudinary {access['cloudinary']['base_url']}/_emulator/state?names=true",
         f"  iconik    {access['iconik']['base_url']}/_emulator/state?names=true",
         f"  store     {cli['store']}",
@@ -362,7 +364,10 @@ def plan_changes(args: argparse.Namespace) -> int:
     from .sync.plan import plan
 
     settings, policy = _policy(args, "plan")
+    progress = Progress("plan")
+    progress("reading the directory and the ID map…")
     changes = _with_store(settings, lambda store: plan(store, policy))
+    progress.done()
     for change in changes:
         print(change)
     counts = Counter((c.target, c.action) for c in changes)
@@ -454,13 +459,12 @@ def reconcile(args: argparse.Namespace) -> int:
     from .sync.reconcile import Reconciler
 
     settings, policy = _policy(args, "reconcile")
+    progress = Progress("reconcile")
+    progress("listing every target…")
     drift = _with_targets(
-        settings,
-        policy,
-        lambda store, targets: Reconciler(
-            store, policy, targets, progress=lambda m: print(f"reconcile: {m}", file=sys.stderr)
-        ).run(args.apply),
+        settings, policy, lambda store, targets: Reconciler(store, policy, targets, progress=progress).run(args.apply)
     )
+    progress.done()
     if args.json:
         print(json.dumps({"applied": args.apply, "drift": [asdict(d) for d in drift]}, indent=2))
     else:
@@ -477,6 +481,7 @@ def review(args: argparse.Namespace) -> int:
     if args.section and args.format != "csv":
         raise ConfigError("--section goes with --format csv")
     settings, policy = _policy(args, "review")
+    progress = Progress("review")
     built = _with_targets(
         settings,
         policy,
@@ -486,9 +491,10 @@ def review(args: argparse.Namespace) -> int:
             targets,
             args.dormant_days,
             policy_file=settings.policy,
-            progress=lambda m: print(f"review: {m}", file=sys.stderr),
+            progress=progress,
         ),
     )
+    progress.done()
     report = render(built, args.format, args.section)
     if args.output:
         with open(args.output, "wb") as handle:
@@ -503,7 +509,10 @@ def review(args: argparse.Namespace) -> int:
 def replay(args: argparse.Namespace) -> int:
     from .sync.idmap import IdMap
 
+    progress = Progress("replay")
+    progress("requeueing the dead letters…")
     count = _with_store(_settings(args), lambda store: IdMap(store).replay())
+    progress.done()
     print(f"requeued {count} dead letter(s)")
     return 0
 
@@ -534,10 +543,23 @@ def audit(args: argparse.Namespace) -> int:
         if args.person:
             return await _timeline(store, trail)
         handle = open(args.output, "wb") if args.output else sys.stdout.buffer
+        progress = Progress("audit export")
+        if not args.output and sys.stdout.isatty():
+            progress.enabled = False  # the entries themselves scroll past: a live line would mix in
+        written = 0
+
+        async def counted() -> Any:
+            nonlocal written
+            async for record in trail.entries(filters):
+                yield record
+                written += 1
+                progress.count(written, "entries")
+
         try:
-            async for chunk in export(trail.entries(filters), args.format):
+            async for chunk in export(counted(), args.format):
                 handle.write(chunk)
         finally:
+            progress.done()
             if args.output:
                 handle.close()
             else:

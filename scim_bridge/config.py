@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     capture: Path | None = None
     access_log: bool = False  # one line per request (secrets in URLs redacted like every log line)
+    metrics: bool = True  # GET /metrics and the per-request counters (web/metrics.py); off: neither
+    console: bool = True  # /console, its `/` redirect for browsers and its chart sampler (web/console); off: none
     log_format: Literal["json", "text"] | None = None  # default: json unless stderr is a terminal (logs.py)
     # SIGTERM (web/server.py): not ready at once, still serving for drain_seconds so load balancers
     # stop sending; then in-flight requests and sync entries get shutdown_grace_seconds to finish.
@@ -95,6 +97,7 @@ class Settings(BaseSettings):
     # Activity (web/webhooks.py, audit/): Cloudinary's SDK accepts a notification for 7200 s by default.
     webhook_max_age_seconds: float = Field(7200.0, ge=1.0)
     last_login_poll_seconds: float = Field(3600.0, ge=0.0)  # 0: no last-login polling
+    console_idle_minutes: float = Field(30.0, gt=0)  # the console's session ends after this long unused
 
     _split_lists = field_validator("tokens", "basic_users", "api_keys", "admin_tokens", "allowed_hosts", mode="before")(
         _split

@@ -7,15 +7,22 @@ replica exposes its own (Prometheus sums them across instances). What is read fr
 scrape time (queue, dead letters, held changes, target state, audit backlog) is shared state, the
 same from every replica; web/metrics.py builds those families per scrape.
 
-Recording must stay cheap on the hot path: one `labels(...).inc()` or `.observe()`, no I/O.
+Recording must stay cheap on the hot path: one `labels(...).inc()` or `.observe()`, no I/O; what
+every request records goes through RequestSeries, cheaper still.
 """
 
 from __future__ import annotations
 
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 # The `_created` series would double every counter's output, and Prometheus does not use them.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the client leaves it unannotated
@@ -26,19 +33,58 @@ _HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 #: sync lag: from a second (a quiet bridge) to an hour (a backlog, a quarantine); 300 s is the alert
 _LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
-HTTP_REQUESTS = Counter(
-    "scim_bridge_http_requests",
-    "Requests answered, by method, route template (never the raw path) and status code.",
-    ["method", "route", "status"],
-    registry=REGISTRY,
-)
-HTTP_DURATION = Histogram(
-    "scim_bridge_http_request_duration_seconds",
-    "Time to answer a request, by method, route template and status code.",
-    ["method", "route", "status"],
-    buckets=_HTTP_BUCKETS,
-    registry=REGISTRY,
-)
+
+class RequestSeries(Collector):
+    """The request counter and duration histogram (`scim_bridge_http_requests_total`,
+    `scim_bridge_http_request_duration_seconds`), by method, route template and status.
+
+    Recorded for every request, so kept as plain numbers under one lock and turned into metric
+    families when scraped: prometheus-client's `labels(...).inc()` plus `.observe()` cost ≈ 3 µs
+    a request (label validation, one lock per value), 4 % of a cached GET /Users/{id} (profiled)."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.bounds = buckets
+        self._le = [floatToGoString(bound) for bound in buckets] + ["+Inf"]  # type: ignore[no-untyped-call]
+        #: per label set: one count per bucket (not cumulative; the last is +Inf), then the sum
+        self._series: dict[tuple[str, str, str], list[float]] = {}
+        self._lock = threading.Lock()  # bridges in threads of one process (the tests) share it
+
+    def observe(self, method: str, route: str, status: str, seconds: float) -> None:
+        key = (method, route, status)
+        index = bisect_left(self.bounds, seconds)  # the first bound ≥ seconds: Prometheus' `le`
+        with self._lock:
+            values = self._series.get(key)
+            if values is None:
+                values = self._series[key] = [0.0] * (len(self.bounds) + 2)
+            values[index] += 1
+            values[-1] += seconds
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["method", "route", "status"]
+        requests = CounterMetricFamily(
+            "scim_bridge_http_requests",
+            "Requests answered, by method, route template (never the raw path) and status code.",
+            labels=labels,
+        )
+        duration = HistogramMetricFamily(
+            "scim_bridge_http_request_duration_seconds",
+            "Time to answer a request, by method, route template and status code.",
+            labels=labels,
+        )
+        with self._lock:
+            series = [(key, list(values)) for key, values in self._series.items()]
+        for key, values in series:
+            cumulative, buckets = 0.0, []
+            for le, count in zip(self._le, values[:-1], strict=True):
+                cumulative += count
+                buckets.append((le, cumulative))
+            requests.add_metric(list(key), cumulative)
+            duration.add_metric(list(key), buckets, values[-1])
+        return [requests, duration]
+
+
+HTTP = RequestSeries(_HTTP_BUCKETS)
+REGISTRY.register(HTTP)
 SCIM_WRITES = Counter(
     "scim_bridge_scim_writes",
     "SCIM writes by resource (Users, Groups, Bulk), operation (create, replace, patch, delete, bulk) "

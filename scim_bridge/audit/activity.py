@@ -40,17 +40,6 @@ DAYS = "activity-days"
 RAW_LIMIT = 4096  # bytes of payload kept per record; bigger ones keep their top-level scalars
 OBJECT_IDS_LIMIT = 100
 
-# Cloudinary notification_type → activity type (research/cloudinary.md §5.2 lists the event types).
-CLOUDINARY_TYPES = {
-    "upload": "upload",
-    "delete": "delete",
-    "delete_by_token": "delete",
-    "moderation": "moderation",
-    "moderation_summary": "moderation",
-    "access_control_changed": "access_control",
-}
-ICONIK_KINDS = {"collections": "collection", "assets": "asset"}
-
 
 def day_namespace(day: str) -> str:
     return f"activity:{day}"
@@ -104,84 +93,10 @@ def trimmed(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 # normalizers -----------------------------------------------------------------------------------------
-def _object_field(payload: dict[str, Any], name: str) -> dict[str, Any]:
+def object_field(payload: dict[str, Any], name: str) -> dict[str, Any]:
     """payload[name] when it is a JSON object, else {}: a vendor may send null or a string there."""
     value = payload.get(name)
     return value if isinstance(value, dict) else {}
-
-
-def normalize_cloudinary(payload: dict[str, Any], timestamp: str) -> Event:
-    """A Cloudinary notification (research/cloudinary.md §5.2). The acting identity is
-    notification_context.triggered_by: source "ui" carries the Console user's id (= the Provisioning
-    user id), source "api" the API key — both UNCONFIRMED against a live payload."""
-    notification_type = str(payload.get("notification_type") or "unknown")
-    context = _object_field(payload, "notification_context")
-    triggered_by = _object_field(context, "triggered_by")
-    source, actor_id = triggered_by.get("source"), triggered_by.get("id")
-    kind = {"ui": "user", "api": "api_key"}.get(str(source), "unknown") if actor_id else "unknown"
-    moment = instant(context.get("triggered_at")) or instant(payload.get("timestamp")) or instant(timestamp)
-    return Event(
-        "cloudinary",
-        body_digest(payload),
-        CLOUDINARY_TYPES.get(notification_type, notification_type),
-        notification_type,
-        _cloudinary_object(payload),
-        moment or datetime.now(UTC),
-        kind,
-        str(actor_id) if actor_id else None,
-        trimmed(payload),
-    )
-
-
-def _cloudinary_object(payload: dict[str, Any]) -> dict[str, Any]:
-    # Uploads name one public_id; deletes and access-control changes list `resources` (a list of
-    # assets, or a mapping keyed by public_id — which one each type sends is UNCONFIRMED).
-    ids: list[str] = []
-    if payload.get("public_id"):
-        ids.append(str(payload["public_id"]))
-    resources = payload.get("resources")
-    if isinstance(resources, list):
-        ids += [str(r["public_id"]) for r in resources if isinstance(r, dict) and r.get("public_id")]
-    elif isinstance(resources, dict):
-        ids += [str(key) for key in resources]
-    folder = payload.get("folder_path") or payload.get("path") or payload.get("folder")
-    kind = "asset" if ids else ("folder" if folder else "unknown")
-    if not ids and folder:
-        ids.append(str(folder))
-    found: dict[str, Any] = {"kind": kind, "id": ids[0] if ids else None}
-    if len(ids) > 1:
-        found["ids"] = ids[:OBJECT_IDS_LIMIT]
-    if payload.get("asset_id"):
-        found["asset_id"] = payload["asset_id"]
-    return found
-
-
-def normalize_iconik(payload: dict[str, Any]) -> Event:
-    """An iconik webhook delivery. iconik publishes no payload field list (research/iconik.md §7.2,
-    UNCONFIRMED); this reads the shape the emulator sends: event_type, realm, operation, object_id,
-    user_id, request_id, date_created, data."""
-    event_type, realm = str(payload.get("event_type") or "unknown"), str(payload.get("realm") or "")
-    operation, object_id = str(payload.get("operation") or ""), payload.get("object_id")
-    kind = ICONIK_KINDS.get(event_type, event_type)
-    data = _object_field(payload, "data")
-    # One request may change several objects: the request id alone is not an event id.
-    request_id = payload.get("request_id")
-    event_id = f"{request_id}:{realm}:{operation}:{object_id}" if request_id else body_digest(payload)
-    found: dict[str, Any] = {"kind": kind, "id": str(object_id) if object_id else None}
-    if data.get("title") or data.get("name"):
-        found["title"] = data.get("title") or data.get("name")
-    user_id = payload.get("user_id")
-    return Event(
-        "iconik",
-        event_id,
-        "access_control" if realm == "acls" else kind,
-        operation or realm,
-        found,
-        instant(payload.get("date_created")) or datetime.now(UTC),
-        "user" if user_id else "unknown",
-        str(user_id) if user_id else None,
-        trimmed(payload),
-    )
 
 
 # identities ------------------------------------------------------------------------------------------

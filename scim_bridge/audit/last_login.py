@@ -40,6 +40,8 @@ class LastLoginPoller:
         self.identities = identities or Identities(store)
         #: Targets to leave out of a poll (quarantined: they get nothing but their probe).
         self.skip: Callable[[str], Awaitable[bool]] | None = None
+        #: Whether this replica polls (the one holding the job's lease); None: always.
+        self.polls_here: Callable[[], bool] | None = None
 
     async def poll_once(self) -> dict[str, Any]:
         """One pass over every target; one target's failure does not stop the other."""
@@ -97,7 +99,9 @@ class LastLoginPoller:
             try:
                 raw = await self.store.kv_get(META, "polled")
                 wait = max(0.0, float(raw or 0) + self.interval - time.time())
-                if wait == 0.0:
+                if wait == 0.0 and self.polls_here is not None and not self.polls_here():
+                    wait = min(self.interval, 5.0)  # another replica polls; ask again soon
+                elif wait == 0.0:
                     await self.poll_once()
                     wait = self.interval
             except StoreUnavailable:

@@ -428,14 +428,14 @@ class _ReviewBuilder:
             group_name = orjson.loads(record.body).get("displayName", "") if record else None
             if group_name is None:
                 rule = "its directory group is gone"
-            elif self.policy.access.iconik.project_name(group_name):
-                rule = f"access.iconik.projects (directory group {group_name!r})"
+            elif self.policy.access.section(name).project_name(group_name):
+                rule = f"access.{name}.projects (directory group {group_name!r})"
             else:
                 rule = f"directory group {group_name!r} is no longer a project group in the policy"
             try:
                 members = await access.project_members(resource.id)
             except Gone:
-                resource.note = "deleted in iconik"
+                resource.note = f"deleted in {name}"
                 continue
             resource.grants.append(
                 {

@@ -114,6 +114,8 @@ class AuditTrail:
         self.dropped = 0
         # Other records kept beside the trail (activity) are pruned on the same schedule and retention.
         self.also_prune: list[Callable[[float], Awaitable[int]]] = []
+        #: Whether this replica chains and prunes now (the one holding the job's lease); None: always.
+        self.chains_here: Callable[[], bool] | None = None
 
     # SCIM writes ---------------------------------------------------------------------------
     def entry(
@@ -212,7 +214,7 @@ class AuditTrail:
             self.dropped += len(entries) - max(room, 0)
             log.error("audit: store down and backlog full; %d entries dropped so far", self.dropped)
 
-    async def flush(self) -> None:
+    async def flush(self, chain: bool = True) -> None:
         """Chain what is pending (Redis) and write the backlog kept while the store was down."""
         if self._backlog:
             waiting, self._backlog = self._backlog, []
@@ -221,15 +223,17 @@ class AuditTrail:
             except StoreUnavailable:
                 self._backlog = waiting + self._backlog
                 raise
-        await self.store.audit_seal()
+        if chain:
+            await self.store.audit_seal()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Chain pending entries every `seal_interval`, prune past the retention every `prune_interval`."""
         next_prune = 0.0
         while not stop.is_set():
             try:
-                await self.flush()
-                if self.retention_days and time.monotonic() >= next_prune:
+                here = self.chains_here is None or self.chains_here()  # one replica chains and prunes
+                await self.flush(chain=here)
+                if here and self.retention_days and time.monotonic() >= next_prune:
                     pruned = await self.prune()
                     for prune_more in self.also_prune:
                         pruned += await prune_more(self.retention_days)

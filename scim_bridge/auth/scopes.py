@@ -6,6 +6,9 @@
                  user before it PATCHes it) and a write answers with the resource anyway
     apps         /api/v1/* (reviewer routing, delivery context) and nothing else
     metrics      GET /metrics (a Prometheus scrape credential) and nothing else; admin may scrape too
+    console      the operator console at /console, read-only (web/console); `admin` opens it as an
+                 operator (replay, approve, provision, apply). The console checks its own session
+                 cookie, so AuthMiddleware lets /console through (a bearer token logs in once)
     admin        /admin/api/* (audit, a person's timeline /admin/api/people/{id}/timeline, …) and any
                  route this table does not name
 
@@ -20,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 READ, WRITE, APPS, METRICS, ADMIN = "scim:read", "scim:write", "apps", "metrics", "admin"
-KNOWN = (READ, WRITE, APPS, METRICS, ADMIN)
+CONSOLE = "console"
+KNOWN = (READ, WRITE, APPS, METRICS, CONSOLE, ADMIN)
 DEFAULT = frozenset({READ, WRITE, APPS})
 ADMIN_ONLY = frozenset({ADMIN})
 #: other spellings of the same scopes: `scim`, which /oauth/token accepted and echoed before scopes
@@ -31,6 +35,7 @@ SCIM_PREFIX = "/scim/v2"
 APPS_PREFIX = "/api/v1"
 ADMIN_PREFIX = "/admin"
 METRICS_PATH = "/metrics"
+CONSOLE_PATH = "/console"  # its pages check the console session (web/console/session.py)
 #: open (/health, the Kubernetes probes /health/live and /health/ready, /oauth/token) or
 #: authenticated elsewhere: /webhooks by the sender's signature (web/webhooks.py), /emulators only
 #: in the sandbox
@@ -81,6 +86,7 @@ def allows(granted: frozenset[str], needed: str) -> bool:
         needed in granted
         or (needed == READ and WRITE in granted)
         or (needed == METRICS and ADMIN in granted)  # an operator may look at what Prometheus sees
+        or (needed == CONSOLE and ADMIN in granted)  # an admin credential opens the console as operator
     )
 
 
@@ -94,6 +100,8 @@ def required(method: str, path: str) -> str | None:
     bare = path.rstrip("/") or "/"
     if bare in OPEN_PATHS or path.startswith(OWN_AUTH_PREFIXES):
         return None
+    if bare == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/"):
+        return None  # the console's session cookie (its login page takes a console or admin token)
     if bare == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/"):
         if method in _READ_METHODS or (method == "POST" and bare.lower().endswith("/.search")):
             return READ

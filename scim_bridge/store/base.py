@@ -92,7 +92,7 @@ class QueueEntry:
     resource_type: str
     id: str
     lane: str
-    token: str  # opaque: hand it back to ack()
+    token: str  # opaque: hand it back to ack(); it carries the lease's fencing token (see ack)
     attempts: int = 0  # failed attempts so far (see defer)
     correlation: str | None = None  # the request behind the latest change (Write.correlation)
     #: epoch seconds the entry was queued: its oldest change not synced yet (coalesced changes keep
@@ -204,13 +204,19 @@ class Store(Protocol):
         """Lease up to `limit` entries from `lanes`, in that order (the revocation lane first). Repeated changes to one
         resource are coalesced into one entry; an unacked lease expires and is claimable again."""
 
-    async def ack(self, entry: QueueEntry) -> None:
-        """Drop a processed entry, unless the resource changed again since it was claimed."""
+    async def ack(self, entry: QueueEntry) -> bool:
+        """Drop a processed entry, unless the resource changed again since it was claimed (then it
+        is claimable again at once). Fenced: every claim or lease hands out a token greater than
+        any before, and an ack whose lease was followed by a newer one (its lease expired and
+        another worker took the entry) is refused, returns False and changes nothing, so it can
+        neither drop nor release the newer holder's work. True otherwise (an entry already gone
+        included)."""
 
     async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
         """Keep a claimed entry leased for `delay_seconds` (a retry with backoff, owned by no one),
         counting the attempt; returns the number of failed attempts so far. A new change to the resource
-        meanwhile does not shorten the delay, but it is not lost either."""
+        meanwhile does not shorten the delay, but it is not lost either. Fenced as ack is: refused
+        (0, nothing changed) when a newer lease holds the entry, or when it is gone."""
 
     async def release(self, entry: QueueEntry, consumer: str) -> bool:
         """Hand back an entry `consumer` claimed and did not finish (a worker stopping): claimable at
@@ -226,6 +232,15 @@ class Store(Protocol):
         it with ack (a change meanwhile makes it claimable again) or defer."""
 
     async def queue_depth(self) -> QueueDepth: ...
+
+    # named leases: jobs that run once per deployment ------------------------------------------
+    async def job_lease(self, name: str, holder: str, lease_seconds: float) -> bool:
+        """Take or renew the lease `name` for `holder` for `lease_seconds`: True while `holder`
+        holds it, False while another holder's lease has not expired. A holder that dies hands the
+        job over when its lease runs out."""
+
+    async def job_release(self, name: str, holder: str) -> None:
+        """Give the lease `name` up at once (a stopping replica), if `holder` still holds it."""
 
     async def queue_oldest(self) -> dict[str, float]:
         """Per lane with entries: the epoch seconds of its oldest entry (queued, leased or waiting out

@@ -47,6 +47,10 @@ class RedisKeys:
         self.lanes = [self.lane(lane) for lane in LANES]
         # every queue script declares these; encoded once, as redis-py would on every call
         self.queue_and_lanes: list[str | bytes] = [key.encode() for key in (*self.queue, *self.lanes)]
+        # the lease scripts (claim, lease, ack, defer, release) declare two more: each entry's
+        # latest fencing token, and the counter they come from
+        self.fence, self.fences = f"{p}q:fence", f"{p}q:fences"
+        self.fenced: list[str | bytes] = [*self.queue_and_lanes, self.fence.encode(), self.fences.encode()]
         self.leases = queue["leases"]
         self.where = queue["where"]
         self.since = queue["since"]
@@ -71,6 +75,9 @@ class RedisKeys:
 
     def kv(self, namespace: str) -> str:
         return f"{self.prefix}kv:{namespace}"
+
+    def job(self, name: str) -> str:
+        return f"{self.prefix}job:{name}"
 
     def done(self, call_id: str) -> str:
         return f"{self.prefix}done:{call_id}"

@@ -24,6 +24,8 @@ def queue_keys_lua() -> str:
 
 QUEUE_KEY_COUNT = len(QUEUE_KEY_NAMES) + len(LANES)
 _Q = queue_keys_lua()
+#: the lease scripts' two keys after the queue's (RedisKeys.fenced): tokens by entry, their counter
+_F = f"local FENCE, FENCES = KEYS[{QUEUE_KEY_COUNT + 1}], KEYS[{QUEUE_KEY_COUNT + 2}]\n"
 
 # Shared Lua: enqueue(typ, id, lane) with coalescing; lane rank: revocation (0) before standard (1).
 _ENQUEUE = """
@@ -129,6 +131,7 @@ return 1
 
 _CLAIM = (
     _Q
+    + _F
     + """
 -- ARGV: consumer, limit, now, lease_seconds, lanes in order (one or more)
 local consumer, limit, now, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -143,11 +146,13 @@ for _, key in ipairs(redis.call('ZRANGEBYSCORE', Q.leases, '-inf', now)) do
 end
 local result = {}
 for _, lane in ipairs(lanes) do
-  while #result < limit * 4 do
+  while #result < limit * 7 do  -- 7 fields per entry
     local popped = redis.call('ZPOPMIN', LANE[lane])
     if #popped == 0 then break end
     local key = popped[1]
     local gen = redis.call('HGET', Q.gen, key) or '0'
+    local fence = redis.call('INCR', FENCES)  -- this lease's fencing token (see _ACK)
+    redis.call('HSET', FENCE, key, fence)
     redis.call('ZADD', Q.leases, now + lease, key)
     redis.call('HSET', Q.owner, key, consumer .. '|' .. gen)
     table.insert(result, key)
@@ -156,6 +161,7 @@ for _, lane in ipairs(lanes) do
     table.insert(result, redis.call('HGET', Q.attempts, key) or '0')
     table.insert(result, redis.call('HGET', Q.corr, key) or '')
     table.insert(result, redis.call('HGET', Q.since, key) or '')
+    table.insert(result, tostring(fence))
   end
 end
 return result
@@ -164,10 +170,13 @@ return result
 
 _DEFER = (
     _Q
+    + _F
     + """
--- ARGV: key, until. Only an entry that still exists (acked ones stay gone).
+-- ARGV: key, until, fence. Only an entry that still exists (acked ones stay gone) and whose
+-- latest lease is this one (fenced as _ACK is).
 local key = ARGV[1]
 if not redis.call('HGET', Q.gen, key) then return 0 end
+if redis.call('HGET', FENCE, key) ~= ARGV[3] then return 0 end
 redis.call('ZREM', LANE[redis.call('HGET', Q.where, key) or 'standard'], key)
 redis.call('ZADD', Q.leases, ARGV[2], key)
 redis.call('HDEL', Q.owner, key)  -- waiting out its backoff: nobody works on it
@@ -177,6 +186,7 @@ return redis.call('HINCRBY', Q.attempts, key, 1)
 
 _LEASE = (
     _Q
+    + _F
     + """
 -- ARGV: key, lane (when none is queued), consumer, now, lease_seconds. One resource's entry for
 -- one consumer (provision on demand); {} while another consumer holds it. Re-sent, the same
@@ -198,20 +208,25 @@ elseif where then
 else
   where = 'standard'
 end
+local fence = redis.call('INCR', FENCES)
+redis.call('HSET', FENCE, key, fence)
 redis.call('ZADD', Q.leases, now + lease, key)
 redis.call('HSET', Q.owner, key, consumer .. '|' .. gen)
-return {where, gen, redis.call('HGET', Q.attempts, key) or '0', redis.call('HGET', Q.corr, key) or ''}
+return {where, gen, redis.call('HGET', Q.attempts, key) or '0', redis.call('HGET', Q.corr, key) or '',
+        tostring(fence)}
 """
 )
 
 _RELEASE = (
     _Q
+    + _F
     + """
--- ARGV: key, owner (consumer|generation of the claim). A stopping worker hands back what it did
--- not finish: only while that claim still holds it, so a late release never takes an entry away
--- from the worker that re-claimed it after the lease expired. Idempotent.
+-- ARGV: key, owner (consumer|generation of the claim), fence. A stopping worker hands back what it
+-- did not finish: only while that claim still holds it, so a late release never takes an entry
+-- away from the worker that re-claimed it after the lease expired. Idempotent.
 local key, owner = ARGV[1], ARGV[2]
 if redis.call('HGET', Q.owner, key) ~= owner then return 0 end
+if redis.call('HGET', FENCE, key) ~= ARGV[3] then return 0 end
 redis.call('ZREM', Q.leases, key)
 redis.call('HDEL', Q.owner, key)
 redis.call('ZADD', LANE[redis.call('HGET', Q.where, key) or 'standard'], 0, key)
@@ -221,12 +236,17 @@ return 1
 
 _ACK = (
     _Q
+    + _F
     + """
--- ARGV: key, generation. Idempotent: a second ack, or a late one from a worker whose lease
--- expired, must never bring an entry back.
+-- ARGV: key, generation, fence. Idempotent: a second ack, or a late one from a worker whose lease
+-- expired, must never bring an entry back. Fenced: every lease takes a token from one counter
+-- (FENCES); an ack from a lease that a newer one followed is refused (-1), so it neither drops
+-- nor releases the newer holder's work (no token recorded: queued again after this lease's
+-- entry was acked, and not leased since).
 local key, gen = ARGV[1], ARGV[2]
 local current = redis.call('HGET', Q.gen, key)
 if not current then return 0 end  -- already acked
+if redis.call('HGET', FENCE, key) ~= ARGV[3] then return -1 end
 local lane = redis.call('HGET', Q.where, key) or 'standard'
 if current == gen then  -- unchanged since the claim: done, wherever it is now
   redis.call('ZREM', Q.leases, key)
@@ -237,6 +257,7 @@ if current == gen then  -- unchanged since the claim: done, wherever it is now
   redis.call('HDEL', Q.attempts, key)
   redis.call('HDEL', Q.corr, key)
   redis.call('HDEL', Q.since, key)
+  redis.call('HDEL', FENCE, key)
   return 1
 end
 -- changed while it was processed: release the lease, back to the front of its lane
@@ -247,6 +268,21 @@ end
 return 0
 """
 )
+
+_JOB_LEASE = """
+-- KEYS[1]: the job's lease key; ARGV: holder, lease milliseconds. Take it when free (or expired:
+-- Redis drops the key), renew it when `holder` has it; 0 while another holder does.
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+_JOB_RELEASE = """
+-- KEYS[1]: the job's lease key; ARGV: holder. Only the holder gives it up.
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 _AUDIT_FIELDS = """

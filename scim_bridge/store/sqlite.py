@@ -68,6 +68,18 @@ CREATE TABLE IF NOT EXISTS queue (
     attempts INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (type, id)
 );
+-- the fencing token of each lease: one counter for the whole queue, so a token is never handed
+-- out twice, not even after its entry was acked and the resource queued again
+CREATE TABLE IF NOT EXISTS lease_counter (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    value INTEGER NOT NULL
+);
+-- named leases of the jobs that run once per deployment (scheduled reconcile, expiry sweep...)
+CREATE TABLE IF NOT EXISTS job_leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS queue_order ON queue (lane, enqueued);
 CREATE TABLE IF NOT EXISTS kv (
     namespace TEXT NOT NULL,
@@ -122,6 +134,9 @@ class SqliteStore:
             self._read_conn.execute("ALTER TABLE queue ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
         if "correlation" not in columns:  # files made before the audit trail
             self._read_conn.execute("ALTER TABLE queue ADD COLUMN correlation TEXT")
+        if "lease_no" not in columns:  # files made before leases were fenced
+            self._read_conn.execute("ALTER TABLE queue ADD COLUMN lease_no INTEGER NOT NULL DEFAULT 0")
+        self._read_conn.execute("INSERT OR IGNORE INTO lease_counter VALUES (1, 0)")
         self._read_conn.execute(
             "INSERT OR IGNORE INTO audit_head VALUES (1, 0, ?, 0, 0, ?)", (GENESIS_HASH, GENESIS_HASH)
         )
@@ -368,33 +383,70 @@ class SqliteStore:
                     (lane, now, limit - len(entries)),
                 ).fetchall()
                 for resource_type, id, generation, attempts, correlation, enqueued in rows:
+                    lease_no = self._next_lease_no(conn)
                     conn.execute(
-                        "UPDATE queue SET lease_until = ?, consumer = ? WHERE type = ? AND id = ?",
-                        (now + lease_seconds, consumer, resource_type, id),
+                        "UPDATE queue SET lease_until = ?, consumer = ?, lease_no = ? WHERE type = ? AND id = ?",
+                        (now + lease_seconds, consumer, lease_no, resource_type, id),
                     )
                     entries.append(
-                        QueueEntry(resource_type, id, lane, f"{generation}", attempts, correlation, enqueued / 1e9)
+                        QueueEntry(
+                            resource_type,
+                            id,
+                            lane,
+                            f"{generation}:{lease_no}",
+                            attempts,
+                            correlation,
+                            enqueued / 1e9,
+                        )
                     )
             return entries
 
         return await self._write(apply)
 
-    async def ack(self, entry: QueueEntry) -> None:
-        def apply(conn: sqlite3.Connection) -> None:
-            deleted = conn.execute(
-                "DELETE FROM queue WHERE type = ? AND id = ? AND generation = ?",
-                (entry.resource_type, entry.id, int(entry.token)),
-            ).rowcount
-            if not deleted:  # changed again while being processed: make it claimable at once
+    @staticmethod
+    def _next_lease_no(conn: sqlite3.Connection) -> int:
+        """The fencing token of a new lease: greater than every one handed out before."""
+        return int(
+            conn.execute("UPDATE lease_counter SET value = value + 1 WHERE id = 1 RETURNING value").fetchone()[0]
+        )
+
+    @staticmethod
+    def _fenced(conn: sqlite3.Connection, entry: QueueEntry) -> tuple[int, bool] | None:
+        """(generation now, whether the entry's lease is still `entry`'s) or None when it is gone.
+        A newer lease means this worker's lease expired and another worker took the entry over:
+        its ack or defer must not touch that worker's lease (fencing)."""
+        row = conn.execute(
+            "SELECT generation, lease_no FROM queue WHERE type = ? AND id = ?", (entry.resource_type, entry.id)
+        ).fetchone()
+        if row is None:
+            return None
+        lease_no = int(entry.token.rsplit(":", 1)[1])
+        return int(row[0]), row[1] == lease_no
+
+    async def ack(self, entry: QueueEntry) -> bool:
+        def apply(conn: sqlite3.Connection) -> bool:
+            found = self._fenced(conn, entry)
+            if found is None:
+                return True  # acked already
+            generation, current = found
+            if not current:
+                return False  # refused: a newer lease holds it
+            if generation == int(entry.token.split(":", 1)[0]):
+                conn.execute("DELETE FROM queue WHERE type = ? AND id = ?", (entry.resource_type, entry.id))
+            else:  # changed again while being processed: make it claimable at once
                 conn.execute(
                     "UPDATE queue SET lease_until = 0, consumer = NULL WHERE type = ? AND id = ?",
                     (entry.resource_type, entry.id),
                 )
+            return True
 
-        await self._write(apply)
+        return await self._write(apply)
 
     async def defer(self, entry: QueueEntry, delay_seconds: float) -> int:
         def apply(conn: sqlite3.Connection) -> int:
+            found = self._fenced(conn, entry)
+            if found is None or not found[1]:
+                return 0  # acked already, or refused: a newer lease holds it
             conn.execute(
                 "UPDATE queue SET lease_until = ?, consumer = NULL, attempts = attempts + 1 WHERE type = ? AND id = ?",
                 (time.time() + delay_seconds, entry.resource_type, entry.id),
@@ -410,8 +462,9 @@ class SqliteStore:
         def apply(conn: sqlite3.Connection) -> bool:
             # lease_until = 0 sorts nothing first (claims order by `enqueued`), but makes it claimable now
             cursor = conn.execute(
-                "UPDATE queue SET lease_until = 0, consumer = NULL WHERE type = ? AND id = ? AND consumer = ?",
-                (entry.resource_type, entry.id, consumer),
+                "UPDATE queue SET lease_until = 0, consumer = NULL "
+                "WHERE type = ? AND id = ? AND consumer = ? AND lease_no = ?",
+                (entry.resource_type, entry.id, consumer, int(entry.token.rsplit(":", 1)[1])),
             )
             return cursor.rowcount > 0
 
@@ -428,22 +481,41 @@ class SqliteStore:
                 (resource_type, id),
             ).fetchone()
             if row is None:
+                lease_no = self._next_lease_no(conn)
                 conn.execute(
-                    "INSERT INTO queue (type, id, lane, generation, enqueued, lease_until, consumer) "
-                    "VALUES (?, ?, ?, 1, ?, ?, ?)",
-                    (resource_type, id, lane, time.time_ns(), now + lease_seconds, consumer),
+                    "INSERT INTO queue (type, id, lane, generation, enqueued, lease_until, consumer, lease_no) "
+                    "VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+                    (resource_type, id, lane, time.time_ns(), now + lease_seconds, consumer, lease_no),
                 )
-                return QueueEntry(resource_type, id, lane, "1")
+                return QueueEntry(resource_type, id, lane, f"1:{lease_no}")
             queued_lane, generation, until, holder, attempts, correlation = row
             if until > now and holder is not None and holder != consumer:
                 return None  # a worker is processing it now
+            lease_no = self._next_lease_no(conn)
             conn.execute(
-                "UPDATE queue SET lease_until = ?, consumer = ? WHERE type = ? AND id = ?",
-                (now + lease_seconds, consumer, resource_type, id),
+                "UPDATE queue SET lease_until = ?, consumer = ?, lease_no = ? WHERE type = ? AND id = ?",
+                (now + lease_seconds, consumer, lease_no, resource_type, id),
             )
-            return QueueEntry(resource_type, id, queued_lane, f"{generation}", attempts, correlation)
+            return QueueEntry(resource_type, id, queued_lane, f"{generation}:{lease_no}", attempts, correlation)
 
         return await self._write(apply)
+
+    async def job_lease(self, name: str, holder: str, lease_seconds: float) -> bool:
+        def apply(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            cursor = conn.execute(
+                "INSERT INTO job_leases (name, holder, until) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET holder = excluded.holder, until = excluded.until WHERE holder = excluded.holder OR until <= ?",
+                (name, holder, now + lease_seconds, now),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(apply)
+
+    async def job_release(self, name: str, holder: str) -> None:
+        await self._write(
+            lambda conn: conn.execute("DELETE FROM job_leases WHERE name = ? AND holder = ?", (name, holder))
+        )
 
     async def queue_depth(self) -> QueueDepth:
         rows = self._read("SELECT lane, COUNT(*) FROM queue GROUP BY lane", ()).fetchall()

@@ -90,6 +90,23 @@ class TargetSection(_Strict):
         """(kind, name) of what the section declares (created or found even before a grant)."""
         return []
 
+    def makes_grants(self) -> bool:
+        """Whether any rule of the section grants something, so a grants run has work to do."""
+        return False
+
+    def agency_groups(self) -> set[str]:
+        """Lower-cased names of the groups whose membership turns an agency key on or off."""
+        return set()
+
+    def regrant_every(self) -> int:
+        """Seconds between periodic grants runs this section needs (0: none), for content that
+        arrives under a granted resource without inheriting its grant."""
+        return 0
+
+    def closes_project_with_group(self) -> bool:
+        """Whether a project goes when its directory group does (else it is kept, unlinked)."""
+        return True
+
 
 def folder_role_id(role: str) -> str:
     """A ladder name becomes Cloudinary's system role id; anything else is a custom role id."""
@@ -192,6 +209,12 @@ class CloudinaryAccess(TargetSection):
     collections: list[CloudinaryCollection] = []
     agency_keys: list[AgencyKey] = []
 
+    def makes_grants(self) -> bool:
+        return bool(self.folders or self.collections or self.agency_keys)
+
+    def agency_groups(self) -> set[str]:
+        return {k.group.lower() for k in self.agency_keys}
+
     def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
         found = [
             PolicyGrant(
@@ -290,6 +313,15 @@ class IconikAccess(TargetSection):
     # webhooks on new collections (web/webhooks.py) cover it at once; this bounds the wait without them.
     regrant_seconds: int = Field(300, ge=0)
 
+    def makes_grants(self) -> bool:
+        return bool(self.collections or self.workspaces or self.group_roles)
+
+    def regrant_every(self) -> int:
+        return self.regrant_seconds if any(c.apply_to_contents for c in self.collections) else 0
+
+    def closes_project_with_group(self) -> bool:
+        return self.projects.on_group_delete == "delete"
+
     @model_validator(mode="after")
     def _parents(self) -> IconikAccess:
         titles = [c.title for c in self.collections]
@@ -359,6 +391,7 @@ class External(_Strict):
     # never an agency's by accident of a group or attribute rule.
     cloudinary_roles: list[str] = ["media_library_user"]
     iconik_user_types: list[str] = ["BROWSE_ONLY", "BROWSE_API_ONLY"]
+    roles: dict[str, list[str]] = {}  # target → roles, for any target (wins over the two lists above)
     expiry_attribute: str | None = None  # a SCIM attribute (URN-qualified if in an extension) holding a date
 
 
@@ -390,6 +423,10 @@ class Reconciliation(_Strict):
 
 
 class Access(_Strict):
+    """`external`, `reviewers`, `context`, and one section per registered target: the two typed
+    fields are today's targets; another's `access.<name>` is validated by its registry entry."""
+
+    model_config = ConfigDict(extra="allow")
     cloudinary: CloudinaryAccess = CloudinaryAccess()
     iconik: IconikAccess = IconikAccess()
     external: External = External()
@@ -399,6 +436,28 @@ class Access(_Strict):
     def workspace_groups(self) -> list[str]:
         """Derived-group templates the access rules imply: iconik workspaces, per-attribute folders."""
         return [*(w.group for w in self.iconik.workspaces), *self.cloudinary.folder_groups()]
+
+    def sections(self) -> dict[str, TargetSection]:
+        """Every registered target's section, in registry order."""
+        from ..targets.registry import TARGETS
+
+        return {name: self.section(name) for name in TARGETS}
+
+    def project_name(self, group_name: str) -> str | None:
+        """The project a directory group stands for in the target that keeps project teams, if any."""
+        return next((p for s in self.sections().values() if (p := s.project_name(group_name))), None)
+
+    @model_validator(mode="after")
+    def _registered(self) -> Access:
+        from ..targets.registry import TARGETS, resolve  # the registry names models in this module
+
+        extra = self.__pydantic_extra__ or {}
+        for name, value in extra.items():
+            if name not in TARGETS:
+                known = sorted({*type(self).model_fields, *TARGETS})
+                raise ValueError(f"unknown section {name!r} (known: {', '.join(known)})")
+            extra[name] = resolve(TARGETS[name].access_model).model_validate(value)
+        return self
 
     def section(self, target: str) -> TargetSection:
         """The `access.<target>` section (an empty one for a target that takes no grants)."""

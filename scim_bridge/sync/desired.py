@@ -235,15 +235,13 @@ class AccessModel:
         found = [
             Entry(ROLE, role, source, (), Verdict(True, note or ("access.external allows it" if external else "")))
         ]
-        unheld = next(
-            (i for i, r in enumerate(policy.roles) if getattr(r, target, None) and r.when.matches(facts)), None
-        )
-        if unheld is not None and getattr(policy.roles[unheld], target) != role:  # what a guardrail kept back
+        unheld = next((i for i, r in enumerate(policy.roles) if r.role(target) and r.when.matches(facts)), None)
+        if unheld is not None and policy.roles[unheld].role(target) != role:  # what a guardrail kept back
             rule = policy.roles[unheld]
             held = Source(
                 f"roles[{unheld}] when {rule.when.model_dump(exclude_none=True)}", _match_fact(rule.when, facts)
             )
-            found.append(Entry(ROLE, getattr(rule, target), held, (), Verdict(False, note or "guardrail")))
+            found.append(Entry(ROLE, rule.role(target) or role, held, (), Verdict(False, note or "guardrail")))
         return found
 
     def people(

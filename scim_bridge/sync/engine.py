@@ -41,6 +41,8 @@ ACCESS_ENTRY = ("Access", "grants")  # the queue entry that re-applies every fol
 EXPIRY = "expiry"  # kv: external user id → when its access ends (epoch seconds)
 
 log = logging.getLogger("scim_bridge.sync")
+#: kv namespace prefix (+ target): users whose account is being created, until the ID map has its id
+_CREATING = "creating:"
 
 
 class SyncEngine:
@@ -58,15 +60,10 @@ class SyncEngine:
 
     @property
     def grants_access(self) -> bool:
-        a = self.policy.access
-        return bool(
-            a.cloudinary.folders
-            or a.cloudinary.collections
-            or a.cloudinary.agency_keys
-            or a.iconik.collections
-            or a.iconik.workspaces
-            or a.iconik.group_roles
-        )
+        return any(section.makes_grants() for section in self.policy.access.sections().values())
+
+    def _agency_groups(self) -> set[str]:
+        return {g for section in self.policy.access.sections().values() for g in section.agency_groups()}
 
     async def request_access_sync(self, *group_names: str | None) -> None:
         """Queue a grants run; for a group's change (its old and new names), only if the group
@@ -125,7 +122,7 @@ class SyncEngine:
             r.id: orjson.loads(r.body).get("displayName", "") for r in await self.store.get_many("Group", group_ids)
         }
         await self._watch_expiry(scim_id, document, groups)
-        agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
+        agencies = self._agency_groups()
         if agencies and any(name.lower() in agencies for name in groups.values()):
             await self.request_access_sync()  # whether the agency's own key stays on depends on its members
         failures: list[Exception] = []
@@ -189,10 +186,16 @@ class SyncEngine:
         else:
             account, wanted = desired.account, desired.groups
             if not known and not account.enabled:  # never create an account only to disable it
-                await self.idmap.put(
-                    target_name, "User", scim_id, {"status": "not-provisioned", "error": "inactive in the directory"}
-                )
-                return Applied(None, None)
+                # ... unless a create of it may have landed in a process that died before recording
+                # it (kill -9 between the call and the ID map): then the adopted account is disabled
+                if not (await self._may_exist(target_name, target, scim_id, account.email)):
+                    await self.idmap.put(
+                        target_name,
+                        "User",
+                        scim_id,
+                        {"status": "not-provisioned", "error": "inactive in the directory"},
+                    )
+                    return Applied(None, None)
         applied = asdict(account)
         target_id = known["id"] if known else None
         current: dict[str, str] = dict(known.get("groups", {})) if known else {}
@@ -202,6 +205,8 @@ class SyncEngine:
             if target_id is None and target.memberships_on_create and account.enabled:
                 for key, group_name in wanted.items():  # groups exist before the account that joins them
                     joining[key] = await self._target_group(target_name, target, key, group_name)
+            if target_id is None:  # until the ID map holds the id, a crash would leave it unknown
+                await self.store.kv_put(_CREATING + target_name, scim_id, b"1")
             ensured = await target.ensure_user(account, target_id, tuple(joining.values()))
             target_id, created = ensured.id, (ensured.created if not known else None)
             current.update({key: gid for key, gid in joining.items() if gid in ensured.joined})
@@ -220,6 +225,8 @@ class SyncEngine:
                     "projects": known.get("projects", {}) if known else {},
                 },
             )
+            if not known:
+                await self.store.kv_delete(_CREATING + target_name, scim_id)
         assert target_id is not None
         user_id = target_id
         await _converge(
@@ -251,6 +258,17 @@ class SyncEngine:
         }
         await self.idmap.put(target_name, "User", scim_id, after)
         return Applied(known, after, created=created)
+
+    async def _may_exist(self, target_name: str, target: Target, scim_id: str, email: str) -> bool:
+        """Whether an account this bridge created may exist with no ID map entry: a create was
+        under way (its marker is set) and the target holds an account with the email. The marker
+        goes once the answer is known."""
+        if await self.store.kv_get(_CREATING + target_name, scim_id) is None:
+            return False
+        found = await target.find_account(email)
+        if found is None:
+            await self.store.kv_delete(_CREATING + target_name, scim_id)
+        return found is not None
 
     async def _brake_verdict(
         self, target_name: str, scim_id: str, known: dict[str, Any], desired: DesiredUser, version: int
@@ -320,9 +338,9 @@ class SyncEngine:
             await self.store.enqueue("User", user_id, STANDARD_LANE)
         mirrored = self.policy.groups.mirrored_name(document["displayName"]) if document else None
         failures: list[Exception] = []
-        project = self.policy.access.iconik.project_name(document["displayName"]) if document else None
+        project = self.policy.access.project_name(document["displayName"]) if document else None
         await self.projects.requeue_if_changed(scim_id, project, members)  # sync/projects.py
-        agencies = {k.group.lower() for k in self.policy.access.cloudinary.agency_keys}
+        agencies = self._agency_groups()
         if agencies and (document is None or document.get("displayName", "").lower() in agencies):
             await self.request_access_sync()  # an agency's members changed (or a group went): its key follows
         done = group_pass(scim_id, document, len(members), CORRELATION_ID.get())

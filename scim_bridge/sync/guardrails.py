@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..targets.registry import TARGETS
 from .access import FOLDER_ROLES, fill, folder_role_id
 from .access_sync import match_template
 
@@ -107,15 +108,12 @@ def _cloudinary_collection_problem(collection_id: str, internal: bool) -> str:
 
 
 def _role_problem(policy: Policy, target: str, role: str) -> str | None:
-    if role in policy.guardrails.admin_roles.get(target, []):
+    if role in policy.admin_roles(target):
         return f"{target} admin role {role}"
     if role == policy.default_role(target):
         return None
-    allowed = (
-        policy.access.external.cloudinary_roles if target == "cloudinary" else policy.access.external.iconik_user_types
-    )
-    field = "cloudinary_roles" if target == "cloudinary" else "iconik_user_types"
-    return None if role in allowed else f"{target} role {role}, which is not among access.external.{field}"
+    allowed, where = policy.external_roles(target)
+    return None if role in allowed else f"{target} role {role}, which is not among {where}"
 
 
 def _workspace_glob(policy: Policy, index: int) -> str | None:
@@ -149,8 +147,8 @@ def policy_violations(policy: Policy) -> Problems:
     for index, rule in enumerate(policy.roles):
         if not aimed_at_external(policy, rule.when):
             continue
-        for target in ("cloudinary", "iconik"):
-            role = getattr(rule, target)
+        for target in TARGETS:
+            role = rule.role(target)
             problem = _role_problem(policy, target, role) if role else None
             if problem:
                 problems.append(
@@ -344,7 +342,7 @@ def decide_role(policy: Policy, target: str, facts: UserFacts) -> RoleDecision:
     external = policy.is_external(facts)
     withheld = all_withheld(policy, facts) if external else {}
     kept = facts.model_copy(update={"groups": [g for g in facts.groups if g not in withheld]}) if withheld else facts
-    candidates = [i for i, rule in enumerate(policy.roles) if getattr(rule, target)]
+    candidates = [i for i, rule in enumerate(policy.roles) if rule.role(target)]
     index = next((i for i in candidates if policy.roles[i].when.matches(kept)), None)
     notes: list[str] = []
     unheld = next((i for i in candidates if policy.roles[i].when.matches(facts)), None)
@@ -355,7 +353,7 @@ def decide_role(policy: Policy, target: str, facts: UserFacts) -> RoleDecision:
             f"guardrail: roles[{unheld}] not applied to external user {facts.user_name}: "
             f"it matches only through {groups}, which the guardrail withholds"
         )
-    role = getattr(policy.roles[index], target) if index is not None else default
+    role = policy.roles[index].role(target) or default if index is not None else default
     problem = _role_problem(policy, target, role) if external else None
     if problem:
         notes.append(f"guardrail: external user {facts.user_name} may not receive {target} role {role} ({problem})")

@@ -24,11 +24,12 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..targets.registry import TARGETS, resolve
 from .access import Access, Reconciliation
 from .brake import Safety
 from .notify import Notify
@@ -106,12 +107,75 @@ class Match(_Strict):
 
 
 class RoleRule(_Strict):
+    """`when` and, per target, the role it gives: `<target>: <role>`, a key for each registered
+    target (the two fields below are typed; another target's key is checked against its section)."""
+
+    model_config = ConfigDict(extra="allow")
     when: Match
     cloudinary: CloudinaryRole | None = None
     iconik: IconikUserType | None = None
 
+    @model_validator(mode="after")
+    def _registered(self) -> RoleRule:
+        for name, role in (self.__pydantic_extra__ or {}).items():
+            if name not in TARGETS:
+                raise ValueError(f"unknown target {name!r} in a roles rule (known: {', '.join(TARGETS)})")
+            known = section_model(name).ROLES
+            if not isinstance(role, str) or (known and role not in known):
+                raise ValueError(f"unknown {name} role {role!r} (known: {', '.join(known)})")
+        return self
 
-class CloudinaryPolicy(_Strict):
+    def role(self, target: str) -> str | None:
+        """The role this rule gives in `target`, None when it names none."""
+        found = getattr(self, target, None)
+        return found if isinstance(found, str) else None
+
+
+class TargetPolicy(_Strict):
+    """What every `targets.<name>` section has; a target's own model (its registry entry's
+    `policy_model`) subclasses it and says which roles it knows and which is the default."""
+
+    #: The roles (user types) the target knows; empty: any string. Role rules are checked against it.
+    ROLES: ClassVar[tuple[str, ...]] = ()
+    #: The roles besides the default an external person may hold, when `access.external.roles`
+    #: does not name the target (empty: the default role only).
+    EXTERNAL_ROLES: ClassVar[tuple[str, ...]] = ()
+    #: The `access.external` field that lists them instead, for the targets that had one first.
+    EXTERNAL_ROLES_FIELD: ClassVar[str | None] = None
+    #: The roles the guardrail treats as admin (never an external person's), unless
+    #: `guardrails.admin_roles` names the target.
+    ADMIN_ROLES: ClassVar[tuple[str, ...]] = ()
+    #: What the target's approvals are scoped by (`access.reviewers[].folders` or `.collections`),
+    #: the query parameter of /api/v1/reviewers; None: the target has no approvals.
+    REVIEW_SCOPE: ClassVar[Literal["folder", "collection"] | None] = None
+    #: True: /api/v1/reviewers adds the users and groups of an approval request to its answer.
+    APPROVAL_REQUEST: ClassVar[bool] = False
+
+    enabled: bool = False
+    base_url: str = ""
+    rate: float = Field(10.0, gt=0)
+    credentials_env: dict[str, str] = {}
+    optional_credentials_env: dict[str, str] = {}
+    credentials_file: str | None = None
+    service_account_email: str | None = None
+    default_role: str = ""
+
+    def role_default(self) -> str:
+        """The role of a person no roles rule matches."""
+        return self.default_role
+
+
+def section_model(name: str) -> type[TargetPolicy]:
+    """The `targets.<name>` model of a registered target."""
+    model: type[TargetPolicy] = resolve(TARGETS[name].policy_model)
+    return model
+
+
+class CloudinaryPolicy(TargetPolicy):
+    ROLES = CLOUDINARY_ROLES
+    REVIEW_SCOPE = "folder"
+    EXTERNAL_ROLES_FIELD = "cloudinary_roles"
+    ADMIN_ROLES = ("master_admin", "admin", "technical_admin", "billing", "media_library_admin")
     enabled: bool = False
     base_url: str = "https://api.cloudinary.com"
     default_role: CloudinaryRole = "media_library_user"
@@ -134,7 +198,12 @@ class CloudinaryPolicy(_Strict):
     api_key_owners: dict[str, str] = {}  # API key → who holds it (an agency, an integration), for activity
 
 
-class IconikPolicy(_Strict):
+class IconikPolicy(TargetPolicy):
+    ROLES = ICONIK_TYPES
+    REVIEW_SCOPE = "collection"
+    APPROVAL_REQUEST = True  # ready for POST …/approvals/request/ (research/iconik.md §6)
+    EXTERNAL_ROLES_FIELD = "iconik_user_types"
+    ADMIN_ROLES = ("POWER",)
     enabled: bool = False
     base_url: str = "https://app.iconik.io"
     default_user_type: IconikUserType = "BROWSE_ONLY"
@@ -145,10 +214,31 @@ class IconikPolicy(_Strict):
     credentials_file: str | None = None
     service_account_email: str | None = None
 
+    def role_default(self) -> str:
+        return self.default_user_type
+
 
 class Targets(_Strict):
+    """One section per registered target (targets/registry.py); a target the registry does not
+    know is an error. The two typed fields are today's targets; another is validated by its
+    entry's `policy_model`."""
+
+    model_config = ConfigDict(extra="allow")
     cloudinary: CloudinaryPolicy = CloudinaryPolicy()
     iconik: IconikPolicy = IconikPolicy()
+
+    @model_validator(mode="after")
+    def _registered(self) -> Targets:
+        extra = self.__pydantic_extra__ or {}
+        for name, value in extra.items():
+            if name not in TARGETS:
+                raise ValueError(f"unknown target {name!r} (known: {', '.join(TARGETS)})")
+            extra[name] = section_model(name).model_validate(value)
+        return self
+
+    def section(self, name: str) -> TargetPolicy:
+        found = getattr(self, name, None)
+        return found if isinstance(found, TargetPolicy) else section_model(name)()
 
 
 class GroupMirroring(_Strict):
@@ -173,10 +263,8 @@ class Guardrails(_Strict):
     # Default deny: when set, anyone whose email domain (primary email, else userName) is not
     # listed is external, so a freelancer nobody thought to tag does not get internal access.
     internal_email_domains: list[str] = []
-    admin_roles: dict[str, list[str]] = {
-        "cloudinary": ["master_admin", "admin", "technical_admin", "billing", "media_library_admin"],
-        "iconik": ["POWER"],
-    }
+    # target → its admin roles; a target not named here: its section's ADMIN_ROLES.
+    admin_roles: dict[str, list[str]] = {}
 
     @field_validator("internal_email_domains")
     @classmethod
@@ -214,18 +302,35 @@ class Policy(_Strict):
         return value
 
     def enabled_targets(self) -> list[str]:
-        return [name for name in ("cloudinary", "iconik") if getattr(self.targets, name).enabled]
+        """The registered targets the policy turns on, in registry order."""
+        return [name for name in TARGETS if self.targets.section(name).enabled]
 
     @model_validator(mode="after")
     def _external_roles(self) -> Policy:
-        for target, allowed, known in (
-            ("cloudinary", self.access.external.cloudinary_roles, CLOUDINARY_ROLES),
-            ("iconik", self.access.external.iconik_user_types, ICONIK_TYPES),
-        ):
-            for role in allowed:
+        for target in TARGETS:
+            allowed, _ = self.external_roles(target)
+            known = section_model(target).ROLES
+            for role in allowed if known else ():
                 if role not in known:
                     raise ValueError(f"access.external: unknown {target} role {role!r} (known: {', '.join(known)})")
+        for target in self.access.external.roles:
+            if target not in TARGETS:
+                raise ValueError(f"access.external.roles: unknown target {target!r} (known: {', '.join(TARGETS)})")
         return self
+
+    def external_roles(self, target: str) -> tuple[list[str], str]:
+        """(the roles besides the default an external person may hold in `target`, where that is said)."""
+        external, model = self.access.external, section_model(target)
+        if target in external.roles:
+            return external.roles[target], f"access.external.roles.{target}"
+        if model.EXTERNAL_ROLES_FIELD:
+            return list(getattr(external, model.EXTERNAL_ROLES_FIELD)), f"access.external.{model.EXTERNAL_ROLES_FIELD}"
+        roles = list(model.EXTERNAL_ROLES)
+        return roles, f"the external roles of targets.{target} ({', '.join(roles) or 'none'})"
+
+    def admin_roles(self, target: str) -> list[str]:
+        """The roles the guardrail never gives an external person in `target`."""
+        return self.guardrails.admin_roles.get(target, list(section_model(target).ADMIN_ROLES))
 
     def is_external(self, facts: UserFacts) -> bool:
         return any(match.matches(facts) for match in self.guardrails.external) or not self.guardrails.internal_domain(
@@ -233,7 +338,7 @@ class Policy(_Strict):
         )
 
     def default_role(self, target: str) -> str:
-        return self.targets.cloudinary.default_role if target == "cloudinary" else self.targets.iconik.default_user_type
+        return self.targets.section(target).role_default()
 
     def role_for(self, target: str, facts: UserFacts) -> tuple[str, str | None]:
         """(role, guardrail note): the first matching rule's role, else the default, held to the
@@ -327,7 +432,7 @@ def _line_of(node: Any, location: tuple[Any, ...]) -> int | None:
     return line
 
 
-def target_credentials(policy: CloudinaryPolicy | IconikPolicy) -> dict[str, str]:
+def target_credentials(policy: TargetPolicy) -> dict[str, str]:
     """Credentials from the JSON file the policy names, else from the environment variables it names.
     Optional ones (optional_credentials_env) are in the answer only when set."""
     if policy.credentials_file:

@@ -59,7 +59,7 @@ class ProjectTeams:
         known = await self.idmap.get(target_name, "Project", scim_id)
         if project is None:
             if known and known.get("id"):
-                if self.policy.access.iconik.projects.on_group_delete == "delete":
+                if self.policy.access.section(target_name).closes_project_with_group():
                     await access.delete_project(known["id"], with_collection=True)
                 await self.idmap.forget(target_name, "Project", scim_id)
             return

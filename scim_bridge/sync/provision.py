@@ -201,7 +201,7 @@ class Provisioner:
         engine, policy = self.engine, self.engine.policy
         name = document.get("displayName") if document else None
         mirrored = policy.groups.mirrored_name(name) if name else None
-        project = policy.access.iconik.project_name(name) if name else None
+        project = policy.access.project_name(name) if name else None
         steps: list[dict[str, Any]] = [
             {"step": "directory", "record": {"id": scim_id, "displayName": name, "deleted": document is None}},
             {

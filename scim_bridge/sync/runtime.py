@@ -1,5 +1,8 @@
 """Assemble the sync side from a policy: the targets with their credentials, the engine, the
-workers that run inside the bridge process (started and stopped with the app)."""
+workers that run inside the bridge process (started and stopped with the app).
+
+Every replica runs workers; the scheduled jobs (reconcile, expiry sweep, regrant pass) run on the
+one replica that holds the job's lease (store/job_leases.py), and move when it dies."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 from .. import metrics
 from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store, StoreUnavailable
+from ..store.job_leases import EXPIRY_SWEEP, RECONCILE, REGRANT, JobLeases
 from ..targets.base import Target
 from ..targets.http import CALL_OBSERVER, TargetCall
 from ..targets.registry import TARGETS
@@ -63,8 +67,13 @@ class SyncRuntime:
         targets: dict[str, Target],
         workers: int = 1,
         options: WorkerOptions | None = None,
+        leases: JobLeases | None = None,
     ) -> None:
         self.engine = SyncEngine(store, policy, targets)
+        # the process's job leases; the app shares its own (audit chaining, last-login polling use
+        # them too), a runtime built alone renews its own
+        self._owns_leases = leases is None
+        self.leases = leases or JobLeases(store)
         self.workers = [SyncWorker(store, self.engine, options) for _ in range(workers)]
         # One more worker for the revocation lane alone: a leaver never waits for a free slot
         # behind a backlog of joiners.
@@ -97,10 +106,15 @@ class SyncRuntime:
 
     @classmethod
     def from_file(
-        cls, store: Store, path: str | Path, workers: int = 1, options: WorkerOptions | None = None
+        cls,
+        store: Store,
+        path: str | Path,
+        workers: int = 1,
+        options: WorkerOptions | None = None,
+        leases: JobLeases | None = None,
     ) -> SyncRuntime:
         policy = load_policy(path)
-        return cls(store, policy, build_targets(policy), workers, options)
+        return cls(store, policy, build_targets(policy), workers, options, leases)
 
     def start(self) -> None:
         self._stop.clear()
@@ -108,6 +122,8 @@ class SyncRuntime:
         self._tasks = [asyncio.create_task(worker.run(self._stop)) for worker in self.workers]
         self._tasks.append(asyncio.create_task(self._startup()))
         self._tasks.append(asyncio.create_task(self._watch()))
+        if self._owns_leases:
+            self._tasks.append(asyncio.create_task(self.leases.run(self._stop)))
         log.info(
             "sync: %d worker(s) + 1 for revocations, for %s",
             len(self.workers) - 1,
@@ -124,13 +140,15 @@ class SyncRuntime:
             log.warning("sync: could not queue the grants run at start", exc_info=True)
         if self.engine.policy.reconcile.interval_seconds and self.engine.targets:
             self._tasks.append(asyncio.create_task(self._reconcile_periodically()))
-        iconik = self.engine.policy.access.iconik
-        if iconik.regrant_seconds and any(c.apply_to_contents for c in iconik.collections) and self.engine.targets:
-            self._tasks.append(asyncio.create_task(self._regrant_periodically(iconik.regrant_seconds)))
+        every = [s.regrant_every() for s in self.engine.policy.access.sections().values() if s.regrant_every()]
+        if every and self.engine.targets:
+            self._tasks.append(asyncio.create_task(self._regrant_periodically(min(every))))
         if self.engine.policy.access.external.expiry_attribute:
+            await self.leases.settled()  # so that the first sweep is not skipped for want of an answer
             while not self._stop.is_set():
                 try:
-                    await self.engine.enqueue_expired()
+                    if self.leases.holds(EXPIRY_SWEEP):
+                        await self.engine.enqueue_expired()
                 except Exception:
                     log.warning("sync: expiry sweep failed", exc_info=True)
                 try:
@@ -158,14 +176,16 @@ class SyncRuntime:
     async def _regrant_periodically(self, interval: float) -> None:
         """`access.iconik.regrant_seconds`: content added in iconik under an `apply_to_contents`
         collection is not known to inherit its ACL, so the grants run again on a schedule; with
-        the iconik webhook this is the fallback, without it the bound. Several replicas queue the
-        same entry: the queue holds it once."""
+        the iconik webhook this is the fallback, without it the bound. One replica queues it (the
+        job's lease)."""
         while True:
             try:
                 await asyncio.wait_for(self._stop.wait(), timeout=interval)
                 return
             except TimeoutError:
                 pass
+            if not self.leases.holds(REGRANT):
+                continue
             try:
                 await self.engine.request_access_sync()
             except Exception:
@@ -173,7 +193,7 @@ class SyncRuntime:
 
     async def _reconcile_periodically(self) -> None:
         """The policy's `reconcile.interval_seconds`: report (or repair) drift on a schedule; the
-        last report is at GET /admin/api/reconcile."""
+        last report is at GET /admin/api/reconcile. One replica runs it (the job's lease)."""
         from .reconcile import Reconciler
 
         config = self.engine.policy.reconcile
@@ -183,6 +203,8 @@ class SyncRuntime:
                 return
             except TimeoutError:
                 pass
+            if not self.leases.holds(RECONCILE):
+                continue
             try:
                 quarantine = self.engine.quarantine  # a quarantined target gets nothing but its probe
                 targets = {n: t for n, t in self.engine.targets.items() if not await quarantine.blocks(n)}

@@ -6,6 +6,10 @@ expires another worker (or this one after a restart) claims it again, and the le
 engine converges without duplicating anything. A worker asked to stop claims nothing more, gives
 the entries in flight `stop_seconds` to finish, then cancels the rest and hands them back
 (store.release): another replica takes them at once instead of after the lease.
+
+Fencing: an entry whose sync outlived its lease may meanwhile have been claimed by another worker.
+The store then refuses this worker's ack or defer (each lease has its own token), so the late
+finisher cannot drop or release the newer holder's work; it logs and lets the holder finish.
 """
 
 from __future__ import annotations
@@ -130,7 +134,8 @@ class SyncWorker:
                 await self.engine.sync_group(entry.id)
             elif entry.resource_type == "Access":
                 await self.engine.sync_access()
-            await self.store.ack(entry)
+            if not await self.store.ack(entry):
+                _taken_over(entry, "ack")
         except RetryableError as error:
             await self._retry(entry, error, error.retry_after if isinstance(error, Throttled) else None)
         except PermanentError as error:
@@ -153,7 +158,8 @@ class SyncWorker:
             delay *= 0.5 + self._random.random()  # jitter, so retries of a storm do not arrive together
             if retry_after is not None:
                 delay = max(delay, retry_after)
-            await self.store.defer(entry, delay)
+            if not await self.store.defer(entry, delay):
+                _taken_over(entry, "retry")
         except StoreUnavailable:
             pass
 
@@ -162,6 +168,15 @@ class SyncWorker:
         await self.idmap.dead_letter(entry.resource_type, entry.id, error, attempts)
         await self.store.ack(entry)
         metrics.SYNC_DEAD_LETTERED.labels(entry.lane).inc()
+
+
+def _taken_over(entry: QueueEntry, what: str) -> None:
+    log.info(
+        "sync of %s %s outlived its lease and another worker holds the entry now; its %s was refused",
+        entry.resource_type,
+        entry.id,
+        what,
+    )
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

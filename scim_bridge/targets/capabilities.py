@@ -7,7 +7,7 @@ A translator declares what it can do; callers ask instead of probing with `hasat
     Capability.COLLECTION_ACLS  `target.acls`         collections and group ACLs on them
     Capability.PROJECTS         `target.projects`     projects whose members are users
     Capability.LAST_LOGIN       `TargetAccount.last_login` is filled by `list_accounts`
-    Capability.ACTIVITY         the registry names a webhook/activity normaliser for the target
+    Capability.ACTIVITY         the registry names a webhook receiver (`WebhookReceiver`) for the target
 
 The grant capabilities are clients the policy turns on (a translator without them answers None,
 the default of targets/base.py); LAST_LOGIN and ACTIVITY are what a translator `offers` whatever
@@ -20,8 +20,9 @@ Does not: import anything of the bridge (targets/base.py imports this module).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Capability(StrEnum):
@@ -103,3 +104,21 @@ class ProjectTeams(Protocol):
     async def add_project_member(self, project_id: str, user_id: str) -> None: ...
 
     async def remove_project_member(self, project_id: str, user_id: str) -> None: ...
+
+
+class WebhookReceiver(Protocol):
+    """A target's webhook deliveries, as web/webhooks.py serves them at POST /webhooks/<name>:
+    whether the receiver is configured (else 404, `off_message`), why a delivery is refused (401),
+    and the activity Event (audit/activity.py) it becomes. Built by the registry entry's `webhook`
+    factory from the target's credentials (optional `webhook_secret`) and policy section."""
+
+    off_message: str
+    key_owners: Mapping[str, str]  # API key → who holds it, for the activity trail's actors
+    regrants_on_content: bool  # a stored delivery may announce content that a grant must cover
+
+    @property
+    def configured(self) -> bool: ...
+
+    def refusal(self, headers: Mapping[str, str], body: bytes, now: float) -> str | None: ...
+
+    def normalise(self, payload: dict[str, Any], headers: Mapping[str, str]) -> Any: ...

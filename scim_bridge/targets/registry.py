@@ -1,37 +1,39 @@
 """The targets the bridge knows: one entry per target, and what a new target must bring.
 
-An entry names its translator factory, its policy sections and model, its emulator and its
-activity normaliser. They are named by reference ("module:attribute", like a package entry point)
-and resolved when used, because they live in layers targets/ must not import: the policy models in
-sync/, the normalisers in audit/, the emulators (which import nothing of the bridge, and are not
-loaded in production unless asked for). A test resolves every reference, so a typo fails CI.
+An entry names its translator factory, its policy section models, its emulator and, if it sends
+webhooks, its receiver. They are named by reference ("module:attribute", like a package entry
+point) and resolved when used: the policy models subclass sync/'s bases (targets/ must not import
+sync/), the emulators import nothing of the bridge and are not loaded in production unless asked
+for. A test resolves every reference, so a typo fails CI.
 
 Does not: decide what a target does (the translator does), nor read the policy (sync/runtime.py
 hands a `TargetSettings` to `entry.build`).
 
-Today sync/runtime.py builds targets from the registry; the engine, access sync, review, webhooks
-and the CLI still name the two targets in places (README, "Adding a target"); a later step moves
-them onto the registry.
+sync/, audit/ and web/ loop over TARGETS; what there still names Cloudinary or iconik is listed,
+with why, in tests/test_target_names.py (README, "Adding a target").
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .base import Target
+from .capabilities import WebhookReceiver
 from .settings import TargetSettings
 
-#: What a new target needs, `{name}` its registry name (README, "Adding a target").
+#: What a new target brings, `{name}` its registry name (README, "Adding a target"); nothing in
+#: sync/, audit/ or web/. (Cloudinary's and iconik's section models still live in sync/policy.py
+#: and sync/access.py, from before the registry; `TargetEntry.files` lists where each entry's are.)
 FILES_OF_A_TARGET = (
     "scim_bridge/targets/{name}.py",  # the translator: a Target subclass and build(TargetSettings)
     "scim_bridge/targets/registry.py",  # its TargetEntry in TARGETS
-    "scim_bridge/sync/policy.py",  # its `targets.{name}` section model (and the role rules' field)
-    "scim_bridge/sync/access.py",  # its `access.{name}` section model, if it takes grants
+    "scim_bridge/targets/{name}_policy.py",  # `targets.{name}` (a sync.policy.TargetPolicy) and `access.{name}`
+    #                                           (a sync.access.TargetSection) section models
     "scim_bridge/emulators/{name}.py",  # a faithful emulator of its API: build(state, switches, faults)
-    "scim_bridge/audit/activity.py",  # normalize_{name}: its webhook payload as an activity Event
+    "scim_bridge/targets/{name}_webhook.py",  # only if it sends webhooks: its WebhookReceiver
     "tests/targets/harness.py",  # a Harness for it: tests/targets/test_contract.py then runs against it
 )
 
@@ -49,7 +51,8 @@ class TargetEntry:
     policy_model: str  # "module:Class": the `targets.<name>` section
     access_model: str  # "module:Class": the `access.<name>` section
     emulator: str  # "module:function": (state=None, switches=None, faults=None) -> ASGI app
-    activity: str  # "module:function": a webhook payload → an activity Event
+    #: "module:function": (credentials, policy section, max_age) -> WebhookReceiver; None: no webhooks
+    webhook: str | None = None
 
     @property
     def policy_section(self) -> str:
@@ -66,12 +69,23 @@ class TargetEntry:
     def emulator_app(self, *args: Any, **kwargs: Any) -> Any:
         return resolve(self.emulator)(*args, **kwargs)
 
-    def activity_normaliser(self) -> Callable[..., Any]:
-        normaliser: Callable[..., Any] = resolve(self.activity)
-        return normaliser
+    def webhook_receiver(self, credentials: Mapping[str, str], section: Any, max_age: float) -> WebhookReceiver | None:
+        """The target's webhook receiver, None for a target without webhooks."""
+        if self.webhook is None:
+            return None
+        factory: Callable[..., WebhookReceiver] = resolve(self.webhook)
+        return factory(credentials, section, max_age)
 
     def files(self) -> list[str]:
-        return [path.format(name=self.name) for path in FILES_OF_A_TARGET]
+        """The files this entry's references live in, with the registry and the contract harness:
+        what adding this target touched (FILES_OF_A_TARGET is the layout a new one follows)."""
+        references = [self.factory, self.policy_model, self.access_model, self.emulator, self.webhook]
+        modules = dict.fromkeys(r.partition(":")[0] for r in references if r)
+        return [
+            *(module.replace(".", "/") + ".py" for module in modules),
+            "scim_bridge/targets/registry.py",
+            "tests/targets/harness.py",
+        ]
 
 
 TARGETS: dict[str, TargetEntry] = {
@@ -83,7 +97,7 @@ TARGETS: dict[str, TargetEntry] = {
             policy_model="scim_bridge.sync.policy:CloudinaryPolicy",
             access_model="scim_bridge.sync.access:CloudinaryAccess",
             emulator="scim_bridge.emulators.cloudinary:build",
-            activity="scim_bridge.audit.activity:normalize_cloudinary",
+            webhook="scim_bridge.targets.cloudinary_webhook:receiver",
         ),
         TargetEntry(
             "iconik",
@@ -91,7 +105,7 @@ TARGETS: dict[str, TargetEntry] = {
             policy_model="scim_bridge.sync.policy:IconikPolicy",
             access_model="scim_bridge.sync.access:IconikAccess",
             emulator="scim_bridge.emulators.iconik:build",
-            activity="scim_bridge.audit.activity:normalize_iconik",
+            webhook="scim_bridge.targets.iconik_webhook:receiver",
         ),
     )
 }

@@ -42,14 +42,13 @@ from ..sync.access import expired, fill
 from ..sync.access_sync import ACCESS, match_template
 from ..sync.desired import AccessModel
 from ..sync.idmap import IdMap
-from ..sync.policy import Policy, UserFacts
+from ..sync.policy import Policy, UserFacts, section_model
+from ..targets.registry import TARGETS
 
 PREFIX = "/api/v1"
 JWKS_PATH = f"{PREFIX}/context/jwks.json"
 CONTEXT_KEY = "context-es256"  # in KEYS: the private JWK (JSON) that signs context tokens
 JWT_TYPE = "application/jwt"  # RFC 7519 §10.3.1
-#: what each target's approvals are scoped by, and the query parameter that names it
-SCOPE_OF = {"cloudinary": "folder", "iconik": "collection"}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -68,9 +67,11 @@ async def reviewers(request: Request) -> Response:
     if policy is None:
         return _error(404, "reviewer routing needs a sync policy (SCIM_BRIDGE_POLICY); none is loaded")
     target = request.query_params.get("target", "")
-    if target not in SCOPE_OF:
-        return _error(400, f"target must be one of {', '.join(SCOPE_OF)}")
-    scope = SCOPE_OF[target]
+    # what each target's approvals are scoped by, and the query parameter that names it
+    scopes = {name: scope for name in TARGETS if (scope := section_model(name).REVIEW_SCOPE)}
+    if target not in scopes:
+        return _error(400, f"target must be one of {', '.join(scopes)}")
+    scope = scopes[target]
     where = request.query_params.get(scope, "").strip()
     if scope == "folder":
         where = where.strip("/")
@@ -84,7 +85,7 @@ async def reviewers(request: Request) -> Response:
     ]
     answers = [await _reviewer_group(store, policy, target, index, rule.group) for index, rule in rules]
     body: dict[str, Any] = {"target": target, scope: where, "reviewers": answers}
-    if target == "iconik":  # ready for POST …/approvals/request/ (research/iconik.md §6)
+    if section_model(target).APPROVAL_REQUEST:  # iconik: ready for POST …/approvals/request/ (research/iconik.md §6)
         # Users are listed as well as groups: whether iconik evaluates a group's membership at request
         # time or at vote time is unconfirmed, and a removed reviewer must not keep a vote.
         body["approvalRequest"] = {

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -46,6 +46,10 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        #: the SCIM write counter's child per (method, route, status), None for a read: looked up
+        #: once (prometheus-client's `labels` validates and hashes under a lock on every call);
+        #: bounded, since the method is the client's choice
+        self._writes: dict[tuple[str, str, int], Counter | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,24 +67,36 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            route = scope.get("route_template")
+            if route is None:
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+            method = scope["method"]
+            metrics.HTTP.observe(method, route, str(status), elapsed)
+            key = (method, route, status)
+            if key in self._writes:
+                write = self._writes[key]
+            else:
+                write = _write_counter(method, route, status)
+                if len(self._writes) < MAX_CACHED:
+                    self._writes[key] = write
+            if write is not None:
+                write.inc()
 
-    @staticmethod
-    def _record(scope: Scope, status: int, elapsed: float) -> None:
-        route = scope.get("route_template")
-        if route is None:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-        method, code = scope["method"], str(status)
-        metrics.HTTP_REQUESTS.labels(method, route, code).inc()
-        metrics.HTTP_DURATION.labels(method, route, code).observe(elapsed)
-        operation = _OPERATIONS.get(method)
-        if operation is None or not route.startswith(_SCIM) or route.endswith("/.search"):
-            return
-        resource = route[len(_SCIM) :].split("/", 1)[0]
-        if resource == "Bulk":
-            operation = "bulk"
-        outcome = "ok" if status < 400 else "refused" if status < 500 else "error"
-        metrics.SCIM_WRITES.labels(resource, operation, outcome).inc()
+
+MAX_CACHED = 512
+
+
+def _write_counter(method: str, route: str, status: int) -> Counter | None:
+    """The SCIM write counter's child a request moves, or None when it is no SCIM write."""
+    operation = _OPERATIONS.get(method)
+    if operation is None or not route.startswith(_SCIM) or route.endswith("/.search"):
+        return None
+    resource = route[len(_SCIM) :].split("/", 1)[0]
+    if resource == "Bulk":
+        operation = "bulk"
+    outcome = "ok" if status < 400 else "refused" if status < 500 else "error"
+    return metrics.SCIM_WRITES.labels(resource, operation, outcome)
 
 
 class StoreGauges(Collector):

@@ -324,6 +324,7 @@ def test_the_cli_reviews_the_sandbox_store_with_the_same_figures(sandbox: dict[s
             capture_output=True,
             text=True,
             timeout=120,
+            env={**os.environ, "SCIM_BRIDGE_PROGRESS": "always"},  # piped: progress only when asked for
         )
         assert run.returncode == 0, run.stderr
         assert "review: cloudinary: " in run.stderr and "accounts listed" in run.stderr  # progress

@@ -89,3 +89,11 @@ def test_the_queue_gauges_are_read_from_the_store(bridge: LiveBridge) -> None:
     assert value(samples, "scim_bridge_store_up") == 1
     assert value(samples, "scim_bridge_dead_letters") == 0
     assert value(samples, "scim_bridge_audit_pending_entries") >= 0
+
+
+def test_metrics_off_serves_no_endpoint_and_counts_nothing(tmp_path: Path) -> None:
+    # SCIM_BRIDGE_METRICS=off (the front-door benchmark's baseline): no /metrics, and SCIM still works
+    with LiveBridge(f"sqlite:///{tmp_path}/off.db", admin_tokens=[ADMIN], metrics=False) as off:
+        with off.client() as scim:
+            assert scim.post("/Users", json={"schemas": [USER], "userName": "off@example.com"}).status_code == 201
+        assert httpx.get(f"{off.root}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 404

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,7 @@ def reconcile(world: World, tmp_path: Path, store: str, *extra: str) -> subproce
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "SCIM_BRIDGE_PROGRESS": "always"},  # piped: progress only when asked for
     )
 
 

@@ -26,7 +26,9 @@ def test_every_reference_of_an_entry_resolves_to_what_it_names(name: str) -> Non
     for model in (resolve(target.policy_model), resolve(target.access_model)):
         assert issubclass(model, BaseModel)
     assert {"enabled", "base_url", "rate", "service_account_email"} <= set(resolve(target.policy_model).model_fields)
-    assert callable(resolve(target.factory)) and callable(target.activity_normaliser())
+    assert callable(resolve(target.factory))
+    receiver = target.webhook_receiver({}, resolve(target.policy_model)(), 60.0)
+    assert receiver is None or (not receiver.configured and receiver.off_message)  # no secret: off
     assert callable(target.emulator_app())  # an ASGI app, built with its defaults
 
 
