@@ -991,7 +991,15 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         return wrapped
 
     cloud, v2 = "/v1_1/{cloud_name}", "/v2/accounts/{account_id}/permissions"
+    from .cloudinary_policies import handlers  # it reads this module's error helpers
+
+    custom = handlers(state)
     return [
+        Route(f"{v2}/policies/custom", endpoint(custom["list"], True), methods=["GET"]),
+        Route(f"{v2}/policies/custom", endpoint(custom["create"], True), methods=["POST"]),
+        Route(f"{v2}/policies/custom/{{policy_id}}", endpoint(custom["one"], True), methods=["GET"]),
+        Route(f"{v2}/policies/custom/{{policy_id}}", endpoint(custom["update"], True), methods=["PUT"]),
+        Route(f"{v2}/policies/custom/{{policy_id}}", endpoint(custom["remove"], True), methods=["DELETE"]),
         Route(f"{cloud}/folders", endpoint(root_folders), methods=["GET"]),
         Route(f"{cloud}/folders/by_path", endpoint(folder_by_path), methods=["PUT"]),
         Route(f"{cloud}/folders/by_id", endpoint(folder_by_id), methods=["PUT"]),

@@ -231,10 +231,17 @@ class CloudinaryAccess(TargetSection):
             for i, c in enumerate(self.collections)
             for g in c.grants
         ]
-        # Reviewer groups hold one global role carrying the moderation policy (sync/access_sync.py),
-        # applied where the account answers the Permissions API.
+        # Reviewer groups hold one global role carrying the moderation policy, or with folders one
+        # custom policy per governed folder (sync/access_sync.py), where the account answers the
+        # Permissions API.
         found += [
-            PolicyGrant("moderation", MODERATOR_ROLE, r.group, ("moderate",), f"access.reviewers[{i}]")
+            PolicyGrant(
+                "moderation",
+                ", ".join(r.folders) if r.folders else MODERATOR_ROLE,  # folders: custom policies per folder
+                r.group,
+                ("moderate",),
+                f"access.reviewers[{i}]",
+            )
             for i, r in enumerate(reviewers)
         ]
         found += [

@@ -10,6 +10,7 @@ granted by hand to another group or user stays (drift reports show it; reconcili
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -71,6 +72,17 @@ def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
         for name in derived_names:
             grants += [Grant(target, g.resource, g.group, g.rights, g.rule) for g in section.templated_rules(name)]
     return grants
+
+
+REVIEWER_POLICY = "scim-bridge reviewers: "  # the name prefix of the custom policies the bridge owns
+
+
+def moderate_statement(group_id: str, folder_id: str) -> str:
+    """Moderation of the assets below one folder, for one group (research/cloudinary.md §4.1)."""
+    return (
+        f'permit(principal in Cloudinary::Group::"{group_id}", action == Cloudinary::Action::"moderate", '
+        f'resource is Cloudinary::Asset) when {{ resource.ancestor_ids.contains("{folder_id}") }};'
+    )
 
 
 class AccessSync:
@@ -153,6 +165,7 @@ class AccessSync:
                     }
                 )
         applied: dict[str, dict[str, list[str]]] = {}
+        resolved: dict[str, str] = {}  # governed folder path → its external id (folder-scoped reviewers)
         for path, create in paths.items():
             folder_id = await self._folder_id(folders, path, create and not self.dry_run)
             if folder_id is None:
@@ -178,6 +191,7 @@ class AccessSync:
                     continue
                 actual = await folders.folder_grants(folder_id)
             by_name = {v: k for k, v in managed.items()}
+            resolved[path] = folder_id
             await self._direct_folder_grants(folders, path, folder_id, actual)
             current = {pid: roles for (kind, pid), roles in actual.items() if kind == "group" and pid in managed_ids}
             for group_id in set(current) | set(desired):  # revocations first
@@ -206,6 +220,7 @@ class AccessSync:
             await self._agency_key(folders, rule)
         if self.policy.access.reviewers and folders.model == "roles":
             await self._cloudinary_reviewers(folders, managed)
+            await self._folder_reviewers(folders, managed, resolved)
 
     async def _direct_folder_grants(
         self, folders: Any, path: str, folder_id: str, actual: dict[tuple[str, str], set[str]]
@@ -309,14 +324,13 @@ class AccessSync:
         )
 
     async def _cloudinary_reviewers(self, folders: Any, managed: dict[str, str]) -> None:
-        """Reviewer groups hold a global role carrying the moderation policy. Scoping moderation to
-        folders needs a Cedar custom policy (research §4.1): not done; `/api/v1/reviewers` answers
-        per folder for workflow tools instead."""
+        """Reviewer groups of a rule without folders (everywhere) hold a global role carrying the
+        moderation policy; a rule with folders is scoped by custom policies (_folder_reviewers)."""
         role = await folders.ensure_moderator_role()
         wanted = {
             managed[self.target_name(r.group)]
             for r in self.policy.access.reviewers
-            if self.target_name(r.group) in managed
+            if self.target_name(r.group) in managed and not r.folders  # folders: _folder_reviewers instead
         }
         raw = await self.store.kv_get(ACCESS, "cloudinary:moderators")
         given = set(orjson.loads(raw)) if raw else set()  # only what the bridge gave is taken back
@@ -327,6 +341,36 @@ class AccessSync:
             if role not in await folders.global_roles(group_id):
                 await folders.change_global("add", group_id, role)
         await self.store.kv_put(ACCESS, "cloudinary:moderators", orjson.dumps(sorted(wanted)))
+
+    async def _folder_reviewers(self, folders: Any, managed: dict[str, str], resolved: dict[str, str]) -> None:
+        """A reviewer rule with folders: one Cedar custom policy per (group, governed folder its globs
+        match), permitting `moderate` on the assets below that folder (research §4.1's statement).
+        Only policies named by the bridge (REVIEWER_POLICY) are changed. UNCONFIRMED upstream: that
+        the service accepts a `principal in Cloudinary::Group` statement and that the moderation queue
+        honours a folder-scoped permit; and whether reviewers also need the global "Access the
+        Moderation page" permission, which the bridge does not give (it would widen nothing but
+        the page)."""
+        wanted: dict[str, str] = {}  # policy name → statement
+        for rule in self.policy.access.reviewers:
+            group_id = managed.get(self.target_name(rule.group))
+            for path, folder_id in sorted(resolved.items()) if group_id and rule.folders else []:
+                if any(fnmatch.fnmatchcase(path.lower(), glob.lower()) for glob in rule.folders):
+                    wanted[f"{REVIEWER_POLICY}{rule.group} on {path}"] = moderate_statement(str(group_id), folder_id)
+        held = {p["name"]: p for p in await folders.custom_policies() if str(p["name"]).startswith(REVIEWER_POLICY)}
+        for name, policy in sorted(held.items()):  # revocations first
+            if wanted.get(name) != policy["policy_statement"] or not policy.get("enabled", True):
+                if self.dry_run:
+                    self.drift.append(("cloudinary", "extra-grant", name, "moderation policy no rule gives"))
+                else:
+                    await folders.delete_policy(str(policy["id"]), name)
+                    held.pop(name)
+        for name, statement in sorted(wanted.items()):
+            if name in held:
+                continue
+            if self.dry_run:
+                self.drift.append(("cloudinary", "missing-grant", name, "moderation policy"))
+            else:
+                await folders.create_policy(name, statement, "folder-scoped reviewers (access.reviewers)")
 
     async def _folder_id(self, folders: Any, path: str, create: bool) -> str | None:
         key = f"cloudinary:folder:{path}"

@@ -231,3 +231,30 @@ def test_reconcile_reports_and_repairs_a_missing_per_attribute_grant(world: Worl
     httpx.post(f"{url}?apply=true", headers=ADMIN, timeout=60)
     assert world.cld_folder_roles("ren@example.com") == {"campaigns/latam": {"contributor"}}
     assert [f["path"] for f in world.cloudinary.folders.values()].count("campaigns/latam") == 1
+
+
+def test_folder_scoped_reviewers_moderate_each_new_division_folder(tmp_path: Path, bridge_store_url: str) -> None:
+    """Issue 9 item 9, Cloudinary half: a reviewer rule with folders becomes one custom policy per
+    governed folder it matches (a per-attribute folder included, once made), not a global role."""
+    access = {**ACCESS, "reviewers": [{"group": "Legal Reviewers", "folders": ["campaigns/*"]}]}
+    for world in make_world(tmp_path, bridge_store_url, access=access, guardrails=GUARDRAILS):
+        xia = person(world, "xia@example.com", "LATAM")
+        group(world, "Legal Reviewers", [xia["id"]])
+
+        def scoped(w: World) -> dict[str, str]:
+            return {p["name"]: p["policy_statement"] for p in list(w.cloudinary.custom_policies.values())}
+
+        world.converge(lambda w: list(scoped(w)) == ["scim-bridge reviewers: Legal Reviewers on campaigns/latam"])
+        person(world, "ned@example.com", "NORDICS")  # a new division: its folder is governed at once
+        world.converge(lambda w: len(scoped(w)) == 2)
+        legal = next(g for g, v in world.cloudinary.groups.items() if v["name"] == "Legal Reviewers")
+        nordics = next(f["external_id"] for f in world.cloudinary.folders.values() if f["path"] == "campaigns/nordics")
+        assert scoped(world)["scim-bridge reviewers: Legal Reviewers on campaigns/nordics"] == (
+            f'permit(principal in Cloudinary::Group::"{legal}", action == Cloudinary::Action::"moderate", '
+            f'resource is Cloudinary::Asset) when {{ resource.ancestor_ids.contains("{nordics}") }};'
+        )
+        assert not [a for a in world.cloudinary.role_assignments if a["role_id"] == "scim_bridge_moderator"]
+        [line] = [
+            i for i in explain(world, bridge_store_url, xia["id"])["targets"]["cloudinary"] if "moder" in i["grant"]
+        ]
+        assert line["grant"] == "moderation campaigns/*: moderate"
