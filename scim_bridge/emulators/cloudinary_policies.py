@@ -65,7 +65,7 @@ def handlers(state: CloudinaryState) -> dict[str, Any]:
             and (not q.get("scope_id") or p["scope_id"] == q["scope_id"])
             and (q.get("enabled") is None or str(p["enabled"]).lower() == q["enabled"].lower())
         ]
-        return JSONResponse({"data": data, "next_cursor": None})
+        return JSONResponse({"data": data})  # one page: no next_cursor (a string in the spec, never null)
 
     async def create(request: Request) -> JSONResponse:
         body = checked(await _json(request, _missing("name")), update=False)
