@@ -356,9 +356,11 @@ class _ReviewBuilder:
         found: list[Resource] = []
         folders = target.folders
         if name == "cloudinary" and folders is not None:
-            for folder in self.policy.access.cloudinary.folders:
-                raw = await self.store.kv_get(ACCESS, f"cloudinary:folder:{folder.path}")
-                resource = Resource(name, "folder", folder.path, raw.decode() if raw else None)
+            paths = [f.path for f in self.policy.access.cloudinary.folders if not f.attribute]
+            paths += sorted({g.resource for g in self.grants if g.target == "cloudinary"} - set(paths))  # per value
+            for path in paths:
+                raw = await self.store.kv_get(ACCESS, f"cloudinary:folder:{path}")
+                resource = Resource(name, "folder", path, raw.decode() if raw else None)
                 found.append(resource)
                 if resource.id is None:
                     resource.note = "not resolved yet: the bridge has not applied the policy's grants"
@@ -377,7 +379,7 @@ class _ReviewBuilder:
                         kind,
                         principal_id,
                         rights,
-                        functools.partial(self._folder_rule, folder.path, roles=roles),
+                        functools.partial(self._folder_rule, path, roles=roles),
                     )
         access = target.acls
         if name == "iconik" and access is not None:

@@ -69,6 +69,7 @@ class CloudinaryState:
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)  # external_id → folder (per environment)
     role_assignments: list[dict[str, Any]] = field(default_factory=list)  # the one grant model (cloudinary_media)
     custom_roles: dict[str, dict[str, Any]] = field(default_factory=dict)  # Permissions API roles by id
+    custom_policies: dict[str, dict[str, Any]] = field(default_factory=dict)  # Cedar policies by id
     calls: list[dict[str, Any]] = field(default_factory=list)  # every API call, for tests and reviews
 
     def __post_init__(self) -> None:

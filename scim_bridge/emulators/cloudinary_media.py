@@ -523,8 +523,17 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         env, path = environment(request), folder_path(request)
         if by_path(env["id"], path) is not None:
             raise _admin(f"Folder {path} already exists", 409)  # research §3.4: 409; text UNCONFIRMED
+        # What the public facts say (spec createFolder, research §3.4): POST creates an empty folder at
+        # the path, 200 with the `folder` schema (name, path, external_id, created_at) plus
+        # `success`, 409 when it exists. What they do not say, and is assumed here:
+        # * missing ancestors are created too (the SDKs' create_folder examples pass nested paths
+        #   to an empty environment; no page states it);
+        # * the new folder carries no role of its own: nobody, not even the creating key, gets a
+        #   direct grant; it shows its ancestors' grants as `inherited` (research §3.2), which is
+        #   all a per-attribute folder under a granted parent reaches before the bridge grants it;
+        # * paths are case-sensitive (by_path takes `case_sensitive`, so "Campaigns" ≠ "campaigns").
         parts = path.split("/")
-        for depth in range(1, len(parts) + 1):  # missing ancestors are created too, as the real API does
+        for depth in range(1, len(parts) + 1):
             prefix = "/".join(parts[:depth])
             if by_path(env["id"], prefix) is None:
                 external_id = secrets.token_hex(17)
@@ -535,7 +544,8 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
                     "environment_id": env["id"],
                     "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
-        return JSONResponse({**folder_view(state.folders[external_id]), "success": True})
+        created = state.folders[external_id]
+        return JSONResponse({**folder_view(created), "created_at": created["created_at"], "success": True})
 
     async def delete_folder(request: Request) -> JSONResponse:
         env, path = environment(request), folder_path(request)
@@ -981,7 +991,15 @@ def routes(state: CloudinaryState, switches: CloudinarySwitches) -> list[Route]:
         return wrapped
 
     cloud, v2 = "/v1_1/{cloud_name}", "/v2/accounts/{account_id}/permissions"
+    from .cloudinary_policies import handlers  # it reads this module's error helpers
+
+    custom = handlers(state)
     return [
+        Route(f"{v2}/policies/custom", endpoint(custom["list"], True), methods=["GET"]),
+        Route(f"{v2}/policies/custom", endpoint(custom["create"], True), methods=["POST"]),
+        Route(f"{v2}/policies/custom/{{policy_id}}", endpoint(custom["one"], True), methods=["GET"]),
+        Route(f"{v2}/policies/custom/{{policy_id}}", endpoint(custom["update"], True), methods=["PUT"]),
+        Route(f"{v2}/policies/custom/{{policy_id}}", endpoint(custom["remove"], True), methods=["DELETE"]),
         Route(f"{cloud}/folders", endpoint(root_folders), methods=["GET"]),
         Route(f"{cloud}/folders/by_path", endpoint(folder_by_path), methods=["PUT"]),
         Route(f"{cloud}/folders/by_id", endpoint(folder_by_id), methods=["PUT"]),

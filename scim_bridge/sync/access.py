@@ -15,6 +15,8 @@ so they are kept per user, like group membership.
         folders:
           - path: campaigns/emea
             grants: [{group: "Marketing EMEA", role: contributor}, {group: "Global Brand", role: viewer}]
+          - path: "campaigns/{division|lower}"  # one folder per value, created on first use (like workspaces)
+            grants: [{group: "region-{division}", role: contributor}]
           - {path: masters, internal: true, grants: [{group: "Global Brand", role: manager}]}
       iconik:
         collections:
@@ -33,7 +35,7 @@ so they are kept per user, like group membership.
         - {group: "Legal Reviewers", folders: ["campaigns/*"], collections: ["Brand Masters"]}
       context:
         region: "{division}"
-        folders: ["campaigns/{division}"]
+        folders: ["campaigns/*"]               # narrows the person's granted folders (empty: all of them)
 """
 
 from __future__ import annotations
@@ -117,6 +119,12 @@ class FolderGrant(_Strict):
 
 
 class CloudinaryFolder(_Strict):
+    """A folder, or with a `{attribute}` in its path (`campaigns/{division|lower}`) a folder per value
+    of that attribute: created on first use and granted to that value's derived group (each grant's
+    group is then a template on the same attribute, `region-{division}`), the way
+    `access.iconik.workspaces` gives a collection per value, with the same templating (`fill`,
+    `match_template`)."""
+
     path: str
     create: bool = True  # created when missing; False: must exist, else the grant waits (failed)
     internal: bool = False  # never reachable by an external user
@@ -129,6 +137,53 @@ class CloudinaryFolder(_Strict):
         if not value:
             raise ValueError("a folder path cannot be empty")
         return value
+
+    @property
+    def attribute(self) -> str | None:
+        """The attribute a per-attribute folder is made per value of (None: one fixed folder)."""
+        found = _FIELD.findall(self.path)
+        return found[0][0] if found else None
+
+    @model_validator(mode="after")
+    def _per_attribute(self) -> CloudinaryFolder:
+        from .policy import ATTRIBUTES  # policy.py imports this module
+
+        fields = {name for name, _ in _FIELD.findall(self.path)}
+        if len(fields) > 1:
+            raise ValueError(f"folder {self.path!r}: a per-attribute folder names one attribute, not {sorted(fields)}")
+        unknown = sorted(fields - set(ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"folder {self.path!r} names unknown attribute {unknown[0]!r}")
+        for grant in self.grants if fields else []:
+            named = {name for name, _ in _FIELD.findall(grant.group)}
+            if named != fields or _template_pattern(grant.group) is None:
+                raise ValueError(
+                    f"folder {self.path!r}: each grant of a per-attribute folder goes to the derived group of "
+                    f"that value, a template on {{{next(iter(fields))}}} such as 'region-{{{next(iter(fields))}}}' "
+                    f"(not {grant.group!r}); give a fixed group a role on the parent folder instead: "
+                    "folder roles are inherited by sub-folders"
+                )
+        return self
+
+    def templated(self, index: int, derived_name: str) -> list[PolicyGrant]:
+        """The grants a derived group's name implies on this per-attribute folder."""
+        found = []
+        for grant in self.grants if self.attribute else []:
+            value = match_template(grant.group, derived_name)
+            if value is None or not self.attribute or "/" in value or value.strip(". ") == "":
+                continue  # a value is one folder name: "EMEA/North" or ".." must not make or reach another path
+            path = fill(self.path, {self.attribute: value})
+            if path:
+                found.append(
+                    PolicyGrant(
+                        "folder",
+                        path,
+                        derived_name,
+                        (folder_role_id(grant.role),),
+                        f"access.cloudinary.folders[{index}] ({self.attribute}={value})",
+                    )
+                )
+        return found
 
 
 class CloudinaryCollection(_Strict):
@@ -166,6 +221,7 @@ class CloudinaryAccess(TargetSection):
                 "folder", f.path, g.group, (folder_role_id(g.role),), f"access.cloudinary.folders[{i}] ({f.path})"
             )
             for i, f in enumerate(self.folders)
+            if not f.attribute  # per-attribute folders: templated_rules, by the derived group's name
             for g in f.grants
         ]
         found += [
@@ -175,10 +231,17 @@ class CloudinaryAccess(TargetSection):
             for i, c in enumerate(self.collections)
             for g in c.grants
         ]
-        # Reviewer groups hold one global role carrying the moderation policy (sync/access_sync.py),
-        # applied where the account answers the Permissions API.
+        # Reviewer groups hold one global role carrying the moderation policy, or with folders one
+        # custom policy per governed folder (sync/access_sync.py), where the account answers the
+        # Permissions API.
         found += [
-            PolicyGrant("moderation", MODERATOR_ROLE, r.group, ("moderate",), f"access.reviewers[{i}]")
+            PolicyGrant(
+                "moderation",
+                ", ".join(r.folders) if r.folders else MODERATOR_ROLE,  # folders: custom policies per folder
+                r.group,
+                ("moderate",),
+                f"access.reviewers[{i}]",
+            )
             for i, r in enumerate(reviewers)
         ]
         found += [
@@ -196,7 +259,14 @@ class CloudinaryAccess(TargetSection):
         return found
 
     def resources(self) -> list[tuple[str, str]]:
-        return [("folder", f.path) for f in self.folders]
+        return [("folder", f.path) for f in self.folders if not f.attribute]
+
+    def templated_rules(self, derived_name: str) -> list[PolicyGrant]:
+        return [g for i, f in enumerate(self.folders) for g in f.templated(i, derived_name)]
+
+    def folder_groups(self) -> list[str]:
+        """The derived-group templates per-attribute folders are granted to (made derived groups)."""
+        return [g.group for f in self.folders if f.attribute for g in f.grants]
 
 
 class CollectionGrant(_Strict):
@@ -371,7 +441,8 @@ class Access(_Strict):
     context: DeliveryContext = DeliveryContext()
 
     def workspace_groups(self) -> list[str]:
-        return [w.group for w in self.iconik.workspaces]
+        """Derived-group templates the access rules imply: iconik workspaces, per-attribute folders."""
+        return [*(w.group for w in self.iconik.workspaces), *self.cloudinary.folder_groups()]
 
     def sections(self) -> dict[str, TargetSection]:
         """Every registered target's section, in registry order."""

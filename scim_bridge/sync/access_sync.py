@@ -10,6 +10,7 @@ granted by hand to another group or user stays (drift reports show it; reconcili
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from ..audit.context import remember
 from ..scim.filters import fold
 from ..store import Store
 from ..targets.base import Gone
-from .access import expired, fill, folder_role_id
+from .access import expired, folder_role_id
 from .access import match_template as match_template  # guardrails and web/api_v1.py import it from here
 from .idmap import IdMap
 from .policy import Policy
@@ -41,10 +42,11 @@ class Grant:
 
 
 def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
-    """Every grant the policy makes, with workspace templates filled for the derived groups that exist."""
+    """Every grant the policy makes, with workspace and per-attribute folder templates filled for the
+    derived groups that exist."""
     grants: list[Grant] = []
     for index, folder in enumerate(policy.access.cloudinary.folders):
-        for grant in folder.grants:
+        for grant in folder.grants if not folder.attribute else []:
             grants.append(
                 Grant(
                     "cloudinary",
@@ -65,21 +67,22 @@ def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
                     f"access.iconik.collections[{index}] ({collection.title})",
                 )
             )
-    for index, workspace in enumerate(policy.access.iconik.workspaces):
+    for target in type(policy.access).model_fields:  # workspaces, per-attribute folders: the model's templating
+        section = policy.access.section(target)
         for name in derived_names:
-            value = match_template(workspace.group, name)
-            if value is not None:
-                title = fill(workspace.title, {workspace.attribute: value}) or name
-                grants.append(
-                    Grant(
-                        "iconik",
-                        title,
-                        name,
-                        tuple(sorted(workspace.permissions)),
-                        f"access.iconik.workspaces[{index}] ({workspace.attribute}={value})",
-                    )
-                )
+            grants += [Grant(target, g.resource, g.group, g.rights, g.rule) for g in section.templated_rules(name)]
     return grants
+
+
+REVIEWER_POLICY = "scim-bridge reviewers: "  # the name prefix of the custom policies the bridge owns
+
+
+def moderate_statement(group_id: str, folder_id: str) -> str:
+    """Moderation of the assets below one folder, for one group (research/cloudinary.md §4.1)."""
+    return (
+        f'permit(principal in Cloudinary::Group::"{group_id}", action == Cloudinary::Action::"moderate", '
+        f'resource is Cloudinary::Asset) when {{ resource.ancestor_ids.contains("{folder_id}") }};'
+    )
 
 
 class AccessSync:
@@ -118,7 +121,7 @@ class AccessSync:
         names |= {self.target_name(k.group) for k in self.policy.access.cloudinary.agency_keys}
         names |= {self.target_name(r.group) for r in self.policy.access.iconik.group_roles}
         return group_name in names or any(
-            match_template(w.group, group_name) is not None for w in self.policy.access.iconik.workspaces
+            match_template(template, group_name) is not None for template in self.policy.access.workspace_groups()
         )
 
     def target_name(self, group: str) -> str:
@@ -149,51 +152,65 @@ class AccessSync:
         await folders.detect_model(config.permission_model)
         managed = await self.managed_groups("cloudinary")
         managed_ids = set(managed.values())
-        grants = [g for g in policy_grants(self.policy, []) if g.target == "cloudinary"]
+        derived = await self.derived_names("cloudinary")
+        grants = [g for g in policy_grants(self.policy, derived) if g.target == "cloudinary"]
+        paths = {f.path: f.create for f in config.folders if not f.attribute}
+        for index, folder_rule in enumerate(config.folders):  # a per-attribute folder, once a value's group exists
+            for name in derived if folder_rule.attribute else []:
+                paths.update(
+                    {
+                        g.resource: folder_rule.create
+                        for g in folder_rule.templated(index, name)
+                        if g.resource not in paths
+                    }
+                )
         applied: dict[str, dict[str, list[str]]] = {}
-        for folder in config.folders:
-            folder_id = await self._folder_id(folders, folder.path, folder.create and not self.dry_run)
+        resolved: dict[str, str] = {}  # governed folder path → its external id (folder-scoped reviewers)
+        for path, create in paths.items():
+            folder_id = await self._folder_id(folders, path, create and not self.dry_run)
             if folder_id is None:
                 if self.dry_run:
-                    self.drift.append(("cloudinary", "missing-folder", folder.path, "the policy's folder is missing"))
+                    self.drift.append(("cloudinary", "missing-folder", path, "the policy's folder is missing"))
                 else:
-                    log.warning("access: Cloudinary folder %s does not exist and create is off", folder.path)
+                    log.warning("access: Cloudinary folder %s does not exist and create is off", path)
                 continue
             desired: dict[str, set[str]] = {}
-            for grant in (g for g in grants if g.resource == folder.path):
+            for grant in (g for g in grants if g.resource == path):
                 group_id = managed.get(self.target_name(grant.group))
                 if group_id:  # a group not created yet gets its grant when it is (Access re-runs then)
                     desired.setdefault(group_id, set()).update(grant.rights)
             try:
                 actual = await folders.folder_grants(folder_id)
             except Gone:  # deleted by hand since it was resolved: resolve (and create) it again
-                await self.store.kv_delete(ACCESS, f"cloudinary:folder:{folder.path}")
-                folder_id = await self._folder_id(folders, folder.path, folder.create and not self.dry_run)
+                if self.dry_run:  # reconcile reports it; --apply's grants run makes it again
+                    self.drift.append(("cloudinary", "missing-folder", path, "deleted in Cloudinary"))
+                    continue
+                await self.store.kv_delete(ACCESS, f"cloudinary:folder:{path}")
+                folder_id = await self._folder_id(folders, path, create and not self.dry_run)
                 if folder_id is None:
                     continue
                 actual = await folders.folder_grants(folder_id)
             by_name = {v: k for k, v in managed.items()}
-            await self._direct_folder_grants(folders, folder.path, folder_id, actual)
+            resolved[path] = folder_id
+            await self._direct_folder_grants(folders, path, folder_id, actual)
             current = {pid: roles for (kind, pid), roles in actual.items() if kind == "group" and pid in managed_ids}
             for group_id in set(current) | set(desired):  # revocations first
                 extra = sorted(current.get(group_id, set()) - desired.get(group_id, set()))
                 if extra and self.dry_run:
-                    self.drift.append(
-                        ("cloudinary", "extra-grant", folder.path, f"{', '.join(extra)} on {by_name[group_id]}")
-                    )
+                    self.drift.append(("cloudinary", "extra-grant", path, f"{', '.join(extra)} on {by_name[group_id]}"))
                 elif extra:
                     await folders.change("remove", folder_id, ("group", group_id), extra)
             for group_id, roles in desired.items():
                 missing = sorted(roles - current.get(group_id, set()))
                 if missing and self.dry_run:
                     self.drift.append(
-                        ("cloudinary", "missing-grant", folder.path, f"{', '.join(missing)} for {by_name[group_id]}")
+                        ("cloudinary", "missing-grant", path, f"{', '.join(missing)} for {by_name[group_id]}")
                     )
                 elif missing:
                     await folders.change("add", folder_id, ("group", group_id), missing)
             if self.dry_run:
                 continue
-            applied[folder.path] = {by_name[g]: sorted(r) for g, r in desired.items()}
+            applied[path] = {by_name[g]: sorted(r) for g, r in desired.items()}
         if self.dry_run:
             return
         await self.store.kv_put(ACCESS, "cloudinary:applied", orjson.dumps(applied))
@@ -203,6 +220,7 @@ class AccessSync:
             await self._agency_key(folders, rule)
         if self.policy.access.reviewers and folders.model == "roles":
             await self._cloudinary_reviewers(folders, managed)
+            await self._folder_reviewers(folders, managed, resolved)
 
     async def _direct_folder_grants(
         self, folders: Any, path: str, folder_id: str, actual: dict[tuple[str, str], set[str]]
@@ -306,14 +324,13 @@ class AccessSync:
         )
 
     async def _cloudinary_reviewers(self, folders: Any, managed: dict[str, str]) -> None:
-        """Reviewer groups hold a global role carrying the moderation policy. Scoping moderation to
-        folders needs a Cedar custom policy (research §4.1): not done; `/api/v1/reviewers` answers
-        per folder for workflow tools instead."""
+        """Reviewer groups of a rule without folders (everywhere) hold a global role carrying the
+        moderation policy; a rule with folders is scoped by custom policies (_folder_reviewers)."""
         role = await folders.ensure_moderator_role()
         wanted = {
             managed[self.target_name(r.group)]
             for r in self.policy.access.reviewers
-            if self.target_name(r.group) in managed
+            if self.target_name(r.group) in managed and not r.folders  # folders: _folder_reviewers instead
         }
         raw = await self.store.kv_get(ACCESS, "cloudinary:moderators")
         given = set(orjson.loads(raw)) if raw else set()  # only what the bridge gave is taken back
@@ -324,6 +341,36 @@ class AccessSync:
             if role not in await folders.global_roles(group_id):
                 await folders.change_global("add", group_id, role)
         await self.store.kv_put(ACCESS, "cloudinary:moderators", orjson.dumps(sorted(wanted)))
+
+    async def _folder_reviewers(self, folders: Any, managed: dict[str, str], resolved: dict[str, str]) -> None:
+        """A reviewer rule with folders: one Cedar custom policy per (group, governed folder its globs
+        match), permitting `moderate` on the assets below that folder (research §4.1's statement).
+        Only policies named by the bridge (REVIEWER_POLICY) are changed. UNCONFIRMED upstream: that
+        the service accepts a `principal in Cloudinary::Group` statement and that the moderation queue
+        honours a folder-scoped permit; and whether reviewers also need the global "Access the
+        Moderation page" permission, which the bridge does not give (it would widen nothing but
+        the page)."""
+        wanted: dict[str, str] = {}  # policy name → statement
+        for rule in self.policy.access.reviewers:
+            group_id = managed.get(self.target_name(rule.group))
+            for path, folder_id in sorted(resolved.items()) if group_id and rule.folders else []:
+                if any(fnmatch.fnmatchcase(path.lower(), glob.lower()) for glob in rule.folders):
+                    wanted[f"{REVIEWER_POLICY}{rule.group} on {path}"] = moderate_statement(str(group_id), folder_id)
+        held = {p["name"]: p for p in await folders.custom_policies() if str(p["name"]).startswith(REVIEWER_POLICY)}
+        for name, policy in sorted(held.items()):  # revocations first
+            if wanted.get(name) != policy["policy_statement"] or not policy.get("enabled", True):
+                if self.dry_run:
+                    self.drift.append(("cloudinary", "extra-grant", name, "moderation policy no rule gives"))
+                else:
+                    await folders.delete_policy(str(policy["id"]), name)
+                    held.pop(name)
+        for name, statement in sorted(wanted.items()):
+            if name in held:
+                continue
+            if self.dry_run:
+                self.drift.append(("cloudinary", "missing-grant", name, "moderation policy"))
+            else:
+                await folders.create_policy(name, statement, "folder-scoped reviewers (access.reviewers)")
 
     async def _folder_id(self, folders: Any, path: str, create: bool) -> str | None:
         key = f"cloudinary:folder:{path}"

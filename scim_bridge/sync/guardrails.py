@@ -6,7 +6,7 @@
   a reviewer entry) that would give them an admin role, a role or user type the profile does not
   list, an internal-only resource, anything outside the profile's folders and collections, or a
   right above its ceiling, is refused with the rule's name (and its line, policy.py);
-* at apply time (`withheld_groups`, `decide_role`, `context_folders`): an external *person* (matched by attribute or
+* at apply time (`withheld_groups`, `decide_role`): an external *person* (matched by attribute or
   email domain, which the policy cannot know in advance) is kept out of any group whose grants,
   workspace or project break the same rules, and a withheld group gives nothing: it is left out
   of role matching too, and whatever role is left is held to the profile. The ID map, `plan` and
@@ -25,6 +25,7 @@ from .access import FOLDER_ROLES, fill, folder_role_id
 from .access_sync import match_template
 
 if TYPE_CHECKING:
+    from .access import CloudinaryFolder
     from .policy import Match, Policy, UserFacts
 
 # What a project member reaches in the project's collection (titled like the project): iconik does
@@ -127,6 +128,18 @@ def _workspace_glob(policy: Policy, index: int) -> str | None:
     return None
 
 
+def _attribute_folder_glob(policy: Policy, folder: CloudinaryFolder, group: str) -> str | None:
+    """The paths (a glob) of a per-attribute folder that external people reach through `group` (a
+    derived-group template), if any: the same test as a workspace's."""
+    if external_group(policy, _as_glob(group)):
+        return _as_glob(folder.path)
+    for m in policy.guardrails.external:  # a folder per value of the very attribute that makes people external
+        pattern = (m.attribute or {}).get(folder.attribute or "")
+        if pattern is not None and m.group is None and m.email_domain is None:
+            return _as_glob(fill(folder.path, {folder.attribute or "": pattern}) or folder.path)
+    return None
+
+
 def policy_violations(policy: Policy) -> Problems:
     """(where in the YAML, what is wrong) for every rule aimed at external people that breaks a guardrail."""
     problems: Problems = []
@@ -147,8 +160,12 @@ def policy_violations(policy: Policy) -> Problems:
                 )
     for f_index, folder in enumerate(access.cloudinary.folders):
         for g_index, grant in enumerate(folder.grants):
-            problem = _folder_problem(policy, folder.path, folder.internal, grant.role)
-            if problem and external_group(policy, grant.group):
+            if folder.attribute:  # a folder per value: the paths its derived group gives external people
+                reach = _attribute_folder_glob(policy, folder, grant.group)
+                problem = _folder_problem(policy, reach, folder.internal, grant.role) if reach else None
+            else:
+                problem = _folder_problem(policy, folder.path, folder.internal, grant.role)
+            if problem and (folder.attribute or external_group(policy, grant.group)):
                 where = f"access.cloudinary.folders[{f_index}].grants[{g_index}]"
                 problems.append(
                     (
@@ -233,8 +250,12 @@ def group_problems_by_rule(policy: Policy, name: str) -> list[tuple[str, str]]:
     access, lowered = policy.access, name.lower()
     problems: list[tuple[str, str | None]] = []
     for f_index, folder in enumerate(access.cloudinary.folders):
+        for granted in folder.templated(f_index, name):  # a per-attribute folder this derived group gets
+            problems.append(
+                (granted.rule, _folder_problem(policy, granted.resource, folder.internal, granted.rights[0]))
+            )
         for g_index, grant in enumerate(folder.grants):
-            if grant.group.lower() == lowered:
+            if grant.group.lower() == lowered and not folder.attribute:
                 problems.append(
                     (
                         f"access.cloudinary.folders[{f_index}].grants[{g_index}]",
@@ -299,19 +320,6 @@ def withheld_groups(policy: Policy, facts: UserFacts, group_names: list[str]) ->
                 found
             )
     return withheld
-
-
-def context_folders(policy: Policy, facts: UserFacts, folders: list[str]) -> list[str]:
-    """The delivery context's per-attribute folder selectors (`access.context.folders`, filled) an
-    external user may be told of: an app trusts the signed claim, so it is held to the profile too."""
-    if not policy.is_external(facts):
-        return folders
-    internal = {f.path.lower() for f in policy.access.cloudinary.folders if f.internal}
-    return [
-        f
-        for f in folders
-        if _folder_problem(policy, f.strip("/"), f.strip("/").lower() in internal, FOLDER_ROLES[0]) is None
-    ]
 
 
 def all_withheld(policy: Policy, facts: UserFacts) -> dict[str, str]:

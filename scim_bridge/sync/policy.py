@@ -350,7 +350,7 @@ class Policy(_Strict):
 
     def derived_group_names(self, facts: UserFacts) -> list[str]:
         names = []
-        for template in [*self.derived_groups, *self.access.workspace_groups()]:
+        for template in dict.fromkeys([*self.derived_groups, *self.access.workspace_groups()]):  # each once
             fields = _TEMPLATE_FIELD.findall(template)
             values = {f: facts.attributes.get(f) for f in fields}
             if all(values.values()):

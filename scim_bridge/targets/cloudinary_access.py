@@ -235,6 +235,41 @@ class CloudinaryFolderAccess:
                 pass  # created meanwhile
         return self.MODERATOR_ROLE
 
+    # folder-scoped reviewers: Cedar custom policies (research §3.3, §4.1) -----------------------------
+    async def custom_policies(self) -> list[dict[str, Any]]:
+        """The product environment's custom policies (one page: the emulator's; paging UNCONFIRMED)."""
+        scope = await self._scope_id()
+        with intent("read the custom policies"):
+            found = await self.permissions.call(
+                "GET", "/policies/custom", params={"scope_type": "prodenv", "scope_id": scope}
+            )
+        return list(found.json().get("data", []))
+
+    async def create_policy(self, name: str, statement: str, description: str) -> str:
+        scope = await self._scope_id()
+        with intent(f"create the custom policy {name!r}"):
+            created = await self.permissions.call(
+                "POST",
+                "/policies/custom",
+                expect=(201,),
+                json={
+                    "name": name,
+                    "policy_statement": statement,
+                    "description": description,
+                    "scope_type": "prodenv",
+                    "scope_id": scope,
+                    "enabled": True,
+                },
+            )
+        return str(created.json()["data"]["id"])
+
+    async def delete_policy(self, policy_id: str, name: str) -> None:
+        try:
+            with intent(f"delete the custom policy {name!r}"):
+                await self.permissions.call("DELETE", f"/policies/custom/{policy_id}", expect=(204,))
+        except Gone:
+            pass  # deleted meanwhile
+
     async def global_roles(self, group_id: str) -> set[str]:
         body = (
             await self.permissions.call(

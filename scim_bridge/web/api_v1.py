@@ -6,7 +6,7 @@ JWTs); answers JSON, errors as `{"error": "…"}`. Read-only: nothing here chang
     GET /api/v1/reviewers?target=cloudinary&folder=PATH      reviewer groups and their active members
     GET /api/v1/reviewers?target=iconik&collection=TITLE
     GET /api/v1/context/{userName or id}                      region, locale, language, business unit,
-                                                              folder and metadata selectors
+                                                              the folders granted, metadata selectors
         ?format=jwt or Accept: application/jwt                the same claims, signed (ES256)
     GET /api/v1/context/jwks.json                             the public key (open: see OpenJwks)
 
@@ -39,8 +39,8 @@ from ..auth.credentials import KEYS
 from ..scim.filters import fold
 from ..store import Store
 from ..sync.access import expired, fill
-from ..sync.access_sync import match_template
-from ..sync.guardrails import context_folders
+from ..sync.access_sync import ACCESS, match_template
+from ..sync.desired import AccessModel
 from ..sync.idmap import IdMap
 from ..sync.policy import Policy, UserFacts, section_model
 from ..targets.registry import TARGETS
@@ -184,8 +184,10 @@ async def context(request: Request) -> Response:
     if record is None:
         return _error(404, f"no user with id or userName {wanted!r}")
     document = orjson.loads(record.body)
-    group_names = [orjson.loads(g.body).get("displayName", "") for g in await store.get_many("Group", group_ids)]
+    groups = {g.id: orjson.loads(g.body).get("displayName", "") for g in await store.get_many("Group", group_ids)}
+    group_names = list(groups.values())
     claims = delivery_context(policy, record.id, document, group_names)
+    claims["folders"] = await granted_folders(store, policy, record.id, document, groups)
     claims["active"] = await _active(store, policy, record.id, document, group_names)
     as_jwt = request.query_params.get("format") == "jwt" or JWT_TYPE in request.headers.get("accept", "")
     if not as_jwt:
@@ -202,12 +204,10 @@ async def context(request: Request) -> Response:
 
 def delivery_context(policy: Policy, scim_id: str, document: dict[str, Any], group_names: list[str]) -> dict[str, Any]:
     """The policy's `access.context` templates filled from the user's attributes; a template
-    naming an attribute the user lacks gives null (a selector) or is left out (a list or map entry)."""
-    facts = UserFacts.of(document, group_names)
-    attributes = facts.attributes
+    naming an attribute the user lacks gives null (a selector) or is left out (a map entry).
+    `folders` is filled in by `granted_folders`: what the person really holds, not a template."""
+    attributes = UserFacts.of(document, group_names).attributes
     template = policy.access.context
-    filled = [fill(t, attributes) for t in template.folders]
-    folders = context_folders(policy, facts, [f for f in filled if f is not None])  # external: the profile's only
     metadata = {k: fill(t, attributes) for k, t in template.metadata.items()}
     return {
         "user": {"id": scim_id, "userName": document.get("userName")},
@@ -215,9 +215,43 @@ def delivery_context(policy: Policy, scim_id: str, document: dict[str, Any], gro
         "locale": fill(template.locale, attributes),
         "language": fill(template.language, attributes),
         "businessUnit": fill(template.business_unit, attributes),
-        "folders": folders,
+        "folders": [],
         "metadata": {k: v for k, v in metadata.items() if v is not None},
     }
+
+
+async def granted_folders(
+    store: Store, policy: Policy, scim_id: str, document: dict[str, Any], groups: dict[str, str]
+) -> list[str]:
+    """The folders the person holds a role on: the desired-access model's allowed folder grants
+    (sync/desired.py: an external person's are already held to `access.external`, a withheld group
+    gives nothing), on an enabled account, through a group the engine made it a member of, that the
+    last grants run applied. So an app is never told of a folder not yet created or granted (it
+    may lag the directory by one sync pass, never lead it). `access.context.folders`, when set,
+    narrows the list (globs, templates filled; a folder also matches below a listed one)."""
+    person = AccessModel(policy).person(scim_id, document, groups)
+    attributes = UserFacts.of(document, list(groups.values())).attributes
+    narrow = [f for f in (fill(t, attributes) for t in policy.access.context.folders) if f]
+    found: set[str] = set()
+    for target, access in person.targets.items():
+        if access.account is None or not access.account.enabled:
+            continue
+        raw = await store.kv_get(ACCESS, f"{target}:applied")  # path → {group: roles} the grants run gave
+        applied: dict[str, dict[str, list[str]]] = orjson.loads(raw) if raw else {}
+        member_of = set(((await IdMap(store).get(target, "User", scim_id)) or {}).get("group_names", {}).values())
+        found |= {
+            e.subject
+            for e in access.allowed("folder")
+            if e.via in member_of and set(e.rights) <= set(applied.get(e.subject, {}).get(e.via, []))
+        }
+    if policy.access.context.folders:
+        found = {f for f in found if any(_under(f, pattern) for pattern in narrow)}
+    return sorted(found)
+
+
+def _under(path: str, pattern: str) -> bool:
+    lowered, pattern = path.lower(), pattern.lower().strip("/")
+    return fnmatch.fnmatchcase(lowered, pattern) or lowered.startswith(pattern + "/")
 
 
 def _issuer(request: Request) -> str:

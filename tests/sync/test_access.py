@@ -401,18 +401,21 @@ def test_legal_gives_the_final_approval_on_regulated_content(world: World) -> No
     xia = joiner(world, "xia@example.com", department="Legal")
     legal = group(world, "Legal Reviewers", [xia["id"]])
     world.converge(lambda w: w.cld_folder_roles("xia@example.com") == {})  # reviewers, not editors
-    # Cloudinary: legal's group holds the moderation role (and the admin role from the roles rule)
-    world.converge(
-        lambda w: any(
-            a["role_id"] == "scim_bridge_moderator"
-            and a["principal_type"] == "group"
-            and w.cloudinary.groups.get(a["principal_id"], {}).get("name") == "Legal Reviewers"
-            for a in list(w.cloudinary.role_assignments)
+    # Cloudinary: legal moderates only below its folders (campaigns/*, masters), one custom policy per
+    # governed folder, and holds no global moderation role (plus the admin role from the roles rule)
+    world.converge(lambda w: len(w.cloudinary.custom_policies) == 3)
+    legal_id = next(g for g, v in world.cloudinary.groups.items() if v["name"] == "Legal Reviewers")
+    ids = {f["path"]: f["external_id"] for f in world.cloudinary.folders.values()}
+    statements = {p["name"]: p["policy_statement"] for p in world.cloudinary.custom_policies.values()}
+    assert statements == {
+        f"scim-bridge reviewers: Legal Reviewers on {path}": (
+            f'permit(principal in Cloudinary::Group::"{legal_id}", action == Cloudinary::Action::"moderate", '
+            f'resource is Cloudinary::Asset) when {{ resource.ancestor_ids.contains("{ids[path]}") }};'
         )
-    )
+        for path in ("campaigns/apac", "campaigns/emea", "masters")
+    }
+    assert not [a for a in world.cloudinary.role_assignments if a["role_id"] == "scim_bridge_moderator"]
     assert world.cld_user("xia@example.com")["role"] == "media_library_admin"  # type: ignore[index]
-    moderator = world.cloudinary.custom_roles["scim_bridge_moderator"]
-    assert moderator["system_policy_ids"] == ["cld::policy::global::assets::moderate"]
     # workflow tools ask who must approve, per folder and per collection
     api = world.bridge.root + "/api/v1"
     headers = world.scim.headers
@@ -455,7 +458,10 @@ def test_people_in_each_region_get_the_localized_variants(world: World) -> None:
     )
     group(world, "Marketing EMEA", [ana["id"]])
     world.converge(lambda w: w.cld_folder_roles("ana@example.com") == {"campaigns/emea": {"contributor"}})
-    context = httpx.get(f"{world.bridge.root}/api/v1/context/ana@example.com", headers=world.scim.headers).json()
+    url = f"{world.bridge.root}/api/v1/context/ana@example.com"
+    # the context follows the grants run that applied the folder (it never leads it)
+    world.converge(lambda w: httpx.get(url, headers=w.scim.headers).json()["folders"] == ["campaigns/emea"], 10)
+    context = httpx.get(url, headers=world.scim.headers).json()
     assert context["region"] == "EMEA" and context["locale"] == "de-DE" and context["language"] == "de"
     assert context["businessUnit"] == "Consumer" and context["active"] is True
     assert context["folders"] == ["campaigns/emea"]  # the very folder the policy made reachable

@@ -76,10 +76,14 @@ def test_an_external_agency_user_in_emea_reaches_neither_region_emea_nor_a_proje
     notes = sync_notes(world, hana["id"])
     assert "not added to region-EMEA: it grants workspace Region EMEA, which is not among access.external" in notes
     assert "not added to project-spring-launch: it grants project collection project-spring-launch" in notes
-    # the delivery context's per-attribute folder (campaigns/{division|lower}) is held to the profile too
+    # the delivery context tells of granted folders only, narrowed by access.context.folders
+    # (campaigns/{division|lower}): neither holds a role on campaigns/emea, so neither is told of it
     context = world.bridge.root + "/api/v1/context/"
+    world.converge(
+        lambda w: w.cld_folder_roles("hana@brightideas.example") == {"agencies/bright-ideas": {"contributor"}}
+    )
     assert httpx.get(context + "hana@brightideas.example", headers=world.scim.headers).json()["folders"] == []
-    assert httpx.get(context + "ava@example.com", headers=world.scim.headers).json()["folders"] == ["campaigns/emea"]
+    assert httpx.get(context + "ava@example.com", headers=world.scim.headers).json()["folders"] == []
 
 
 def test_a_contractor_withheld_from_a_group_does_not_get_its_role(world: World, bridge_store_url: str) -> None:
