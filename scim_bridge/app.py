@@ -42,8 +42,8 @@ from .web import activity_admin, admin, api_v1, console, reconcile_admin, review
 from .web import metrics as metrics_web
 from .web.admin import AdminAuth
 from .web.capture import CaptureMiddleware
+from .web.front import FrontDoor
 from .web.health import health, live, ready
-from .web.paths import PathNormalizer
 
 log = logging.getLogger("scim_bridge")
 
@@ -172,9 +172,8 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         await renewing  # hands the job leases back, so another replica takes the jobs at once
         await store.close()
 
-    middleware = [Middleware(PathNormalizer)]
-    if settings.metrics:
-        middleware.append(Middleware(metrics_web.RequestMetrics))  # inside PathNormalizer, which copies the scope
+    # paths made tolerable, `/` for a browser, the request series: one layer (web/front.py)
+    middleware = [Middleware(FrontDoor, metrics=settings.metrics, console=settings.console)]
     middleware.append(Middleware(AuditMiddleware, trail=trail))
     if settings.capture:
         extra = {settings.api_key_header.lower()} if settings.api_key_header else set()
@@ -188,8 +187,6 @@ def create_app(settings: Settings, store: Store | None = None, after_start: Any 
         )
     middleware.append(Middleware(AdminAuth, tokens=settings.admin_tokens))
     middleware.append(Middleware(api_v1.OpenJwks, store=store))  # the context tokens' public key, unauthenticated
-    if settings.console:
-        middleware.append(Middleware(console.BrowserRoot))  # `/` → /console for a browser, before the 401
     middleware.append(Middleware(AuthMiddleware, authenticator=authenticator))
     middleware.append(Middleware(ScimDispatcher, routes=scim_routes.routes()))
 

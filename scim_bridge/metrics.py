@@ -50,12 +50,21 @@ class RequestSeries(Collector):
         self._lock = threading.Lock()  # bridges in threads of one process (the tests) share it
 
     def observe(self, method: str, route: str, status: str, seconds: float) -> None:
+        self.add(self.series(method, route, status), seconds)
+
+    def series(self, method: str, route: str, status: str) -> list[float]:
+        """The counts of one label set, for a caller that keeps it (web/metrics.py's recorder
+        looks it up once per route and status, not once per request)."""
         key = (method, route, status)
-        index = bisect_left(self.bounds, seconds)  # the first bound ≥ seconds: Prometheus' `le`
         with self._lock:
             values = self._series.get(key)
             if values is None:
                 values = self._series[key] = [0.0] * (len(self.bounds) + 2)
+            return values
+
+    def add(self, values: list[float], seconds: float) -> None:
+        index = bisect_left(self.bounds, seconds)  # the first bound ≥ seconds: Prometheus' `le`
+        with self._lock:
             values[index] += 1
             values[-1] += seconds
 

@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from .. import metrics
 from ..store import LANES, Store, StoreUnavailable
@@ -39,49 +39,31 @@ except PackageNotFoundError:  # run from a source tree that was never installed
     VERSION = "unknown"
 
 
-class RequestMetrics:
+class RequestRecorder:
     """Counts each request by method, route template and status, and each SCIM write by resource,
-    operation and outcome. Sits inside PathNormalizer (which copies the scope) so it sees the route
-    the router or the SCIM dispatcher matched; an unmatched path is `unmatched`, never itself."""
+    operation and outcome. Called by web/front.py's FrontDoor after the app answered, with the
+    scope the router or the SCIM dispatcher wrote the matched route into; an unmatched path is
+    `unmatched`, never itself."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        #: the SCIM write counter's child per (method, route, status), None for a read: looked up
-        #: once (prometheus-client's `labels` validates and hashes under a lock on every call);
-        #: bounded, since the method is the client's choice
-        self._writes: dict[tuple[str, str, int], Counter | None] = {}
+    def __init__(self) -> None:
+        #: per (method, route, status): the request series' counts and the SCIM write counter's
+        #: child (None for a read), looked up once (prometheus-client's `labels` validates and
+        #: hashes under a lock on every call); bounded, since the method is the client's choice
+        self._known: dict[tuple[str, str, int], tuple[list[float], Counter | None]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500  # what the server sends when the app raised before answering
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route_template")
-            if route is None:
-                route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope["method"]
-            metrics.HTTP.observe(method, route, str(status), elapsed)
-            key = (method, route, status)
-            if key in self._writes:
-                write = self._writes[key]
-            else:
-                write = _write_counter(method, route, status)
-                if len(self._writes) < MAX_CACHED:
-                    self._writes[key] = write
-            if write is not None:
-                write.inc()
+    def record(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route_template")
+        if route is None:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+        key = (scope["method"], route, status)
+        known = self._known.get(key)
+        if known is None:
+            known = (metrics.HTTP.series(key[0], route, str(status)), _write_counter(*key))
+            if len(self._known) < MAX_CACHED:
+                self._known[key] = known
+        metrics.HTTP.add(known[0], elapsed)
+        if known[1] is not None:
+            known[1].inc()
 
 
 MAX_CACHED = 512

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import re
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 _SLASHES = re.compile(r"/{2,}")
 
 
-class PathNormalizer:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (
-            "//" in scope["path"] or (scope["path"].endswith("/") and scope["path"] != "/")
-        ):
-            path = scope["path"]
-            cleaned = _SLASHES.sub("/", path)
-            if len(cleaned) > 1:
-                cleaned = cleaned.rstrip("/")
-            if cleaned != path:
-                scope = {**scope, "path": cleaned, "raw_path": cleaned.encode()}
-        await self.app(scope, receive, send)
+def normalized(scope: Scope) -> Scope:
+    """The scope with doubled slashes collapsed and a trailing one dropped (a copy when changed, so
+    the server's own scope keeps the raw path). Called by web/front.py's FrontDoor."""
+    path: str = scope["path"]
+    if "//" in path or (path.endswith("/") and path != "/"):
+        cleaned = _SLASHES.sub("/", path)
+        if len(cleaned) > 1:
+            cleaned = cleaned.rstrip("/")
+        if cleaned != path:
+            return {**scope, "path": cleaned, "raw_path": cleaned.encode()}
+    return scope

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...store import Store
 from . import drift, groups, held, letters, log, login, overview, people, policy, review
@@ -32,23 +31,6 @@ class Console:
 
     async def stop(self) -> None:
         await self.history.stop()
-
-
-class BrowserRoot:
-    """`/` sends a browser (Accept: text/html) to the console; SCIM clients keep their answer."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/" and scope["method"] in ("GET", "HEAD"):
-            accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
-            if b"text/html" in accept:
-                headers = [(b"location", b"/console"), (b"content-length", b"0")]
-                await send({"type": "http.response.start", "status": 303, "headers": headers})
-                await send({"type": "http.response.body", "body": b""})
-                return
-        await self.app(scope, receive, send)
 
 
 def routes() -> list[BaseRoute]:
