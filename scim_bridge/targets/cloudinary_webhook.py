@@ -49,11 +49,17 @@ class CloudinaryReceiver:
     def configured(self) -> bool:
         return bool(self.secrets)
 
-    def refusal(self, headers: Mapping[str, str], body: bytes, now: float) -> str | None:
-        timestamp = headers.get("x-cld-timestamp", "").strip()
-        signature = headers.get("x-cld-signature", "").strip()
-        if not timestamp or not signature:
+    def header_refusal(self, headers: Mapping[str, str]) -> str | None:
+        if not headers.get("x-cld-timestamp", "").strip() or not headers.get("x-cld-signature", "").strip():
             return "unsigned notification: X-Cld-Timestamp and X-Cld-Signature are required"
+        return None  # the signature covers the body: checked once it is read
+
+    def refusal(self, headers: Mapping[str, str], body: bytes, now: float) -> str | None:
+        unsigned = self.header_refusal(headers)
+        if unsigned:
+            return unsigned
+        timestamp = headers["x-cld-timestamp"].strip()
+        signature = headers["x-cld-signature"].strip()
         if not signature_ok(body, timestamp, signature, self.secrets):
             return "the X-Cld-Signature does not match the body and timestamp"
         if not timestamp.isdigit():

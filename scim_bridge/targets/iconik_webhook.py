@@ -33,6 +33,9 @@ class IconikReceiver:
     def configured(self) -> bool:
         return bool(self.secret)
 
+    def header_refusal(self, headers: Mapping[str, str]) -> str | None:
+        return self.refusal(headers, b"", 0.0)  # the shared secret is the whole proof
+
     def refusal(self, headers: Mapping[str, str], body: bytes, now: float) -> str | None:
         given = headers.get(SECRET_HEADER, "")
         if not given:

@@ -124,6 +124,9 @@ def receive(name: str) -> Callable[[Request], Awaitable[JSONResponse]]:
         receiver = hooks.by_target.get(name)
         if receiver is None or not receiver.configured:
             return _refuse(request, 404, receiver.off_message if receiver else f"no webhook receiver for {name}")
+        unproven = receiver.header_refusal(request.headers)
+        if unproven:
+            return _refuse(request, 401, unproven)
         body, payload = await _json_object(request, hooks.max_body)
         if body is None:
             assert isinstance(payload, JSONResponse)

@@ -205,6 +205,11 @@ def test_forged_unsigned_and_stale_cloudinary_deliveries_are_refused(tmp_path: P
         # The same body, rightly signed, goes in.
         assert httpx.post(url, content=body, headers=signed(body, secret, now)).json()["stored"] is True
         assert len(activity(world)) == 1
+        # A sender without any proof is refused before its body is read: 401, not the body limit's 413.
+        oversized = b"x" * (world.bridge.settings.max_body_bytes + 1)
+        for name, headers in (("cloudinary", {}), ("iconik", {"X-Bridge-Secret": "guess"})):
+            answer = httpx.post(f"{world.bridge.root}/webhooks/{name}", content=oversized, headers=headers)
+            assert answer.status_code == 401, (name, answer.status_code)
 
 
 def test_iconik_collection_event_is_joined_to_the_scim_user(tmp_path: Path) -> None:
