@@ -4,7 +4,6 @@ work returns when its lease expires."""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -16,12 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-import yaml
 
 from scim_bridge.emulators import cloudinary, iconik
 from tests.emulators.live import LiveApp
 from tests.live import free_port
 from tests.scim.conftest import USER
+from tests.sync.emulated_policy import emulated_policy
 
 TOKEN = "crash-test-token"
 USERS = 300
@@ -59,32 +58,7 @@ def test_kill_9_during_load_loses_nothing_and_duplicates_nothing(
     rng = random.Random(7)
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
-        (tmp_path / "cld.json").write_text(
-            json.dumps({"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret})
-        )
-        (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
-        policy = tmp_path / "policy.yml"
-        policy.write_text(
-            yaml.safe_dump(
-                {
-                    "targets": {
-                        "cloudinary": {
-                            "enabled": True,
-                            "base_url": cld.url,
-                            "credentials_file": str(tmp_path / "cld.json"),
-                            "rate": 500,
-                        },
-                        "iconik": {
-                            "enabled": True,
-                            "base_url": ico.url,
-                            "credentials_file": str(tmp_path / "ico.json"),
-                            "rate": 500,
-                        },
-                    },
-                    "derived_groups": ["dept-{department}"],
-                }
-            )
-        )
+        policy = emulated_policy(tmp_path, cld_state, cld.url, ico_state, ico.url, derived_groups=["dept-{department}"])
         if backend == "sqlite":
             store = f"sqlite:///{tmp_path}/crash.db"
         else:

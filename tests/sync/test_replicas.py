@@ -10,7 +10,6 @@ generator; the seed is printed, and SCIM_BRIDGE_TEST_SEED replays one.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -27,12 +26,12 @@ from typing import Any
 import httpx
 import pytest
 import redis
-import yaml
 
 from scim_bridge.emulators import cloudinary, iconik
 from tests.emulators.live import LiveApp
 from tests.live import free_port
 from tests.scim.conftest import GROUP, PATCH, USER
+from tests.sync.emulated_policy import emulated_policy
 
 TOKEN = "replicas-test-token"
 REPLICAS = 3
@@ -366,33 +365,15 @@ def test_three_replicas_with_kill_9_converge_exactly(tmp_path: Path, redis_url: 
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     cld_log, ico_log = CallLog(cloudinary.build(cld_state)), CallLog(iconik.build(ico_state))
     with LiveApp(cld_log) as cld, LiveApp(ico_log) as ico:
-        (tmp_path / "cld.json").write_text(
-            json.dumps({"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret})
-        )
-        (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
-        policy = tmp_path / "policy.yml"
-        policy.write_text(
-            yaml.safe_dump(
-                {
-                    "targets": {
-                        "cloudinary": {
-                            "enabled": True,
-                            "base_url": cld.url,
-                            "credentials_file": str(tmp_path / "cld.json"),
-                            "rate": 500,
-                        },
-                        "iconik": {
-                            "enabled": True,
-                            "base_url": ico.url,
-                            "credentials_file": str(tmp_path / "ico.json"),
-                            "rate": 500,
-                        },
-                    },
-                    "deprovision": "disable",
-                    # a quarter of the directory is deactivated on purpose: not a mass deprovision
-                    "safety": {"deprovision": {"max_count": 1000, "max_share": 100}},
-                }
-            )
+        policy = emulated_policy(
+            tmp_path,
+            cld_state,
+            cld.url,
+            ico_state,
+            ico.url,
+            deprovision="disable",
+            # a quarter of the directory is deactivated on purpose: not a mass deprovision
+            safety={"deprovision": {"max_count": 1000, "max_share": 100}},
         )
         replicas = Replicas(redis_url, policy, tmp_path, kill_rng)
         balancer = LoadBalancer(replicas.ports)
@@ -456,16 +437,7 @@ def test_an_account_whose_create_outlived_its_bridge_is_disabled_when_the_user_l
     cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
     killer = KillOnFirstCreate(cloudinary.build(cld_state))
     with LiveApp(killer) as cld, LiveApp(iconik.build(ico_state)) as ico:
-        (tmp_path / "cld.json").write_text(
-            json.dumps({"account_id": cld_state.account_id, "key": cld_state.key, "secret": cld_state.secret})
-        )
-        (tmp_path / "ico.json").write_text(json.dumps({"app_id": ico_state.app_id, "auth_token": ico_state.auth_token}))
-        targets = {
-            "cloudinary": {"enabled": True, "base_url": cld.url, "credentials_file": str(tmp_path / "cld.json")},
-            "iconik": {"enabled": True, "base_url": ico.url, "credentials_file": str(tmp_path / "ico.json")},
-        }
-        policy = tmp_path / "policy.yml"
-        policy.write_text(yaml.safe_dump({"targets": targets, "deprovision": "disable"}))
+        policy = emulated_policy(tmp_path, cld_state, cld.url, ico_state, ico.url, deprovision="disable")
         store, port = f"sqlite:///{tmp_path}/store.db", free_port()
         bridge = _start(port, store, policy, tmp_path / "bridge.log")
         try:
