@@ -156,6 +156,9 @@ def test_periodic_reconciliation_repairs_and_reports_through_the_admin_api(tmp_p
         assert ran == {"applied": False, "drift": []}
         world.ico_user("cy@example.com")["status"] = "INACTIVE"  # type: ignore[index]  # disabled by hand
         world.converge(lambda w: w.ico_user("cy@example.com")["status"] == "ACTIVE", timeout=30)  # type: ignore[index]
+        # the pass that repaired it stores its report just after its repairs: wait for that report,
+        # not the on-demand one above
+        world.converge(lambda w: httpx.get(url, headers=admin).json()["applied"] is True, timeout=30)
         last = httpx.get(url, headers=admin).json()
         assert last["applied"] is True and last["correlation"].startswith("reconcile-")
         assert cy
