@@ -54,6 +54,9 @@ returns the first call's answer instead of writing twice (a create would otherwi
 "id exists", a replace with a version mismatch, for a write that succeeded).
 
 Topologies (plain, TLS, Sentinel, Cluster) differ only in the client redis_connect.py builds.
+On one server (plain, TLS, unix socket) the hottest calls (point reads, eq lookups, every script)
+go through a lean pipelined connection beside it (redis_lean.py); Sentinel and Cluster keep
+redis-py for everything (it follows the master and the slots).
 Durability: with min_replicas N, every resource and key/value write is followed, on the same
 connection, by WAIT N (redis_replicas.py).
 """
@@ -100,6 +103,7 @@ from .base import (
 from .redis_connect import RedisLink, RedisOptions, connect
 from .redis_fence import FENCE, Late, WriteFence
 from .redis_keys import RedisKeys
+from .redis_lean import LeanRedis, Script, pack
 from .redis_replicas import ReplicaWait, cluster_node
 from .redis_scripts import (
     _ACK,
@@ -185,6 +189,8 @@ class RedisStore:
         self._client: aioredis.Redis | RedisCluster | None = None
         self._keys = RedisKeys()
         self._scripts: dict[str, Any] = {}
+        self._lean: LeanRedis | None = None  # one server only: the hot calls' connection
+        self._lean_scripts: dict[str, Script] = {}
         self._fence = WriteFence(self._time_us, _DOWN)
         self._replicas: ReplicaWait | None = None  # SCIM_BRIDGE_REDIS_MIN_REPLICAS (redis_replicas.py)
         self._follower: asyncio.Task[None] | None = None  # Sentinel: follows a failover (redis_connect.py)
@@ -192,6 +198,8 @@ class RedisStore:
     async def open(self) -> None:
         self._link = connect(self.url, self.options)
         self._client, self._keys = self._link.client, self._link.keys
+        if not self._link.cluster and self._link.sentinel is None:
+            self._lean = LeanRedis.like(self._client)
         self._replicas = ReplicaWait(self._link, self.options) if self.options.min_replicas else None
         if self._link.sentinel is not None:
             self._follower = asyncio.get_running_loop().create_task(self._link.follow_master())
@@ -214,11 +222,15 @@ class RedisStore:
             ("get_with_referrers", _GET_WITH_REFERRERS),  # a read
         ):  # idempotent as they are
             self._scripts[name] = self._client.register_script(source)
+        self._lean_scripts = {name: Script(script.script) for name, script in self._scripts.items()}
 
     async def close(self) -> None:
         if self._follower is not None:
             self._follower.cancel()
             self._follower = None
+        if self._lean is not None:
+            await self._lean.close()
+            self._lean = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -281,20 +293,28 @@ class RedisStore:
         keys = list(keys or self._keys.queue_and_lanes)
         if name in _REPLAYABLE:
             keys.append(self._keys.done(secrets.token_hex(12)))
-        script = self._scripts[name]
         try:
             if name == "write":  # confirmed, or fenced so that it cannot land after a 503
-                if self._replicas is not None:
-                    wait = self._replicas
-                    return await self._fence.call(lambda args: wait.script(script, keys, args), argv)
-                return await self._fence.call(lambda args: script(keys=keys, args=args), argv)
-            return await script(keys=keys, args=argv)
+                return await self._fence.call(self._sender(name, keys), argv)
+            return await self._sender(name, keys)(argv)
         except _DOWN:
             raise
         except ResponseError as error:  # a script error is a bug, not an outage; say so plainly
             raise RuntimeError(f"redis script {name} failed: {error}") from error
         except Late as error:
             raise StoreUnavailable("redis: the write was not confirmed in time and was not applied") from error
+
+    def _sender(self, name: str, keys: list[str | bytes]) -> Callable[[list[Any]], Awaitable[Any]]:
+        """How script `name` is sent: lean connection or redis-py, WAITed when min_replicas asks."""
+        script, lean, wait = self._scripts[name], self._lean, self._replicas if name == "write" else None
+        if lean is not None:
+            fast = self._lean_scripts[name]
+            if wait is not None:
+                return lambda args: wait.lean_script(lean, fast, keys, args)
+            return lambda args: lean.evalsha(fast, keys, args)
+        if wait is not None:
+            return lambda args: wait.script(script, keys, args)
+        return lambda args: script(keys=keys, args=args)
 
     async def _time_us(self) -> int:
         if self._link is not None and self._link.cluster:  # the clock of the node that runs our scripts
@@ -328,9 +348,11 @@ class RedisStore:
 
     @_translate_outage
     async def get(self, resource_type: str, id: str) -> Record | None:
-        values = cast(
-            RawFields, await self._redis.hmget(self._keys.resource(resource_type, id), "body", "version", "seq")
-        )
+        key = self._keys.resource(resource_type, id)
+        if self._lean is not None:
+            values = cast(RawFields, await self._lean.call(pack("HMGET", key, "body", "version", "seq")))
+        else:
+            values = cast(RawFields, await self._redis.hmget(key, "body", "version", "seq"))
         if values[0] is None or values[1] is None or values[2] is None:  # the write script sets all three
             return None
         return Record(resource_type, id, int(values[1]), int(values[2]), values[0])
@@ -342,7 +364,10 @@ class RedisStore:
         # One EVALSHA instead of a two-command pipeline: redis-py's pipeline machinery cost ~20 µs
         # of client CPU more per call (measured), on the bridge's hottest read
         keys = [self._keys.resource(resource_type, id), self._keys.index(referrer_type, referrer_attribute, id)]
-        values, referrers = await self._scripts["get_with_referrers"](keys=keys)
+        if self._lean is not None:
+            values, referrers = await self._lean.evalsha(self._lean_scripts["get_with_referrers"], keys)
+        else:
+            values, referrers = await self._scripts["get_with_referrers"](keys=keys)
         if values[0] is None or values[1] is None or values[2] is None:  # the write script sets all three
             return None, []
         record = Record(resource_type, id, int(values[1]), int(values[2]), values[0])
@@ -353,9 +378,19 @@ class RedisStore:
         unique_ids = list(dict.fromkeys(ids))
         if not unique_ids:
             return []
-        if len(unique_ids) == 1:  # an eq filter's match: a plain command costs a third less than a pipeline
+        rows: list[Any]
+        if self._lean is not None:  # N HMGETs in one write, N replies
+            commands = [
+                pack("HMGET", self._keys.resource(resource_type, id), "body", "version", "seq") for id in unique_ids
+            ]
+            answer = await self._lean.call(b"".join(commands), len(commands))
+            rows = answer if len(commands) > 1 else [answer]
+            for row in rows:
+                if isinstance(row, BaseException):
+                    raise row
+        elif len(unique_ids) == 1:  # an eq filter's match: a plain command costs a third less than a pipeline
             key = self._keys.resource(resource_type, unique_ids[0])
-            rows: list[Any] = [await self._redis.hmget(key, "body", "version", "seq")]
+            rows = [await self._redis.hmget(key, "body", "version", "seq")]
         else:
             pipe = self._redis.pipeline(transaction=False)
             for id in unique_ids:
@@ -371,11 +406,17 @@ class RedisStore:
 
     @_translate_outage
     async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
-        members = cast(set[bytes], await self._redis.smembers(self._keys.index(resource_type, attribute, value)))
+        key = self._keys.index(resource_type, attribute, value)
+        if self._lean is not None:
+            members = cast(list[bytes], await self._lean.call(pack("SMEMBERS", key)))
+        else:
+            members = cast(list[bytes], await self._redis.smembers(key))
         return sorted(m.decode() for m in members)
 
     @_translate_outage
     async def count(self, resource_type: str) -> int:
+        if self._lean is not None:
+            return int(await self._lean.call(pack("ZCARD", self._keys.all(resource_type))))
         return int(await self._redis.zcard(self._keys.all(resource_type)))
 
     async def scan(self, resource_type: str, after_seq: int = 0, batch: int = 500) -> AsyncIterator[Record]:
