@@ -320,6 +320,8 @@ class RedisStore:
         if self._link is not None and self._link.cluster:  # the clock of the node that runs our scripts
             node = await cluster_node(self._link, self._keys.seq)
             seconds, micros = await self._redis.execute_command("TIME", target_nodes=node)
+        elif self._lean is not None:
+            seconds, micros = await self._lean.command("TIME")
         else:
             seconds, micros = await self._redis.time()
         return int(seconds) * 1_000_000 + int(micros)
