@@ -44,8 +44,8 @@ still what it read (compare-and-append; a replica that lost the race reads again
 the log (append-only, range by seq, trimmed by MINID); times never decrease along it, so a time
 range is found by a binary search over seq (one script), with no second index.
 
-Outages: every connection-level failure becomes StoreUnavailable (one decorator). Timeouts are
-short (connect 2 s, read 5 s), so a hung server turns into a 503 quickly; a write is re-sent
+Outages: every connection-level failure becomes StoreUnavailable (one decorator, redis_outage.py).
+Timeouts are short (connect 2 s, read 5 s), so a hung server turns into a 503 quickly; a write is re-sent
 within an 8 s budget and fenced by a deadline, so that its 503 is the truth (redis_fence.py). A
 dropped connection is retried once at once: that is what recovers the pooled connections after
 Redis restarted while the bridge was idle. A retried call may already have run, so every
@@ -64,24 +64,14 @@ connection, by WAIT N (redis_replicas.py).
 from __future__ import annotations
 
 import asyncio
-import functools
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import (
-    BusyLoadingError,
-    ClusterDownError,
-    ConnectionError,
-    ReadOnlyError,
-    ResponseError,
-    SlotNotCoveredError,
-    TimeoutError,
-    TryAgainError,
-)
+from redis.exceptions import ResponseError
 
 from .base import (
     GENESIS_HASH,
@@ -101,9 +91,11 @@ from .base import (
     chain_hash,
 )
 from .redis_connect import RedisLink, RedisOptions, connect
-from .redis_fence import FENCE, Late, WriteFence
+from .redis_fence import Late, WriteFence
 from .redis_keys import RedisKeys
 from .redis_lean import LeanRedis, Script, pack
+from .redis_outage import DOWN as _DOWN
+from .redis_outage import translate_outage as _translate_outage
 from .redis_replicas import ReplicaWait, cluster_node
 from .redis_scripts import (
     _ACK,
@@ -115,70 +107,22 @@ from .redis_scripts import (
     _AUDIT_SEEK,
     _CLAIM,
     _DEFER,
+    _GET_WITH_REFERRERS,
     _JOB_LEASE,
     _JOB_RELEASE,
     _LEASE,
     _RELEASE,
     _STANDALONE_ENQUEUE,
     _WRITE,
+    _replayable,
 )
 
 _REPLAYABLE = frozenset({"write", "claim", "defer"})
-P = ParamSpec("P")
-T = TypeVar("T")
-# A demoted master (ReadOnlyError), a cluster without a majority or between slot owners: outages
-# too, answered 503 like a dropped connection, never a 500.
-_DOWN = (
-    ConnectionError,
-    TimeoutError,
-    BusyLoadingError,
-    OSError,
-    ReadOnlyError,
-    ClusterDownError,
-    TryAgainError,
-    SlotNotCoveredError,
-)
-
 # redis-py types every reply as `bytes | str` (it cannot know decode_responses) and a missing
 # stream as None; this client never decodes (decode_responses=False) and XRANGE answers a list,
 # so replies are cast to what Redis actually sends.
 RawFields = list[bytes | None]
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
-
-
-def _replayable(source: str, fenced: bool = False) -> str:
-    """Run `source` at most once per call id (the last KEY); a re-sent call gets the first answer.
-    A fenced one also refuses to run after the deadline its last ARGV names (redis_fence.py)."""
-    return (
-        "local seen = redis.call('GET', KEYS[#KEYS])\n"
-        "if seen then return cmsgpack.unpack(seen) end\n"
-        + (FENCE if fenced else "")
-        + "local result = (function()\n"
-        + source
-        + "\nend)()\n"
-        "if type(result) ~= 'table' or (result[1] and result[1] ~= 'err') then\n"
-        "  redis.call('SET', KEYS[#KEYS], cmsgpack.pack(result), 'EX', 30)\n"
-        "end\n"
-        "return result\n"
-    )
-
-
-def _translate_outage(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Any connection-level failure becomes StoreUnavailable (the SCIM layer answers 503)."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except _DOWN as error:
-            raise StoreUnavailable(f"redis: {type(error).__name__}") from error
-
-    return wrapper
-
-
-#: a resource's fields and the ids whose index names it (a User's groups), in one round trip and one
-#: command; both keys are in KEYS (Redis Cluster: one deployment's keys share a slot)
-_GET_WITH_REFERRERS = "return {redis.call('HMGET', KEYS[1], 'body', 'version', 'seq'), redis.call('SMEMBERS', KEYS[2])}"
 
 
 class RedisStore:

@@ -15,6 +15,7 @@ import redis
 
 from scim_bridge.store import StoreUnavailable, UniqueViolation, Write
 from scim_bridge.store.redis import RedisStore
+from scim_bridge.store.redis_connect import RedisOptions
 from scim_bridge.store.redis_fence import SEND_TIMEOUT
 from tests.redis_server import RedisServer
 
@@ -139,3 +140,30 @@ async def test_a_hung_server_makes_reads_unavailable_after_the_timeout_then_they
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
     assert await store.get("User", "u1") is not None
+
+
+async def test_min_replicas_on_one_server_waits_for_the_replica_and_is_unavailable_without_it(
+    server: RedisServer,
+) -> None:
+    replica = RedisServer().start()
+    try:
+        with redis.Redis(port=replica.port) as admin:
+            admin.replicaof("127.0.0.1", server.port)
+            deadline = time.monotonic() + 10
+            while admin.info("replication").get("master_link_status") != "up":
+                assert time.monotonic() < deadline, "the replica did not sync"
+                time.sleep(0.05)
+        store = RedisStore(server.url, RedisOptions(min_replicas=1, min_replicas_timeout=0.5))
+        await store.open()
+        try:
+            await store.create(_user(1))  # acknowledged by the replica: a 2xx
+            with redis.Redis(port=replica.port) as admin:
+                assert admin.hget("sb:r:User:u1", "version") == b"1"
+            replica.stop()
+            with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+                await store.create(_user(2))
+            assert await store.get("User", "u2") is not None  # WAIT is no rollback (redis_replicas.py)
+        finally:
+            await store.close()
+    finally:
+        replica.stop()
