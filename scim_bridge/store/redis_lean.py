@@ -217,6 +217,7 @@ class LeanRedis:
         self._timeout = timeout
         self._pipe: _Pipe | None = None
         self._opening: asyncio.Future[_Pipe] | None = None
+        self._closed = False
 
     @classmethod
     def like(cls, client: Any) -> LeanRedis:
@@ -267,13 +268,17 @@ class LeanRedis:
         if pipe is not None and pipe.lost is None:
             return pipe
         if self._opening is None:  # one connect shared by every caller that finds it closed
-            opening = self._opening = asyncio.ensure_future(self._open())
-            try:
-                self._pipe = await opening
-            finally:
-                self._opening = None
-            return self._pipe
+            self._opening = asyncio.ensure_future(self._open())
+            self._opening.add_done_callback(self._opened)
+        # shielded: a caller cancelled (its client went away) must not cancel the others' connect
         return await asyncio.shield(self._opening)
+
+    def _opened(self, opening: asyncio.Future[_Pipe]) -> None:
+        self._opening = None
+        if not opening.cancelled() and opening.exception() is None:
+            self._pipe = opening.result()
+            if self._closed:  # closed while it connected
+                self._pipe.close()
 
     async def call(self, packed: bytes, count: int = 1) -> Any:
         """Send encoded command(s) and await the reply; a connection that was dropped (the server
@@ -301,6 +306,7 @@ class LeanRedis:
             return result
 
     async def close(self) -> None:
+        self._closed = True
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None

@@ -71,7 +71,7 @@ async def test_a_connection_the_server_drops_is_reopened_without_an_error(
     assert await store.get("User", "u1") is not None
     with _admin(server) as admin:
         assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
-    time.sleep(0.1)  # the close reaches the store's socket while it is idle
+    await asyncio.sleep(0.1)  # the close reaches the store's socket while it is idle
     assert (await store.get("User", "u1")) is not None  # no StoreUnavailable: re-opened at once
     await store.create(_user(2))
     with _admin(server) as admin:  # dropped again, now with calls in flight on it
@@ -167,3 +167,17 @@ async def test_min_replicas_on_one_server_waits_for_the_replica_and_is_unavailab
             await store.close()
     finally:
         replica.stop()
+
+
+async def test_a_request_cancelled_while_the_connection_reopens_does_not_fail_the_others(
+    server: RedisServer, store: RedisStore
+) -> None:
+    await store.create(_user(1))
+    with _admin(server) as admin:
+        admin.client_kill_filter(_type="normal", skipme=True)
+    await asyncio.sleep(0.1)  # the store sees the close: the next call re-connects
+    calls = [asyncio.ensure_future(store.get("User", "u1")) for _ in range(10)]
+    await asyncio.sleep(0)  # the first has started the re-connect, the others wait for it
+    calls[0].cancel()  # its HTTP client went away
+    for record in await asyncio.gather(*calls[1:]):
+        assert record is not None and record.id == "u1"
