@@ -44,8 +44,8 @@ still what it read (compare-and-append; a replica that lost the race reads again
 the log (append-only, range by seq, trimmed by MINID); times never decrease along it, so a time
 range is found by a binary search over seq (one script), with no second index.
 
-Outages: every connection-level failure becomes StoreUnavailable (one decorator). Timeouts are
-short (connect 2 s, read 5 s), so a hung server turns into a 503 quickly; a write is re-sent
+Outages: every connection-level failure becomes StoreUnavailable (one decorator, redis_outage.py).
+Timeouts are short (connect 2 s, read 5 s), so a hung server turns into a 503 quickly; a write is re-sent
 within an 8 s budget and fenced by a deadline, so that its 503 is the truth (redis_fence.py). A
 dropped connection is retried once at once: that is what recovers the pooled connections after
 Redis restarted while the bridge was idle. A retried call may already have run, so every
@@ -54,6 +54,9 @@ returns the first call's answer instead of writing twice (a create would otherwi
 "id exists", a replace with a version mismatch, for a write that succeeded).
 
 Topologies (plain, TLS, Sentinel, Cluster) differ only in the client redis_connect.py builds.
+On one server (plain, TLS, unix socket) the hottest calls (point reads, eq lookups, every script)
+go through a lean pipelined connection beside it (redis_lean.py); Sentinel and Cluster keep
+redis-py for everything (it follows the master and the slots).
 Durability: with min_replicas N, every resource and key/value write is followed, on the same
 connection, by WAIT N (redis_replicas.py).
 """
@@ -61,24 +64,14 @@ connection, by WAIT N (redis_replicas.py).
 from __future__ import annotations
 
 import asyncio
-import functools
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import (
-    BusyLoadingError,
-    ClusterDownError,
-    ConnectionError,
-    ReadOnlyError,
-    ResponseError,
-    SlotNotCoveredError,
-    TimeoutError,
-    TryAgainError,
-)
+from redis.exceptions import ResponseError
 
 from .base import (
     GENESIS_HASH,
@@ -98,8 +91,11 @@ from .base import (
     chain_hash,
 )
 from .redis_connect import RedisLink, RedisOptions, connect
-from .redis_fence import FENCE, Late, WriteFence
+from .redis_fence import Late, WriteFence
 from .redis_keys import RedisKeys
+from .redis_lean import LeanRedis, Script, pack
+from .redis_outage import DOWN as _DOWN
+from .redis_outage import translate_outage as _translate_outage
 from .redis_replicas import ReplicaWait, cluster_node
 from .redis_scripts import (
     _ACK,
@@ -111,70 +107,22 @@ from .redis_scripts import (
     _AUDIT_SEEK,
     _CLAIM,
     _DEFER,
+    _GET_WITH_REFERRERS,
     _JOB_LEASE,
     _JOB_RELEASE,
     _LEASE,
     _RELEASE,
     _STANDALONE_ENQUEUE,
     _WRITE,
+    _replayable,
 )
 
 _REPLAYABLE = frozenset({"write", "claim", "defer"})
-P = ParamSpec("P")
-T = TypeVar("T")
-# A demoted master (ReadOnlyError), a cluster without a majority or between slot owners: outages
-# too, answered 503 like a dropped connection, never a 500.
-_DOWN = (
-    ConnectionError,
-    TimeoutError,
-    BusyLoadingError,
-    OSError,
-    ReadOnlyError,
-    ClusterDownError,
-    TryAgainError,
-    SlotNotCoveredError,
-)
-
 # redis-py types every reply as `bytes | str` (it cannot know decode_responses) and a missing
 # stream as None; this client never decodes (decode_responses=False) and XRANGE answers a list,
 # so replies are cast to what Redis actually sends.
 RawFields = list[bytes | None]
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
-
-
-def _replayable(source: str, fenced: bool = False) -> str:
-    """Run `source` at most once per call id (the last KEY); a re-sent call gets the first answer.
-    A fenced one also refuses to run after the deadline its last ARGV names (redis_fence.py)."""
-    return (
-        "local seen = redis.call('GET', KEYS[#KEYS])\n"
-        "if seen then return cmsgpack.unpack(seen) end\n"
-        + (FENCE if fenced else "")
-        + "local result = (function()\n"
-        + source
-        + "\nend)()\n"
-        "if type(result) ~= 'table' or (result[1] and result[1] ~= 'err') then\n"
-        "  redis.call('SET', KEYS[#KEYS], cmsgpack.pack(result), 'EX', 30)\n"
-        "end\n"
-        "return result\n"
-    )
-
-
-def _translate_outage(fn: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Any connection-level failure becomes StoreUnavailable (the SCIM layer answers 503)."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except _DOWN as error:
-            raise StoreUnavailable(f"redis: {type(error).__name__}") from error
-
-    return wrapper
-
-
-#: a resource's fields and the ids whose index names it (a User's groups), in one round trip and one
-#: command; both keys are in KEYS (Redis Cluster: one deployment's keys share a slot)
-_GET_WITH_REFERRERS = "return {redis.call('HMGET', KEYS[1], 'body', 'version', 'seq'), redis.call('SMEMBERS', KEYS[2])}"
 
 
 class RedisStore:
@@ -185,6 +133,8 @@ class RedisStore:
         self._client: aioredis.Redis | RedisCluster | None = None
         self._keys = RedisKeys()
         self._scripts: dict[str, Any] = {}
+        self._lean: LeanRedis | None = None  # one server only: the hot calls' connection
+        self._lean_scripts: dict[str, Script] = {}
         self._fence = WriteFence(self._time_us, _DOWN)
         self._replicas: ReplicaWait | None = None  # SCIM_BRIDGE_REDIS_MIN_REPLICAS (redis_replicas.py)
         self._follower: asyncio.Task[None] | None = None  # Sentinel: follows a failover (redis_connect.py)
@@ -192,6 +142,8 @@ class RedisStore:
     async def open(self) -> None:
         self._link = connect(self.url, self.options)
         self._client, self._keys = self._link.client, self._link.keys
+        if not self._link.cluster and self._link.sentinel is None:
+            self._lean = LeanRedis.like(self._client)
         self._replicas = ReplicaWait(self._link, self.options) if self.options.min_replicas else None
         if self._link.sentinel is not None:
             self._follower = asyncio.get_running_loop().create_task(self._link.follow_master())
@@ -214,11 +166,15 @@ class RedisStore:
             ("get_with_referrers", _GET_WITH_REFERRERS),  # a read
         ):  # idempotent as they are
             self._scripts[name] = self._client.register_script(source)
+        self._lean_scripts = {name: Script(script.script) for name, script in self._scripts.items()}
 
     async def close(self) -> None:
         if self._follower is not None:
             self._follower.cancel()
             self._follower = None
+        if self._lean is not None:
+            await self._lean.close()
+            self._lean = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -281,14 +237,10 @@ class RedisStore:
         keys = list(keys or self._keys.queue_and_lanes)
         if name in _REPLAYABLE:
             keys.append(self._keys.done(secrets.token_hex(12)))
-        script = self._scripts[name]
         try:
             if name == "write":  # confirmed, or fenced so that it cannot land after a 503
-                if self._replicas is not None:
-                    wait = self._replicas
-                    return await self._fence.call(lambda args: wait.script(script, keys, args), argv)
-                return await self._fence.call(lambda args: script(keys=keys, args=args), argv)
-            return await script(keys=keys, args=argv)
+                return await self._fence.call(self._sender(name, keys), argv)
+            return await self._sender(name, keys)(argv)
         except _DOWN:
             raise
         except ResponseError as error:  # a script error is a bug, not an outage; say so plainly
@@ -296,10 +248,24 @@ class RedisStore:
         except Late as error:
             raise StoreUnavailable("redis: the write was not confirmed in time and was not applied") from error
 
+    def _sender(self, name: str, keys: list[str | bytes]) -> Callable[[list[Any]], Awaitable[Any]]:
+        """How script `name` is sent: lean connection or redis-py, WAITed when min_replicas asks."""
+        script, lean, wait = self._scripts[name], self._lean, self._replicas if name == "write" else None
+        if lean is not None:
+            fast = self._lean_scripts[name]
+            if wait is not None:
+                return lambda args: wait.lean_script(lean, fast, keys, args)
+            return lambda args: lean.evalsha(fast, keys, args)
+        if wait is not None:
+            return lambda args: wait.script(script, keys, args)
+        return lambda args: script(keys=keys, args=args)
+
     async def _time_us(self) -> int:
         if self._link is not None and self._link.cluster:  # the clock of the node that runs our scripts
             node = await cluster_node(self._link, self._keys.seq)
             seconds, micros = await self._redis.execute_command("TIME", target_nodes=node)
+        elif self._lean is not None:
+            seconds, micros = await self._lean.command("TIME")
         else:
             seconds, micros = await self._redis.time()
         return int(seconds) * 1_000_000 + int(micros)
@@ -328,9 +294,11 @@ class RedisStore:
 
     @_translate_outage
     async def get(self, resource_type: str, id: str) -> Record | None:
-        values = cast(
-            RawFields, await self._redis.hmget(self._keys.resource(resource_type, id), "body", "version", "seq")
-        )
+        key = self._keys.resource(resource_type, id)
+        if self._lean is not None:
+            values = cast(RawFields, await self._lean.call(pack("HMGET", key, "body", "version", "seq")))
+        else:
+            values = cast(RawFields, await self._redis.hmget(key, "body", "version", "seq"))
         if values[0] is None or values[1] is None or values[2] is None:  # the write script sets all three
             return None
         return Record(resource_type, id, int(values[1]), int(values[2]), values[0])
@@ -342,7 +310,10 @@ class RedisStore:
         # One EVALSHA instead of a two-command pipeline: redis-py's pipeline machinery cost ~20 µs
         # of client CPU more per call (measured), on the bridge's hottest read
         keys = [self._keys.resource(resource_type, id), self._keys.index(referrer_type, referrer_attribute, id)]
-        values, referrers = await self._scripts["get_with_referrers"](keys=keys)
+        if self._lean is not None:
+            values, referrers = await self._lean.evalsha(self._lean_scripts["get_with_referrers"], keys)
+        else:
+            values, referrers = await self._scripts["get_with_referrers"](keys=keys)
         if values[0] is None or values[1] is None or values[2] is None:  # the write script sets all three
             return None, []
         record = Record(resource_type, id, int(values[1]), int(values[2]), values[0])
@@ -353,9 +324,19 @@ class RedisStore:
         unique_ids = list(dict.fromkeys(ids))
         if not unique_ids:
             return []
-        if len(unique_ids) == 1:  # an eq filter's match: a plain command costs a third less than a pipeline
+        rows: list[Any]
+        if self._lean is not None:  # N HMGETs in one write, N replies
+            commands = [
+                pack("HMGET", self._keys.resource(resource_type, id), "body", "version", "seq") for id in unique_ids
+            ]
+            answer = await self._lean.call(b"".join(commands), len(commands))
+            rows = answer if len(commands) > 1 else [answer]
+            for row in rows:
+                if isinstance(row, BaseException):
+                    raise row
+        elif len(unique_ids) == 1:  # an eq filter's match: a plain command costs a third less than a pipeline
             key = self._keys.resource(resource_type, unique_ids[0])
-            rows: list[Any] = [await self._redis.hmget(key, "body", "version", "seq")]
+            rows = [await self._redis.hmget(key, "body", "version", "seq")]
         else:
             pipe = self._redis.pipeline(transaction=False)
             for id in unique_ids:
@@ -371,11 +352,17 @@ class RedisStore:
 
     @_translate_outage
     async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
-        members = cast(set[bytes], await self._redis.smembers(self._keys.index(resource_type, attribute, value)))
+        key = self._keys.index(resource_type, attribute, value)
+        if self._lean is not None:
+            members = cast(list[bytes], await self._lean.call(pack("SMEMBERS", key)))
+        else:
+            members = cast(list[bytes], await self._redis.smembers(key))
         return sorted(m.decode() for m in members)
 
     @_translate_outage
     async def count(self, resource_type: str) -> int:
+        if self._lean is not None:
+            return int(await self._lean.call(pack("ZCARD", self._keys.all(resource_type))))
         return int(await self._redis.zcard(self._keys.all(resource_type)))
 
     async def scan(self, resource_type: str, after_seq: int = 0, batch: int = 500) -> AsyncIterator[Record]:

@@ -4,7 +4,9 @@ timeout answer StoreUnavailable (a 503).
 
 WAIT is not a rollback: the write did run on the master. So the 503 says "not known to be
 durable", and a retried POST may meet its own 409 (the same holds of WAIT everywhere). On a
-cluster WAIT names no key, so it is sent to the node that owns the write's slot."""
+cluster WAIT names no key, so it is sent to the node that owns the write's slot. On one server with
+the lean connection (redis_lean.py) the script and its WAIT go out together on that connection, in
+one write: WAIT then also covers the writes of other calls sent before it, never fewer."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from redis.exceptions import NoScriptError
 from .base import StoreUnavailable
 from .redis_connect import RedisLink, RedisOptions
 from .redis_fence import _is_late
+from .redis_lean import LeanRedis, Script, pack
 
 
 async def cluster_node(link: RedisLink, key: str | bytes) -> Any:
@@ -49,6 +52,19 @@ class ReplicaWait:
         else:
             pipe.execute_command(*wait)
         result, acknowledged = await pipe.execute(raise_on_error=False)
+        return self._acknowledged(result, acknowledged)
+
+    async def lean_script(self, lean: LeanRedis, script: Script, keys: list[str | bytes], args: list[Any]) -> Any:
+        """The same over the lean connection: the script and WAIT in one write."""
+        wait = pack("WAIT", self.wanted, int(self.timeout * 1000))
+        result, acknowledged = await lean.call(script.call(keys, args) + wait, 2)
+        if isinstance(result, NoScriptError):  # load it, run it, WAIT: still one round trip
+            loaded, result, acknowledged = await lean.call(script.load() + script.call(keys, args) + wait, 3)
+            if isinstance(loaded, BaseException):
+                raise loaded
+        return self._acknowledged(result, acknowledged)
+
+    def _acknowledged(self, result: Any, acknowledged: Any) -> Any:
         for reply in (result, acknowledged):
             if isinstance(reply, BaseException):
                 raise reply

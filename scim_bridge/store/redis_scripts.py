@@ -4,13 +4,14 @@ is one script, so it is one round trip and atomic. The key layout is in redis.py
 Keys come in KEYS, never built from a fixed name inside a script (the prefix is a setting, and a
 Redis Cluster routes a script by its KEYS). The queue scripts take the queue's keys first, in
 the order queue_keys_lua binds them; a replayable script's call id is its last KEY
-(redis._replayable). One exception, in _WRITE: a replace or delete first undoes the resource's
+(_replayable below). One exception, in _WRITE: a replace or delete first undoes the resource's
 old index entries, whose names are known only from its entry set (read inside the script).
 Declaring them would cost a read before every write; they are built from the same prefix as the
 declared keys, so on a cluster they carry the same hash tag and sit in the same slot, which is
 what Redis checks (it refuses a script touching another slot than its declared keys')."""
 
 from .base import LANES
+from .redis_fence import FENCE
 from .redis_keys import QUEUE_KEY_NAMES
 
 
@@ -388,3 +389,25 @@ local head = redis.call('HMGET', HEAD, 'seq', 'hash', 'anchor_seq', 'anchor_hash
 return {head, redis.call('XLEN', PENDING)}
 """
 )
+
+
+def _replayable(source: str, fenced: bool = False) -> str:
+    """Run `source` at most once per call id (the last KEY); a re-sent call gets the first answer.
+    A fenced one also refuses to run after the deadline its last ARGV names (redis_fence.py)."""
+    return (
+        "local seen = redis.call('GET', KEYS[#KEYS])\n"
+        "if seen then return cmsgpack.unpack(seen) end\n"
+        + (FENCE if fenced else "")
+        + "local result = (function()\n"
+        + source
+        + "\nend)()\n"
+        "if type(result) ~= 'table' or (result[1] and result[1] ~= 'err') then\n"
+        "  redis.call('SET', KEYS[#KEYS], cmsgpack.pack(result), 'EX', 30)\n"
+        "end\n"
+        "return result\n"
+    )
+
+
+#: a resource's fields and the ids whose index names it (a User's groups), in one round trip and one
+#: command; both keys are in KEYS (Redis Cluster: one deployment's keys share a slot)
+_GET_WITH_REFERRERS = "return {redis.call('HMGET', KEYS[1], 'body', 'version', 'seq'), redis.call('SMEMBERS', KEYS[2])}"
