@@ -20,14 +20,18 @@ Each outcome is one audit entry (audit/approvals.py); the one last written per o
 the kv namespace APPROVALS, so a repeated delivery neither asks twice nor writes twice. Content no
 rule governs costs the reads and nothing else.
 
-Does not: withdraw or edit a request when reviewers change later (the request stands as made),
-nor find content whose webhook was missed (no periodic pass lists collection contents).
+Missed webhooks: every grants run (at start, on group changes, every `regrant_seconds` when
+`apply_to_contents` is set) queues a sweep ("<target>/*") that lists the governed collections'
+assets and routes those made since the first sweep that have no outcome yet.
+
+Does not: withdraw or edit a request when reviewers change later (the request stands as made).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -44,6 +48,16 @@ log = logging.getLogger("scim_bridge.sync")
 
 APPROVAL_ENTRY = "Approval"  # queue resource type; the id is "<target>/<object_type>/<object_id>"
 APPROVALS = "approval-requests"  # kv: that id → the outcome last recorded for it (JSON)
+SWEEP = "*"  # the entry id "<target>/*": sweep the target's governed collections (missed webhooks)
+SINCE = "since"  # kv "<target>/since": content made before the first sweep is not new
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        found = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
 
 
 def entry_id(target: str, arrival: ContentArrival) -> str:
@@ -84,7 +98,12 @@ class ApprovalRouting:
         object_type, _, object_id = rest.partition("/")
         target = self.targets.get(name)
         client = target.approvals if target is not None else None
-        if client is None or not object_id:
+        if client is None:
+            return "off"
+        if rest == SWEEP:
+            await self.sweep(name)
+            return "swept"
+        if not object_id:
             return "off"
         raw = await self.store.kv_get(APPROVALS, key)
         before: dict[str, Any] = orjson.loads(raw) if raw else {}
@@ -134,21 +153,66 @@ class ApprovalRouting:
         """Reviewer rule index → the governed collection (its title) the object sits in."""
         client = self.targets[target].approvals
         assert client is not None
-        scope = section_model(target).REVIEW_SCOPE
-        reaching = self.policy.access.section(target).governs_contents()
         found: dict[int, str] = {}
         for collection_id in await client.containers(object_type, object_id):
             lineage = await client.lineage(collection_id)
-            if not lineage:
-                continue  # gone meanwhile
-            # its own title, and the titles above it whose rules reach their contents
-            titles = [lineage[0], *(t for t in lineage[1:] if t in reaching)]
-            for index, rule in enumerate(self.policy.access.reviewers):
-                globs = rule.folders if scope == "folder" else rule.collections
-                hit = next((title for title in titles if matches(globs, title)), None)
-                if hit is not None and index not in found:
-                    found[index] = hit
+            for index, where in self._rules_over(target, lineage).items():
+                found.setdefault(index, where)
         return found
+
+    def _rules_over(self, target: str, lineage: list[str]) -> dict[int, str]:
+        """The rules governing a collection (its title, then its ancestors' up to the root): its own
+        title matches a rule's globs, or an ancestor's whose grants reach their contents does."""
+        if not lineage:
+            return {}  # gone meanwhile
+        reaching = self.policy.access.section(target).governs_contents()
+        scope = section_model(target).REVIEW_SCOPE
+        titles = [lineage[0], *(t for t in lineage[1:] if t in reaching)]
+        found: dict[int, str] = {}
+        for index, rule in enumerate(self.policy.access.reviewers):
+            globs = rule.folders if scope == "folder" else rule.collections
+            hit = next((title for title in titles if matches(globs, title)), None)
+            if hit is not None:
+                found[index] = hit
+        return found
+
+    async def queue_sweeps(self) -> None:
+        """After a grants run (at start, on group changes, every `regrant_seconds`): a sweep per
+        target with approvals, for content whose webhook was missed."""
+        if not self.policy.access.reviewers:
+            return
+        for name, target in self.targets.items():
+            if target.approvals is not None and section_model(name).APPROVAL_REQUEST:
+                await self.store.enqueue(APPROVAL_ENTRY, f"{name}/{SWEEP}", STANDARD_LANE)
+
+    async def sweep(self, name: str) -> int:
+        """Route every asset in a governed collection made since routing first swept this target and
+        not routed yet; returns how many. The first sweep only sets that point in time: what the
+        collections held before the bridge routed is not new content (no flood of requests for a
+        back catalogue). An asset whose routing found nobody to ask is not tried again here."""
+        client = self.targets[name].approvals
+        assert client is not None
+        raw = await self.store.kv_get(APPROVALS, f"{name}/{SINCE}")
+        if raw is None:
+            await self.store.kv_put(APPROVALS, f"{name}/{SINCE}", datetime.now(UTC).isoformat().encode())
+            return 0
+        since = _instant(raw.decode()) or datetime.now(UTC)
+        listing = await client.collections()
+        titles = {collection_id: title for collection_id, title, _ in listing}
+        routed = 0
+        for collection_id, title, parents in listing:
+            if not self._rules_over(name, [title, *(titles.get(p, "") for p in reversed(parents))]):
+                continue
+            for asset_id, created in await client.assets_in(collection_id):
+                when = _instant(created)
+                key = f"{name}/assets/{asset_id}"
+                if (when is not None and when < since) or await self.store.kv_get(APPROVALS, key) is not None:
+                    continue
+                await self.route(key)
+                routed += 1
+        if routed:
+            log.info("approvals: the sweep routed %d asset(s) in %s no webhook announced", routed, name)
+        return routed
 
     async def _remember(self, key: str, state: str, rules: list[str], asked: list[str]) -> None:
         body = {"state": state, "rules": rules, "asked": asked}

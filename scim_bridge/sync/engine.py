@@ -92,6 +92,7 @@ class SyncEngine:
             raise
         if self.access.rerun:
             await self.request_access_sync()
+        await self.approvals.queue_sweeps()  # content a missed webhook did not announce
 
     # users -------------------------------------------------------------------------------------
     async def enqueue_expired(self) -> int:

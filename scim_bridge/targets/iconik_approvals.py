@@ -3,6 +3,8 @@ approval request naming the reviewers (research/iconik.md §5.1, §6; specs/icon
 
     GET  /API/assets/v1/assets/{id}/                      AssetSchema.in_collections: its collections
     GET  /API/assets/v1/collections/{id}/                 CollectionSchema: title, parents (root first)
+    GET  /API/assets/v1/collections/                      every collection (the sweep: page/per_page)
+    GET  /API/assets/v1/collections/{id}/contents/        ?object_types=assets: the assets it holds
     GET  /API/assets/v1/{type}/{id}/approvals/request/    the request, 404 while there is none
     POST /API/assets/v1/{type}/{id}/approvals/request/    ApprovalSchema {users, min_number} → 201,
                                                           or 202 {"job_id"} (done in the background)
@@ -78,6 +80,34 @@ class IconikApprovals:
         if body.get("title"):
             remember("iconik", collection_id, str(body["title"]))
         return body
+
+    async def collections(self) -> list[tuple[str, str, list[str]]]:
+        """(id, title, ancestor ids, the root first) of every live collection."""
+        return [
+            (str(c["id"]), str(c.get("title") or ""), [str(p) for p in c.get("parents") or []])
+            for c in await self._pages("/collections/", {}, "read the collections")
+            if c.get("status") != "DELETED"
+        ]
+
+    async def assets_in(self, collection_id: str) -> list[tuple[str, str]]:
+        """(asset id, date_created) of the assets a collection holds."""
+        words = f"list the assets in {label('iconik', collection_id, 'collection')}"
+        try:
+            found = await self._pages(f"/collections/{collection_id}/contents/", {"object_types": "assets"}, words)
+        except Gone:  # deleted meanwhile
+            return []
+        return [(str(a["id"]), str(a.get("date_created") or "")) for a in found if a.get("id")]
+
+    async def _pages(self, path: str, params: dict[str, Any], words: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            with intent(words):
+                body = (await self.assets.call("GET", path, params={**params, "page": page, "per_page": 100})).json()
+            found += body.get("objects") or []
+            if page >= int(body.get("pages") or 1):
+                return found
+            page += 1
 
     async def approval_request(self, object_type: str, object_id: str) -> dict[str, Any] | None:
         """The object's approval request, None while there is none."""

@@ -113,9 +113,9 @@ def test_an_asset_in_a_governed_collection_is_sent_to_its_current_reviewers_once
         assert left.status_code == 200, left.text
         world.converge(lambda w: (w.ico_user("carl@example.com") or {}).get("status") != "ACTIVE")
 
-        elsewhere = upload(world, "b-roll.mov", collection_id(world, "Dailies"))  # no reviewer rule governs it
         master = upload(world, "spring-master.mov", collection_id(world, "Brand Masters"))
         world.converge(lambda w: f"assets/{master}" in w.iconik.approvals, timeout=15)
+        world.converge(lambda w: any(e["resource"]["id"] == master for e in approval_entries(w)), timeout=15)
 
         request = world.iconik.approvals[f"assets/{master}"]["request"]
         ids = {world.ico_user(e)["id"] for e in ("ada@example.com", "bob@example.com")}  # type: ignore[index]
@@ -127,10 +127,11 @@ def test_an_asset_in_a_governed_collection_is_sent_to_its_current_reviewers_once
         assert {r["userName"] for r in entry["reviewers"]} == {"ada@example.com", "bob@example.com"}
         assert {r["targetId"] for r in entry["reviewers"]} == ids
         assert legal["id"] and requests_made(world, master) == 1
+        hook = next(h for h in world.iconik.webhooks.values() if h["event_type"] == "assets")
+        delivered = json.loads(hook["last_payload"])  # master's: the only asset so far
+        elsewhere = upload(world, "b-roll.mov", collection_id(world, "Dailies"))  # no reviewer rule governs it
 
         # the same delivery again (iconik retries anything but 200): nobody is asked twice
-        hook = next(h for h in world.iconik.webhooks.values() if h["event_type"] == "assets")
-        delivered = json.loads(hook["last_payload"])
         assert delivered["object_id"] == master
         again = httpx.post(f"{world.bridge.root}/webhooks/iconik", json=delivered, headers={"X-Bridge-Secret": SECRET})
         assert again.status_code == 200, again.text
@@ -161,6 +162,7 @@ def test_an_asset_added_below_an_apply_to_contents_collection_is_routed_too(
             )
         assert added.status_code == 201, added.text
         world.converge(lambda w: f"assets/{loose}" in w.iconik.approvals, timeout=15)
+        world.converge(lambda w: any(e["resource"]["id"] == loose for e in approval_entries(w)), timeout=15)
         assert world.iconik.approvals[f"assets/{loose}"]["request"]["users"] == [
             world.ico_user("ada@example.com")["id"]
         ]  # type: ignore[index]
@@ -182,3 +184,25 @@ def test_with_no_reviewers_left_the_audit_says_so_and_nothing_is_requested(
         assert entry["rules"] == ["access.reviewers[0]"] and "no reviewers" in entry["detail"]
         world.converge(queue_empty, timeout=15)
         assert f"assets/{master}" not in world.iconik.approvals and requests_made(world, master) == 0
+
+
+def test_an_asset_no_webhook_announced_is_routed_by_the_sweep_after_a_grants_run(
+    tmp_path: Path, bridge_store_url: str
+) -> None:
+    periodic = {**ACCESS, "iconik": {**ACCESS["iconik"], "regrant_seconds": 1}}  # a grants run every second
+    for world in make_world(tmp_path, bridge_store_url, access=periodic):  # no webhook subscribed
+        ada = joiner(world, "ada@example.com")
+        group(world, "Legal Reviewers", [ada["id"]])
+        reviewers_synced(world, ["ada@example.com"])
+        master = upload(world, "autumn-master.mov", collection_id(world, "Brand Masters"))
+        world.converge(lambda w: f"assets/{master}" in w.iconik.approvals, timeout=15)
+        assert world.iconik.approvals[f"assets/{master}"]["request"]["users"] == [
+            world.ico_user("ada@example.com")["id"]
+        ]  # type: ignore[index]
+        world.converge(lambda w: len([e for e in approval_entries(w) if e["resource"]["id"] == master]) == 1)
+        # later sweeps find it routed: asked once
+        sweeps = sum(1 for c in list(world.iconik.calls) if c["path"] == "/API/assets/v1/collections/")
+        world.converge(
+            lambda w: sum(1 for c in list(w.iconik.calls) if c["path"] == "/API/assets/v1/collections/") > sweeps + 2
+        )
+        assert requests_made(world, master) == 1
