@@ -28,8 +28,10 @@ Sections (renderers in audit/review_report.py):
     external   external users, the rule that makes them external, and their access expiry
 
 An ACL granted on an iconik collection to one account is listed as a direct grant (no rule gives
-one). Not covered: Cloudinary collections (no public API lists their grants, research §3.5) and the
-global moderation role of reviewer groups (one role, shown by `/api/v1/reviewers`).
+one). Folder-scoped moderation (the custom policies of `access.reviewers` rules with folders) is a
+`moderation` resource per policy, with its rule (audit/review_moderation.py). Not covered:
+Cloudinary collections (no public API lists their grants, research §3.5) and the global moderation
+role of reviewer groups (one role, shown by `/api/v1/reviewers`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from ..sync.policy import Policy, UserFacts
 from ..sync.reconcile import Reconciler
 from ..targets.base import Gone, TargetAccount
 from .activity import DAYS, day_namespace, instant, iso
+from .review_moderation import moderation_policies
 
 NOT_IN_POLICY = "not in the policy (granted outside the bridge)"
 
@@ -381,6 +384,8 @@ class _ReviewBuilder:
                         rights,
                         functools.partial(self._folder_rule, path, roles=roles),
                     )
+            if self.policy.access.reviewers:
+                found += await self._moderation(name, target, view)
         access = target.acls
         if name == "iconik" and access is not None:
             raw = await self.store.kv_get(ACCESS, "iconik:collections")
@@ -415,6 +420,21 @@ class _ReviewBuilder:
                     )
         if target.projects is not None:
             found += await self._projects(name, target.projects, view)
+        return found
+
+    async def _moderation(self, name: str, target: Any, view: _TargetView) -> list[Resource]:
+        """Folder-scoped moderation: one resource per custom policy the bridge owns, with its rule
+        (audit/review_moderation.py); an account without the Permissions API has none, and says so."""
+        if await target.folders.detect_model(self.policy.access.cloudinary.permission_model) != "roles":
+            note = "not applied: this account has no Permissions API, so no folder-scoped moderation"
+            return [Resource(name, "moderation", "folder-scoped moderation (access.reviewers)", None, note=note)]
+        found = []
+        for held in await moderation_policies(self.policy, target.folders):
+            resource = Resource(name, "moderation", held.name, held.id, note="" if held.enabled else "disabled")
+            found.append(resource)
+            if held.group_id:
+                given = functools.partial(_given_by, held.rule or NOT_IN_POLICY)
+                await self._grant(resource, view, target, "group", held.group_id, ["moderate"], given)
         return found
 
     async def _projects(self, name: str, access: Any, view: _TargetView) -> list[Resource]:
@@ -695,6 +715,10 @@ class _ReviewBuilder:
                 )
             )
         return sorted(found, key=lambda e: e.user_name)
+
+
+def _given_by(rule: str, group: str) -> str:
+    return rule
 
 
 def _reach_by_account(resources: list[Resource]) -> dict[str, dict[str, list[Reach]]]:

@@ -8,7 +8,8 @@ page/per_page envelope with host-relative `next_url`; `{"errors": [...]}` and
 `{"errors": {field: [...]}}` bodies; a token bucket (≈50 requests/s, 1000 per 20 s, numbers
 from a secondary source, so configurable) answering 429 with `RateLimit-Remaining`.
 The other services sit behind the same guard, each in its own module: roles (iconik_roles), ACLs
-(iconik_acls), collections and projects (iconik_assets), approvals (iconik_approvals), webhooks
+(iconik_acls), collections and projects (iconik_assets), assets and collection contents
+(iconik_contents), approvals (iconik_approvals), webhooks
 (iconik_webhooks). Shares no code with the bridge (DESIGN.md).
 """
 
@@ -25,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from . import iconik_acls, iconik_approvals, iconik_assets, iconik_roles, iconik_webhooks
+from . import iconik_acls, iconik_approvals, iconik_assets, iconik_contents, iconik_roles, iconik_webhooks
 from .email_index import EmailIndex
 from .faults import FaultInjector, Faults, fault_routes_handler
 from .iconik_common import Refusal, find, json_body, now, paged
@@ -69,6 +70,8 @@ class IconikState:
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)
     project_members: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # project → user → member
     approvals: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<object_type>/<object_id>" → request, votes
+    assets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contents: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)  # collection → held
     webhooks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -116,7 +119,7 @@ def build(
     state: IconikState | None = None, switches: IconikSwitches | None = None, faults: Faults | None = None
 ) -> Any:
     """The emulator as an ASGI app: /API/users/v1/ (users, groups, roles), /API/acls/v1/,
-    /API/assets/v1/ (collections, projects, approvals) and /API/notifications/v1/ (webhooks)."""
+    /API/assets/v1/ (collections, projects, assets, contents, approvals) and /API/notifications/v1/ (webhooks)."""
     state = state or IconikState()
     switches = switches or IconikSwitches()
     faults = faults or Faults()
@@ -302,6 +305,8 @@ def build(
                 "projects": list(state.projects.values()),
                 "members": state.project_members,
                 "approvals": state.approvals,
+                "assets": list(state.assets.values()),
+                "contents": {c: list(held.values()) for c, held in state.contents.items()},
                 "webhooks": list(state.webhooks.values()),
                 "calls": len(state.calls),
             }
@@ -326,6 +331,7 @@ def build(
         *iconik_roles.routes(state),
         *iconik_acls.routes(state, switches, notifier.emit),
         *iconik_assets.routes(state, switches, notifier.emit),
+        *iconik_contents.routes(state, switches, notifier.emit),
         *iconik_approvals.routes(state, switches),
         *iconik_webhooks.routes(state, switches),
         Route("/_emulator/state", snapshot, methods=["GET"]),

@@ -43,10 +43,12 @@ def record(state: IconikState, object_type: str, object_key: str) -> dict[str, A
 
 
 def object_exists(state: IconikState, object_type: str, object_key: str) -> bool:
-    # The emulator holds collections only. For any other object type (assets, storages, saved_searches…)
+    # The emulator holds collections and assets. For any other object type (storages, saved_searches…)
     # every key is accepted — what iconik answers for an unknown key there is UNCONFIRMED.
     if object_type == "collections":
         return object_key in state.collections
+    if object_type == "assets":
+        return object_key in state.assets
     return True
 
 

@@ -107,6 +107,10 @@ class TargetSection(_Strict):
         """Whether a project goes when its directory group does (else it is kept, unlinked)."""
         return True
 
+    def governs_contents(self) -> set[str]:
+        """Resources whose rules reach what they hold, at any depth (reviewer routing)."""
+        return set()
+
 
 def folder_role_id(role: str) -> str:
     """A ladder name becomes Cloudinary's system role id; anything else is a custom role id."""
@@ -328,6 +332,9 @@ class IconikAccess(TargetSection):
 
     def closes_project_with_group(self) -> bool:
         return self.projects.on_group_delete == "delete"
+
+    def governs_contents(self) -> set[str]:
+        return {c.title for c in self.collections if c.apply_to_contents}
 
     @model_validator(mode="after")
     def _parents(self) -> IconikAccess:

@@ -211,7 +211,9 @@ class AccessSync:
             if self.dry_run:
                 continue
             applied[path] = {by_name[g]: sorted(r) for g, r in desired.items()}
-        if self.dry_run:
+        if self.dry_run:  # reconcile: the folder-scoped moderation policies are grants too
+            if self.policy.access.reviewers and folders.model == "roles":
+                await self._folder_reviewers(folders, managed, resolved)
             return
         await self.store.kv_put(ACCESS, "cloudinary:applied", orjson.dumps(applied))
         if config.collections:

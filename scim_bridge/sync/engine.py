@@ -28,6 +28,7 @@ from ..targets.base import Forbidden, RetryableError, Target, TargetError, Targe
 from . import passlog
 from .access import expiry_of
 from .access_sync import AccessSync
+from .approvals import ApprovalRouting
 from .brake import ALLOW, HOLD, Brake, Verdict
 from .desired import AccessModel
 from .desired import DesiredUser as DesiredUser  # passlog and provision import it from here
@@ -52,6 +53,7 @@ class SyncEngine:
         self.targets = targets
         self.idmap = IdMap(store)
         self.access = AccessSync(store, policy, targets)
+        self.approvals = ApprovalRouting(store, policy, targets)
         self.brake = Brake(store, policy.safety.deprovision, list(targets))
         self.quarantine = Quarantine(store, policy.safety.quarantine, list(targets))
         self.projects = ProjectTeams(store, policy, self.idmap)
@@ -90,6 +92,7 @@ class SyncEngine:
             raise
         if self.access.rerun:
             await self.request_access_sync()
+        await self.approvals.queue_sweeps()  # content a missed webhook did not announce
 
     # users -------------------------------------------------------------------------------------
     async def enqueue_expired(self) -> int:

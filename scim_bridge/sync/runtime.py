@@ -43,6 +43,7 @@ def build_targets(policy: Policy) -> dict[str, Target]:
             target_credentials(section),
             section.service_account_email,
             access[name].model_dump() if name in access else {},
+            reviewer_routing=bool(policy.access.reviewers),
         )
         try:
             targets[name] = entry.build(settings)

@@ -27,6 +27,7 @@ from ..audit.context import CORRELATION_ID, SYNC_SUBJECT, new_correlation_id
 from ..store import LANES, REVOCATION_LANE, QueueEntry, Store, StoreUnavailable
 from ..targets.base import PermanentError, RetryableError, Throttled
 from ..targets.http import PRIORITY
+from .approvals import APPROVAL_ENTRY
 from .engine import SyncEngine
 from .idmap import IdMap
 
@@ -134,6 +135,8 @@ class SyncWorker:
                 await self.engine.sync_group(entry.id)
             elif entry.resource_type == "Access":
                 await self.engine.sync_access()
+            elif entry.resource_type == APPROVAL_ENTRY:
+                await self.engine.approvals.route(entry.id)
             if not await self.store.ack(entry):
                 _taken_over(entry, "ack")
         except RetryableError as error:

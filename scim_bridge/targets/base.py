@@ -24,7 +24,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .capabilities import AgencyKeys, Capability, CollectionAcls, FolderGrants, ProjectTeams
+from .capabilities import AgencyKeys, ApprovalRequests, Capability, CollectionAcls, FolderGrants, ProjectTeams
 
 
 class TargetError(Exception):
@@ -228,6 +228,11 @@ class Target(ABC):
         return None
 
     @property
+    def approvals(self) -> ApprovalRequests | None:
+        """Approval requests naming reviewers, for reviewer routing (Capability.APPROVALS)."""
+        return None
+
+    @property
     def capabilities(self) -> frozenset[Capability]:
         """What this translator does beyond the core, as configured now."""
         found = set(self.offers)
@@ -236,6 +241,7 @@ class Target(ABC):
             (Capability.AGENCY_KEYS, self.agency_keys),
             (Capability.COLLECTION_ACLS, self.acls),
             (Capability.PROJECTS, self.projects),
+            (Capability.APPROVALS, self.approvals),
         ):
             if client is not None:
                 found.add(capability)

@@ -6,6 +6,7 @@ A translator declares what it can do; callers ask instead of probing with `hasat
     Capability.AGENCY_KEYS      `target.agency_keys`  a dedicated API key per agency, held to its folders
     Capability.COLLECTION_ACLS  `target.acls`         collections and group ACLs on them
     Capability.PROJECTS         `target.projects`     projects whose members are users
+    Capability.APPROVALS        `target.approvals`    approval requests naming reviewers (routing)
     Capability.LAST_LOGIN       `TargetAccount.last_login` is filled by `list_accounts`
     Capability.ACTIVITY         the registry names a webhook receiver (`WebhookReceiver`) for the target
 
@@ -21,6 +22,7 @@ Does not: import anything of the bridge (targets/base.py imports this module).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -30,6 +32,7 @@ class Capability(StrEnum):
     AGENCY_KEYS = "agency_keys"
     COLLECTION_ACLS = "collection_acls"
     PROJECTS = "projects"
+    APPROVALS = "approvals"
     LAST_LOGIN = "last_login"
     ACTIVITY = "activity"
 
@@ -112,6 +115,34 @@ class ProjectTeams(Protocol):
     async def remove_project_member(self, project_id: str, user_id: str) -> None: ...
 
 
+class ApprovalRequests(Protocol):
+    """Where content sits and approval requests on it (targets/iconik_approvals.py), for routing
+    new content to the reviewers of the rule that governs its collection (sync/approvals.py)."""
+
+    async def containers(self, object_type: str, object_id: str) -> list[str]: ...
+
+    async def lineage(self, collection_id: str) -> list[str]: ...
+
+    async def collections(self) -> list[tuple[str, str, list[str]]]: ...
+
+    async def assets_in(self, collection_id: str) -> list[tuple[str, str]]: ...
+
+    async def approval_request(self, object_type: str, object_id: str) -> dict[str, Any] | None: ...
+
+    async def request_approval(self, object_type: str, object_id: str, user_ids: list[str], words: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ContentArrival:
+    """A webhook delivery's news that content arrived: the object (its type and id as the target's
+    approval API names them) that may now need an approval."""
+
+    object_type: str
+    object_id: str
+
+
 class WebhookReceiver(Protocol):
     """A target's webhook deliveries, as web/webhooks.py serves them at POST /webhooks/<name>:
     whether the receiver is configured (else 404, `off_message`), why a delivery is refused (401),
@@ -133,3 +164,8 @@ class WebhookReceiver(Protocol):
     def refusal(self, headers: Mapping[str, str], body: bytes, now: float) -> str | None: ...
 
     def normalise(self, payload: dict[str, Any], headers: Mapping[str, str]) -> Any: ...
+
+    def arrivals(self, payload: dict[str, Any]) -> list[ContentArrival]:
+        """The content a delivery says arrived (reviewer routing asks for approvals on it); [] for a
+        target without approvals."""
+        ...

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..audit.activity import OBJECT_IDS_LIMIT, Event, body_digest, instant, object_field, trimmed
+from .capabilities import ContentArrival
 
 FUTURE_SKEW_SECONDS = 300
 _DIGESTS = {40: "sha1", 64: "sha256"}  # hex length → algorithm
@@ -73,6 +74,9 @@ class CloudinaryReceiver:
 
     def normalise(self, payload: dict[str, Any], headers: Mapping[str, str]) -> Event:
         return normalize_cloudinary(payload, headers.get("x-cld-timestamp", "").strip())
+
+    def arrivals(self, payload: dict[str, Any]) -> list[ContentArrival]:
+        return []  # moderation is a queue with no assignee (research §4.1): nothing to request
 
 
 def receiver(credentials: Mapping[str, str], section: Any, max_age: float) -> CloudinaryReceiver:

@@ -18,9 +18,10 @@ import httpx
 from ..audit.context import intent, label, remember
 from .adoption import AdoptionIndex, create_or_adopt
 from .base import EnsuredUser, Gone, Target, TargetAccount, TargetUser
-from .capabilities import Capability, CollectionAcls, ProjectTeams
+from .capabilities import ApprovalRequests, Capability, CollectionAcls, ProjectTeams
 from .http import TargetHttp, find_or_create
 from .iconik_access import IconikAccess
+from .iconik_approvals import IconikApprovals
 from .settings import TargetSettings
 
 API = "/API/users/v1"
@@ -41,6 +42,7 @@ class IconikTarget(Target):
     listing_carries_groups = True  # every listed user carries its `groups`
     offers = frozenset({Capability.LAST_LOGIN, Capability.ACTIVITY})  # last_web_login (§7.1), webhooks
     access: IconikAccess | None = None  # when the policy governs collections, workspaces or projects
+    approval_client: IconikApprovals | None = None  # when the policy has reviewer rules
 
     def __init__(self, config: IconikConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.config = config
@@ -59,6 +61,8 @@ class IconikTarget(Target):
         await self.http.close()
         if self.access is not None:
             await self.access.close()
+        if self.approval_client is not None:
+            await self.approval_client.close()
 
     @property
     def service_account_email(self) -> str | None:
@@ -71,6 +75,10 @@ class IconikTarget(Target):
     @property
     def projects(self) -> ProjectTeams | None:
         return self.access  # projects live in the assets service, like collections (research §5)
+
+    @property
+    def approvals(self) -> ApprovalRequests | None:
+        return self.approval_client
 
     async def _token_user_id(self) -> str | None:
         """The user the token runs as, never disabled or deleted: deactivating it locks the bridge
@@ -274,6 +282,13 @@ def build(settings: TargetSettings) -> IconikTarget:
         or (access.get("projects") or {}).get("groups")
     ):
         target.access = IconikAccess(
+            settings.base_url,
+            {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"], "Accept": "application/json"},
+            target.http.limiter,
+            settings.transport,
+        )
+    if settings.reviewer_routing:
+        target.approval_client = IconikApprovals(
             settings.base_url,
             {"App-ID": creds["app_id"], "Auth-Token": creds["auth_token"], "Accept": "application/json"},
             target.http.limiter,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..audit.activity import Event, body_digest, instant, object_field, trimmed
+from .capabilities import ContentArrival
 
 SECRET_HEADER = "x-bridge-secret"
 ICONIK_KINDS = {"collections": "collection", "assets": "asset"}
@@ -46,6 +47,9 @@ class IconikReceiver:
 
     def normalise(self, payload: dict[str, Any], headers: Mapping[str, str]) -> Event:
         return normalize_iconik(payload)
+
+    def arrivals(self, payload: dict[str, Any]) -> list[ContentArrival]:
+        return content_arrivals(payload)
 
 
 def receiver(credentials: Mapping[str, str], section: Any, max_age: float) -> IconikReceiver:
@@ -79,3 +83,19 @@ def normalize_iconik(payload: dict[str, Any]) -> Event:
         str(user_id) if user_id else None,
         trimmed(payload),
     )
+
+
+def content_arrivals(payload: dict[str, Any]) -> list[ContentArrival]:
+    """The asset a delivery says is new: a created asset (`assets`/`entity`/`create`), or one added
+    to a collection (`collections`/`contents`/`create`, `data` a CollectionContentSchema). The
+    payload shape is the emulator's (UNCONFIRMED, research/iconik.md §7.2); which of the two events
+    iconik sends for an upload into a collection is UNCONFIRMED too, so both are read. The router
+    reads where the asset sits from iconik itself, not from the payload."""
+    event_type, realm, operation = payload.get("event_type"), payload.get("realm"), payload.get("operation")
+    data = object_field(payload, "data")
+    if event_type == "assets" and realm in (None, "entity") and operation == "create" and payload.get("object_id"):
+        return [ContentArrival("assets", str(payload["object_id"]))]
+    if event_type == "collections" and realm == "contents" and operation == "create":
+        if data.get("object_type") == "assets" and data.get("object_id"):
+            return [ContentArrival("assets", str(data["object_id"]))]
+    return []

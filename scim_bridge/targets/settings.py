@@ -27,3 +27,4 @@ class TargetSettings:
     service_account_email: str | None = None  # the bridge's own account: never disabled or deleted
     access: Mapping[str, Any] = field(default_factory=dict)  # the policy's `access.<name>`, as plain data
     transport: httpx.AsyncBaseTransport | None = None  # the httpx seam, for every client of the target
+    reviewer_routing: bool = False  # the policy has `access.reviewers`: build the approvals client, if any

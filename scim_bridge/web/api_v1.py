@@ -38,11 +38,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..auth.credentials import KEYS
 from ..scim.filters import fold
 from ..store import Store
-from ..sync.access import expired, fill
-from ..sync.access_sync import ACCESS, match_template
+from ..sync.access import fill
+from ..sync.access_sync import ACCESS
 from ..sync.desired import AccessModel
 from ..sync.idmap import IdMap
 from ..sync.policy import Policy, UserFacts, section_model
+from ..sync.reviewers import is_active, matches, reviewer_group
 from ..targets.registry import TARGETS
 
 PREFIX = "/api/v1"
@@ -81,9 +82,9 @@ async def reviewers(request: Request) -> Response:
     rules = [
         (index, rule)
         for index, rule in enumerate(policy.access.reviewers)
-        if _matches(rule.folders if scope == "folder" else rule.collections, where)
+        if matches(rule.folders if scope == "folder" else rule.collections, where)
     ]
-    answers = [await _reviewer_group(store, policy, target, index, rule.group) for index, rule in rules]
+    answers = [await reviewer_group(store, policy, target, index, rule.group) for index, rule in rules]
     body: dict[str, Any] = {"target": target, scope: where, "reviewers": answers}
     if section_model(target).APPROVAL_REQUEST:  # iconik: ready for POST …/approvals/request/ (research/iconik.md §6)
         # Users are listed as well as groups: whether iconik evaluates a group's membership at request
@@ -93,79 +94,6 @@ async def reviewers(request: Request) -> Response:
             "groups": sorted({a["targetGroup"]["id"] for a in answers if (a["targetGroup"] or {}).get("id")}),
         }
     return JSONResponse(body)
-
-
-def _matches(globs: list[str], value: str) -> bool:
-    """No glob: everywhere. Case-insensitive, like the external profile's globs (sync/guardrails.py)."""
-    return not globs or any(fnmatch.fnmatchcase(value.lower(), glob.lower()) for glob in globs)
-
-
-async def _reviewer_group(store: Store, policy: Policy, target: str, index: int, group: str) -> dict[str, Any]:
-    """One rule's group: the directory group, the target group it becomes, its active members."""
-    idmap = IdMap(store)
-    answer: dict[str, Any] = {
-        "rule": f"access.reviewers[{index}]",
-        "group": group,
-        "directoryGroup": None,
-        "targetGroup": None,
-        "members": [],
-    }
-    group_ids = await store.lookup("Group", "displayname", fold(group))
-    record = await store.get("Group", group_ids[0]) if group_ids else None
-    if record is None:
-        derived = any(
-            match_template(t, group) is not None for t in [*policy.derived_groups, *policy.access.workspace_groups()]
-        )
-        answer["note"] = (
-            "a derived group: its members follow an attribute and are not listed here"
-            if derived
-            else "no directory group has this name"
-        )
-        return answer
-    document = orjson.loads(record.body)
-    answer["directoryGroup"] = {"id": record.id, "displayName": document.get("displayName")}
-    mapped = await idmap.get(target, "Group", record.id)
-    name = policy.groups.mirrored_name(document.get("displayName", ""))
-    if mapped or name:
-        answer["targetGroup"] = {"name": (mapped or {}).get("name") or name, "id": (mapped or {}).get("id")}
-    # Direct members only: SCIM groups in a group are not expanded (the targets do not nest either).
-    member_ids = [m["value"] for m in document.get("members") or [] if isinstance(m, dict) and m.get("value")]
-    for user in await store.get_many("User", member_ids):
-        person = orjson.loads(user.body)
-        if not await _active(store, policy, user.id, person):
-            continue
-        account = await idmap.get(target, "User", user.id)
-        answer["members"].append(
-            {
-                "id": user.id,
-                "userName": person.get("userName"),
-                "displayName": person.get("displayName"),
-                "email": _email(person),
-                "targetId": (account or {}).get("id"),
-            }
-        )
-    return answer
-
-
-def _email(document: dict[str, Any]) -> str | None:
-    emails = [e for e in document.get("emails") or [] if isinstance(e, dict) and e.get("value")]
-    return next((e["value"] for e in emails if e.get("primary")), emails[0]["value"] if emails else None)
-
-
-async def _active(
-    store: Store, policy: Policy, scim_id: str, document: dict[str, Any], group_names: list[str] | None = None
-) -> bool:
-    """Active as the sync sees it: `active` not false, and no external access date passed
-    (the same rule as SyncEngine.desired_user)."""
-    if document.get("active", True) is False:
-        return False
-    attribute = policy.access.external.expiry_attribute
-    if not expired(document, attribute):
-        return True
-    if group_names is None:  # only on this rare path: a passed date, so is the user external?
-        groups = await store.get_many("Group", await store.lookup("Group", "members.value", scim_id))
-        group_names = [orjson.loads(g.body).get("displayName", "") for g in groups]
-    return not policy.is_external(UserFacts.of(document, sorted(group_names)))
 
 
 # delivery context ------------------------------------------------------------------------------
@@ -188,7 +116,7 @@ async def context(request: Request) -> Response:
     group_names = list(groups.values())
     claims = delivery_context(policy, record.id, document, group_names)
     claims["folders"] = await granted_folders(store, policy, record.id, document, groups)
-    claims["active"] = await _active(store, policy, record.id, document, group_names)
+    claims["active"] = await is_active(store, policy, record.id, document, group_names)
     as_jwt = request.query_params.get("format") == "jwt" or JWT_TYPE in request.headers.get("accept", "")
     if not as_jwt:
         return JSONResponse(claims)

@@ -27,6 +27,7 @@ from ..audit.activity import ActivityLog, Event, Identities
 from ..config import Settings
 from ..store import STANDARD_LANE, Store, StoreUnavailable
 from ..sync.access_sync import governed_content_added
+from ..sync.approvals import queue_arrivals
 from ..sync.engine import ACCESS_ENTRY
 from ..sync.policy import Policy, PolicyError, load_policy, target_credentials
 from ..targets.capabilities import WebhookReceiver
@@ -145,6 +146,13 @@ def receive(name: str) -> Callable[[Request], Awaitable[JSONResponse]]:
                     await hooks.activity.store.enqueue(*ACCESS_ENTRY, STANDARD_LANE)
             except StoreUnavailable:
                 log.warning("webhook: could not queue the grants run; the periodic pass covers it")
+        if answer.status_code == 200 and hooks.policy is not None:
+            # New content under a reviewer rule: its approval request (sync/approvals.py). Queued
+            # for a duplicate delivery too: routing asks once however often it runs.
+            try:
+                await queue_arrivals(hooks.activity.store, hooks.policy, name, receiver.arrivals(payload))
+            except StoreUnavailable:
+                log.warning("webhook: could not queue reviewer routing; the content waits for a repeated delivery")
         return answer
 
     return delivery
