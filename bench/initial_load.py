@@ -15,6 +15,7 @@ burst 1000 per 20 s); Cloudinary's provisioning limit is undocumented, so it is 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -60,6 +61,12 @@ def main() -> int:
         help="instead: SCIM POST /Users throughput of one against two bridge processes on one Redis",
     )
     parser.add_argument("--duration", type=int, default=10, help="--scim-replicas: seconds per cell")
+    parser.add_argument(
+        "--trace",
+        default=None,
+        help="a JSON-lines file: the bridge runs under bench/trace_bridge.py (a timeline per revocation) "
+        "and each leaver's measured latency is written there too",
+    )
     args = parser.parse_args()
     if args.scim_replicas:
         return scim_replicas(args.duration)
@@ -99,7 +106,14 @@ def run(args: argparse.Namespace, brake: bool) -> dict[str, float]:
                         },
                     },
                     "derived_groups": ["dept-{department}"],
-                    "safety": {"deprovision": {"enabled": brake}},
+                    # the leavers stay below the brake's thresholds: it is on, and never engages
+                    "safety": {
+                        "deprovision": {
+                            "enabled": brake,
+                            "max_count": max(50, args.revocations + 1),
+                            "max_share": min(100.0, max(5.0, 100 * (args.revocations + 1) / args.users)),
+                        }
+                    },
                 }
             )
         )
@@ -111,11 +125,12 @@ def run(args: argparse.Namespace, brake: bool) -> dict[str, float]:
             "SCIM_BRIDGE_SYNC_CONCURRENCY": "16",
             "SCIM_BRIDGE_LOG_LEVEL": "warning",
         }
+        if args.trace:
+            env["SCIM_BRIDGE_TRACE_FILE"] = args.trace
         bridge = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "scim_bridge",
+                *([str(ROOT / "bench" / "trace_bridge.py")] if args.trace else ["-m", "scim_bridge"]),
                 "serve",
                 "--port",
                 str(port),
@@ -138,7 +153,7 @@ def run(args: argparse.Namespace, brake: bool) -> dict[str, float]:
             started = time.monotonic()
             ids = push_directory(scim, args.users, args.groups)
             pushed = time.monotonic() - started
-            latencies = revoke_during_drain(scim, ids, cld, ico, args.revocations, args.revocation_interval)
+            latencies = revoke_during_drain(scim, ids, cld, ico, args.revocations, args.revocation_interval, args.trace)
             wait_until_drained(cld, ico, args.users)
             total = time.monotonic() - started
             rss_mb = peak_rss_mb(bridge.pid)
@@ -283,7 +298,7 @@ class Emulator:
 
 
 def revoke_during_drain(
-    scim: httpx.Client, ids: list[str], cld: Emulator, ico: Emulator, count: int, interval: float
+    scim: httpx.Client, ids: list[str], cld: Emulator, ico: Emulator, count: int, interval: float, trace: str | None
 ) -> list[float]:
     """Disable provisioned users one by one while the backlog drains; time each until both
     targets show the account disabled (polled every 5 ms through each emulator's /_bench/ route,
@@ -312,12 +327,17 @@ def revoke_during_drain(
             },
         )
         acknowledged = time.monotonic()
-        cld_done = ico_done = False
+        cld_done = ico_done = 0.0
         while True:
-            cld_done = cld_done or cld.active(email) is False
-            ico_done = ico_done or ico.active(email) is False
+            cld_done = cld_done or (cld.active(email) is False and time.monotonic() - acknowledged)
+            ico_done = ico_done or (ico.active(email) is False and time.monotonic() - acknowledged)
             if cld_done and ico_done:
                 latencies.append(time.monotonic() - acknowledged)
+                if trace:
+                    with open(trace, "a") as out:
+                        seen = {"cloudinary": round(cld_done * 1000, 1), "iconik": round(ico_done * 1000, 1)}
+                        out.write(json.dumps({"leaver": user_id, "latency_ms": latencies[-1] * 1000, "seen": seen}))
+                        out.write("\n")
                 break
             if time.monotonic() - acknowledged > 60:
                 latencies.append(60.0)

@@ -22,6 +22,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .queue_bell import QueueBell
+
 #: Lanes of the sync queue. Revocations (disable, delete, membership removal) are claimed first
 #: so that a large initial load never delays a leaver (DESIGN.md, "Revocation first").
 REVOCATION_LANE = "revocation"
@@ -144,6 +146,8 @@ class Store(Protocol):
     """What the SCIM layer, the auth layer and the sync engine need from storage."""
 
     url: str
+    #: rung after each write of this process that queues an entry (store/queue_bell.py)
+    queue_bell: QueueBell
 
     async def open(self) -> None: ...
 
@@ -222,6 +226,14 @@ class Store(Protocol):
         """Hand back an entry `consumer` claimed and did not finish (a worker stopping): claimable at
         once by anyone, its attempts not counted. False (and nothing done)
         when `consumer` no longer holds it: acked, deferred, or its lease expired and was re-claimed."""
+
+    async def renew(self, entry: QueueEntry, consumer: str, lease_seconds: float) -> bool:
+        """Extend the lease `consumer` holds on a claimed (or leased) entry to `lease_seconds` from
+        now: a worker whose sync runs longer than its lease keeps it (a heartbeat), so no other
+        worker takes the entry meanwhile. Same fencing token: the lease goes on, it is not a new
+        one. False (and nothing done) when the lease is no longer this one: acked, deferred, handed
+        back, or expired and taken over (Redis also counts an expired lease that a claim already
+        put back in its lane)."""
 
     async def lease(
         self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE

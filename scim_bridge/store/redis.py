@@ -90,6 +90,7 @@ from .base import (
     Write,
     chain_hash,
 )
+from .queue_bell import QueueBell
 from .redis_connect import RedisLink, RedisOptions, connect
 from .redis_fence import Late, WriteFence
 from .redis_keys import RedisKeys
@@ -112,6 +113,7 @@ from .redis_scripts import (
     _JOB_RELEASE,
     _LEASE,
     _RELEASE,
+    _RENEW,
     _STANDALONE_ENQUEUE,
     _WRITE,
     _replayable,
@@ -138,6 +140,7 @@ class RedisStore:
         self._fence = WriteFence(self._time_us, _DOWN)
         self._replicas: ReplicaWait | None = None  # SCIM_BRIDGE_REDIS_MIN_REPLICAS (redis_replicas.py)
         self._follower: asyncio.Task[None] | None = None  # Sentinel: follows a failover (redis_connect.py)
+        self.queue_bell = QueueBell()  # this process's enqueues wake its idle workers (queue_bell.py)
 
     async def open(self) -> None:
         self._link = connect(self.url, self.options)
@@ -155,6 +158,7 @@ class RedisStore:
             ("ack", _ACK),
             ("lease", _LEASE),
             ("release", _RELEASE),
+            ("renew", _RENEW),
             ("job_lease", _JOB_LEASE),
             ("job_release", _JOB_RELEASE),
             ("audit_chain", _AUDIT_CHAIN),
@@ -215,7 +219,9 @@ class RedisStore:
             keys += [k.index(typ, attr, value), k.unique(typ, attr, value)]
         argv += [write.audit or b"", write.correlation or ""]
         result = await self._script("write", argv, keys)
-        return self._checked(result, write.id)
+        checked = self._checked(result, write.id)
+        self.queue_bell.ring(write.lane)
+        return checked
 
     @staticmethod
     def _checked(result: list[Any], id: str) -> tuple[int, int]:
@@ -395,6 +401,7 @@ class RedisStore:
     # sync queue ------------------------------------------------------------------------------
     async def enqueue(self, resource_type: str, id: str, lane: str, correlation: str | None = None) -> None:
         await self._script("enqueue", [resource_type, id, lane, correlation or ""])
+        self.queue_bell.ring(lane)
 
     async def claim(
         self, consumer: str, limit: int = 10, lease_seconds: float = 60.0, lanes: Sequence[str] = LANES
@@ -432,6 +439,11 @@ class RedisStore:
     async def release(self, entry: QueueEntry, consumer: str) -> bool:
         key, generation, fence = entry.token.rsplit("|", 2)
         return bool(await self._script("release", [key, f"{consumer}|{generation}", fence], self._keys.fenced))
+
+    async def renew(self, entry: QueueEntry, consumer: str, lease_seconds: float) -> bool:
+        key, generation, fence = entry.token.rsplit("|", 2)
+        argv = [key, f"{consumer}|{generation}", fence, time.time() + lease_seconds]
+        return bool(await self._script("renew", argv, self._keys.fenced))
 
     async def lease(
         self, resource_type: str, id: str, consumer: str, lease_seconds: float = 60.0, lane: str = STANDARD_LANE

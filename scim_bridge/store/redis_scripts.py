@@ -235,6 +235,22 @@ return 1
 """
 )
 
+_RENEW = (
+    _Q
+    + _F
+    + """
+-- ARGV: key, owner (consumer|generation of the claim), fence, until. A worker still at work keeps
+-- its lease (a heartbeat): only while that claim holds it and it is still leased, so a renewal
+-- never takes an entry back from a newer holder, nor out of its lane once a claim put it back.
+local key, owner = ARGV[1], ARGV[2]
+if redis.call('HGET', Q.owner, key) ~= owner then return 0 end
+if redis.call('HGET', FENCE, key) ~= ARGV[3] then return 0 end
+if not redis.call('ZSCORE', Q.leases, key) then return 0 end
+redis.call('ZADD', Q.leases, 'XX', ARGV[4], key)
+return 1
+"""
+)
+
 _ACK = (
     _Q
     + _F

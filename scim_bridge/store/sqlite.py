@@ -34,6 +34,7 @@ from .base import (
     Write,
     chain_hash,
 )
+from .queue_bell import QueueBell
 from .sqlite_writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -122,6 +123,7 @@ class SqliteStore:
         self.path = _path_from_url(url)
         self._writer: GroupCommitWriter | None = None
         self._read_conn: sqlite3.Connection | None = None
+        self.queue_bell = QueueBell()  # this process's enqueues wake its idle workers (queue_bell.py)
 
     # lifecycle -------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -190,7 +192,9 @@ class SqliteStore:
                 self._audit_append(conn, [write.audit])
             return Record(write.resource_type, write.id, 1, int(cursor.lastrowid or 0), write.body)
 
-        return await self._write(apply)
+        record = await self._write(apply)
+        self.queue_bell.ring(write.lane)
+        return record
 
     async def replace(self, write: Write, expected_version: int | None = None) -> Record:
         def apply(conn: sqlite3.Connection) -> Record:
@@ -215,7 +219,9 @@ class SqliteStore:
                 self._audit_append(conn, [write.audit])
             return Record(write.resource_type, write.id, version + 1, seq, write.body)
 
-        return await self._write(apply)
+        record = await self._write(apply)
+        self.queue_bell.ring(write.lane)
+        return record
 
     async def delete(
         self,
@@ -242,6 +248,7 @@ class SqliteStore:
                 self._audit_append(conn, [audit])
 
         await self._write(apply)
+        self.queue_bell.ring(lane)
 
     @staticmethod
     def _check_unique(conn: sqlite3.Connection, write: Write) -> None:
@@ -366,6 +373,7 @@ class SqliteStore:
 
     async def enqueue(self, resource_type: str, id: str, lane: str, correlation: str | None = None) -> None:
         await self._write(lambda c: self._enqueue(c, resource_type, id, lane, correlation))
+        self.queue_bell.ring(lane)
 
     async def claim(
         self, consumer: str, limit: int = 10, lease_seconds: float = 60.0, lanes: Sequence[str] = LANES
@@ -465,6 +473,24 @@ class SqliteStore:
                 "UPDATE queue SET lease_until = 0, consumer = NULL "
                 "WHERE type = ? AND id = ? AND consumer = ? AND lease_no = ?",
                 (entry.resource_type, entry.id, consumer, int(entry.token.rsplit(":", 1)[1])),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(apply)
+
+    async def renew(self, entry: QueueEntry, consumer: str, lease_seconds: float) -> bool:
+        def apply(conn: sqlite3.Connection) -> bool:
+            # the same lease number and holder: nobody leased it since (an expired lease nobody took
+            # over goes on, as its ack would count); a defer or ack cleared the holder
+            cursor = conn.execute(
+                "UPDATE queue SET lease_until = ? WHERE type = ? AND id = ? AND consumer = ? AND lease_no = ?",
+                (
+                    time.time() + lease_seconds,
+                    entry.resource_type,
+                    entry.id,
+                    consumer,
+                    int(entry.token.rsplit(":", 1)[1]),
+                ),
             )
             return cursor.rowcount > 0
 

@@ -25,6 +25,7 @@ from ..audit import decisions
 from ..audit.context import CORRELATION_ID
 from ..store import REVOCATION_LANE, STANDARD_LANE, Store
 from ..targets.base import Forbidden, RetryableError, Target, TargetError, TargetUser
+from ..targets.http import PRIORITY
 from . import passlog
 from .access import expiry_of
 from .access_sync import AccessSync
@@ -134,24 +135,41 @@ class SyncEngine:
         if document is not None:  # withheld groups, changed roles, expiry: one audit entry as each starts or stops
             await decisions.record_user(self.store, self.policy, scim_id, document, facts, list(self.targets))
         done = user_pass(scim_id, document, groups, external, CORRELATION_ID.get())
+        version = record.version if record else 0
+
+        async def in_target(name: str, target: Target) -> None:
+            step = done.step(name)
+            if await self.quarantine.holds(name, "User", scim_id):
+                step.action = "parked"  # until the target answers again (sync/quarantine.py)
+                return
+            desired = self.desired_user(name, document, groups)
+            step.desired, step.role_rule = desired, role_reason(self.policy, name, facts) if document else None
+            try:
+                step.applied = await self._apply_user(name, target, scim_id, desired, version)
+            except TargetError as error:
+                if await self.quarantine.after_failure(name, error, "User", scim_id):
+                    step.action = "parked"  # not retried: no attempt spent while the target is out
+                    return
+                step.error = str(error)
+                await self.idmap.mark_failed(name, "User", scim_id, str(error))
+                failures.append(error)
+
         with done.collecting_calls():  # the provisioning log counts each target's calls
-            for name, target in self.targets.items():  # one target's failure must not hold up the other
-                step = done.step(name)
-                if await self.quarantine.holds(name, "User", scim_id):
-                    step.action = "parked"  # until the target answers again (sync/quarantine.py)
-                    continue
-                desired = self.desired_user(name, document, groups)
-                step.desired, step.role_rule = desired, role_reason(self.policy, name, facts) if document else None
-                try:
-                    version = record.version if record else 0
-                    step.applied = await self._apply_user(name, target, scim_id, desired, version)
-                except TargetError as error:
-                    if await self.quarantine.after_failure(name, error, "User", scim_id):
-                        step.action = "parked"  # not retried: no attempt spent while the target is out
-                        continue
-                    step.error = str(error)
-                    await self.idmap.mark_failed(name, "User", scim_id, str(error))
-                    failures.append(error)
+            for name in self.targets:
+                done.step(name)  # the log lists the targets in policy order, whichever finishes first
+            if PRIORITY.get():
+                # A revocation: every target at once, so that one target's disable does not wait for
+                # the other's membership work (a leaver's pending group adds, a group being created
+                # under a lock a backlog task holds): the leaver is out when the slower target is.
+                outcomes = await asyncio.gather(
+                    *(in_target(name, target) for name, target in self.targets.items()), return_exceptions=True
+                )
+                crashed = [o for o in outcomes if isinstance(o, BaseException)]
+                if crashed:  # as the sequential pass would have raised it, once both are done
+                    raise crashed[0]
+            else:  # one target's failure must not hold up the other
+                for name, target in self.targets.items():
+                    await in_target(name, target)
         await passlog.append(self.store, done)  # one audit append per pass
         if failures:  # retried as a whole; targets already in step are no-ops then
             raise next((f for f in failures if isinstance(f, RetryableError)), failures[0])

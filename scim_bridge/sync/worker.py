@@ -7,8 +7,12 @@ engine converges without duplicating anything. A worker asked to stop claims not
 the entries in flight `stop_seconds` to finish, then cancels the rest and hands them back
 (store.release): another replica takes them at once instead of after the lease.
 
-Fencing: an entry whose sync outlived its lease may meanwhile have been claimed by another worker.
-The store then refuses this worker's ack or defer (each lease has its own token), so the late
+A sync that runs longer than its lease keeps it: the lease is renewed every third of its length
+while the sync runs (lease_keeper.py), so another worker does not take the entry meanwhile.
+
+Fencing: an entry whose lease still ran out (this worker hung or lost the store for longer than a
+lease) may meanwhile have been claimed by another worker. The next renewal is refused and the sync
+stopped; an ack or defer sent anyway is refused too (each lease has its own token), so the late
 finisher cannot drop or release the newer holder's work; it logs and lets the holder finish.
 """
 
@@ -19,8 +23,9 @@ import logging
 import random
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .. import metrics
 from ..audit.context import CORRELATION_ID, SYNC_SUBJECT, new_correlation_id
@@ -30,6 +35,7 @@ from ..targets.http import PRIORITY
 from .approvals import APPROVAL_ENTRY
 from .engine import SyncEngine
 from .idmap import IdMap
+from .lease_keeper import keep_leased
 
 log = logging.getLogger("scim_bridge.sync")
 
@@ -60,8 +66,12 @@ class SyncWorker:
     async def run(self, stop: asyncio.Event) -> None:
         semaphore = asyncio.Semaphore(self.options.concurrency)
         running: dict[asyncio.Task[None], QueueEntry] = {}
+        # Revocations wake the worker when this process queues one (store/queue_bell.py); joiners
+        # wait for the poll, so a Bulk of a thousand does not cost a thousand claims.
+        bell, urgent = self.store.queue_bell, [lane for lane in self.lanes if lane == REVOCATION_LANE]
         while not stop.is_set():
             free = self.options.concurrency - len(running)
+            ticket = bell.ticket(urgent)  # before the claim: a revocation queued in between still wakes us
             try:
                 entries = (
                     await self.store.claim(
@@ -78,7 +88,11 @@ class SyncWorker:
                 running[task] = entry
                 task.add_done_callback(running.pop)
             if not entries:
-                await _sleep_or_stop(stop, self.options.idle_poll if not running else 0.02)
+                poll = self.options.idle_poll if not running else 0.02
+                if urgent and free > 0:  # the poll still finds other replicas' entries and expired leases
+                    await _ring_or_stop(stop, bell.wait(urgent, ticket, poll))
+                else:
+                    await _sleep_or_stop(stop, poll)
         if running:
             await self._finish(running)
 
@@ -129,14 +143,8 @@ class SyncWorker:
         if entry.enqueued is not None:  # the sync lag's start (passlog.py observes it per target)
             metrics.SYNCING.set(metrics.Syncing(entry.enqueued, entry.lane, entry.attempts > 0))
         try:
-            if entry.resource_type == "User":
-                await self.engine.sync_user(entry.id)
-            elif entry.resource_type == "Group":
-                await self.engine.sync_group(entry.id)
-            elif entry.resource_type == "Access":
-                await self.engine.sync_access()
-            elif entry.resource_type == APPROVAL_ENTRY:
-                await self.engine.approvals.route(entry.id)
+            if not await keep_leased(self.store, entry, self.consumer, self.options.lease_seconds, self._sync(entry)):
+                return  # another worker holds the entry now: its sync, not ours, is acked
             if not await self.store.ack(entry):
                 _taken_over(entry, "ack")
         except RetryableError as error:
@@ -149,6 +157,16 @@ class SyncWorker:
         except Exception as error:  # a bug must not stop the worker; the entry is retried, then parked
             log.exception("sync of %s %s crashed", entry.resource_type, entry.id)
             await self._retry(entry, error, None)
+
+    async def _sync(self, entry: QueueEntry) -> None:
+        if entry.resource_type == "User":
+            await self.engine.sync_user(entry.id)
+        elif entry.resource_type == "Group":
+            await self.engine.sync_group(entry.id)
+        elif entry.resource_type == "Access":
+            await self.engine.sync_access()
+        elif entry.resource_type == APPROVAL_ENTRY:
+            await self.engine.approvals.route(entry.id)
 
     async def _retry(self, entry: QueueEntry, error: Exception, retry_after: float | None) -> None:
         attempts = entry.attempts + 1
@@ -180,6 +198,15 @@ def _taken_over(entry: QueueEntry, what: str) -> None:
         entry.id,
         what,
     )
+
+
+async def _ring_or_stop(stop: asyncio.Event, ring: Coroutine[Any, Any, bool]) -> None:
+    """Until `ring` returns (the bell, or its timeout) or `stop` is set."""
+    waiting = asyncio.ensure_future(ring)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
+    for task in (waiting, stopping):
+        task.cancel()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -84,3 +84,44 @@ async def test_a_provision_lease_is_fenced_like_a_claim(store: Store) -> None:
     assert await store.claim("worker") == []  # the provision still holds it
     assert await store.ack(lease) is True
     assert (await store.queue_depth()).total == 0
+
+
+async def test_a_renewed_lease_is_not_claimed_by_another_worker(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [held] = await store.claim("slow-worker", lease_seconds=1.0)
+    for _ in range(3):  # a heartbeat: each renewal before the lease runs out, past the first lease
+        await asyncio.sleep(0.5)
+        assert await store.renew(held, "slow-worker", 1.0) is True
+        assert await store.claim("second-worker") == []
+    assert await store.ack(held) is True  # the same lease throughout: its ack counts
+    assert (await store.queue_depth()).total == 0
+
+
+async def test_a_renewal_after_a_takeover_is_refused_and_changes_nothing(store: Store) -> None:
+    slow, second = await _expired_then_retaken(store)
+    assert await store.renew(slow, "slow-worker", 300) is False
+    assert await store.ack(slow) is False  # still fenced out
+    assert await store.ack(second) is True
+    assert (await store.queue_depth()).total == 0
+
+
+async def test_a_renewal_after_an_ack_or_a_defer_is_refused(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    await store.enqueue("User", "u2", STANDARD_LANE)
+    acked, deferred = sorted(await store.claim("worker", lease_seconds=300), key=lambda e: e.id)
+    assert await store.ack(acked) is True
+    assert await store.renew(acked, "worker", 300) is False
+    assert await store.defer(deferred, 0.05) == 1
+    assert await store.renew(deferred, "worker", 300) is False  # its backoff is nobody's lease
+    await asyncio.sleep(0.1)
+    [retry] = await store.claim("worker")  # the backoff was not stretched by the refused renewal
+    assert retry.id == "u2"
+
+
+async def test_only_the_holder_renews(store: Store) -> None:
+    await store.enqueue("User", "u1", STANDARD_LANE)
+    [held] = await store.claim("worker", lease_seconds=LEASE)
+    assert await store.renew(held, "another-worker", 300) is False
+    await asyncio.sleep(LEASE * 2)
+    [retaken] = await store.claim("another-worker")  # the holder's lease ran out as claimed
+    assert retaken.id == "u1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import yaml
 
 from tests.live import LiveBridge
@@ -171,3 +172,16 @@ def test_a_changed_policy_re_evaluates_the_directory_at_the_next_start(tmp_path:
         (tmp_path / "next.yml").write_text(yaml.safe_dump(policy))
         with LiveBridge(store, policy=tmp_path / "next.yml"):  # no directory change at all
             world.converge(lambda w: w.cld_user("ada@example.com")["role"] == "media_library_admin")  # type: ignore[index]
+
+
+def test_a_leaver_is_disabled_in_one_target_without_waiting_for_a_slow_other(world: World) -> None:
+    """A revocation syncs every target at once: a slow Cloudinary (3 s per call here) does not hold
+    up the iconik disable, which the targets one after the other did."""
+    dee = joiner(world, "dee@example.com")
+    world.converge(lambda w: w.ico_user("dee@example.com") is not None and w.cld_user("dee@example.com") is not None)
+    world.converge(lambda w: w.ico_groups_of("dee@example.com") == {"dept-Marketing"})
+    assert httpx.put(f"{world.cloudinary_url}/_emulator/faults", json={"latency_ms": 3000}).status_code == 200
+    world.scim.patch(f"/Users/{dee['id']}", json=patch_ops({"op": "replace", "path": "active", "value": False}))
+    world.converge(lambda w: w.ico_user("dee@example.com")["status"] == "INACTIVE", timeout=20)
+    assert world.cld_user("dee@example.com")["enabled"] is True  # its disable is still on the wire
+    world.converge(lambda w: w.cld_user("dee@example.com")["enabled"] is False, timeout=30)
