@@ -8,7 +8,8 @@ cost the SCIM front door under 3 % (issue 12; bench/front_door.py --observabilit
 
 from __future__ import annotations
 
-import time
+from collections.abc import Awaitable
+from time import perf_counter
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,19 +38,21 @@ class FrontDoor:
         if recorder is None:
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = perf_counter()
         status = 500  # what the server sends when the app raised before answering
 
-        async def send_status(message: Message) -> None:
+        # A plain function handing back send's awaitable: no coroutine of its own per message
+        # (≈ 0.1 µs a request; ASGI asks for a callable returning an awaitable, not a coroutine).
+        def send_status(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_status)
         finally:
-            recorder.record(scope, status, time.perf_counter() - started)
+            recorder.record(scope, status, perf_counter() - started)
 
 
 def _wants_html(scope: Scope) -> bool:

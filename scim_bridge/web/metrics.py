@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from .. import metrics
+from ..metrics import Tally
 from ..store import LANES, Store, StoreUnavailable
 from ..sync.idmap import IdMap
 from ..sync.runtime import SyncRuntime
@@ -43,27 +44,40 @@ class RequestRecorder:
     """Counts each request by method, route template and status, and each SCIM write by resource,
     operation and outcome. Called by web/front.py's FrontDoor after the app answered, with the
     scope the router or the SCIM dispatcher wrote the matched route into; an unmatched path is
-    `unmatched`, never itself."""
+    `unmatched`, never itself.
+
+    One per app, written from the app's event loop only: the tally it keeps per label set is its
+    own (RequestSeries.tally), noted into without a lock."""
 
     def __init__(self) -> None:
         #: per (method, route, status): the request series' counts and the SCIM write counter's
         #: child (None for a read), looked up once (prometheus-client's `labels` validates and
         #: hashes under a lock on every call); bounded, since the method is the client's choice
-        self._known: dict[tuple[str, str, int], tuple[list[float], Counter | None]] = {}
+        self._known: dict[tuple[str, str, int], tuple[Tally, Counter | None]] = {}
 
     def record(self, scope: Scope, status: int, elapsed: float) -> None:
-        route = scope.get("route_template")
-        if route is None:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+        route = scope.get("route_template") or getattr(scope.get("route"), "path", None) or "unmatched"
         key = (scope["method"], route, status)
         known = self._known.get(key)
         if known is None:
-            known = (metrics.HTTP.series(key[0], route, str(status)), _write_counter(*key))
-            if len(self._known) < MAX_CACHED:
-                self._known[key] = known
-        metrics.HTTP.add(known[0], elapsed)
+            self._first(key, elapsed)
+            return
+        known[0].note(elapsed)
         if known[1] is not None:
             known[1].inc()
+
+    def _first(self, key: tuple[str, str, int], elapsed: float) -> None:
+        """A label set this recorder has not seen: its counts kept (beyond the bound, the shared ones)."""
+        method, route, status = key
+        writes = _write_counter(*key)
+        if len(self._known) < MAX_CACHED:
+            tally = metrics.HTTP.tally(method, route, str(status))
+            self._known[key] = (tally, writes)
+            tally.note(elapsed)
+        else:
+            metrics.HTTP.observe(method, route, str(status), elapsed)
+        if writes is not None:
+            writes.inc()
 
 
 MAX_CACHED = 512
