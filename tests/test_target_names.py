@@ -21,12 +21,6 @@ NAMES = re.compile(r"\b(" + "|".join(sorted(TARGETS)) + r")", re.IGNORECASE)
 
 #: module → why it still names a target. Empty is the goal (README, "Adding a target").
 ALLOWED: dict[str, str] = {
-    # The `targets.cloudinary`/`targets.iconik` and `access.cloudinary`/`access.iconik` section
-    # models (and their role lists) still live here: they belong in targets/<name>_policy.py, which
-    # a later step moves them to (the `folders` branch edits these very models today). A new
-    # target's models live with the target (tests/targets/acme/policy.py) and need no edit here.
-    "sync/policy.py": "the two targets' `targets.<name>` section models and role lists",
-    "sync/access.py": "the two targets' `access.<name>` section models (folders, collections, workspaces)",
     # The appliers of the grant capabilities: Cloudinary's FolderGrants and iconik's
     # CollectionAcls, each the only implementation of its protocol (targets/capabilities.py), keyed
     # by target in the grants run. A third target with grants would add an applier here; one without

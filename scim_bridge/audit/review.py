@@ -54,6 +54,8 @@ from ..sync.idmap import IdMap
 from ..sync.policy import Policy, UserFacts
 from ..sync.reconcile import Reconciler
 from ..targets.base import Gone, TargetAccount
+from ..targets.cloudinary_policy import cloudinary_section
+from ..targets.iconik_policy import iconik_section
 from .activity import DAYS, day_namespace, instant, iso
 
 NOT_IN_POLICY = "not in the policy (granted outside the bridge)"
@@ -356,7 +358,7 @@ class _ReviewBuilder:
         found: list[Resource] = []
         folders = target.folders
         if name == "cloudinary" and folders is not None:
-            paths = [f.path for f in self.policy.access.cloudinary.folders if not f.attribute]
+            paths = [f.path for f in cloudinary_section(self.policy.access).folders if not f.attribute]
             paths += sorted({g.resource for g in self.grants if g.target == "cloudinary"} - set(paths))  # per value
             for path in paths:
                 raw = await self.store.kv_get(ACCESS, f"cloudinary:folder:{path}")
@@ -385,7 +387,7 @@ class _ReviewBuilder:
         if name == "iconik" and access is not None:
             raw = await self.store.kv_get(ACCESS, "iconik:collections")
             ids: dict[str, str] = orjson.loads(raw) if raw else {}
-            titles = [c.title for c in self.policy.access.iconik.collections]
+            titles = [c.title for c in iconik_section(self.policy.access).collections]
             titles += sorted({g.resource for g in self.grants if g.target == "iconik"} - set(titles))
             for title in [*titles, *sorted(set(ids) - set(titles))]:
                 resource = Resource(name, "collection", title, ids.get(title))
@@ -500,7 +502,7 @@ class _ReviewBuilder:
                 resource.reachers.append(self._reacher(view, account.id, account, rights, via, rule))
 
     async def _agency_of_key(self, api_key: str) -> tuple[str | None, str]:
-        for index, rule in enumerate(self.policy.access.cloudinary.agency_keys):
+        for index, rule in enumerate(cloudinary_section(self.policy.access).agency_keys):
             if await self.store.kv_get("access", f"cloudinary:agency-key:{rule.group}") == api_key.encode():
                 return rule.group, f"access.cloudinary.agency_keys[{index}]"
         return None, NOT_IN_POLICY

@@ -22,6 +22,8 @@ from ..audit.context import remember
 from ..scim.filters import fold
 from ..store import Store
 from ..targets.base import Gone
+from ..targets.cloudinary_policy import cloudinary_section
+from ..targets.iconik_policy import iconik_section
 from .access import expired, folder_role_id
 from .access import match_template as match_template  # guardrails and web/api_v1.py import it from here
 from .idmap import IdMap
@@ -45,7 +47,7 @@ def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
     """Every grant the policy makes, with workspace and per-attribute folder templates filled for the
     derived groups that exist."""
     grants: list[Grant] = []
-    for index, folder in enumerate(policy.access.cloudinary.folders):
+    for index, folder in enumerate(cloudinary_section(policy.access).folders):
         for grant in folder.grants if not folder.attribute else []:
             grants.append(
                 Grant(
@@ -56,7 +58,7 @@ def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
                     f"access.cloudinary.folders[{index}] ({folder.path})",
                 )
             )
-    for index, collection in enumerate(policy.access.iconik.collections):
+    for index, collection in enumerate(iconik_section(policy.access).collections):
         for cgrant in collection.grants:
             grants.append(
                 Grant(
@@ -67,8 +69,7 @@ def policy_grants(policy: Policy, derived_names: list[str]) -> list[Grant]:
                     f"access.iconik.collections[{index}] ({collection.title})",
                 )
             )
-    for target in type(policy.access).model_fields:  # workspaces, per-attribute folders: the model's templating
-        section = policy.access.section(target)
+    for target, section in policy.access.sections().items():  # workspaces, per-attribute folders: templating
         for name in derived_names:
             grants += [Grant(target, g.resource, g.group, g.rights, g.rule) for g in section.templated_rules(name)]
     return grants
@@ -118,8 +119,8 @@ class AccessSync:
         needs a grants run); during a 2,000-group load most groups do not."""
         names = {self.target_name(g.group) for g in policy_grants(self.policy, [])}
         names |= {self.target_name(r.group) for r in self.policy.access.reviewers}
-        names |= {self.target_name(k.group) for k in self.policy.access.cloudinary.agency_keys}
-        names |= {self.target_name(r.group) for r in self.policy.access.iconik.group_roles}
+        names |= {self.target_name(k.group) for k in cloudinary_section(self.policy.access).agency_keys}
+        names |= {self.target_name(r.group) for r in iconik_section(self.policy.access).group_roles}
         return group_name in names or any(
             match_template(template, group_name) is not None for template in self.policy.access.workspace_groups()
         )
@@ -146,7 +147,7 @@ class AccessSync:
 
     # Cloudinary ---------------------------------------------------------------------------------
     async def _cloudinary(self, folders: Any) -> None:
-        config = self.policy.access.cloudinary
+        config = cloudinary_section(self.policy.access)
         if not config.folders and not config.collections and not config.agency_keys:
             return
         await folders.detect_model(config.permission_model)
@@ -227,7 +228,7 @@ class AccessSync:
     ) -> None:
         keys = {
             raw.decode()
-            for rule in self.policy.access.cloudinary.agency_keys
+            for rule in cloudinary_section(self.policy.access).agency_keys
             if (raw := await self.store.kv_get(ACCESS, f"cloudinary:agency-key:{rule.group}"))
         }
         for (kind, principal_id), roles in actual.items():
@@ -304,7 +305,7 @@ class AccessSync:
         raw = await self.store.kv_get(ACCESS, "cloudinary:collections")
         given: dict[str, dict[str, list[str]]] = orjson.loads(raw) if raw else {}
         desired: dict[str, dict[str, set[str]]] = {}
-        for collection in self.policy.access.cloudinary.collections:
+        for collection in cloudinary_section(self.policy.access).collections:
             for grant in collection.grants:
                 group_id = managed.get(self.target_name(grant.group))
                 if group_id:
@@ -385,7 +386,7 @@ class AccessSync:
 
     # iconik -------------------------------------------------------------------------------------
     async def _iconik(self, access: Any) -> None:
-        config = self.policy.access.iconik
+        config = iconik_section(self.policy.access)
         if config.group_roles or await self.store.kv_get(ACCESS, GROUP_ROLES):
             await self._group_roles(access, await self.managed_groups("iconik"))
         if not config.collections and not config.workspaces:
@@ -462,7 +463,7 @@ class AccessSync:
         """Each rule's group holds exactly its roles; a group whose rule went loses the roles the
         bridge gave it (kept in the store: another group's roles, set by hand, are not the bridge's)."""
         wanted: dict[str, set[str]] = {}
-        for rule in self.policy.access.iconik.group_roles:
+        for rule in iconik_section(self.policy.access).group_roles:
             name = self.target_name(rule.group)
             if name in managed:  # a group not created yet gets its roles when it is (Access re-runs then)
                 wanted.setdefault(name, set()).update(rule.roles)
@@ -538,7 +539,7 @@ async def governed_content_added(store: Store, policy: Policy, payload: dict[str
     collection whose grants apply to its contents: then the grants must run again (at once,
     rather than at the next `regrant_seconds` pass). ACL events are ignored: the grants run itself
     causes those."""
-    titles = {c.title for c in policy.access.iconik.collections if c.apply_to_contents}
+    titles = {c.title for c in iconik_section(policy.access).collections if c.apply_to_contents}
     if not titles or payload.get("event_type") != "collections" or payload.get("realm") not in (None, "entity"):
         return False
     if payload.get("operation") not in ("create", "update"):

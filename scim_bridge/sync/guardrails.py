@@ -20,12 +20,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..targets.cloudinary_policy import cloudinary_section
+from ..targets.iconik_policy import iconik_section
 from ..targets.registry import TARGETS
 from .access import FOLDER_ROLES, fill, folder_role_id
 from .access_sync import match_template
 
 if TYPE_CHECKING:
-    from .access import CloudinaryFolder
+    from ..targets.cloudinary_policy import CloudinaryFolder
     from .policy import Match, Policy, UserFacts
 
 # What a project member reaches in the project's collection (titled like the project): iconik does
@@ -118,7 +120,7 @@ def _role_problem(policy: Policy, target: str, role: str) -> str | None:
 
 def _workspace_glob(policy: Policy, index: int) -> str | None:
     """The titles (a glob) of a workspace's collections that external people reach, if any."""
-    workspace = policy.access.iconik.workspaces[index]
+    workspace = iconik_section(policy.access).workspaces[index]
     if external_group(policy, _as_glob(workspace.group)):
         return _as_glob(workspace.title)
     for m in policy.guardrails.external:  # a workspace per value of the very attribute that makes people external
@@ -158,7 +160,7 @@ def policy_violations(policy: Policy) -> Problems:
                         "which guardrails make external",
                     )
                 )
-    for f_index, folder in enumerate(access.cloudinary.folders):
+    for f_index, folder in enumerate(cloudinary_section(access).folders):
         for g_index, grant in enumerate(folder.grants):
             if folder.attribute:  # a folder per value: the paths its derived group gives external people
                 reach = _attribute_folder_glob(policy, folder, grant.group)
@@ -173,7 +175,7 @@ def policy_violations(policy: Policy) -> Problems:
                         f"{where}: external group {grant.group!r} would reach {problem}",
                     )
                 )
-    for c_index, ccollection in enumerate(access.cloudinary.collections):
+    for c_index, ccollection in enumerate(cloudinary_section(access).collections):
         for g_index, grant in enumerate(ccollection.grants):
             if external_group(policy, grant.group):
                 problem = _cloudinary_collection_problem(ccollection.id, ccollection.internal)
@@ -184,9 +186,9 @@ def policy_violations(policy: Policy) -> Problems:
                         f"{grant.group!r} would reach {problem}",
                     )
                 )
-    for k_index, key in enumerate(access.cloudinary.agency_keys):  # an agency key is external by nature
+    for k_index, key in enumerate(cloudinary_section(access).agency_keys):  # an agency key is external by nature
         for path in key.folders:
-            declared = next((f for f in access.cloudinary.folders if f.path == path), None)
+            declared = next((f for f in cloudinary_section(access).folders if f.path == path), None)
             problem = _folder_problem(policy, path, bool(declared and declared.internal), key.role)
             if problem:
                 problems.append(
@@ -195,7 +197,7 @@ def policy_violations(policy: Policy) -> Problems:
                         f"access.cloudinary.agency_keys[{k_index}]: the key of {key.group!r} would reach {problem}",
                     )
                 )
-    for c_index, collection in enumerate(access.iconik.collections):
+    for c_index, collection in enumerate(iconik_section(access).collections):
         for g_index, cgrant in enumerate(collection.grants):
             problem = _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))
             if problem and external_group(policy, cgrant.group):
@@ -206,7 +208,7 @@ def policy_violations(policy: Policy) -> Problems:
                         f"{cgrant.group!r} would reach {problem}",
                     )
                 )
-    for w_index, workspace in enumerate(access.iconik.workspaces):
+    for w_index, workspace in enumerate(iconik_section(access).workspaces):
         reach = _workspace_glob(policy, w_index)
         problem = _collection_problem(policy, reach, False, list(workspace.permissions), "workspace") if reach else None
         if problem:
@@ -216,9 +218,9 @@ def policy_violations(policy: Policy) -> Problems:
                     f"access.iconik.workspaces[{w_index}]: external group {workspace.group!r} would reach {problem}",
                 )
             )
-    for p_index, pattern in enumerate(access.iconik.projects.groups):
+    for p_index, pattern in enumerate(iconik_section(access).projects.groups):
         if external_group(policy, pattern):
-            title = access.iconik.projects.name.replace("{displayName}", pattern)
+            title = iconik_section(access).projects.name.replace("{displayName}", pattern)
             problem = _collection_problem(policy, title, False, PROJECT_PERMISSIONS, "project collection")
             if problem:
                 problems.append(
@@ -249,7 +251,7 @@ def group_problems_by_rule(policy: Policy, name: str) -> list[tuple[str, str]]:
     """group_problems with the rule that gives each (for the audit trail: audit/decisions.py)."""
     access, lowered = policy.access, name.lower()
     problems: list[tuple[str, str | None]] = []
-    for f_index, folder in enumerate(access.cloudinary.folders):
+    for f_index, folder in enumerate(cloudinary_section(access).folders):
         for granted in folder.templated(f_index, name):  # a per-attribute folder this derived group gets
             problems.append(
                 (granted.rule, _folder_problem(policy, granted.resource, folder.internal, granted.rights[0]))
@@ -262,7 +264,7 @@ def group_problems_by_rule(policy: Policy, name: str) -> list[tuple[str, str]]:
                         _folder_problem(policy, folder.path, folder.internal, grant.role),
                     )
                 )
-    for c_index, ccollection in enumerate(access.cloudinary.collections):
+    for c_index, ccollection in enumerate(cloudinary_section(access).collections):
         if any(g.group.lower() == lowered for g in ccollection.grants):
             problems.append(
                 (
@@ -270,7 +272,7 @@ def group_problems_by_rule(policy: Policy, name: str) -> list[tuple[str, str]]:
                     _cloudinary_collection_problem(ccollection.id, ccollection.internal),
                 )
             )
-    for c_index, collection in enumerate(access.iconik.collections):
+    for c_index, collection in enumerate(iconik_section(access).collections):
         for g_index, cgrant in enumerate(collection.grants):
             if cgrant.group.lower() == lowered:
                 problems.append(
@@ -279,7 +281,7 @@ def group_problems_by_rule(policy: Policy, name: str) -> list[tuple[str, str]]:
                         _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions)),
                     )
                 )
-    for w_index, workspace in enumerate(access.iconik.workspaces):
+    for w_index, workspace in enumerate(iconik_section(access).workspaces):
         value = match_template(workspace.group, name)
         if value is not None:
             title = fill(workspace.title, {workspace.attribute: value}) or name
@@ -289,7 +291,7 @@ def group_problems_by_rule(policy: Policy, name: str) -> list[tuple[str, str]]:
                     _collection_problem(policy, title, False, list(workspace.permissions), "workspace"),
                 )
             )
-    project = access.iconik.project_name(name)
+    project = iconik_section(access).project_name(name)
     if project is not None:
         problems.append(
             (
