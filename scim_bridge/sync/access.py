@@ -45,10 +45,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
+
+if TYPE_CHECKING:
+    from .guardrails import ExternalProfile
 
 FolderRole = Literal["viewer", "contributor", "editor", "manager"]  # the ladder, lowest first
 CollectionPermission = Literal["read", "write", "delete", "change-acl"]
@@ -127,6 +130,20 @@ class TargetSection(_Strict):
         """Derived-group templates the section's rules imply (a collection or a folder per value of
         an attribute, for that value's group), added to `derived_groups`."""
         return []
+
+    def guardrail_problems(self, profile: ExternalProfile) -> list[tuple[tuple[str | int, ...], str]]:
+        """(where below `access.<target>`, what is wrong) for each rule that would give external
+        people what the profile does not allow: load-time guardrails (sync/guardrails.py)."""
+        return []
+
+    def group_problems(self, profile: ExternalProfile, name: str) -> list[tuple[str, str | None]]:
+        """(rule, what it gives that the profile does not allow, or None) for each grant membership
+        of the group (or derived group) `name` carries in this target."""
+        return []
+
+    def reviewer_grant(self) -> str | None:
+        """What this target gives an `access.reviewers` group (a moderation role), for guardrail notes."""
+        return None
 
 
 def folder_role_id(role: str) -> str:

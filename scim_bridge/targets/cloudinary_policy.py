@@ -8,7 +8,7 @@ model and never names it.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -25,6 +25,9 @@ from ..sync.access import (
     one_field_template,
 )
 from ..sync.policy import ATTRIBUTES, TargetPolicy
+
+if TYPE_CHECKING:
+    from ..sync.guardrails import ExternalProfile
 
 CloudinaryRole = Literal[
     "master_admin",
@@ -225,6 +228,81 @@ class CloudinaryAccess(TargetSection):
     def derived_group_templates(self) -> list[str]:
         """The derived-group templates per-attribute folders are granted to (made derived groups)."""
         return [g.group for f in self.folders if f.attribute for g in f.grants]
+
+    def reviewer_grant(self) -> str | None:
+        return "the Cloudinary moderation role"
+
+    def guardrail_problems(self, profile: ExternalProfile) -> list[tuple[tuple[str | int, ...], str]]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for f_index, folder in enumerate(self.folders):
+            for g_index, grant in enumerate(folder.grants):
+                if folder.attribute:  # a folder per value: the paths its derived group gives external people
+                    reach = profile.templated_reach(folder.attribute, grant.group, folder.path)
+                    problem = profile.folder_problem(reach, folder.internal, grant.role) if reach else None
+                else:
+                    problem = profile.folder_problem(folder.path, folder.internal, grant.role)
+                if problem and (folder.attribute or profile.external_group(grant.group)):
+                    problems.append(
+                        (
+                            ("folders", f_index, "grants", g_index),
+                            f"access.cloudinary.folders[{f_index}].grants[{g_index}]: external group "
+                            f"{grant.group!r} would reach {problem}",
+                        )
+                    )
+        for c_index, collection in enumerate(self.collections):
+            for g_index, grant in enumerate(collection.grants):
+                if profile.external_group(grant.group):
+                    problems.append(
+                        (
+                            ("collections", c_index, "grants", g_index),
+                            f"access.cloudinary.collections[{c_index}].grants[{g_index}]: external group "
+                            f"{grant.group!r} would reach {_collection_problem(collection.id, collection.internal)}",
+                        )
+                    )
+        for k_index, key in enumerate(self.agency_keys):  # an agency key is external by nature
+            for path in key.folders:
+                declared = next((f for f in self.folders if f.path == path), None)
+                problem = profile.folder_problem(path, bool(declared and declared.internal), key.role)
+                if problem:
+                    problems.append(
+                        (
+                            ("agency_keys", k_index),
+                            f"access.cloudinary.agency_keys[{k_index}]: the key of {key.group!r} would reach {problem}",
+                        )
+                    )
+        return problems
+
+    def group_problems(self, profile: ExternalProfile, name: str) -> list[tuple[str, str | None]]:
+        lowered = name.lower()
+        problems: list[tuple[str, str | None]] = []
+        for f_index, folder in enumerate(self.folders):
+            for granted in folder.templated(f_index, name):  # a per-attribute folder this derived group gets
+                problems.append(
+                    (granted.rule, profile.folder_problem(granted.resource, folder.internal, granted.rights[0]))
+                )
+            for g_index, grant in enumerate(folder.grants):
+                if grant.group.lower() == lowered and not folder.attribute:
+                    problems.append(
+                        (
+                            f"access.cloudinary.folders[{f_index}].grants[{g_index}]",
+                            profile.folder_problem(folder.path, folder.internal, grant.role),
+                        )
+                    )
+        for c_index, collection in enumerate(self.collections):
+            if any(g.group.lower() == lowered for g in collection.grants):
+                problems.append(
+                    (
+                        f"access.cloudinary.collections[{c_index}]",
+                        _collection_problem(collection.id, collection.internal),
+                    )
+                )
+        return problems
+
+
+def _collection_problem(collection_id: str, internal: bool) -> str:
+    # access.external lists folders and iconik collections only: a Cloudinary collection is outside it.
+    what = "internal-only Cloudinary collection" if internal else "Cloudinary collection"
+    return f"{what} {collection_id}, which access.external does not list"
 
 
 def cloudinary_section(access: Access) -> CloudinaryAccess:

@@ -8,12 +8,15 @@ model and never names it.
 from __future__ import annotations
 
 import fnmatch
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..sync.access import Access, CollectionPermission, PolicyGrant, Reviewers, TargetSection, fill, match_template
 from ..sync.policy import TargetPolicy
+
+if TYPE_CHECKING:
+    from ..sync.guardrails import ExternalProfile
 
 IconikUserType = Literal["POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY"]
 ICONIK_TYPES: tuple[IconikUserType, ...] = get_args(IconikUserType)
@@ -38,6 +41,12 @@ class IconikPolicy(TargetPolicy):
 
     def role_default(self) -> str:
         return self.default_user_type
+
+
+# What a project member reaches in the project's collection: iconik does not document it
+# (research/iconik.md §11 q8); the emulator's switch gives read and write, so the guardrail
+# assumes that much.
+PROJECT_PERMISSIONS = ["read", "write"]
 
 
 class _Strict(BaseModel):
@@ -106,6 +115,78 @@ class IconikAccess(TargetSection):
 
     def derived_group_templates(self) -> list[str]:
         return [w.group for w in self.workspaces]
+
+    def guardrail_problems(self, profile: ExternalProfile) -> list[tuple[tuple[str | int, ...], str]]:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for c_index, collection in enumerate(self.collections):
+            for g_index, grant in enumerate(collection.grants):
+                problem = profile.collection_problem(collection.title, collection.internal, list(grant.permissions))
+                if problem and profile.external_group(grant.group):
+                    problems.append(
+                        (
+                            ("collections", c_index, "grants", g_index),
+                            f"access.iconik.collections[{c_index}].grants[{g_index}]: external group "
+                            f"{grant.group!r} would reach {problem}",
+                        )
+                    )
+        for w_index, workspace in enumerate(self.workspaces):
+            reach = profile.templated_reach(workspace.attribute, workspace.group, workspace.title)
+            problem = (
+                profile.collection_problem(reach, False, list(workspace.permissions), "workspace") if reach else None
+            )
+            if problem:
+                problems.append(
+                    (
+                        ("workspaces", w_index),
+                        f"access.iconik.workspaces[{w_index}]: external group {workspace.group!r} "
+                        f"would reach {problem}",
+                    )
+                )
+        for p_index, pattern in enumerate(self.projects.groups):
+            if profile.external_group(pattern):
+                title = self.projects.name.replace("{displayName}", pattern)
+                problem = profile.collection_problem(title, False, PROJECT_PERMISSIONS, "project collection")
+                if problem:
+                    problems.append(
+                        (
+                            ("projects", "groups", p_index),
+                            f"access.iconik.projects.groups[{p_index}]: external group {pattern!r} "
+                            f"would reach {problem}",
+                        )
+                    )
+        return problems
+
+    def group_problems(self, profile: ExternalProfile, name: str) -> list[tuple[str, str | None]]:
+        lowered = name.lower()
+        problems: list[tuple[str, str | None]] = []
+        for c_index, collection in enumerate(self.collections):
+            for g_index, grant in enumerate(collection.grants):
+                if grant.group.lower() == lowered:
+                    problems.append(
+                        (
+                            f"access.iconik.collections[{c_index}].grants[{g_index}]",
+                            profile.collection_problem(collection.title, collection.internal, list(grant.permissions)),
+                        )
+                    )
+        for w_index, workspace in enumerate(self.workspaces):
+            value = match_template(workspace.group, name)
+            if value is not None:
+                title = fill(workspace.title, {workspace.attribute: value}) or name
+                problems.append(
+                    (
+                        f"access.iconik.workspaces[{w_index}]",
+                        profile.collection_problem(title, False, list(workspace.permissions), "workspace"),
+                    )
+                )
+        project = self.project_name(name)
+        if project is not None:
+            problems.append(
+                (
+                    "access.iconik.projects",
+                    profile.collection_problem(project, False, PROJECT_PERMISSIONS, "project collection"),
+                )
+            )
+        return problems
 
     @model_validator(mode="after")
     def _parents(self) -> IconikAccess:

@@ -5,11 +5,14 @@ models lived in sync/, and for a third target's sections too (`targets.acme.rate
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scim_bridge.sync.access import TargetSection
+from scim_bridge.sync.guardrails import ExternalProfile, group_problems
 from scim_bridge.sync.policy import PolicyError, load_policy
 from scim_bridge.targets.registry import TARGETS
 from tests.targets.test_third_target import ACME
@@ -97,3 +100,37 @@ def test_every_registered_target_has_its_section_after_load_with_its_models_defa
     assert all(type(policy.access.section(name)).__module__ == f"scim_bridge.targets.{name}_policy" for name in TARGETS)
     # a target's own list of external roles, from before `access.external.roles`, keeps its default
     assert policy.external_roles("cloudinary") == (["media_library_user"], "access.external.cloudinary_roles")
+
+
+class GuardedAccess(TargetSection):
+    """A third target's `access.acme` with one rule kind: `shares`, each a group and a share name."""
+
+    shares: list[dict[str, str]] = []
+
+    def guardrail_problems(self, profile: ExternalProfile) -> list[tuple[tuple[str | int, ...], str]]:
+        return [
+            (("shares", i), f"access.acme.shares[{i}]: external group {s['group']!r} would reach share {s['name']}")
+            for i, s in enumerate(self.shares)
+            if profile.external_group(s["group"])
+        ]
+
+    def group_problems(self, profile: ExternalProfile, name: str) -> list[tuple[str, str | None]]:
+        return [
+            (f"access.acme.shares[{i}]", f"share {s['name']}") for i, s in enumerate(self.shares) if s["group"] == name
+        ]
+
+
+def test_a_third_targets_section_holds_its_own_rules_to_the_guardrails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(TARGETS, "acme", dataclasses.replace(ACME, access_model=f"{__name__}:GuardedAccess"))
+    text = (
+        "guardrails:\n  external: [{group: 'Agency *'}]\n"
+        "access:\n  acme:\n    shares:\n      - {group: Staff, name: all}\n      - {group: Agency X, name: raw}\n"
+    )
+    assert refusal(tmp_path, text) == (
+        "line 7: guardrail: access.acme.shares[1]: external group 'Agency X' would reach share raw"
+    )
+    path = tmp_path / "ok.yml"
+    path.write_text(text.replace("Agency X", "Editors"))
+    assert group_problems(load_policy(path), "Editors") == ["share raw"]  # what an external member is kept from
