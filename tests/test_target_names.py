@@ -26,8 +26,6 @@ ALLOWED: dict[str, str] = {
     # by target in the grants run. A third target with grants would add an applier here; one without
     # (the contract's core) needs nothing.
     "sync/access_sync.py": "the appliers of folder grants (Cloudinary) and collection ACLs (iconik)",
-    # The grant kind "cloudinary-collection" is a word of explain/review/audit output.
-    "sync/desired_entries.py": "the grant kind 'cloudinary-collection', shown to users as is",
     # Review renders what each target holds per grant kind (folders, agency keys, collections,
     # projects) as the capability clients report it.
     "audit/review.py": "the per-kind rendering of what Cloudinary and iconik hold",

@@ -45,7 +45,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
@@ -83,7 +83,7 @@ def validate_at(key: str, validate: Callable[[Any], Any], value: Any) -> Any:
 class PolicyGrant:
     """One grant a rule of a target's access section makes to a group (sync/desired.py reads them)."""
 
-    kind: str  # folder, collection, cloudinary-collection, moderation, agency-key
+    kind: str  # folder, collection, or one of its section's GRANT_KINDS (moderation, agency-key…)
     resource: str  # folder path, collection title or id, the moderation role
     group: str  # the group as the rule names it
     rights: tuple[str, ...]  # role ids (Cloudinary) or permissions (iconik)
@@ -95,6 +95,10 @@ class TargetSection(_Strict):
     """What every `access.<target>` section answers, so the desired-access model (sync/desired.py)
     loops over the targets instead of naming them: the grants its rules make to named groups, the
     grants a derived group's name implies (workspaces), and the project a directory group stands for."""
+
+    #: The kinds of the grants its rules make beyond folders and collections (PolicyGrant.kind),
+    #: words of explain, review and audit output.
+    GRANT_KINDS: ClassVar[tuple[str, ...]] = ()
 
     def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
         return []

@@ -164,6 +164,7 @@ class AgencyKey(_Strict):
 
 
 class CloudinaryAccess(TargetSection):
+    GRANT_KINDS = ("folder", "cloudinary-collection", "moderation", "agency-key")
     product_environment: str | None = None  # cloud_name; the Admin API key comes with the credentials
     permission_model: Literal["auto", "roles", "invite"] = "auto"
     folders: list[CloudinaryFolder] = []

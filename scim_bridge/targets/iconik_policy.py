@@ -95,6 +95,7 @@ class ProjectTeams(_Strict):
 
 
 class IconikAccess(TargetSection):
+    GRANT_KINDS = ("collection", "group-role")
     collections: list[IconikCollection] = []
     workspaces: list[Workspace] = []
     group_roles: list[GroupRoles] = []  # role assignments (issue 9 item 6)

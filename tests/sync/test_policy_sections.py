@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scim_bridge.sync.access import TargetSection
+from scim_bridge.sync.desired import grant_kinds
 from scim_bridge.sync.guardrails import ExternalProfile, group_problems
 from scim_bridge.sync.policy import PolicyError, load_policy
 from scim_bridge.targets.registry import TARGETS
@@ -134,3 +135,14 @@ def test_a_third_targets_section_holds_its_own_rules_to_the_guardrails(
     path = tmp_path / "ok.yml"
     path.write_text(text.replace("Agency X", "Editors"))
     assert group_problems(load_policy(path), "Editors") == ["share raw"]  # what an external member is kept from
+
+
+def test_grant_kinds_are_the_common_ones_then_each_targets_own_in_registry_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert grant_kinds() == (
+        "folder", "collection", "cloudinary-collection", "moderation", "agency-key", "group-role"
+    )  # fmt: skip
+    monkeypatch.setattr(GuardedAccess, "GRANT_KINDS", ("share",), raising=False)
+    monkeypatch.setitem(TARGETS, "acme", dataclasses.replace(ACME, access_model=f"{__name__}:GuardedAccess"))
+    assert grant_kinds()[-1] == "share"  # a third target's kind, with no edit in sync/
