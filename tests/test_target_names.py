@@ -21,11 +21,6 @@ NAMES = re.compile(r"\b(" + "|".join(sorted(TARGETS)) + r")", re.IGNORECASE)
 
 #: module → why it still names a target. Empty is the goal (README, "Adding a target").
 ALLOWED: dict[str, str] = {
-    # The appliers of the grant capabilities: Cloudinary's FolderGrants and iconik's
-    # CollectionAcls, each the only implementation of its protocol (targets/capabilities.py), keyed
-    # by target in the grants run. A third target with grants would add an applier here; one without
-    # (the contract's core) needs nothing.
-    "sync/access_sync.py": "the appliers of folder grants (Cloudinary) and collection ACLs (iconik)",
     # Review renders what each target holds per grant kind (folders, agency keys, collections,
     # projects) as the capability clients report it.
     "audit/review.py": "the per-kind rendering of what Cloudinary and iconik hold",

@@ -145,6 +145,16 @@ class TargetSection(_Strict):
         of the group (or derived group) `name` carries in this target."""
         return []
 
+    def resource_grants(self) -> list[PolicyGrant]:
+        """The grants on the section's fixed resources (folders, collections) that the grants run
+        diffs per resource; templated ones come from `templated_rules`."""
+        return []
+
+    def grant_groups(self) -> list[str]:
+        """Groups (as the rules name them) that take part in grants beyond `resource_grants` (an
+        agency key's, a role assignment's): creating or deleting one needs a grants run."""
+        return []
+
     def reviewer_grant(self) -> str | None:
         """What this target gives an `access.reviewers` group (a moderation role), for guardrail notes."""
         return None

@@ -112,6 +112,51 @@ class ProjectTeams(Protocol):
     async def remove_project_member(self, project_id: str, user_id: str) -> None: ...
 
 
+class GrantsRun(Protocol):
+    """What the grants run (sync/access_sync.py `AccessSync`) gives a target's grants applier: the
+    groups the bridge manages, the policy's grants in the target, a key/value space of its own
+    (resolved ids, what it last gave), and where a dry run (reconciliation) records differences
+    (`drift`: target, kind, resource, detail; `direct`: grants to one account, not a group)."""
+
+    dry_run: bool
+    rerun: bool  # set when something was found gone and the run must come again
+    drift: list[tuple[str, str, str, str]]
+    direct: list[tuple[str, str, str, str, str, list[str]]]
+    strip_direct: set[str]  # accounts whose direct grants a run removes (reconcile --apply)
+
+    @property
+    def reviewers(self) -> list[Any]: ...  # `access.reviewers`: group, folders, collections
+
+    def grants(self, target: str, derived_names: list[str]) -> list[Any]: ...  # resource, group, rights, rule
+
+    def target_name(self, group: str) -> str: ...
+
+    async def managed_groups(self, target: str) -> dict[str, str]: ...
+
+    async def derived_names(self, target: str) -> list[str]: ...
+
+    async def group_has_active_member(self, display_name: str) -> bool: ...
+
+    async def kv_get(self, key: str) -> bytes | None: ...
+
+    async def kv_put(self, key: str, value: bytes) -> None: ...
+
+    async def kv_delete(self, key: str) -> None: ...
+
+
+class GrantsApplier(Protocol):
+    """A target's grants, applied through its capability client: built per run by the registry
+    entry's `grants` factory from the run (a GrantsRun) and the target's `access.<name>` section."""
+
+    async def apply(self, target: Any) -> None:
+        """Give and take back what the section's rules say, in `target` (its translator)."""
+        ...
+
+    async def content_added(self, payload: dict[str, Any]) -> bool:
+        """Whether a webhook delivery (its JSON) announces content a grant must cover at once."""
+        ...
+
+
 class WebhookReceiver(Protocol):
     """A target's webhook deliveries, as web/webhooks.py serves them at POST /webhooks/<name>:
     whether the receiver is configured (else 404, `off_message`), why a delivery is refused (401),

@@ -233,6 +233,12 @@ class CloudinaryAccess(TargetSection):
     def reviewer_grant(self) -> str | None:
         return "the Cloudinary moderation role"
 
+    def resource_grants(self) -> list[PolicyGrant]:
+        return [g for g in self.grant_rules([]) if g.kind == "folder"]
+
+    def grant_groups(self) -> list[str]:
+        return [k.group for k in self.agency_keys]
+
     def guardrail_problems(self, profile: ExternalProfile) -> list[tuple[tuple[str | int, ...], str]]:
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for f_index, folder in enumerate(self.folders):

@@ -117,6 +117,12 @@ class IconikAccess(TargetSection):
     def derived_group_templates(self) -> list[str]:
         return [w.group for w in self.workspaces]
 
+    def resource_grants(self) -> list[PolicyGrant]:
+        return [g for g in self.grant_rules([]) if g.kind == "collection"]
+
+    def grant_groups(self) -> list[str]:
+        return [r.group for r in self.group_roles]
+
     def guardrail_problems(self, profile: ExternalProfile) -> list[tuple[tuple[str | int, ...], str]]:
         problems: list[tuple[tuple[str | int, ...], str]] = []
         for c_index, collection in enumerate(self.collections):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Target
-from .capabilities import WebhookReceiver
+from .capabilities import GrantsApplier, GrantsRun, WebhookReceiver
 from .settings import TargetSettings
 
 #: What a new target brings, `{name}` its registry name (README, "Adding a target"); nothing in
@@ -53,6 +53,8 @@ class TargetEntry:
     emulator: str  # "module:function": (state=None, switches=None, faults=None) -> ASGI app
     #: "module:function": (credentials, policy section, max_age) -> WebhookReceiver; None: no webhooks
     webhook: str | None = None
+    #: "module:Class": (GrantsRun, access section) -> GrantsApplier; None: the target takes no grants
+    grants: str | None = None
 
     @property
     def policy_section(self) -> str:
@@ -76,10 +78,17 @@ class TargetEntry:
         factory: Callable[..., WebhookReceiver] = resolve(self.webhook)
         return factory(credentials, section, max_age)
 
+    def grants_applier(self, run: GrantsRun, section: Any) -> GrantsApplier | None:
+        """The target's grants applier for one grants run, None for a target without grants."""
+        if self.grants is None:
+            return None
+        factory: Callable[[GrantsRun, Any], GrantsApplier] = resolve(self.grants)
+        return factory(run, section)
+
     def files(self) -> list[str]:
         """The files this entry's references live in, with the registry and the contract harness:
         what adding this target touched (FILES_OF_A_TARGET is the layout a new one follows)."""
-        references = [self.factory, self.policy_model, self.access_model, self.emulator, self.webhook]
+        references = [self.factory, self.policy_model, self.access_model, self.emulator, self.webhook, self.grants]
         modules = dict.fromkeys(r.partition(":")[0] for r in references if r)
         return [
             *(module.replace(".", "/") + ".py" for module in modules),
@@ -98,6 +107,7 @@ TARGETS: dict[str, TargetEntry] = {
             access_model="scim_bridge.targets.cloudinary_policy:CloudinaryAccess",
             emulator="scim_bridge.emulators.cloudinary:build",
             webhook="scim_bridge.targets.cloudinary_webhook:receiver",
+            grants="scim_bridge.targets.cloudinary_grants:CloudinaryGrants",
         ),
         TargetEntry(
             "iconik",
@@ -106,6 +116,7 @@ TARGETS: dict[str, TargetEntry] = {
             access_model="scim_bridge.targets.iconik_policy:IconikAccess",
             emulator="scim_bridge.emulators.iconik:build",
             webhook="scim_bridge.targets.iconik_webhook:receiver",
+            grants="scim_bridge.targets.iconik_grants:IconikGrants",
         ),
     )
 }
