@@ -2,9 +2,9 @@
 
 An entry names its translator factory, its policy section models, its emulator and, if it sends
 webhooks, its receiver. They are named by reference ("module:attribute", like a package entry
-point) and resolved when used: the policy models subclass sync/'s bases (targets/ must not import
-sync/), the emulators import nothing of the bridge and are not loaded in production unless asked
-for. A test resolves every reference, so a typo fails CI.
+point) and resolved when used: the policy models subclass sync/'s bases (the registry itself
+imports no sync/ module, which imports it), the emulators import nothing of the bridge and are not
+loaded in production unless asked for. A test resolves every reference, so a typo fails CI.
 
 Does not: decide what a target does (the translator does), nor read the policy (sync/runtime.py
 hands a `TargetSettings` to `entry.build`).
@@ -25,13 +25,13 @@ from .capabilities import GrantsApplier, GrantsRun, WebhookReceiver
 from .settings import TargetSettings
 
 #: What a new target brings, `{name}` its registry name (README, "Adding a target"); nothing in
-#: sync/, audit/ or web/. (Cloudinary's and iconik's section models still live in sync/policy.py
-#: and sync/access.py, from before the registry; `TargetEntry.files` lists where each entry's are.)
+#: sync/, audit/ or web/ (`TargetEntry.files` lists where each registered entry's files are).
 FILES_OF_A_TARGET = (
     "scim_bridge/targets/{name}.py",  # the translator: a Target subclass and build(TargetSettings)
     "scim_bridge/targets/registry.py",  # its TargetEntry in TARGETS
     "scim_bridge/targets/{name}_policy.py",  # `targets.{name}` (a sync.policy.TargetPolicy) and `access.{name}`
     #                                           (a sync.access.TargetSection) section models
+    "scim_bridge/targets/{name}_grants.py",  # only if it takes grants: its GrantsApplier
     "scim_bridge/emulators/{name}.py",  # a faithful emulator of its API: build(state, switches, faults)
     "scim_bridge/targets/{name}_webhook.py",  # only if it sends webhooks: its WebhookReceiver
     "tests/targets/harness.py",  # a Harness for it: tests/targets/test_contract.py then runs against it
