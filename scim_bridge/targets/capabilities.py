@@ -21,6 +21,7 @@ Does not: import anything of the bridge (targets/base.py imports this module).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -155,6 +156,35 @@ class GrantsApplier(Protocol):
     async def content_added(self, payload: dict[str, Any]) -> bool:
         """Whether a webhook delivery (its JSON) announces content a grant must cover at once."""
         ...
+
+    async def held(self, target: Any) -> list[HeldResource]:
+        """What each resource the policy governs holds now, for the access review (audit/review.py)."""
+        ...
+
+
+@dataclass
+class HeldGrant:
+    """Rights one principal holds on a resource, as the target reports them."""
+
+    principal: str  # "group", "user" or "apiKey"
+    principal_id: str
+    rights: set[str]  # as the target names them (role ids, permissions)
+    owner: str | None = None  # an API key: who it was made for, when the policy made it
+    rule: str | None = None  # an API key: the rule that made it
+
+
+@dataclass
+class HeldResource:
+    """A governed resource (a folder, a collection) and the grants on it, for the access review."""
+
+    kind: str  # the word review uses: "folder", "collection"
+    name: str  # path or title
+    id: str | None  # None: not resolved yet (the grants run has not made or found it)
+    #: True: each right is a role of its own that rules add up (folder roles); False: the rights are
+    #: one ACL that one rule gives whole (collection permissions).
+    rights_add_up: bool
+    note: str | None = None  # why its grants are not listed ("deleted in …")
+    grants: list[HeldGrant] = field(default_factory=list)
 
 
 class WebhookReceiver(Protocol):

@@ -18,7 +18,7 @@ import orjson
 from ..audit.context import remember
 from ..sync.access import folder_role_id
 from .base import Gone
-from .capabilities import GrantsRun
+from .capabilities import GrantsRun, HeldGrant, HeldResource
 from .cloudinary_policy import CloudinaryAccess
 
 log = logging.getLogger("scim_bridge.sync")
@@ -48,6 +48,39 @@ class CloudinaryGrants:
 
     async def content_added(self, payload: dict[str, Any]) -> bool:
         return False  # Cloudinary's notifications do not announce content a grant must cover
+
+    async def held(self, target: Any) -> list[HeldResource]:
+        """Each governed folder (the fixed ones, then each per-attribute folder's values) and the
+        roles on it; an API key says whose agency key it is."""
+        folders = target.folders
+        if folders is None:
+            return []
+        paths = [f.path for f in self.section.folders if not f.attribute]
+        derived = await self.run.derived_names("cloudinary")
+        paths += sorted({g.resource for g in self.run.grants("cloudinary", derived)} - set(paths))  # per value
+        found = []
+        for path in paths:
+            raw = await self.run.kv_get(f"cloudinary:folder:{path}")
+            resource = HeldResource("folder", path, raw.decode() if raw else None, rights_add_up=True)
+            found.append(resource)
+            if resource.id is None:
+                continue
+            try:
+                grants = await folders.folder_grants(resource.id)
+            except Gone:
+                resource.note = "deleted in Cloudinary"
+                continue
+            for (kind, principal_id), roles in sorted(grants.items()):
+                owner, rule = await self._key_owner(principal_id) if kind == "apiKey" else (None, None)
+                resource.grants.append(HeldGrant(kind, principal_id, set(roles), owner, rule))
+        return found
+
+    async def _key_owner(self, api_key: str) -> tuple[str | None, str | None]:
+        """(agency, rule) of an API key the policy's agency_keys made, else (None, None)."""
+        for index, rule in enumerate(self.section.agency_keys):
+            if await self.run.kv_get(f"cloudinary:agency-key:{rule.group}") == api_key.encode():
+                return rule.group, f"access.cloudinary.agency_keys[{index}]"
+        return None, None
 
     async def _apply(self, folders: Any) -> None:
         config = self.section

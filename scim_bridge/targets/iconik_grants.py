@@ -15,7 +15,7 @@ import orjson
 
 from ..audit.context import remember
 from .base import Gone
-from .capabilities import GrantsRun
+from .capabilities import GrantsRun, HeldGrant, HeldResource
 from .iconik_policy import IconikAccess
 
 GROUP_ROLES = "iconik:applied:group-role"  # kv: target group name → the iconik roles the bridge set
@@ -31,6 +31,33 @@ class IconikGrants:
     async def apply(self, target: Any) -> None:
         if target.acls is not None:
             await self._apply(target.acls)
+
+    async def held(self, target: Any) -> list[HeldResource]:
+        """Each collection the policy names or the grants run resolved (workspaces too), with the
+        group ACLs on it, then the ACLs given to single accounts (no rule gives those)."""
+        access = target.acls
+        if access is None:
+            return []
+        raw = await self.run.kv_get("iconik:collections")
+        ids: dict[str, str] = orjson.loads(raw) if raw else {}
+        titles = [c.title for c in self.section.collections]
+        derived = await self.run.derived_names("iconik")
+        titles += sorted({g.resource for g in self.run.grants("iconik", derived)} - set(titles))
+        found = []
+        for title in [*titles, *sorted(set(ids) - set(titles))]:
+            resource = HeldResource("collection", title, ids.get(title), rights_add_up=False)
+            found.append(resource)
+            if resource.id is None:
+                continue
+            try:
+                acls = await access.group_acls(resource.id)
+            except Gone:
+                resource.note = "deleted in iconik"
+                continue
+            resource.grants += [HeldGrant("group", g, set(p)) for g, p in sorted(acls.items())]
+            users = await access.user_acls(resource.id)
+            resource.grants += [HeldGrant("user", u, set(p)) for u, p in sorted(users.items())]
+        return found
 
     async def content_added(self, payload: dict[str, Any]) -> bool:
         """Whether an iconik webhook delivery says a collection was created (or moved) below a
