@@ -27,7 +27,9 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from scim_bridge.config import Settings
-from scim_bridge.sync.policy import CloudinaryPolicy, IconikPolicy, load_policy
+from scim_bridge.sync.policy import load_policy
+from scim_bridge.targets.cloudinary_policy import CloudinaryPolicy
+from scim_bridge.targets.iconik_policy import IconikPolicy
 from tests.live import LiveBridge, free_port
 from tests.redis_server import HOW_TO_GET_REDIS
 

@@ -20,27 +20,7 @@ LAYERS = ("sync", "audit", "web")
 NAMES = re.compile(r"\b(" + "|".join(sorted(TARGETS)) + r")", re.IGNORECASE)
 
 #: module → why it still names a target. Empty is the goal (README, "Adding a target").
-ALLOWED: dict[str, str] = {
-    # The `targets.cloudinary`/`targets.iconik` and `access.cloudinary`/`access.iconik` section
-    # models (and their role lists) still live here: they belong in targets/<name>_policy.py, which
-    # a later step moves them to (the `folders` branch edits these very models today). A new
-    # target's models live with the target (tests/targets/acme/policy.py) and need no edit here.
-    "sync/policy.py": "the two targets' `targets.<name>` section models and role lists",
-    "sync/access.py": "the two targets' `access.<name>` section models (folders, collections, workspaces)",
-    # The appliers of the grant capabilities: Cloudinary's FolderGrants and iconik's
-    # CollectionAcls, each the only implementation of its protocol (targets/capabilities.py), keyed
-    # by target in the grants run. A third target with grants would add an applier here; one without
-    # (the contract's core) needs nothing.
-    "sync/access_sync.py": "the appliers of folder grants (Cloudinary) and collection ACLs (iconik)",
-    # Load-time guardrails over the rules of the two access sections above; they move onto
-    # TargetSection with the models. Role and user-type guardrails already loop over the registry.
-    "sync/guardrails.py": "load-time guardrails over the two access sections' rules",
-    # The grant kind "cloudinary-collection" is a word of explain/review/audit output.
-    "sync/desired_entries.py": "the grant kind 'cloudinary-collection', shown to users as is",
-    # Review renders what each target holds per grant kind (folders, agency keys, collections,
-    # projects) as the capability clients report it.
-    "audit/review.py": "the per-kind rendering of what Cloudinary and iconik hold",
-}
+ALLOWED: dict[str, str] = {}
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

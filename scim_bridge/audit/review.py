@@ -29,7 +29,7 @@ Sections (renderers in audit/review_report.py):
 
 An ACL granted on an iconik collection to one account is listed as a direct grant (no rule gives
 one). Folder-scoped moderation (the custom policies of `access.reviewers` rules with folders) is a
-`moderation` resource per policy, with its rule (audit/review_moderation.py). Not covered:
+`moderation` resource per policy, with its rule (targets/cloudinary_moderation.py). Not covered:
 Cloudinary collections (no public API lists their grants, research §3.5) and the global moderation
 role of reviewer groups (one role, shown by `/api/v1/reviewers`).
 """
@@ -49,15 +49,15 @@ import orjson
 from ..store import Store
 from ..sync.access import expired as access_expired
 from ..sync.access import expiry_of
-from ..sync.access_sync import ACCESS, AccessSync, Grant, policy_grants
+from ..sync.access_sync import AccessSync, Grant, policy_grants
 from ..sync.desired import NOT_FROM_ANY_RULE, PROJECT, AccessModel, TargetAccess
 from ..sync.explain import _role_reason
 from ..sync.idmap import IdMap
 from ..sync.policy import Policy, UserFacts
 from ..sync.reconcile import Reconciler
 from ..targets.base import Gone, TargetAccount
+from ..targets.registry import TARGETS
 from .activity import DAYS, day_namespace, instant, iso
-from .review_moderation import moderation_policies
 
 NOT_IN_POLICY = "not in the policy (granted outside the bridge)"
 
@@ -238,7 +238,8 @@ class _ReviewBuilder:
         directory = await self.reconciler._directory()
         users, member_of = directory["users"], directory["member_of"]
         self.user_names = {scim_id: document.get("userName", "") for scim_id, document in users.items()}
-        self.grants = policy_grants(self.policy, await self.access.derived_names("iconik"))
+        derived = [n for name in self.targets for n in await self.access.derived_names(name)]
+        self.grants = policy_grants(self.policy, list(dict.fromkeys(derived)))
         activity = await self._last_activity()
         rows: list[UserAccess] = []
         resources: list[Resource] = []
@@ -357,84 +358,39 @@ class _ReviewBuilder:
     # resources -----------------------------------------------------------------------------------
     async def _resources(self, name: str, target: Any, view: _TargetView) -> list[Resource]:
         found: list[Resource] = []
-        folders = target.folders
-        if name == "cloudinary" and folders is not None:
-            paths = [f.path for f in self.policy.access.cloudinary.folders if not f.attribute]
-            paths += sorted({g.resource for g in self.grants if g.target == "cloudinary"} - set(paths))  # per value
-            for path in paths:
-                raw = await self.store.kv_get(ACCESS, f"cloudinary:folder:{path}")
-                resource = Resource(name, "folder", path, raw.decode() if raw else None)
-                found.append(resource)
-                if resource.id is None:
-                    resource.note = "not resolved yet: the bridge has not applied the policy's grants"
+        entry = TARGETS.get(name)
+        applier = entry.grants_applier(self.access, self.policy.access.section(name)) if entry else None
+        for held in await applier.held(target) if applier is not None else []:
+            resource = Resource(name, held.kind, held.name, held.id)
+            found.append(resource)
+            if resource.id is None:
+                resource.note = held.note or "not resolved yet: the bridge has not applied the policy's grants"
+                continue
+            if held.note:
+                resource.note = held.note  # "deleted in …" (nothing listed), "disabled" (its grant still shown)
+                if not held.grants:
                     continue
-                try:
-                    grants = await folders.folder_grants(resource.id)
-                except Gone:
-                    resource.note = "deleted in Cloudinary"
-                    continue
-                for (kind, principal_id), roles in sorted(grants.items()):
-                    rights = sorted(r.rsplit("::", 1)[-1] for r in roles)
-                    await self._grant(
-                        resource,
-                        view,
-                        target,
-                        kind,
-                        principal_id,
-                        rights,
-                        functools.partial(self._folder_rule, path, roles=roles),
+            for grant in held.grants:
+                rights = sorted(r.rsplit("::", 1)[-1] for r in grant.rights)
+                if grant.principal == "apiKey":  # an agency's own key (policy agency_keys) or one granted by hand
+                    resource.grants.append(
+                        {
+                            "principal": f"API key {grant.principal_id}"
+                            + (f" of {grant.owner}" if grant.owner else ""),
+                            "rights": rights,
+                            "rule": grant.rule or NOT_IN_POLICY,
+                            "members": 0,
+                        }
                     )
-            if self.policy.access.reviewers:
-                found += await self._moderation(name, target, view)
-        access = target.acls
-        if name == "iconik" and access is not None:
-            raw = await self.store.kv_get(ACCESS, "iconik:collections")
-            ids: dict[str, str] = orjson.loads(raw) if raw else {}
-            titles = [c.title for c in self.policy.access.iconik.collections]
-            titles += sorted({g.resource for g in self.grants if g.target == "iconik"} - set(titles))
-            for title in [*titles, *sorted(set(ids) - set(titles))]:
-                resource = Resource(name, "collection", title, ids.get(title))
-                found.append(resource)
-                if resource.id is None:
-                    resource.note = "not resolved yet: the bridge has not applied the policy's grants"
                     continue
-                try:
-                    acls = await access.group_acls(resource.id)
-                except Gone:
-                    resource.note = "deleted in iconik"
-                    continue
-                for group_id, permissions in sorted(acls.items()):
-                    await self._grant(
-                        resource,
-                        view,
-                        target,
-                        "group",
-                        group_id,
-                        sorted(permissions),
-                        functools.partial(self._collection_rule, title, permissions=permissions),
-                    )
-                for user_id, permissions in sorted((await access.user_acls(resource.id)).items()):
-                    # an ACL on the account itself: the model grants to groups only, so no rule gave it
-                    await self._grant(
-                        resource, view, target, "user", user_id, sorted(permissions), lambda group: NOT_IN_POLICY
-                    )
+                if held.kind == "moderation":  # a reviewer rule's custom policy names its rule itself
+                    given: Callable[[str], str] = functools.partial(_given_by, grant.rule or NOT_IN_POLICY)
+                else:
+                    rule_of = self._roles_rule if held.rights_add_up else self._acl_rule
+                    given = functools.partial(rule_of, name, held.name, held=grant.rights)
+                await self._grant(resource, view, target, grant.principal, grant.principal_id, rights, given)
         if target.projects is not None:
             found += await self._projects(name, target.projects, view)
-        return found
-
-    async def _moderation(self, name: str, target: Any, view: _TargetView) -> list[Resource]:
-        """Folder-scoped moderation: one resource per custom policy the bridge owns, with its rule
-        (audit/review_moderation.py); an account without the Permissions API has none, and says so."""
-        if await target.folders.detect_model(self.policy.access.cloudinary.permission_model) != "roles":
-            note = "not applied: this account has no Permissions API, so no folder-scoped moderation"
-            return [Resource(name, "moderation", "folder-scoped moderation (access.reviewers)", None, note=note)]
-        found = []
-        for held in await moderation_policies(self.policy, target.folders):
-            resource = Resource(name, "moderation", held.name, held.id, note="" if held.enabled else "disabled")
-            found.append(resource)
-            if held.group_id:
-                given = functools.partial(_given_by, held.rule or NOT_IN_POLICY)
-                await self._grant(resource, view, target, "group", held.group_id, ["moderate"], given)
         return found
 
     async def _projects(self, name: str, access: Any, view: _TargetView) -> list[Resource]:
@@ -485,17 +441,6 @@ class _ReviewBuilder:
         rights: list[str],
         rule_of: Callable[[str], str],
     ) -> None:
-        if kind == "apiKey":  # an agency's own key (policy agency_keys) or one granted by hand: not a person
-            agency, rule = await self._agency_of_key(principal_id)
-            resource.grants.append(
-                {
-                    "principal": f"API key {principal_id}" + (f" of {agency}" if agency else ""),
-                    "rights": rights,
-                    "rule": rule,
-                    "members": 0,
-                }
-            )
-            return
         if kind != "group":  # a role given to one account: no group, and never by the bridge
             resource.grants.append(
                 {"principal": f"{kind} {principal_id}", "rights": rights, "rule": NOT_IN_POLICY, "members": 1}
@@ -519,12 +464,6 @@ class _ReviewBuilder:
             if account.enabled:
                 resource.reachers.append(self._reacher(view, account.id, account, rights, via, rule))
 
-    async def _agency_of_key(self, api_key: str) -> tuple[str | None, str]:
-        for index, rule in enumerate(self.policy.access.cloudinary.agency_keys):
-            if await self.store.kv_get("access", f"cloudinary:agency-key:{rule.group}") == api_key.encode():
-                return rule.group, f"access.cloudinary.agency_keys[{index}]"
-        return None, NOT_IN_POLICY
-
     def _reacher(
         self, view: _TargetView, account_id: str, account: TargetAccount | None, rights: list[str], via: str, rule: str
     ) -> Reacher:
@@ -540,9 +479,10 @@ class _ReviewBuilder:
             if g.target == target and g.resource == resource and self.access.target_name(g.group) == group
         ]
 
-    def _folder_rule(self, path: str, group: str, roles: set[str]) -> str:
-        rules = self._rules("cloudinary", path, group)
-        found = [next((g.rule for g in rules if role in g.rights), None) for role in sorted(roles)]
+    def _roles_rule(self, target: str, resource: str, group: str, held: set[str]) -> str:
+        """The rules giving `group` each role it holds on `resource` (roles add up across rules)."""
+        rules = self._rules(target, resource, group)
+        found = [next((g.rule for g in rules if role in g.rights), None) for role in sorted(held)]
         if all(found):
             return "; ".join(sorted(set(filter(None, found))))
         if rules:
@@ -550,9 +490,10 @@ class _ReviewBuilder:
             return f"{rules[0].rule} gives {wanted}, not this role"
         return NOT_IN_POLICY
 
-    def _collection_rule(self, title: str, group: str, permissions: set[str]) -> str:
-        rules = self._rules("iconik", title, group)
-        exact = next((g for g in rules if set(g.rights) == set(permissions)), None)
+    def _acl_rule(self, target: str, resource: str, group: str, held: set[str]) -> str:
+        """The rule giving `group` exactly the ACL it holds on `resource` (one rule, the whole set)."""
+        rules = self._rules(target, resource, group)
+        exact = next((g for g in rules if set(g.rights) == set(held)), None)
         if exact:
             return exact.rule
         if rules:

@@ -40,31 +40,50 @@ so they are kept per user, like group membership.
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
+
+if TYPE_CHECKING:
+    from .guardrails import ExternalProfile
 
 FolderRole = Literal["viewer", "contributor", "editor", "manager"]  # the ladder, lowest first
-IconikPermission = Literal["read", "write", "delete", "change-acl"]
+CollectionPermission = Literal["read", "write", "delete", "change-acl"]
 FOLDER_ROLES: tuple[FolderRole, ...] = get_args(FolderRole)
-ICONIK_PERMISSIONS: tuple[IconikPermission, ...] = get_args(IconikPermission)
-_FIELD = re.compile(r"\{(\w+)(\|lower)?\}")
+TEMPLATE_FIELD = re.compile(r"\{(\w+)(\|lower)?\}")  # {attribute} or {attribute|lower}
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def validate_at(key: str, validate: Callable[[Any], Any], value: Any) -> Any:
+    """`validate(value)` for the part of the policy under `key` (a target's section, its role in a
+    rule): its errors keep their path below `key`, so the message names `targets.<name>.rate`
+    rather than the `targets.rate` a validator of the enclosing model would report."""
+    try:
+        return validate(value)
+    except ValidationError as error:
+        details: list[InitErrorDetails] = []
+        for e in error.errors():
+            detail = InitErrorDetails(type=e["type"], loc=(key, *e["loc"]), input=e["input"])
+            if "ctx" in e:
+                detail["ctx"] = e["ctx"]
+            details.append(detail)
+        raise ValidationError.from_exception_data(error.title, details) from None
+
+
 @dataclass(frozen=True)
 class PolicyGrant:
     """One grant a rule of a target's access section makes to a group (sync/desired.py reads them)."""
 
-    kind: str  # folder, collection, cloudinary-collection, moderation, agency-key
+    kind: str  # folder, collection, or one of its section's GRANT_KINDS (moderation, agency-key…)
     resource: str  # folder path, collection title or id, the moderation role
     group: str  # the group as the rule names it
     rights: tuple[str, ...]  # role ids (Cloudinary) or permissions (iconik)
@@ -76,6 +95,10 @@ class TargetSection(_Strict):
     """What every `access.<target>` section answers, so the desired-access model (sync/desired.py)
     loops over the targets instead of naming them: the grants its rules make to named groups, the
     grants a derived group's name implies (workspaces), and the project a directory group stands for."""
+
+    #: The kinds of the grants its rules make beyond folders and collections (PolicyGrant.kind),
+    #: words of explain, review and audit output.
+    GRANT_KINDS: ClassVar[tuple[str, ...]] = ()
 
     def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
         return []
@@ -107,290 +130,43 @@ class TargetSection(_Strict):
         """Whether a project goes when its directory group does (else it is kept, unlinked)."""
         return True
 
+    def derived_group_templates(self) -> list[str]:
+        """Derived-group templates the section's rules imply (a collection or a folder per value of
+        an attribute, for that value's group), added to `derived_groups`."""
+        return []
+
+    def guardrail_problems(self, profile: ExternalProfile) -> list[tuple[tuple[str | int, ...], str]]:
+        """(where below `access.<target>`, what is wrong) for each rule that would give external
+        people what the profile does not allow: load-time guardrails (sync/guardrails.py)."""
+        return []
+
+    def group_problems(self, profile: ExternalProfile, name: str) -> list[tuple[str, str | None]]:
+        """(rule, what it gives that the profile does not allow, or None) for each grant membership
+        of the group (or derived group) `name` carries in this target."""
+        return []
+
+    def resource_grants(self) -> list[PolicyGrant]:
+        """The grants on the section's fixed resources (folders, collections) that the grants run
+        diffs per resource; templated ones come from `templated_rules`."""
+        return []
+
+    def grant_groups(self) -> list[str]:
+        """Groups (as the rules name them) that take part in grants beyond `resource_grants` (an
+        agency key's, a role assignment's): creating or deleting one needs a grants run."""
+        return []
+
     def governs_contents(self) -> set[str]:
         """Resources whose rules reach what they hold, at any depth (reviewer routing)."""
         return set()
+
+    def reviewer_grant(self) -> str | None:
+        """What this target gives an `access.reviewers` group (a moderation role), for guardrail notes."""
+        return None
 
 
 def folder_role_id(role: str) -> str:
     """A ladder name becomes Cloudinary's system role id; anything else is a custom role id."""
     return f"cld::role::folder::{role}" if role in FOLDER_ROLES else role
-
-
-class FolderGrant(_Strict):
-    group: str  # a directory group's displayName, or a derived group's name
-    role: str  # viewer | contributor | editor | manager | a custom role id
-
-
-class CloudinaryFolder(_Strict):
-    """A folder, or with a `{attribute}` in its path (`campaigns/{division|lower}`) a folder per value
-    of that attribute: created on first use and granted to that value's derived group (each grant's
-    group is then a template on the same attribute, `region-{division}`), the way
-    `access.iconik.workspaces` gives a collection per value, with the same templating (`fill`,
-    `match_template`)."""
-
-    path: str
-    create: bool = True  # created when missing; False: must exist, else the grant waits (failed)
-    internal: bool = False  # never reachable by an external user
-    grants: list[FolderGrant] = []
-
-    @field_validator("path")
-    @classmethod
-    def _clean(cls, value: str) -> str:
-        value = value.strip("/")
-        if not value:
-            raise ValueError("a folder path cannot be empty")
-        return value
-
-    @property
-    def attribute(self) -> str | None:
-        """The attribute a per-attribute folder is made per value of (None: one fixed folder)."""
-        found = _FIELD.findall(self.path)
-        return found[0][0] if found else None
-
-    @model_validator(mode="after")
-    def _per_attribute(self) -> CloudinaryFolder:
-        from .policy import ATTRIBUTES  # policy.py imports this module
-
-        fields = {name for name, _ in _FIELD.findall(self.path)}
-        if len(fields) > 1:
-            raise ValueError(f"folder {self.path!r}: a per-attribute folder names one attribute, not {sorted(fields)}")
-        unknown = sorted(fields - set(ATTRIBUTES))
-        if unknown:
-            raise ValueError(f"folder {self.path!r} names unknown attribute {unknown[0]!r}")
-        for grant in self.grants if fields else []:
-            named = {name for name, _ in _FIELD.findall(grant.group)}
-            if named != fields or _template_pattern(grant.group) is None:
-                raise ValueError(
-                    f"folder {self.path!r}: each grant of a per-attribute folder goes to the derived group of "
-                    f"that value, a template on {{{next(iter(fields))}}} such as 'region-{{{next(iter(fields))}}}' "
-                    f"(not {grant.group!r}); give a fixed group a role on the parent folder instead: "
-                    "folder roles are inherited by sub-folders"
-                )
-        return self
-
-    def templated(self, index: int, derived_name: str) -> list[PolicyGrant]:
-        """The grants a derived group's name implies on this per-attribute folder."""
-        found = []
-        for grant in self.grants if self.attribute else []:
-            value = match_template(grant.group, derived_name)
-            if value is None or not self.attribute or "/" in value or value.strip(". ") == "":
-                continue  # a value is one folder name: "EMEA/North" or ".." must not make or reach another path
-            path = fill(self.path, {self.attribute: value})
-            if path:
-                found.append(
-                    PolicyGrant(
-                        "folder",
-                        path,
-                        derived_name,
-                        (folder_role_id(grant.role),),
-                        f"access.cloudinary.folders[{index}] ({self.attribute}={value})",
-                    )
-                )
-        return found
-
-
-class CloudinaryCollection(_Strict):
-    id: str  # Cloudinary has no public collection API: collections are named by id (research §3.5)
-    internal: bool = False
-    grants: list[FolderGrant] = []  # role: a content role id with collection_id policy parameters
-
-
-class AgencyKey(_Strict):
-    """A dedicated API key of the product environment for one agency, holding only folder roles:
-    enabled while the agency's directory group has an active member, disabled otherwise. The
-    bridge never keeps or shows the key's secret: the agency's admin reads it in the Console."""
-
-    group: str  # the agency's directory group
-    folders: list[str]  # folder paths the key may reach
-    role: FolderRole = "contributor"
-
-
-class CloudinaryAccess(TargetSection):
-    product_environment: str | None = None  # cloud_name; the Admin API key comes with the credentials
-    permission_model: Literal["auto", "roles", "invite"] = "auto"
-    folders: list[CloudinaryFolder] = []
-    collections: list[CloudinaryCollection] = []
-    agency_keys: list[AgencyKey] = []
-
-    def makes_grants(self) -> bool:
-        return bool(self.folders or self.collections or self.agency_keys)
-
-    def agency_groups(self) -> set[str]:
-        return {k.group.lower() for k in self.agency_keys}
-
-    def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
-        found = [
-            PolicyGrant(
-                "folder", f.path, g.group, (folder_role_id(g.role),), f"access.cloudinary.folders[{i}] ({f.path})"
-            )
-            for i, f in enumerate(self.folders)
-            if not f.attribute  # per-attribute folders: templated_rules, by the derived group's name
-            for g in f.grants
-        ]
-        found += [
-            PolicyGrant(
-                "cloudinary-collection", c.id, g.group, (g.role,), f"access.cloudinary.collections[{i}] ({c.id})"
-            )
-            for i, c in enumerate(self.collections)
-            for g in c.grants
-        ]
-        # Reviewer groups hold one global role carrying the moderation policy, or with folders one
-        # custom policy per governed folder (sync/access_sync.py), where the account answers the
-        # Permissions API.
-        found += [
-            PolicyGrant(
-                "moderation",
-                ", ".join(r.folders) if r.folders else MODERATOR_ROLE,  # folders: custom policies per folder
-                r.group,
-                ("moderate",),
-                f"access.reviewers[{i}]",
-            )
-            for i, r in enumerate(reviewers)
-        ]
-        found += [
-            PolicyGrant(
-                "agency-key",
-                path,
-                k.group,
-                (folder_role_id(k.role),),
-                f"access.cloudinary.agency_keys[{i}] (the agency's API key, on while it has an active member)",
-                directory_group=True,
-            )
-            for i, k in enumerate(self.agency_keys)
-            for path in k.folders
-        ]
-        return found
-
-    def resources(self) -> list[tuple[str, str]]:
-        return [("folder", f.path) for f in self.folders if not f.attribute]
-
-    def templated_rules(self, derived_name: str) -> list[PolicyGrant]:
-        return [g for i, f in enumerate(self.folders) for g in f.templated(i, derived_name)]
-
-    def folder_groups(self) -> list[str]:
-        """The derived-group templates per-attribute folders are granted to (made derived groups)."""
-        return [g.group for f in self.folders if f.attribute for g in f.grants]
-
-
-class CollectionGrant(_Strict):
-    group: str
-    permissions: list[IconikPermission]
-
-
-class IconikCollection(_Strict):
-    title: str
-    id: str | None = None  # adopt this collection instead of finding or creating one by title
-    parent: str | None = None  # the title of another collection in this list
-    create: bool = True
-    internal: bool = False
-    apply_to_contents: bool = False  # also grant on what the collection holds now (APPEND)
-    grants: list[CollectionGrant] = []
-
-
-class Workspace(_Strict):
-    """A collection per value of an attribute (department, region, business unit), reachable by
-    the derived group of that value."""
-
-    attribute: str
-    group: str  # derived group template, e.g. "region-{division}" (added to derived_groups)
-    title: str  # collection title template, e.g. "Region {division}"
-    parent: str | None = None
-    permissions: list[IconikPermission] = ["read", "write"]
-
-
-class GroupRoles(_Strict):
-    """iconik functional roles (strings on a group, research/iconik.md §3.1): the bridge sets exactly
-    these on the group's target group. They can only restrict what the user type allows; the role
-    catalogue is not public (the `can_*` names of the API spec), so they are not checked here."""
-
-    group: str
-    roles: list[str] = Field(min_length=1)
-
-
-class ProjectTeams(_Strict):
-    groups: list[str] = []  # globs on directory group names, e.g. "project-*"
-    name: str = "{displayName}"
-    on_group_delete: Literal["delete", "keep"] = "delete"  # iconik projects have no archived status
-
-
-class IconikAccess(TargetSection):
-    collections: list[IconikCollection] = []
-    workspaces: list[Workspace] = []
-    group_roles: list[GroupRoles] = []  # role assignments (issue 9 item 6)
-    projects: ProjectTeams = ProjectTeams()
-    # Content added later under an `apply_to_contents` collection is not known to inherit its ACL
-    # (research §4.3): every this many seconds the grants run again and cover it (0 = off). iconik
-    # webhooks on new collections (web/webhooks.py) cover it at once; this bounds the wait without them.
-    regrant_seconds: int = Field(300, ge=0)
-
-    def makes_grants(self) -> bool:
-        return bool(self.collections or self.workspaces or self.group_roles)
-
-    def regrant_every(self) -> int:
-        return self.regrant_seconds if any(c.apply_to_contents for c in self.collections) else 0
-
-    def closes_project_with_group(self) -> bool:
-        return self.projects.on_group_delete == "delete"
-
-    def governs_contents(self) -> set[str]:
-        return {c.title for c in self.collections if c.apply_to_contents}
-
-    @model_validator(mode="after")
-    def _parents(self) -> IconikAccess:
-        titles = [c.title for c in self.collections]
-        for index, collection in enumerate(self.collections):
-            if collection.parent and collection.parent not in titles[:index]:
-                raise ValueError(
-                    f"collection {collection.title!r}: parent {collection.parent!r} must be listed before it"
-                )
-        for workspace in self.workspaces:
-            if workspace.parent and workspace.parent not in titles:
-                raise ValueError(
-                    f"workspace {workspace.title!r}: parent {workspace.parent!r} is not a listed collection"
-                )
-        return self
-
-    def grant_rules(self, reviewers: list[Reviewers]) -> list[PolicyGrant]:
-        return [
-            PolicyGrant(
-                "collection",
-                c.title,
-                g.group,
-                tuple(sorted(g.permissions)),
-                f"access.iconik.collections[{i}] ({c.title})",
-            )
-            for i, c in enumerate(self.collections)
-            for g in c.grants
-        ] + [
-            PolicyGrant("group-role", r.group, r.group, tuple(sorted(set(r.roles))), f"access.iconik.group_roles[{i}]")
-            for i, r in enumerate(self.group_roles)
-        ]
-
-    def resources(self) -> list[tuple[str, str]]:
-        return [("collection", c.title) for c in self.collections]
-
-    def templated_rules(self, derived_name: str) -> list[PolicyGrant]:
-        found = []
-        for i, workspace in enumerate(self.workspaces):
-            value = match_template(workspace.group, derived_name)
-            if value is not None:
-                title = fill(workspace.title, {workspace.attribute: value}) or derived_name
-                found.append(
-                    PolicyGrant(
-                        "collection",
-                        title,
-                        derived_name,
-                        tuple(sorted(workspace.permissions)),
-                        f"access.iconik.workspaces[{i}] ({workspace.attribute}={value})",
-                    )
-                )
-        return found
-
-    def project_name(self, group_name: str) -> str | None:
-        if any(fnmatch.fnmatchcase(group_name.lower(), p.lower()) for p in self.projects.groups):
-            return self.projects.name.replace("{displayName}", group_name)
-        return None
 
 
 class External(_Strict):
@@ -399,14 +175,35 @@ class External(_Strict):
     folders: list[str] = []  # globs on folder paths; an external user reaches nothing else
     collections: list[str] = []  # globs on iconik collection titles
     max_folder_role: FolderRole = "contributor"
-    max_collection_permissions: list[IconikPermission] = ["read", "write"]
+    max_collection_permissions: list[CollectionPermission] = ["read", "write"]
     # Roles an external user may hold besides the target's default (validated in policy.py): a
-    # paid iconik licence with edit rights, or a Cloudinary role above a Media Library user, is
-    # never an agency's by accident of a group or attribute rule.
-    cloudinary_roles: list[str] = ["media_library_user"]
-    iconik_user_types: list[str] = ["BROWSE_ONLY", "BROWSE_API_ONLY"]
-    roles: dict[str, list[str]] = {}  # target → roles, for any target (wins over the two lists above)
+    # paid licence with edit rights, or a role above a plain library user, is never an agency's by
+    # accident of a group or attribute rule. A target may name a list of its own here, from before
+    # `roles` (`EXTERNAL_ROLES_FIELD` of its `targets.<name>` model, its default `EXTERNAL_ROLES`).
+    roles: dict[str, list[str]] = {}  # target → roles, for any target (wins over a target's own list)
     expiry_attribute: str | None = None  # a SCIM attribute (URN-qualified if in an extension) holding a date
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _target_lists(self) -> External:
+        extra = self.__pydantic_extra__ or {}
+        if not extra:
+            return self
+        from .policy import section_model  # policy.py imports this module
+
+        fields = {section_model(name).EXTERNAL_ROLES_FIELD for name in _registered_targets()}
+        for key, value in extra.items():
+            if key not in fields:
+                details = [InitErrorDetails(type="extra_forbidden", loc=(key,), input=value)]
+                raise ValidationError.from_exception_data(type(self).__name__, details)
+            extra[key] = validate_at(key, _ROLE_LIST.validate_python, value)
+        return self
+
+    def target_roles(self, field: str) -> list[str] | None:
+        """The list a target's own field (`EXTERNAL_ROLES_FIELD`) names, None when the YAML has none."""
+        found = (self.__pydantic_extra__ or {}).get(field)
+        return list(found) if isinstance(found, list) else None
 
 
 class Reviewers(_Strict):
@@ -437,25 +234,22 @@ class Reconciliation(_Strict):
 
 
 class Access(_Strict):
-    """`external`, `reviewers`, `context`, and one section per registered target: the two typed
-    fields are today's targets; another's `access.<name>` is validated by its registry entry."""
+    """`external`, `reviewers`, `context`, and one section per registered target, validated by its
+    registry entry's `access_model`: after load every registered target has its section (the
+    model's defaults where the YAML has none), in registry order."""
 
     model_config = ConfigDict(extra="allow")
-    cloudinary: CloudinaryAccess = CloudinaryAccess()
-    iconik: IconikAccess = IconikAccess()
     external: External = External()
     reviewers: list[Reviewers] = []
     context: DeliveryContext = DeliveryContext()
 
     def workspace_groups(self) -> list[str]:
-        """Derived-group templates the access rules imply: iconik workspaces, per-attribute folders."""
-        return [*(w.group for w in self.iconik.workspaces), *self.cloudinary.folder_groups()]
+        """Derived-group templates the access rules imply (workspaces, per-attribute folders)."""
+        return [template for section in self.sections().values() for template in section.derived_group_templates()]
 
     def sections(self) -> dict[str, TargetSection]:
         """Every registered target's section, in registry order."""
-        from ..targets.registry import TARGETS
-
-        return {name: self.section(name) for name in TARGETS}
+        return {name: self.section(name) for name in _registered_targets()}
 
     def project_name(self, group_name: str) -> str | None:
         """The project a directory group stands for in the target that keeps project teams, if any."""
@@ -465,21 +259,32 @@ class Access(_Strict):
     def _registered(self) -> Access:
         from ..targets.registry import TARGETS, resolve  # the registry names models in this module
 
-        extra = self.__pydantic_extra__ or {}
-        for name, value in extra.items():
+        extra = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+        for name in extra:
             if name not in TARGETS:
                 known = sorted({*type(self).model_fields, *TARGETS})
                 raise ValueError(f"unknown section {name!r} (known: {', '.join(known)})")
-            extra[name] = resolve(TARGETS[name].access_model).model_validate(value)
+        sections = {}
+        for name, entry in TARGETS.items():
+            model: type[TargetSection] = resolve(entry.access_model)
+            sections[name] = validate_at(name, model.model_validate, extra[name]) if name in extra else model()
+        extra.clear()
+        extra.update(sections)
         return self
 
     def section(self, target: str) -> TargetSection:
-        """The `access.<target>` section (an empty one for a target that takes no grants)."""
-        found = getattr(self, target, None)
+        """The `access.<target>` section (an empty one for a target registered after the load)."""
+        found = (self.__pydantic_extra__ or {}).get(target)
         return found if isinstance(found, TargetSection) else TargetSection()
 
 
-MODERATOR_ROLE = "scim_bridge_moderator"  # targets/cloudinary_access.py creates it under this id
+def _registered_targets() -> list[str]:
+    from ..targets.registry import TARGETS  # the registry names models that import this module
+
+    return list(TARGETS)
+
+
+_ROLE_LIST: TypeAdapter[list[str]] = TypeAdapter(list[str])
 
 
 @functools.cache
@@ -488,6 +293,11 @@ def _template_pattern(template: str) -> re.Pattern[str] | None:
     if len(parts) != 2:
         return None
     return re.compile(re.escape(parts[0]) + "(.+)" + re.escape(parts[1]))
+
+
+def one_field_template(template: str) -> bool:
+    """Whether `template` names exactly one attribute, as a derived group's name does."""
+    return _template_pattern(template) is not None
 
 
 def match_template(template: str, name: str) -> str | None:
@@ -500,10 +310,12 @@ def match_template(template: str, name: str) -> str | None:
 def fill(template: str, attributes: dict[str, str]) -> str | None:
     """A template with every {attribute} known, else None; {attribute|lower} lower-cases the value
     (folder paths are usually lower case, directory values rarely are)."""
-    fields = _FIELD.findall(template)
+    fields = TEMPLATE_FIELD.findall(template)
     if any(not attributes.get(name) for name, _ in fields):
         return None
-    return _FIELD.sub(lambda m: attributes[m.group(1)].lower() if m.group(2) else attributes[m.group(1)], template)
+    return TEMPLATE_FIELD.sub(
+        lambda m: attributes[m.group(1)].lower() if m.group(2) else attributes[m.group(1)], template
+    )
 
 
 def scim_value(document: dict[str, Any], path: str) -> Any:

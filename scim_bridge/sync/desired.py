@@ -37,7 +37,6 @@ from .access import PolicyGrant, expired
 from .desired_entries import (
     ACCOUNT,
     ALLOWED,
-    GRANT_KINDS,
     GROUP,
     NOT_FROM_ANY_RULE,
     PROJECT,
@@ -51,13 +50,14 @@ from .desired_entries import (
     Source,
     TargetAccess,
     Verdict,
+    grant_kinds,
 )
 from .guardrails import all_withheld, decide_role
 from .policy import Match, Policy, UserFacts
 
 __all__ = [
+    "grant_kinds",
     "ACCOUNT",
-    "GRANT_KINDS",
     "GROUP",
     "NOT_FROM_ANY_RULE",
     "PROJECT",

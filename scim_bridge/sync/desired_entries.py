@@ -12,7 +12,20 @@ from typing import Any
 from ..targets.base import TargetUser
 
 ACCOUNT, ROLE, GROUP, PROJECT = "account", "role", "group", "project"
-GRANT_KINDS = ("folder", "collection", "cloudinary-collection", "moderation", "agency-key", "group-role")
+#: The grant kinds of folders and collections; a target's `access.<name>` section names its own
+#: kinds besides (TargetSection.GRANT_KINDS): grant_kinds() lists them all.
+COMMON_GRANT_KINDS = ("folder", "collection")
+
+
+def grant_kinds() -> tuple[str, ...]:
+    """Every kind a grant entry may have, in the order explain lists them: folders, collections,
+    then each registered target's own kinds, in registry order."""
+    from ..targets.registry import TARGETS, resolve  # the registry names models that import sync/
+
+    kinds = [*COMMON_GRANT_KINDS, *(k for entry in TARGETS.values() for k in resolve(entry.access_model).GRANT_KINDS)]
+    return tuple(dict.fromkeys(kinds))
+
+
 REACH_KINDS = ("folder", "collection", PROJECT)  # what a review lists per person as "reaches"
 NOT_FROM_ANY_RULE = "not from any rule / added in the target"
 
@@ -37,7 +50,7 @@ ALLOWED = Verdict(True)
 
 @dataclass(frozen=True)
 class Entry:
-    kind: str  # account, role, group, project, or one of GRANT_KINDS
+    kind: str  # account, role, group, project, or one of grant_kinds()
     subject: str  # enabled|disabled, the role, the target group, folder path, collection, project
     source: Source
     rights: tuple[str, ...] = ()
@@ -53,8 +66,12 @@ class Entry:
     def short_rights(self) -> list[str]:
         return [r.rsplit("::", 1)[-1] for r in self.rights]
 
+    @property
+    def is_grant(self) -> bool:
+        return self.kind not in (ACCOUNT, ROLE, GROUP, PROJECT)
+
     def what(self) -> str:
-        if self.kind in GRANT_KINDS:
+        if self.is_grant:
             label = "agency key on folder" if self.kind == "agency-key" else self.kind
             text = f"{label} {self.subject}: {', '.join(self.short_rights)}"
         elif self.kind == ACCOUNT:
@@ -64,7 +81,7 @@ class Entry:
         return text if self.allowed else f"withheld {text}"
 
     def why(self) -> str:
-        if self.kind in GRANT_KINDS:
+        if self.is_grant:
             text = f"{self.source.rule} via group {self.via}"
         elif self.kind == ROLE:
             text = self.source.rule

@@ -15,7 +15,7 @@ import orjson
 
 from ..scim.filters import fold
 from ..store import Store
-from .desired import ACCOUNT, GRANT_KINDS, GROUP, PROJECT, ROLE, AccessModel, TargetAccess
+from .desired import ACCOUNT, GROUP, PROJECT, ROLE, AccessModel, TargetAccess, grant_kinds
 from .idmap import IdMap
 from .passlog import role_reason
 from .policy import Policy, UserFacts
@@ -87,8 +87,9 @@ def explain_target(policy: Policy, target: str, facts: UserFacts, access: Target
         items.append((state.what(), access.note if not access.account.enabled and access.note else state.why()))
     for entry in sorted(access.allowed(GROUP), key=lambda e: e.subject):
         items.append((entry.what(), entry.why()))
-    order = {kind: i for i, kind in enumerate(GRANT_KINDS)}
-    for entry in sorted(access.allowed(*GRANT_KINDS), key=lambda e: (order[e.kind], e.subject, e.via)):
+    kinds = grant_kinds()
+    order = {kind: i for i, kind in enumerate(kinds)}
+    for entry in sorted(access.allowed(*kinds), key=lambda e: (order[e.kind], e.subject, e.via)):
         items.append((entry.what(), entry.why()))
     for entry in sorted(access.allowed(PROJECT), key=lambda e: e.subject):
         items.append((entry.what(), entry.why()))

@@ -22,16 +22,10 @@ from typing import TYPE_CHECKING
 
 from ..targets.registry import TARGETS
 from .access import FOLDER_ROLES, fill, folder_role_id
-from .access_sync import match_template
 
 if TYPE_CHECKING:
-    from .access import CloudinaryFolder
     from .policy import Match, Policy, UserFacts
 
-# What a project member reaches in the project's collection (titled like the project): iconik does
-# not document it (research/iconik.md §11 q8); the emulator's switch gives read and write, so the
-# guardrail assumes that much.
-PROJECT_PERMISSIONS = ["read", "write"]
 Problems = list[tuple[tuple[str | int, ...], str]]
 
 
@@ -101,12 +95,6 @@ def _collection_problem(
     return None
 
 
-def _cloudinary_collection_problem(collection_id: str, internal: bool) -> str:
-    # access.external lists folders and iconik collections only: a Cloudinary collection is outside it.
-    what = "internal-only Cloudinary collection" if internal else "Cloudinary collection"
-    return f"{what} {collection_id}, which access.external does not list"
-
-
 def _role_problem(policy: Policy, target: str, role: str) -> str | None:
     if role in policy.admin_roles(target):
         return f"{target} admin role {role}"
@@ -116,28 +104,42 @@ def _role_problem(policy: Policy, target: str, role: str) -> str | None:
     return None if role in allowed else f"{target} role {role}, which is not among {where}"
 
 
-def _workspace_glob(policy: Policy, index: int) -> str | None:
-    """The titles (a glob) of a workspace's collections that external people reach, if any."""
-    workspace = policy.access.iconik.workspaces[index]
-    if external_group(policy, _as_glob(workspace.group)):
-        return _as_glob(workspace.title)
-    for m in policy.guardrails.external:  # a workspace per value of the very attribute that makes people external
-        pattern = (m.attribute or {}).get(workspace.attribute)
-        if pattern is not None and m.group is None and m.email_domain is None:
-            return _as_glob(fill(workspace.title, {workspace.attribute: pattern}) or workspace.title)
-    return None
+class ExternalProfile:
+    """What the load-time guardrails ask of the external profile (`access.external` with
+    `guardrails.external`), handed to each target's `access.<name>` section so that it checks its
+    own rules (`TargetSection.guardrail_problems`, `group_problems`) without knowing the policy."""
 
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
 
-def _attribute_folder_glob(policy: Policy, folder: CloudinaryFolder, group: str) -> str | None:
-    """The paths (a glob) of a per-attribute folder that external people reach through `group` (a
-    derived-group template), if any: the same test as a workspace's."""
-    if external_group(policy, _as_glob(group)):
-        return _as_glob(folder.path)
-    for m in policy.guardrails.external:  # a folder per value of the very attribute that makes people external
-        pattern = (m.attribute or {}).get(folder.attribute or "")
-        if pattern is not None and m.group is None and m.email_domain is None:
-            return _as_glob(fill(folder.path, {folder.attribute or "": pattern}) or folder.path)
-    return None
+    def external_group(self, group: str) -> bool:
+        """Whether membership of `group` alone makes someone external (a `group:` guardrail)."""
+        return external_group(self.policy, group)
+
+    def folder_problem(self, path: str, internal: bool, role: str) -> str | None:
+        """Why a folder role on `path` must not be an external person's (None: it may be)."""
+        return _folder_problem(self.policy, path, internal, role)
+
+    def collection_problem(
+        self, title: str, internal: bool, permissions: list[str], kind: str = "collection"
+    ) -> str | None:
+        """Why `permissions` on a collection titled `title` (a glob for a template) must not be an
+        external person's (None: they may be)."""
+        return _collection_problem(self.policy, title, internal, permissions, kind)
+
+    def templated_reach(self, attribute: str, group: str, resource: str) -> str | None:
+        """The names (a glob) of a per-value resource (a workspace, a per-attribute folder: the
+        `resource` template on `attribute`, granted to the derived `group` template) that external
+        people reach, if any."""
+        if external_group(self.policy, _as_glob(group)):
+            return _as_glob(resource)
+        for (
+            m
+        ) in self.policy.guardrails.external:  # a resource per value of the very attribute that makes people external
+            pattern = (m.attribute or {}).get(attribute)
+            if pattern is not None and m.group is None and m.email_domain is None:
+                return _as_glob(fill(resource, {attribute: pattern}) or resource)
+        return None
 
 
 def policy_violations(policy: Policy) -> Problems:
@@ -158,85 +160,25 @@ def policy_violations(policy: Policy) -> Problems:
                         "which guardrails make external",
                     )
                 )
-    for f_index, folder in enumerate(access.cloudinary.folders):
-        for g_index, grant in enumerate(folder.grants):
-            if folder.attribute:  # a folder per value: the paths its derived group gives external people
-                reach = _attribute_folder_glob(policy, folder, grant.group)
-                problem = _folder_problem(policy, reach, folder.internal, grant.role) if reach else None
-            else:
-                problem = _folder_problem(policy, folder.path, folder.internal, grant.role)
-            if problem and (folder.attribute or external_group(policy, grant.group)):
-                where = f"access.cloudinary.folders[{f_index}].grants[{g_index}]"
-                problems.append(
-                    (
-                        ("access", "cloudinary", "folders", f_index, "grants", g_index),
-                        f"{where}: external group {grant.group!r} would reach {problem}",
-                    )
-                )
-    for c_index, ccollection in enumerate(access.cloudinary.collections):
-        for g_index, grant in enumerate(ccollection.grants):
-            if external_group(policy, grant.group):
-                problem = _cloudinary_collection_problem(ccollection.id, ccollection.internal)
-                problems.append(
-                    (
-                        ("access", "cloudinary", "collections", c_index, "grants", g_index),
-                        f"access.cloudinary.collections[{c_index}].grants[{g_index}]: external group "
-                        f"{grant.group!r} would reach {problem}",
-                    )
-                )
-    for k_index, key in enumerate(access.cloudinary.agency_keys):  # an agency key is external by nature
-        for path in key.folders:
-            declared = next((f for f in access.cloudinary.folders if f.path == path), None)
-            problem = _folder_problem(policy, path, bool(declared and declared.internal), key.role)
-            if problem:
-                problems.append(
-                    (
-                        ("access", "cloudinary", "agency_keys", k_index),
-                        f"access.cloudinary.agency_keys[{k_index}]: the key of {key.group!r} would reach {problem}",
-                    )
-                )
-    for c_index, collection in enumerate(access.iconik.collections):
-        for g_index, cgrant in enumerate(collection.grants):
-            problem = _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions))
-            if problem and external_group(policy, cgrant.group):
-                problems.append(
-                    (
-                        ("access", "iconik", "collections", c_index, "grants", g_index),
-                        f"access.iconik.collections[{c_index}].grants[{g_index}]: external group "
-                        f"{cgrant.group!r} would reach {problem}",
-                    )
-                )
-    for w_index, workspace in enumerate(access.iconik.workspaces):
-        reach = _workspace_glob(policy, w_index)
-        problem = _collection_problem(policy, reach, False, list(workspace.permissions), "workspace") if reach else None
-        if problem:
-            problems.append(
-                (
-                    ("access", "iconik", "workspaces", w_index),
-                    f"access.iconik.workspaces[{w_index}]: external group {workspace.group!r} would reach {problem}",
-                )
-            )
-    for p_index, pattern in enumerate(access.iconik.projects.groups):
-        if external_group(policy, pattern):
-            title = access.iconik.projects.name.replace("{displayName}", pattern)
-            problem = _collection_problem(policy, title, False, PROJECT_PERMISSIONS, "project collection")
-            if problem:
-                problems.append(
-                    (
-                        ("access", "iconik", "projects", "groups", p_index),
-                        f"access.iconik.projects.groups[{p_index}]: external group {pattern!r} would reach {problem}",
-                    )
-                )
+    profile = ExternalProfile(policy)
+    for name, section in access.sections().items():  # each target's section checks its own rules
+        problems += [(("access", name, *where), problem) for where, problem in section.guardrail_problems(profile)]
     for r_index, reviewer in enumerate(access.reviewers):
         if external_group(policy, reviewer.group):
             problems.append(
                 (
                     ("access", "reviewers", r_index),
-                    f"access.reviewers[{r_index}]: external group {reviewer.group!r} would receive the "
-                    "Cloudinary moderation role and reviewer routing, which access.external does not allow",
+                    f"access.reviewers[{r_index}]: external group {reviewer.group!r} would receive "
+                    f"{' and '.join([*_reviewer_grants(policy), 'reviewer routing'])}, "
+                    "which access.external does not allow",
                 )
             )
     return problems
+
+
+def _reviewer_grants(policy: Policy) -> list[str]:
+    """What the targets give a reviewer group besides reviewer routing (a moderation role)."""
+    return [grant for section in policy.access.sections().values() if (grant := section.reviewer_grant())]
 
 
 def group_problems(policy: Policy, name: str) -> list[str]:
@@ -249,60 +191,15 @@ def group_problems_by_rule(policy: Policy, name: str) -> list[tuple[str, str]]:
     """group_problems with the rule that gives each (for the audit trail: audit/decisions.py)."""
     access, lowered = policy.access, name.lower()
     problems: list[tuple[str, str | None]] = []
-    for f_index, folder in enumerate(access.cloudinary.folders):
-        for granted in folder.templated(f_index, name):  # a per-attribute folder this derived group gets
-            problems.append(
-                (granted.rule, _folder_problem(policy, granted.resource, folder.internal, granted.rights[0]))
-            )
-        for g_index, grant in enumerate(folder.grants):
-            if grant.group.lower() == lowered and not folder.attribute:
-                problems.append(
-                    (
-                        f"access.cloudinary.folders[{f_index}].grants[{g_index}]",
-                        _folder_problem(policy, folder.path, folder.internal, grant.role),
-                    )
-                )
-    for c_index, ccollection in enumerate(access.cloudinary.collections):
-        if any(g.group.lower() == lowered for g in ccollection.grants):
-            problems.append(
-                (
-                    f"access.cloudinary.collections[{c_index}]",
-                    _cloudinary_collection_problem(ccollection.id, ccollection.internal),
-                )
-            )
-    for c_index, collection in enumerate(access.iconik.collections):
-        for g_index, cgrant in enumerate(collection.grants):
-            if cgrant.group.lower() == lowered:
-                problems.append(
-                    (
-                        f"access.iconik.collections[{c_index}].grants[{g_index}]",
-                        _collection_problem(policy, collection.title, collection.internal, list(cgrant.permissions)),
-                    )
-                )
-    for w_index, workspace in enumerate(access.iconik.workspaces):
-        value = match_template(workspace.group, name)
-        if value is not None:
-            title = fill(workspace.title, {workspace.attribute: value}) or name
-            problems.append(
-                (
-                    f"access.iconik.workspaces[{w_index}]",
-                    _collection_problem(policy, title, False, list(workspace.permissions), "workspace"),
-                )
-            )
-    project = access.iconik.project_name(name)
-    if project is not None:
-        problems.append(
-            (
-                "access.iconik.projects",
-                _collection_problem(policy, project, False, PROJECT_PERMISSIONS, "project collection"),
-            )
-        )
+    profile = ExternalProfile(policy)
+    for section in access.sections().values():
+        problems += section.group_problems(profile, name)
     for r_index, reviewer in enumerate(access.reviewers):
         if reviewer.group.lower() == lowered:
             problems.append(
                 (
                     f"access.reviewers[{r_index}]",
-                    "reviewer routing and the Cloudinary moderation role (access.reviewers)",
+                    f"{' and '.join(['reviewer routing', *_reviewer_grants(policy)])} (access.reviewers)",
                 )
             )
     return [(rule, problem) for rule, problem in problems if problem]

@@ -20,32 +20,21 @@ each target names the environment variables (or a JSON file) that hold them.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from ..targets.registry import TARGETS, resolve
-from .access import Access, Reconciliation
+from .access import Access, Reconciliation, validate_at
 from .brake import Safety
 from .notify import Notify
 
-CloudinaryRole = Literal[
-    "master_admin",
-    "admin",
-    "billing",
-    "technical_admin",
-    "reports",
-    "media_library_admin",
-    "media_library_user",
-]
-IconikUserType = Literal["POWER", "STANDARD", "BROWSE_ONLY", "BROWSE_API_ONLY"]
-CLOUDINARY_ROLES: tuple[CloudinaryRole, ...] = get_args(CloudinaryRole)
-ICONIK_TYPES: tuple[IconikUserType, ...] = get_args(IconikUserType)
 # Attributes a rule or a template may name, and where they live in a SCIM User.
 ATTRIBUTES = {
     "department": ("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "department"),
@@ -108,21 +97,18 @@ class Match(_Strict):
 
 class RoleRule(_Strict):
     """`when` and, per target, the role it gives: `<target>: <role>`, a key for each registered
-    target (the two fields below are typed; another target's key is checked against its section)."""
+    target, checked against the roles its `targets.<name>` model knows (`ROLES`)."""
 
     model_config = ConfigDict(extra="allow")
     when: Match
-    cloudinary: CloudinaryRole | None = None
-    iconik: IconikUserType | None = None
 
     @model_validator(mode="after")
     def _registered(self) -> RoleRule:
-        for name, role in (self.__pydantic_extra__ or {}).items():
+        extra = self.__pydantic_extra__ or {}
+        for name, role in extra.items():
             if name not in TARGETS:
                 raise ValueError(f"unknown target {name!r} in a roles rule (known: {', '.join(TARGETS)})")
-            known = section_model(name).ROLES
-            if not isinstance(role, str) or (known and role not in known):
-                raise ValueError(f"unknown {name} role {role!r} (known: {', '.join(known)})")
+            extra[name] = validate_at(name, _role_adapter(section_model(name).ROLES).validate_python, role)
         return self
 
     def role(self, target: str) -> str | None:
@@ -171,73 +157,39 @@ def section_model(name: str) -> type[TargetPolicy]:
     return model
 
 
-class CloudinaryPolicy(TargetPolicy):
-    ROLES = CLOUDINARY_ROLES
-    REVIEW_SCOPE = "folder"
-    EXTERNAL_ROLES_FIELD = "cloudinary_roles"
-    ADMIN_ROLES = ("master_admin", "admin", "technical_admin", "billing", "media_library_admin")
-    enabled: bool = False
-    base_url: str = "https://api.cloudinary.com"
-    default_role: CloudinaryRole = "media_library_user"
-    rate: float = Field(10.0, gt=0)
-    credentials_env: dict[str, str] = {
-        "account_id": "CLOUDINARY_ACCOUNT_ID",
-        "key": "CLOUDINARY_API_KEY",
-        "secret": "CLOUDINARY_API_SECRET",
-    }
-    # Optional: without it the feature is off. webhook_secret: the API secret(s) of the product
-    # environment(s) whose notifications come to /webhooks/cloudinary, comma-separated.
-    optional_credentials_env: dict[str, str] = {
-        "webhook_secret": "CLOUDINARY_WEBHOOK_SECRET",
-        # the product environment's key for folders (Admin API)
-        "admin_key": "CLOUDINARY_ADMIN_API_KEY",
-        "admin_secret": "CLOUDINARY_ADMIN_API_SECRET",
-    }
-    credentials_file: str | None = None
-    service_account_email: str | None = None
-    api_key_owners: dict[str, str] = {}  # API key → who holds it (an agency, an integration), for activity
-
-
-class IconikPolicy(TargetPolicy):
-    ROLES = ICONIK_TYPES
-    REVIEW_SCOPE = "collection"
-    APPROVAL_REQUEST = True  # ready for POST …/approvals/request/ (research/iconik.md §6)
-    EXTERNAL_ROLES_FIELD = "iconik_user_types"
-    ADMIN_ROLES = ("POWER",)
-    enabled: bool = False
-    base_url: str = "https://app.iconik.io"
-    default_user_type: IconikUserType = "BROWSE_ONLY"
-    rate: float = Field(45.0, gt=0)
-    credentials_env: dict[str, str] = {"app_id": "ICONIK_APP_ID", "auth_token": "ICONIK_AUTH_TOKEN"}
-    # webhook_secret: the value iconik webhooks send in their X-Bridge-Secret header (/webhooks/iconik).
-    optional_credentials_env: dict[str, str] = {"webhook_secret": "ICONIK_WEBHOOK_SECRET"}
-    credentials_file: str | None = None
-    service_account_email: str | None = None
-
-    def role_default(self) -> str:
-        return self.default_user_type
+@functools.cache
+def _role_adapter(roles: tuple[str, ...]) -> TypeAdapter[str | None]:
+    """A role as a roles rule names it: one of `roles` (an enum's message lists them), any string
+    for a target that does not say, or null (the rule gives that target nothing)."""
+    kind: Any = Literal[roles] | None if roles else str | None  # Literal[("a", "b")] is Literal["a", "b"]
+    return TypeAdapter(kind)
 
 
 class Targets(_Strict):
-    """One section per registered target (targets/registry.py); a target the registry does not
-    know is an error. The two typed fields are today's targets; another is validated by its
-    entry's `policy_model`."""
+    """One section per registered target (targets/registry.py), validated by its entry's
+    `policy_model`; a target the registry does not know is an error. Every registered target has
+    its section after load, its model's defaults where the YAML has none, in registry order."""
 
     model_config = ConfigDict(extra="allow")
-    cloudinary: CloudinaryPolicy = CloudinaryPolicy()
-    iconik: IconikPolicy = IconikPolicy()
 
     @model_validator(mode="after")
     def _registered(self) -> Targets:
-        extra = self.__pydantic_extra__ or {}
-        for name, value in extra.items():
+        extra = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+        for name in extra:
             if name not in TARGETS:
                 raise ValueError(f"unknown target {name!r} (known: {', '.join(TARGETS)})")
-            extra[name] = section_model(name).model_validate(value)
+        sections = {
+            name: validate_at(name, section_model(name).model_validate, extra[name])
+            if name in extra
+            else section_model(name)()
+            for name in TARGETS
+        }
+        extra.clear()
+        extra.update(sections)
         return self
 
     def section(self, name: str) -> TargetPolicy:
-        found = getattr(self, name, None)
+        found = (self.__pydantic_extra__ or {}).get(name)
         return found if isinstance(found, TargetPolicy) else section_model(name)()
 
 
@@ -281,13 +233,13 @@ class Guardrails(_Strict):
 
 
 class Policy(_Strict):
-    targets: Targets = Targets()
+    targets: Targets = Field(default_factory=Targets)  # built at load: its models import this module
     roles: list[RoleRule] = []
     groups: GroupMirroring = GroupMirroring()
     derived_groups: list[str] = []
     deprovision: Literal["disable", "delete", "strip_groups"] = "disable"
     guardrails: Guardrails = Guardrails()
-    access: Access = Access()  # folders, collections, workspaces, project teams (sync/access.py)
+    access: Access = Field(default_factory=Access)  # grants, external profile (sync/access.py), as targets
     reconcile: Reconciliation = Reconciliation()
     safety: Safety = Safety()  # the mass-deprovision brake (sync/brake.py), quarantine (sync/quarantine.py)
     notify: Notify = Notify()  # webhook and e-mail notifications (sync/notify.py)
@@ -323,8 +275,10 @@ class Policy(_Strict):
         external, model = self.access.external, section_model(target)
         if target in external.roles:
             return external.roles[target], f"access.external.roles.{target}"
-        if model.EXTERNAL_ROLES_FIELD:
-            return list(getattr(external, model.EXTERNAL_ROLES_FIELD)), f"access.external.{model.EXTERNAL_ROLES_FIELD}"
+        if model.EXTERNAL_ROLES_FIELD:  # the target's own list, from before `roles`
+            said = external.target_roles(model.EXTERNAL_ROLES_FIELD)
+            roles = said if said is not None else list(model.EXTERNAL_ROLES)
+            return roles, f"access.external.{model.EXTERNAL_ROLES_FIELD}"
         roles = list(model.EXTERNAL_ROLES)
         return roles, f"the external roles of targets.{target} ({', '.join(roles) or 'none'})"
 

@@ -22,7 +22,7 @@ Does not: import anything of the bridge (targets/base.py imports this module).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -141,6 +141,80 @@ class ContentArrival:
 
     object_type: str
     object_id: str
+
+
+class GrantsRun(Protocol):
+    """What the grants run (sync/access_sync.py `AccessSync`) gives a target's grants applier: the
+    groups the bridge manages, the policy's grants in the target, a key/value space of its own
+    (resolved ids, what it last gave), and where a dry run (reconciliation) records differences
+    (`drift`: target, kind, resource, detail; `direct`: grants to one account, not a group)."""
+
+    dry_run: bool
+    rerun: bool  # set when something was found gone and the run must come again
+    drift: list[tuple[str, str, str, str]]
+    direct: list[tuple[str, str, str, str, str, list[str]]]
+    strip_direct: set[str]  # accounts whose direct grants a run removes (reconcile --apply)
+
+    @property
+    def reviewers(self) -> list[Any]: ...  # `access.reviewers`: group, folders, collections
+
+    def grants(self, target: str, derived_names: list[str]) -> list[Any]: ...  # resource, group, rights, rule
+
+    def target_name(self, group: str) -> str: ...
+
+    async def managed_groups(self, target: str) -> dict[str, str]: ...
+
+    async def derived_names(self, target: str) -> list[str]: ...
+
+    async def group_has_active_member(self, display_name: str) -> bool: ...
+
+    async def kv_get(self, key: str) -> bytes | None: ...
+
+    async def kv_put(self, key: str, value: bytes) -> None: ...
+
+    async def kv_delete(self, key: str) -> None: ...
+
+
+class GrantsApplier(Protocol):
+    """A target's grants, applied through its capability client: built per run by the registry
+    entry's `grants` factory from the run (a GrantsRun) and the target's `access.<name>` section."""
+
+    async def apply(self, target: Any) -> None:
+        """Give and take back what the section's rules say, in `target` (its translator)."""
+        ...
+
+    async def content_added(self, payload: dict[str, Any]) -> bool:
+        """Whether a webhook delivery (its JSON) announces content a grant must cover at once."""
+        ...
+
+    async def held(self, target: Any) -> list[HeldResource]:
+        """What each resource the policy governs holds now, for the access review (audit/review.py)."""
+        ...
+
+
+@dataclass
+class HeldGrant:
+    """Rights one principal holds on a resource, as the target reports them."""
+
+    principal: str  # "group", "user" or "apiKey"
+    principal_id: str
+    rights: set[str]  # as the target names them (role ids, permissions)
+    owner: str | None = None  # an API key: who it was made for, when the policy made it
+    rule: str | None = None  # an API key: the rule that made it
+
+
+@dataclass
+class HeldResource:
+    """A governed resource (a folder, a collection) and the grants on it, for the access review."""
+
+    kind: str  # the word review uses: "folder", "collection"
+    name: str  # path or title
+    id: str | None  # None: not resolved yet (the grants run has not made or found it)
+    #: True: each right is a role of its own that rules add up (folder roles); False: the rights are
+    #: one ACL that one rule gives whole (collection permissions).
+    rights_add_up: bool
+    note: str | None = None  # why its grants are not listed ("deleted in …")
+    grants: list[HeldGrant] = field(default_factory=list)
 
 
 class WebhookReceiver(Protocol):

@@ -2,9 +2,9 @@
 
 An entry names its translator factory, its policy section models, its emulator and, if it sends
 webhooks, its receiver. They are named by reference ("module:attribute", like a package entry
-point) and resolved when used: the policy models subclass sync/'s bases (targets/ must not import
-sync/), the emulators import nothing of the bridge and are not loaded in production unless asked
-for. A test resolves every reference, so a typo fails CI.
+point) and resolved when used: the policy models subclass sync/'s bases (the registry itself
+imports no sync/ module, which imports it), the emulators import nothing of the bridge and are not
+loaded in production unless asked for. A test resolves every reference, so a typo fails CI.
 
 Does not: decide what a target does (the translator does), nor read the policy (sync/runtime.py
 hands a `TargetSettings` to `entry.build`).
@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import Target
-from .capabilities import WebhookReceiver
+from .capabilities import GrantsApplier, GrantsRun, WebhookReceiver
 from .settings import TargetSettings
 
 #: What a new target brings, `{name}` its registry name (README, "Adding a target"); nothing in
-#: sync/, audit/ or web/. (Cloudinary's and iconik's section models still live in sync/policy.py
-#: and sync/access.py, from before the registry; `TargetEntry.files` lists where each entry's are.)
+#: sync/, audit/ or web/ (`TargetEntry.files` lists where each registered entry's files are).
 FILES_OF_A_TARGET = (
     "scim_bridge/targets/{name}.py",  # the translator: a Target subclass and build(TargetSettings)
     "scim_bridge/targets/registry.py",  # its TargetEntry in TARGETS
     "scim_bridge/targets/{name}_policy.py",  # `targets.{name}` (a sync.policy.TargetPolicy) and `access.{name}`
     #                                           (a sync.access.TargetSection) section models
+    "scim_bridge/targets/{name}_grants.py",  # only if it takes grants: its GrantsApplier
     "scim_bridge/emulators/{name}.py",  # a faithful emulator of its API: build(state, switches, faults)
     "scim_bridge/targets/{name}_webhook.py",  # only if it sends webhooks: its WebhookReceiver
     "tests/targets/harness.py",  # a Harness for it: tests/targets/test_contract.py then runs against it
@@ -53,6 +53,8 @@ class TargetEntry:
     emulator: str  # "module:function": (state=None, switches=None, faults=None) -> ASGI app
     #: "module:function": (credentials, policy section, max_age) -> WebhookReceiver; None: no webhooks
     webhook: str | None = None
+    #: "module:Class": (GrantsRun, access section) -> GrantsApplier; None: the target takes no grants
+    grants: str | None = None
 
     @property
     def policy_section(self) -> str:
@@ -76,10 +78,17 @@ class TargetEntry:
         factory: Callable[..., WebhookReceiver] = resolve(self.webhook)
         return factory(credentials, section, max_age)
 
+    def grants_applier(self, run: GrantsRun, section: Any) -> GrantsApplier | None:
+        """The target's grants applier for one grants run, None for a target without grants."""
+        if self.grants is None:
+            return None
+        factory: Callable[[GrantsRun, Any], GrantsApplier] = resolve(self.grants)
+        return factory(run, section)
+
     def files(self) -> list[str]:
         """The files this entry's references live in, with the registry and the contract harness:
         what adding this target touched (FILES_OF_A_TARGET is the layout a new one follows)."""
-        references = [self.factory, self.policy_model, self.access_model, self.emulator, self.webhook]
+        references = [self.factory, self.policy_model, self.access_model, self.emulator, self.webhook, self.grants]
         modules = dict.fromkeys(r.partition(":")[0] for r in references if r)
         return [
             *(module.replace(".", "/") + ".py" for module in modules),
@@ -94,18 +103,20 @@ TARGETS: dict[str, TargetEntry] = {
         TargetEntry(
             "cloudinary",
             factory="scim_bridge.targets.cloudinary:build",
-            policy_model="scim_bridge.sync.policy:CloudinaryPolicy",
-            access_model="scim_bridge.sync.access:CloudinaryAccess",
+            policy_model="scim_bridge.targets.cloudinary_policy:CloudinaryPolicy",
+            access_model="scim_bridge.targets.cloudinary_policy:CloudinaryAccess",
             emulator="scim_bridge.emulators.cloudinary:build",
             webhook="scim_bridge.targets.cloudinary_webhook:receiver",
+            grants="scim_bridge.targets.cloudinary_grants:CloudinaryGrants",
         ),
         TargetEntry(
             "iconik",
             factory="scim_bridge.targets.iconik:build",
-            policy_model="scim_bridge.sync.policy:IconikPolicy",
-            access_model="scim_bridge.sync.access:IconikAccess",
+            policy_model="scim_bridge.targets.iconik_policy:IconikPolicy",
+            access_model="scim_bridge.targets.iconik_policy:IconikAccess",
             emulator="scim_bridge.emulators.iconik:build",
             webhook="scim_bridge.targets.iconik_webhook:receiver",
+            grants="scim_bridge.targets.iconik_grants:IconikGrants",
         ),
     )
 }

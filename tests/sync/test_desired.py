@@ -201,7 +201,7 @@ def test_no_external_sample_user_reaches_anything_outside_access_external(sandbo
                 elif e["kind"] in ("cloudinary-collection", "moderation"):
                     raise AssertionError(f"{name} is given {e}")
                 elif e["kind"] == "role":
-                    allowed = profile.cloudinary_roles if target == "cloudinary" else profile.iconik_user_types
+                    allowed, _ = policy.external_roles(target)
                     assert e["subject"] in [*allowed, policy.default_role(target)], (name, e)
         # ...and in the targets, as the emulators hold it
         for path, roles in sandbox.cld_folder_roles(name).items():

@@ -1,6 +1,7 @@
 """Folder-scoped moderation in the access review: the custom policies the bridge owns (named
-`REVIEWER_POLICY + "<group> on <folder>"`, sync/access_sync.py), each with the reviewer rule that
-gives it, read from the target as it is (audit/review.py renders them as `moderation` resources).
+`REVIEWER_POLICY + "<group> on <folder>"`, targets/cloudinary_grants.py), each with the reviewer rule
+that gives it, read from the target as it is (the grants' `held()` hands them to audit/review.py,
+which renders them as `moderation` resources).
 
 A policy's principal is read from its own statement, not from the ID map: a review shows what the
 target holds. A bridge-named policy whose name no rule accounts for (a rule removed, a folder no
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from ..sync.access_sync import REVIEWER_POLICY
-from ..sync.policy import Policy
 from ..sync.reviewers import matches
-from ..targets.capabilities import FolderGrants
+from .capabilities import FolderGrants
+
+REVIEWER_POLICY = "scim-bridge reviewers: "  # the name prefix of the custom policies the bridge owns
 
 _PRINCIPAL = re.compile(r'principal in \w+::Group::"([^"]+)"')  # moderate_statement's principal
 
@@ -32,20 +34,20 @@ class ModerationPolicy:
     enabled: bool
 
 
-def rule_of(policy: Policy, name: str) -> str | None:
+def rule_of(reviewers: list[Any], name: str) -> str | None:
     """The reviewer rule behind a bridge-named policy: its group, and a folder glob matching its folder."""
     group, _, path = name.removeprefix(REVIEWER_POLICY).rpartition(" on ")
     return next(
         (
             f"access.reviewers[{index}]"
-            for index, rule in enumerate(policy.access.reviewers)
+            for index, rule in enumerate(reviewers)
             if rule.group == group and rule.folders and matches(rule.folders, path)
         ),
         None,
     )
 
 
-async def moderation_policies(policy: Policy, folders: FolderGrants) -> list[ModerationPolicy]:
+async def moderation_policies(reviewers: list[Any], folders: FolderGrants) -> list[ModerationPolicy]:
     found = []
     for held in await folders.custom_policies():
         name = str(held.get("name") or "")
@@ -57,7 +59,7 @@ async def moderation_policies(policy: Policy, folders: FolderGrants) -> list[Mod
                 name,
                 str(held.get("id")),
                 principal.group(1) if principal else None,
-                rule_of(policy, name),
+                rule_of(reviewers, name),
                 bool(held.get("enabled", True)),
             )
         )
