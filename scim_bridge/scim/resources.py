@@ -8,8 +8,8 @@ computed on read is a User's `groups`, which RFC 7643 §4.1.2 derives from group
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +30,7 @@ from ..store import (
     VersionMismatch,
     Write,
 )
-from . import concurrency, extension_patch, group_patch, normalize
+from . import concurrency, extension_patch, group_patch, normalize, plain_bodies
 from .errors import ScimError, invalid_value, not_found, precondition_failed, unavailable, uniqueness
 from .filters import fold
 from .schemas import GROUP, SYNC_STATUS, USER, ResourceTypeInfo
@@ -90,6 +90,27 @@ def parse_etag(value: str) -> int | None:
     # ASCII digits only: str.isdigit() also accepts '²', which int() refuses (a 500). A tag that
     # does not parse matches no version (RFC 7232 §3.1: If-Match then fails with 412).
     return int(value) if value.isascii() and value.isdigit() and len(value) < 20 else None
+
+
+def new_id() -> str:
+    """A UUIDv7 (RFC 9562 §5.7) as 32 hex digits: 48 bits of Unix milliseconds, then 74 random.
+
+    Time-ordered, so that SQLite's B-trees keyed by id (the resources' key, the index owner and
+    queue keys) append into one page instead of dirtying a random page per write: in a group
+    commit of four creates that was ~20 % less writer CPU and half the bytes to fsync
+    (bench/post_inprocess.py). The creation time it shows is meta.created, served anyway. The
+    random bits come from a pooled os.urandom: each call of it gave the interpreter lock away."""
+    global _random_pool
+    if len(_random_pool) < 10:
+        _random_pool = os.urandom(4096)
+    rand, _random_pool = int.from_bytes(_random_pool[:10]), _random_pool[10:]
+    millis = time.time_ns() // 1_000_000
+    # 48 bits time | version 7 | 12 bits rand_a | variant 0b10 | 62 bits rand_b
+    value = (millis & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (2**62 - 1)
+    return f"{value:032x}"
+
+
+_random_pool = b""
 
 
 def _now() -> str:
@@ -192,7 +213,7 @@ class ResourceService:
         skipped: tuple[str, ...] = ()
         if resource_type is GROUP:
             skipped = await self._resolve_members(document, set(), base_url)
-        resource_id = uuid.uuid4().hex
+        resource_id = new_id()
         now = _now()
         document = self._with_identity(document, resource_type, resource_id, now, now, 1, base_url)
         record = await self._write(resource_type, document, create=True, lane=STANDARD_LANE, operation="create")
@@ -442,8 +463,11 @@ class ResourceService:
     ) -> dict[str, Any]:
         """A full body (POST, PUT) validated by scim2-models, kept as normalised: its dump of a
         freshly validated body is the same document and cost a third of a POST (profiled under
-        wrk; tests/scim/test_canonical.py holds the two equal). Unknown extensions ride along."""
-        self._validate(resource_type, payload, context)
+        wrk; tests/scim/test_canonical.py holds the two equal). Unknown extensions ride along.
+        A body of plain attributes only, which scim2-models is known to accept, skips the model
+        (plain_bodies.py: the validation was the largest step of a POST)."""
+        if not plain_bodies.accepts(resource_type, payload):
+            self._validate(resource_type, payload, context)
         document = normalize.canonical(payload)
         document.update(unknown)
         if unknown:

@@ -123,11 +123,12 @@ def _resource_response(
     status: int = 200,
     extra: dict[str, str] | None = None,
 ) -> Response:
-    projection = _projection(request, resource_type)
     headers = {"ETag": etag(version), **(extra or {})}
     if status == 201:
         headers["Location"] = document["meta"]["location"]
-    return scim_response(projection.apply(document), status, headers)
+    if not request.scope["query_string"]:  # nothing to project: no query parameters parsed
+        return scim_response(document, status, headers)
+    return scim_response(_projection(request, resource_type).apply(document), status, headers)
 
 
 def _skipped_header(skipped: tuple[str, ...]) -> dict[str, str]:

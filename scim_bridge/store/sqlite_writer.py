@@ -104,14 +104,20 @@ class GroupCommitWriter:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             outcomes = [(False, StoreUnavailable(f"sqlite: {error}"))] * len(batch)
+        # One wake-up of each loop for the whole batch: a call_soon_threadsafe per write was a
+        # write to the loop's self-pipe, and a hand-over of the interpreter lock, per write.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, ok, value)
+            settled.setdefault(loop, []).append((future, ok, value))
+        for loop, answers in settled.items():
+            loop.call_soon_threadsafe(_settle_all, answers)
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle_all(answers: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in answers:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

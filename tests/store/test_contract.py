@@ -157,6 +157,18 @@ async def test_revocations_overtake_a_backlog(store: Store) -> None:
     assert (await store.queue_depth()).lanes[STANDARD_LANE] == 999
 
 
+async def test_a_queued_revocation_is_never_downgraded_and_keeps_its_place_and_correlation(store: Store) -> None:
+    await store.enqueue("User", "leaver", REVOCATION_LANE, correlation="c-revoke")
+    first = (await store.queue_oldest())[REVOCATION_LANE]
+    await asyncio.sleep(0.02)
+    await store.enqueue("User", "leaver", STANDARD_LANE)  # a later ordinary change, no correlation
+    await store.enqueue("User", "leaver", REVOCATION_LANE)
+    assert (await store.queue_depth()).lanes == {REVOCATION_LANE: 1, STANDARD_LANE: 0}
+    [entry] = await store.claim("worker", limit=10)
+    assert (entry.lane, entry.correlation) == (REVOCATION_LANE, "c-revoke")
+    assert entry.enqueued == pytest.approx(first, abs=0.001)
+
+
 async def test_entries_carry_their_enqueue_time_and_the_queue_its_oldest_per_lane(store: Store) -> None:
     """The sync lag starts at the entry's enqueue time, and a coalesced change keeps the oldest one:
     the lag is that of the oldest change the sync has not applied yet."""
