@@ -79,3 +79,21 @@ def test_a_new_asset_and_an_added_one_are_announced_by_webhook(api: tuple) -> No
     assert ("collections", "contents", "create", masters) in kinds
     added = next(e for e in events if e["realm"] == "contents")
     assert added["data"]["object_id"] == asset and added["data"]["object_type"] == "assets"
+
+
+def test_assets_and_contents_refuse_a_caller_without_the_app_id_and_token(api: tuple) -> None:
+    client, _ = api
+    masters = client.post("/assets/v1/collections/", json={"title": "Brand Masters"}).json()["id"]
+    asset = client.post("/assets/v1/assets/", json={"title": "m.mov"}).json()["id"]
+    anonymous = httpx.Client(base_url=str(client.base_url), timeout=10)
+    with anonymous:
+        for method, path in [
+            ("POST", "/assets/v1/assets/"),
+            ("GET", f"/assets/v1/assets/{asset}/"),
+            ("DELETE", f"/assets/v1/assets/{asset}/"),
+            ("GET", f"/assets/v1/collections/{masters}/contents/"),
+            ("POST", f"/assets/v1/collections/{masters}/contents/"),
+        ]:
+            answer = anonymous.request(method, path, json={} if method == "POST" else None)
+            assert answer.status_code == 401, (method, path, answer.text)
+    assert client.get(f"/assets/v1/assets/{asset}/").status_code == 200  # nothing was deleted
