@@ -210,11 +210,12 @@ def connect(url: str, options: RedisOptions) -> RedisLink:
         service, _, db = parts.path.strip("/").partition("/")
         if not service:
             raise ValueError("a Sentinel URL names the master: redis+sentinel://host:port[,host:port]/service_name")
-        ssl = {"ssl": True} if scheme.startswith("rediss") else {}
+        ssl: dict[str, Any] = {"ssl": True} if scheme.startswith("rediss") else {}
         sentinel_kwargs = {k: v for k, v in common.items() if k.startswith(("socket_", "ssl_"))} | ssl
         if options.sentinel_password:
             sentinel_kwargs["password"] = options.sentinel_password
-        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        # typed from redis-py 8 on, untyped before (the floor is 5.0): either way, one ignore
+        sentinel = Sentinel(  # type: ignore[no-untyped-call,unused-ignore]
             _hosts(netloc, 26379),
             sentinel_kwargs=sentinel_kwargs,
             username=username,
