@@ -15,8 +15,9 @@ A dry run answers the same steps up to `actions`, computed from the same desired
 writes nothing to any target (nor to the ID map, the brake, or the provisioning log).
 
 Concurrency: the provision holds the resource's **queue entry lease** (`Store.lease`) for the
-pass, the same lease a worker holds while it processes an entry, so no worker (in this process,
-another one, or another replica) syncs the same resource at the same time. A worker busy with it
+pass, the same lease a worker holds while it processes an entry, renewed the same way while the
+pass runs (sync/lease_keeper.py), so no worker (in this process, another one, or another replica)
+syncs the same resource at the same time, however long the pass takes. A worker busy with it
 now is waited for (up to `WAIT_SECONDS`); a change arriving meanwhile bumps the entry, which the
 worker then processes (level-triggered: a no-op if the provision already applied it). A failed
 pass defers the entry, so the worker retries it with its usual backoff.
@@ -43,6 +44,7 @@ from ..targets.base import TargetError
 from ..targets.http import PRIORITY, TargetCall
 from .engine import SyncEngine, _revocations
 from .explain import explain, find_user
+from .lease_keeper import keep_leased
 from .passlog import PASSES, TRIGGER, Pass, _action, changes_between, would_be
 
 MAX_GROUP_MEMBERS = 50
@@ -263,7 +265,15 @@ class Provisioner:
         PASSES.set(passes)
         failed = False
         try:
-            await work()
+            # renewed while the pass runs (a slow target, 429 waits), as a worker's own lease is
+            if not await keep_leased(self.store, lease, self.consumer, LEASE_SECONDS, work()):
+                raise ProvisionError(
+                    409,
+                    f"the provision of {resource_type} {scim_id} lost the queue entry's lease (this process "
+                    "could not renew it in time) and stopped; the sync worker that holds it now finishes it",
+                )
+        except ProvisionError:
+            raise  # the entry is another worker's now: nothing to ack or defer
         except TargetError:
             failed = True  # already in the pass's log entry, per target
         except BaseException:  # unfinished (the store went away, a bug): the worker takes it over

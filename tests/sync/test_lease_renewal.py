@@ -100,3 +100,45 @@ async def test_a_worker_whose_lease_was_taken_stops_its_sync_and_leaves_the_entr
     assert await store.claim("third-worker") == []  # the second worker's lease was left alone
     assert await store.ack(second) is True
     assert (await store.queue_depth()).total == 0
+
+
+async def test_a_provision_on_demand_longer_than_its_lease_is_not_taken_over_by_a_worker(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`scim-bridge provision` (and the console's button) hold the entry's lease as a worker does,
+    so they renew it the same way: before, a worker claimed the entry when the provision's lease ran
+    out and created the account a second time while the provision was still creating it."""
+    from scim_bridge.sync import provision
+
+    monkeypatch.setattr(provision, "LEASE_SECONDS", LEASE)
+    cld_state, ico_state = cloudinary.CloudinaryState(), iconik.IconikState()
+    with LiveApp(cloudinary.build(cld_state)) as cld, LiveApp(iconik.build(ico_state)) as ico:
+        policy = emulated_policy(tmp_path, cld_state, cld.url, ico_state, ico.url)
+        worker_replica = SyncRuntime.from_file(store, policy, 1, WorkerOptions(lease_seconds=30, idle_poll=0.05))
+        on_demand = SyncRuntime.from_file(store, policy, 1, WorkerOptions())  # its engine only: never started
+        async with httpx.AsyncClient() as client:
+            slowed = await client.put(f"{cld.url}/_emulator/faults", json={"latency_ms": SLOW_MS})
+            assert slowed.status_code == 200
+        await store.create(_user("u-now", "now@example.com"))
+        provisioner = provision.Provisioner(on_demand.engine)
+        provisioning = asyncio.create_task(provisioner.user("u-now"))
+        async with asyncio.timeout(5):
+            # the accounts step's look-up, then the pass's own: the provision holds the lease now
+            while len([c for c in cld_state.calls if c["method"] == "GET"]) < 2:
+                await asyncio.sleep(0.02)
+        worker_replica.start()  # polls the queue every 50 ms while the provision's pass runs
+        try:
+            started = time.monotonic()
+            async with asyncio.timeout(30):
+                answer = await provisioning
+                while (await store.queue_depth()).total:
+                    await asyncio.sleep(0.05)
+            took = time.monotonic() - started
+        finally:
+            await worker_replica.stop()
+            await on_demand.stop()
+    creates = [c for c in cld_state.calls if c["method"] == "POST" and c["path"].endswith("/users")]
+    assert took > 2 * LEASE  # the provision outlived its lease, more than once
+    assert answer["status"] == "success", answer
+    assert len(creates) == 1, f"the account was created {len(creates)} times"
+    assert [u["email"] for u in cld_state.users.values()] == ["now@example.com"]
