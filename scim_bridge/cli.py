@@ -522,7 +522,9 @@ def audit(args: argparse.Namespace) -> int:
     from .audit.trail import AuditFilter, AuditTrail, parse_time
 
     if args.action == "verify":
-        report = _with_store(_settings(args), lambda store: AuditTrail(store).verify())
+        from .audit.verification import verify_and_record
+
+        report = _with_store(_settings(args), verify_and_record)  # the console's Overview shows it too
         print(f"scim-bridge: {report.message()}", file=sys.stdout if report.ok else sys.stderr)
         return 0 if report.ok else 1
     try:

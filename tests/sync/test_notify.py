@@ -4,6 +4,7 @@ audit chain; and the policy errors a bad `notify:` section gets at load."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import time
@@ -15,6 +16,8 @@ import httpx
 import pytest
 import yaml
 
+from scim_bridge.audit.verification import last_verification
+from scim_bridge.store import open_store
 from scim_bridge.sync.policy import PolicyError, load_policy
 from tests.emulators.live import LiveApp
 from tests.live import free_port
@@ -136,6 +139,18 @@ def test_a_broken_audit_chain_is_told_by_the_scheduled_verification(tmp_path: Pa
             wait_for(lambda: receiver.events("audit.chain_broken"), 30, "the notification")
             told = receiver.events("audit.chain_broken")[0]["details"]
             assert told["seq"] == 1 and told["problem"] == "edited" and "TAMPERED" in told["message"]
+            # and every replica's console Overview shows that verification's verdict
+            shown = asyncio.run(last_verification_in(f"sqlite:///{tmp_path}/notify.db"))
+            assert shown is not None and shown["ok"] is False and "TAMPERED at seq 1" in shown["message"]
+
+
+async def last_verification_in(url: str) -> dict[str, Any] | None:
+    store = open_store(url)
+    await store.open()
+    try:
+        return await last_verification(store)
+    finally:
+        await store.close()
 
 
 @pytest.mark.parametrize(

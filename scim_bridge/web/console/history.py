@@ -5,6 +5,9 @@ Kept in memory, per process, on purpose: every value sampled is shared state rea
 numbers and any replica can draw the charts; keeping the buffer in the store would cost every
 replica a write every 30 s for a picture. A restart starts the charts afresh — the long history
 is Prometheus's (/metrics and the Grafana dashboard under deploy/).
+
+Sampling never verifies the audit chain (a walk of the whole trail): the Overview shows the last
+verification anyone ran (audit/verification.py), and its button runs one now.
 """
 
 from __future__ import annotations
@@ -17,16 +20,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from ...audit.verification import last_verification, verify_and_record
 from ...store import Store, StoreUnavailable
 
 log = logging.getLogger("scim_bridge.console")
 
 INTERVAL = 30.0
 HOURS = 6
-VERIFY_EVERY = 600.0  # the audit chain's verification shown on the Overview (it reads the whole trail)
-VERIFIED = ("console", "audit-verify")  # shared by replicas: the last result any of them found
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ class History:
         self.interval = interval
         self.samples: deque[Sample] = deque(maxlen=int(hours * 3600 / interval))
         self._task: asyncio.Task[None] | None = None
-        self._verified_at = -VERIFY_EVERY
 
     async def sample(self) -> Sample:
         depth, oldest, head = (
@@ -61,28 +60,17 @@ class History:
         self.samples.append(found)
         return found
 
-    async def verify(self) -> dict[str, Any]:
-        from ...audit.trail import AuditTrail
-
-        report = await AuditTrail(self.store).verify()
-        result = {"ok": report.ok, "message": report.message(), "time": time.time()}
-        await self.store.kv_put(*VERIFIED, orjson.dumps(result))
-        return result
+    async def verify(self) -> None:
+        """The Overview's "Verify now"."""
+        await verify_and_record(self.store)
 
     async def last_verification(self) -> dict[str, Any] | None:
-        raw = await self.store.kv_get(*VERIFIED)
-        return orjson.loads(raw) if raw else None
+        return await last_verification(self.store)
 
     async def _run(self) -> None:
-        first = True
         while True:
             try:
                 await self.sample()
-                # not at start-up, where it would compete with the first requests for the store
-                if not first and time.monotonic() - self._verified_at > VERIFY_EVERY:
-                    self._verified_at = time.monotonic()
-                    await self.verify()
-                first = False
             except StoreUnavailable:
                 pass  # a gap in the charts; the Overview says the store is down
             except Exception:  # a picture must never take the process down
