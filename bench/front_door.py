@@ -13,8 +13,10 @@ Ratios are computed from figures of the same run.
 
 `--observability both` adds, for each bridge, the same cells with SCIM_BRIDGE_METRICS=off (and
 SCIM_BRIDGE_CONSOLE=off where the settings have a console switch) and prints on ÷ off (issue 12:
-within 3 %). `--repeat N` runs every cell N times, servers alternating, and keeps each cell's median,
-so a burst of load from another process on a shared machine moves one sample, not the figure.
+within 3 %): the median of the repetitions' own ratios (each repetition runs on, then off, within
+a minute), with the ratio of the medians beside it. `--repeat N` runs every cell N times, servers
+alternating, and keeps each cell's median (and prints every run), so a burst of load from another
+process on a shared machine moves one sample, not the figure.
 """
 
 from __future__ import annotations
@@ -173,24 +175,22 @@ def seed(server: Server, count: int) -> tuple[list[str], list[str]]:
     return ids, names
 
 
-def wrk(server: Server, script: str, paths: list[str] | None, duration: int, connections: int, workdir: Path) -> Result:
-    base = f"{server.base}"
+def lua_script(server: Server, script: str, paths: list[str] | None, workdir: Path) -> Path:
     header = f'HEADERS = {{["Authorization"] = "Bearer {TOKEN}", ["Content-Type"] = "application/scim+json"}}\n'
-    prelude = f'BASE = "{base}"\nUSER_SCHEMA = "{USER_SCHEMA}"\n{header}'
+    prelude = f'BASE = "{server.base}"\nUSER_SCHEMA = "{USER_SCHEMA}"\n{header}'
     if paths is not None:
         paths_file = workdir / f"{server.name}-paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
         prelude += f'PATHS_FILE = "{paths_file}"\n'
-    lua = workdir / "script.lua"
+    lua = workdir / f"{server.name}.lua"
     lua.write_text(prelude + script)
+    return lua
+
+
+def run_wrk(server: Server, lua: Path, duration: int, connections: int) -> Result:
     url = f"http://127.0.0.1:{server.port}"
-    subprocess.run(["wrk", "-t2", f"-c{connections}", "-d2s", "-s", str(lua), url], capture_output=True)  # warm-up
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
-        capture_output=True,
-        text=True,
-    ).stdout
-    return parse_wrk(out)
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url]
+    return parse_wrk(subprocess.run(command, capture_output=True, text=True).stdout)
 
 
 def parse_wrk(output: str) -> Result:
@@ -270,35 +270,78 @@ def main() -> int:
     samples: dict[tuple[str, str], list[Result]] = {}
     try:
         for repetition in range(args.repeat):
-            for server in servers:
-                server.start()
+            for group in side_by_side(servers):
+                for server in group:
+                    server.start()
                 try:
-                    # The bridges keep their data across restarts (SQLite file, Redis); the peers and
-                    # Starlette hold theirs in memory, so they are seeded at every start.
-                    if repetition == 0 or not server.name.startswith("bridge"):
-                        seeded = seed(server, args.users) if server.name != "starlette" else (["x"], ["x"])
-                        server.ids, server.names = seeded
+                    for server in group:
+                        # The bridges keep their data across restarts (SQLite file, Redis); the peers
+                        # and Starlette hold theirs in memory, so they are seeded at every start.
+                        if repetition == 0 or not server.name.startswith("bridge"):
+                            seeded = seed(server, args.users) if server.name != "starlette" else (["x"], ["x"])
+                            server.ids, server.names = seeded
                     for workload in workloads:
-                        samples.setdefault((server.name, workload), []).append(
-                            measure(server, workload, args.duration, args.connections, workdir)
-                        )
+                        results = measure(group, workload, args.duration, args.connections, workdir)
+                        for server, result in zip(group, results, strict=True):
+                            samples.setdefault((server.name, workload), []).append(result)
                 finally:
-                    server.stop()
+                    for server in group:
+                        server.stop()
     finally:
         redis.stop()
-    results = {key: median(runs) for key, runs in samples.items()}
-    report(results, args)
+    medians = {key: median(runs) for key, runs in samples.items()}
+    report(medians, args, samples)
     return 0
 
 
-def measure(server: Server, workload: str, duration: int, connections: int, workdir: Path) -> Result:
+def side_by_side(servers: list[Server]) -> list[list[Server]]:
+    """A bridge and its observability-off twin run at the same time and are measured in turns
+    (`measure`); every other server runs alone."""
+    names = {server.name for server in servers}
+    twins = {server.name: server for server in servers if server.name.endswith("-off")}
+    groups = []
+    for server in servers:
+        if server.name.endswith("-off") and server.name.removesuffix("-off") in names:
+            continue
+        twin = twins.get(server.name + "-off")
+        groups.append([server, twin] if twin else [server])
+    return groups
+
+
+SLICE_SECONDS = 1
+
+
+def measure(group: list[Server], workload: str, duration: int, connections: int, workdir: Path) -> list[Result]:
+    """One result per server of the group. A pair (on and off) is measured in 1-s slices taken in
+    turns, on, off, on, off…, so both halves of its ratio see the same moments of a shared VM
+    (here a CPU-bound loop alone varies by ±25 % from one second to the next); a server alone, in
+    one run of `duration` seconds."""
+    scripts = [script_for(server, workload, workdir) for server in group]
+    for server, script in zip(group, scripts, strict=True):
+        run_wrk(server, script, 2, connections)  # warm-up
+    if len(group) == 1:
+        return [run_wrk(group[0], scripts[0], duration, connections)]
+    slices: list[list[Result]] = [[] for _ in group]
+    for _ in range(max(1, duration // SLICE_SECONDS)):
+        for index, (server, script) in enumerate(zip(group, scripts, strict=True)):
+            slices[index].append(run_wrk(server, script, SLICE_SECONDS, connections))
+    return [combined(runs) for runs in slices]
+
+
+def combined(runs: list[Result]) -> Result:
+    """Slices of equal length: the mean rate, the median slice's latencies, every error."""
+    middle = sorted(runs, key=lambda r: r.rps)[len(runs) // 2]
+    return Result(sum(r.rps for r in runs) / len(runs), middle.p50_ms, middle.p99_ms, sum(r.errors for r in runs))
+
+
+def script_for(server: Server, workload: str, workdir: Path) -> Path:
     if workload == "POST /Users":
-        return wrk(server, POST_LUA, None, duration, connections, workdir)
+        return lua_script(server, POST_LUA, None, workdir)
     if workload == "GET /Users/{id}":
         paths = [f"{server.base}/Users/{i}" for i in server.ids]
     else:
         paths = [f"{server.base}/Users?filter=" + quote(f'userName eq "{n}"') for n in server.names]
-    return wrk(server, CYCLE_LUA, paths, duration, connections, workdir)
+    return lua_script(server, CYCLE_LUA, paths, workdir)
 
 
 def median(runs: list[Result]) -> Result:
@@ -306,14 +349,17 @@ def median(runs: list[Result]) -> Result:
     return ordered[len(ordered) // 2]
 
 
-def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> None:
+def report(
+    results: dict[tuple[str, str], Result], args: argparse.Namespace, samples: dict[tuple[str, str], list[Result]]
+) -> None:
     repeat = f", median of {args.repeat} alternating runs" if args.repeat > 1 else ""
     print(
         f"\nfront door, {args.connections} connections, {args.duration} s per cell{repeat}, {args.users} users seeded\n"
     )
-    print(f"{'server':18} {'workload':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    print(f"{'server':18} {'workload':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}  runs (req/s)")
     for (name, workload), r in results.items():
-        print(f"{name:18} {workload:18} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:8d}")
+        runs = " ".join(f"{run.rps:.0f}" for run in samples[(name, workload)]) if args.repeat > 1 else ""
+        print(f"{name:18} {workload:18} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.errors:8d}  {runs}")
 
     def ratio(a: str, b: str, workload: str) -> str:
         if (a, workload) not in results or (b, workload) not in results:
@@ -333,8 +379,19 @@ def report(results: dict[tuple[str, str], Result], args: argparse.Namespace) -> 
         )
         for workload in WORKLOADS.values():
             if (store + "-off", workload) in results:
-                on_off = ratio(store, store + "-off", workload)
-                print(f"{store:14} observability on ÷ off, {workload:15} {on_off}   ≥ 0.97")
+                print(
+                    f"{store:14} observability on ÷ off, {workload:15} {paired(samples, store, workload)}   ≥ 0.97"
+                    f"  (ratio of medians {ratio(store, store + '-off', workload)})"
+                )
+
+
+def paired(samples: dict[tuple[str, str], list[Result]], store: str, workload: str) -> str:
+    """On ÷ off as the median of each repetition's own ratio: the two runs of a pair are minutes
+    apart at most, so a drift that moves both (the store's files growing with every POST run, load
+    from another process, the VM's clock) cancels out instead of landing in one median."""
+    on, off = samples[(store, workload)], samples[(store + "-off", workload)]
+    ratios = sorted(a.rps / b.rps for a, b in zip(on, off, strict=False))
+    return f"{ratios[len(ratios) // 2]:6.2f}"
 
 
 if __name__ == "__main__":

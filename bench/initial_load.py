@@ -203,15 +203,14 @@ def scim_replicas(duration: int) -> int:
                 server.start()
             try:
                 connections = 8 // count
+
+                def post_load(server: front_door.Server, connections: int = connections) -> front_door.Result:
+                    script = front_door.lua_script(server, front_door.POST_LUA, None, workdir)
+                    front_door.run_wrk(server, script, 2, connections)  # warm-up
+                    return front_door.run_wrk(server, script, duration, connections)
+
                 with ThreadPoolExecutor(count) as pool:
-                    results = list(
-                        pool.map(
-                            lambda server, connections=connections: front_door.wrk(
-                                server, front_door.POST_LUA, None, duration, connections, workdir
-                            ),
-                            bridges,
-                        )
-                    )
+                    results = list(pool.map(post_load, bridges))
             finally:
                 for server in bridges:
                     server.stop()

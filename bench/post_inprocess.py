@@ -100,6 +100,9 @@ async def main() -> int:
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--observability", choices=["on", "off"], default="on", help="metrics and the console (issue 12's switch)"
+    )
     parser.add_argument("--profile", default="", help="write a pyinstrument HTML profile of one round here")
     args = parser.parse_args()
     redis = None
@@ -113,7 +116,8 @@ async def main() -> int:
 
         redis = RedisServer().start()
         url = redis.url
-    app = create_app(Settings(store=url, tokens=[TOKEN], log_level="warning"))
+    switch = args.observability == "on"
+    app = create_app(Settings(store=url, tokens=[TOKEN], log_level="warning", metrics=switch, console=switch))
     try:
         async with app.router.lifespan_context(app):
             await round_of(app, 300, args.concurrency)  # warm-up
@@ -132,7 +136,8 @@ async def main() -> int:
     cpu = min(r[0] for r in results)
     wall = min(r[1] for r in results)
     print(
-        f"POST /Users in process, {args.store}, {args.posts} posts × {args.rounds} rounds, "
+        f"POST /Users in process, {args.store}, observability {args.observability}, "
+        f"{args.posts} posts × {args.rounds} rounds, "
         f"{args.concurrency} in flight: best CPU {cpu:.0f} µs/POST, best wall {wall:.0f} µs/POST "
         f"(CPU per round: {', '.join(f'{r[0]:.0f}' for r in results)})"
     )
