@@ -69,6 +69,14 @@ class CredentialBook:
         self.store = store
         self._static = [digest(t) for t in static_tokens if t]
         self._admin = [digest(t) for t in admin_tokens or [] if t]
+        # One Principal per environment token, made once: `fixed` tells them by identity (a stored
+        # token may carry any name, "env-token-1" included, and is revocable; these are not).
+        self._static_principals = [Principal("token", f"env-token-{i + 1}") for i in range(len(self._static))]
+        self._admin_principals = [
+            Principal("admin-token", f"env-admin-token-{i + 1}", scope_names.ADMIN_ONLY)
+            for i in range(len(self._admin))
+        ]
+        self._fixed = {id(p) for p in self._static_principals + self._admin_principals}
         self._basic = {user: digest(password) for user, password in basic_users.items()}
         self._api_keys = [digest(k) for k in api_keys if k]
         # token digest or "client:" + client_id → (until, what the store said); one cache, one bound
@@ -93,12 +101,17 @@ class CredentialBook:
         hashed = digest(token)
         for index, expected in enumerate(self._static):
             if hmac.compare_digest(hashed, expected):
-                return Principal("token", f"env-token-{index + 1}")
+                return self._static_principals[index]
         for index, expected in enumerate(self._admin):
             if hmac.compare_digest(hashed, expected):
-                return Principal("admin-token", f"env-admin-token-{index + 1}", scope_names.ADMIN_ONLY)
+                return self._admin_principals[index]
         found = await self._cached(hashed, TOKENS, hashed)
         return Principal("token", found.name, found.scopes) if found else None
+
+    def fixed(self, principal: Principal) -> bool:
+        """Whether this is an environment token's principal: the same for the process's life (no
+        store, no revocation, no expiry), so a verdict on it may be remembered."""
+        return id(principal) in self._fixed
 
     async def client_scopes(self, client_id: str) -> frozenset[str] | None:
         """The current scopes of an OAuth client, or None once it is revoked: checked on every use

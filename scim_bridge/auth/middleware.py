@@ -26,6 +26,9 @@ from .throttle import TokenEndpointThrottle
 
 log = logging.getLogger("scim_bridge.auth")
 
+#: spellings of environment tokens' Authorization headers remembered (`Bearer t`, `bearer  t`, …)
+MAX_FIXED_HEADERS = 64
+
 
 class Authenticator:
     def __init__(
@@ -39,6 +42,12 @@ class Authenticator:
             {self.api_key_header.encode("latin-1")} if self.api_key_header else set()
         )
         self.throttle = TokenEndpointThrottle()  # failed client authentications at /oauth/token
+        #: Authorization header value → the environment token's principal it authenticated as
+        #: (CredentialBook.fixed): what every request of an IdP holding such a token sends, answered
+        #: without a digest and a comparison per token each time. Only verdicts that cannot change
+        #: while the process runs are kept; a stored token, an OAuth access token (it expires, its
+        #: client may be revoked), Basic and API keys take the full path every time.
+        self._fixed_headers: dict[bytes, Principal] = {}
 
     def schemes_document(self) -> list[dict[str, Any]]:
         """authenticationSchemes of ServiceProviderConfig (RFC 7643 §5)."""
@@ -62,10 +71,26 @@ class Authenticator:
 
     async def from_scope(self, scope: Scope) -> Principal | None:
         """Who sent an ASGI request; raises StoreUnavailable when stored credentials cannot be read."""
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value  # the last one, as the dictionary below keeps it
+        if authorization is not None:
+            known = self._fixed_headers.get(authorization)
+            if known is not None:
+                return known
         wanted = self.header_names
-        return await self.authenticate(
+        principal = await self.authenticate(
             {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in wanted}
         )
+        if (
+            principal is not None
+            and authorization is not None
+            and self.book.fixed(principal)
+            and len(self._fixed_headers) < MAX_FIXED_HEADERS
+        ):
+            self._fixed_headers[authorization] = principal
+        return principal
 
     async def authenticate(self, headers: dict[str, str]) -> Principal | None:
         authorization = headers.get("authorization", "").strip()

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -169,13 +169,16 @@ class Lister:
                 if query.count
                 else []
             )
+            found = None
         else:
-            matches = await self._matching(resource_type, compiled)
+            # An indexed User filter fetches each match's groups with it when they are returned
+            found = Found(referrers=resource_type is USER and projection.wants("groups"))
+            matches = await self._matching(resource_type, compiled, found)
             if query.sort_by:
                 matches = _sorted(matches, resource_type, query.sort_by, query.sort_order == "descending")
             total = len(matches)
             records = matches[offset : offset + query.count]
-        resources = await self._render(resource_type, records, projection, base_url)
+        resources = await self._render(resource_type, records, projection, base_url, found)
         return {
             "schemas": [LIST_RESPONSE],
             "totalResults": total,
@@ -249,12 +252,13 @@ class Lister:
         return compiled.index_plan({**INDEXED[resource_type.name], "id": _as_id})
 
     async def _matching(
-        self, resource_type: ResourceTypeInfo, compiled: CompiledFilter | None
+        self, resource_type: ResourceTypeInfo, compiled: CompiledFilter | None, found: Found | None = None
     ) -> builtins.list[Record]:
         if compiled is None:
             return [record async for record in self.store.scan(resource_type.name)]
         plan = self.plan(resource_type, compiled)
         await self.check_cost(resource_type, compiled, scans=plan is None)
+        needs_groups = resource_type is USER and _mentions_groups(compiled)
         candidates: AsyncIterator[Record]
         if plan is not None:
             ids: builtins.list[str] = []
@@ -263,32 +267,71 @@ class Lister:
                     ids.append(value)
                 else:
                     ids.extend(await self.service._store_call(self.store.lookup(resource_type.name, attribute, value)))
-            candidates = _iterate(await self.service._store_call(self.store.get_many(resource_type.name, ids)))
+            if found is not None and (found.referrers or needs_groups) and resource_type is USER:
+                pairs = await self.service._store_call(
+                    self.store.get_many_with_referrers(resource_type.name, ids, "Group", "members.value")
+                )
+                found.group_ids = {record.id: group_ids for record, group_ids in pairs}
+                candidates = _iterate([record for record, _ in pairs])
+            else:
+                candidates = _iterate(await self.service._store_call(self.store.get_many(resource_type.name, ids)))
         else:
             candidates = self.store.scan(resource_type.name)
-        needs_groups = resource_type is USER and _mentions_groups(compiled)
+        # The matches of an index read are few: the documents parsed to match them are the ones
+        # rendered (a scan's matches could be the whole directory: those are parsed again).
+        keep = found is not None and plan is not None and not needs_groups
         result = []
         seen = 0
         async for record in candidates:
             document = orjson.loads(record.body)
             if needs_groups:
-                await self.service.with_groups([document], "")
+                group_ids = found.group_ids.get(record.id) if found is not None and found.group_ids else None
+                groups = await self.service.groups_of(record.id, "", group_ids)
+                if groups:
+                    document["groups"] = groups
             if compiled.matches(document):
                 result.append(record)
+                if keep:
+                    assert found is not None
+                    found.documents[record.id] = document
             seen += 1
             if seen % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # a long evaluation must not hold the event loop (/health, others)
         return result
 
     async def _render(
-        self, resource_type: ResourceTypeInfo, records: builtins.list[Record], projection: Projection, base_url: str
+        self,
+        resource_type: ResourceTypeInfo,
+        records: builtins.list[Record],
+        projection: Projection,
+        base_url: str,
+        found: Found | None = None,
     ) -> builtins.list[dict[str, Any]]:
-        documents = [orjson.loads(record.body) for record in records]
+        parsed = found.documents if found is not None else {}
+        documents = [parsed.pop(record.id, None) or orjson.loads(record.body) for record in records]
         if resource_type is USER and projection.wants("groups"):
-            await self.service.with_groups(documents, base_url)
+            group_ids = found.group_ids if found is not None else None
+            if group_ids is None:
+                await self.service.with_groups(documents, base_url)
+            else:  # fetched with the records (get_many_with_referrers)
+                for document in documents:
+                    ids = group_ids.get(document["id"])
+                    groups = await self.service.groups_of(document["id"], base_url, ids) if ids is None or ids else []
+                    if groups:
+                        document["groups"] = groups
         if projection.asks_for(SYNC_STATUS):
             await self.service.with_sync_status(resource_type, documents)
         return [projection.apply(document) for document in documents] if not projection.is_identity else documents
+
+
+@dataclass
+class Found:
+    """What a filtered list learned on the way, for rendering its page: the documents parsed to
+    match (not parsed twice), and each User's group ids when they were read with it."""
+
+    referrers: bool = False  # read each match's group ids with it (an indexed User filter)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    group_ids: dict[str, builtins.list[str]] | None = None
 
 
 def _as_id(value: Any) -> str | None:

@@ -187,6 +187,12 @@ class Store(Protocol):
     async def get_many(self, resource_type: str, ids: Sequence[str]) -> list[Record]:
         """The records that exist among `ids`, in creation order."""
 
+    async def get_many_with_referrers(
+        self, resource_type: str, ids: Sequence[str], referrer_type: str, referrer_attribute: str
+    ) -> list[tuple[Record, list[str]]]:
+        """get_many, each record with its referrers as get_with_referrers gives them (sorted ids):
+        the Users an `eq` filter found and their Groups in one round trip, not one per User."""
+
     async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
         """Ids of the resources holding index key (attribute, value)."""
 

@@ -283,7 +283,9 @@ class LeanRedis:
     async def call(self, packed: bytes, count: int = 1) -> Any:
         """Send encoded command(s) and await the reply; a connection that was dropped (the server
         restarted, a proxy cut it) is re-opened and the call sent once more."""
-        pipe = await self._connected()
+        pipe = self._pipe
+        if pipe is None or pipe.lost is not None:  # not open, or dropped (no coroutine when it is up)
+            pipe = await self._connected()
         try:
             return await pipe.send(packed, count)
         except ConnectionError as error:

@@ -322,6 +322,29 @@ class SqliteStore:
         records.sort(key=lambda record: record.seq)
         return records
 
+    async def get_many_with_referrers(
+        self, resource_type: str, ids: Sequence[str], referrer_type: str, referrer_attribute: str
+    ) -> list[tuple[Record, list[str]]]:
+        unique_ids = list(dict.fromkeys(ids))
+        if len(unique_ids) == 1:  # an eq filter's match: the GET's one statement
+            record, referrers = await self.get_with_referrers(
+                resource_type, unique_ids[0], referrer_type, referrer_attribute
+            )
+            return [(record, referrers)] if record is not None else []
+        records = await self.get_many(resource_type, unique_ids)
+        held: dict[str, list[str]] = {record.id: [] for record in records}
+        found = list(held)
+        for start in range(0, len(found), 500):  # SQLite caps bound parameters
+            chunk = found[start : start + 500]
+            rows = self._read(
+                "SELECT value, id FROM index_entries INDEXED BY index_lookup "
+                f"WHERE type = ? AND attr = ? AND value IN ({','.join('?' * len(chunk))})",
+                (referrer_type, referrer_attribute, *chunk),
+            ).fetchall()
+            for value, referrer in rows:
+                held[value].append(referrer)
+        return [(record, sorted(held[record.id])) for record in records]
+
     async def lookup(self, resource_type: str, attribute: str, value: str) -> list[str]:
         rows = self._read(
             # Each (attr, value) is written once per resource, so no DISTINCT: with it, SQLite

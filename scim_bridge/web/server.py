@@ -26,6 +26,15 @@ A second SIGTERM (or a SIGINT) skips what is left of the drain; a second SIGINT 
 Refusals are logged at INFO by `scim_bridge.http`: they are the client's doing, not the bridge's.
 The protocol is a subclass rather than an ASGI middleware because ASGI only sees a request once
 its headers are complete, which is exactly what a slow or endless header section never is.
+
+One write per answer: uvicorn's cycle (0.5x: `RequestResponseCycle.send`) writes the head on
+`http.response.start` and the body on `http.response.body`, and under uvloop each
+`transport.write` is a send() at once (its fast path when nothing is queued), so a GET cost two
+syscalls, each waking the client. Each cycle here writes through a `_HeadWithBody`: the head of a
+response of known length is held and goes out with the first body bytes in one write. A chunked
+(streamed) answer's head, and a HEAD answer's, are written at once as before; a cycle closing
+(the app raised, or returned, after its start) or a refusal writes a held head first, so the
+bytes on the wire and their order are uvicorn's.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from typing import Any
 
 import orjson
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from ..config import Settings
 from ..logs import AccessLog
@@ -87,6 +96,63 @@ def _error(status: int, detail: str) -> bytes:
     )
 
 
+#: above this, a held head and the body are written apart (no copy of a large body to join them)
+JOIN_LIMIT = 64 * 1024
+
+
+class _HeadWithBody:
+    """What a RequestResponseCycle writes to (its `transport`): the head of a response of known
+    length is held and written together with the body's first bytes (module docstring).
+
+    The cycle's first write once `response_started` is set is its head (uvicorn writes it last in
+    the start message's handling; before the start only `100 Continue` is written); its framing
+    is known by then: `chunked_encoding` False means a content-length. A HEAD answer writes no
+    body, so its head is never held."""
+
+    __slots__ = ("_transport", "_cycle", "_head", "_head_seen")
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._head_seen = False
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            if len(data) <= JOIN_LIMIT:
+                self._transport.write(head + data)
+            else:
+                self._transport.writelines((head, data))
+            return
+        if not self._head_seen:
+            cycle = self._cycle
+            if cycle.response_started:
+                self._head_seen = True
+                if cycle.chunked_encoding is False and cycle.scope["method"] != "HEAD":
+                    self._head = data
+                    return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        """Write a held head (the cycle ends without its body: a close, a refusal)."""
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:  # anything else a later uvicorn asks of its transport
+        return getattr(self._transport, name)
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header limits and read deadlines (module docstring)."""
 
@@ -103,6 +169,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_timer: TimerHandle | None = None
         self._body_timer: TimerHandle | None = None
         self._refusal: tuple[int, str] | None = None
+        self._writer: _HeadWithBody | None = None  # the writer of self.cycle
 
     # -- parser callbacks ------------------------------------------------------------------------
     # (kept lean: these run for every request; the timers are armed only for a request still
@@ -120,7 +187,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._refusal is not None:  # no application call for a refused request
             return
         self._body_pending = True
+        previous = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not previous:  # a cycle was made (not an upgrade): its task has not run yet
+            self._writer = _HeadWithBody(self.transport, cycle)
+            cycle.transport = self._writer  # type: ignore[assignment]  # duck-types what the cycle uses
 
     def _check_header_sizes(self) -> None:
         limits = self.limits
@@ -214,6 +286,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         answered = cycle is not None and cycle.response_started and (answering or self._body_pending)
         if not answered:  # an answer already sent (or begun) is the client's answer
             self.transport.write(_error(status, detail))
+        elif self._writer is not None:
+            self._writer.flush()  # a begun answer's held head (self.cycle's), as uvicorn wrote it
         self.transport.close()
 
     def _cancel_timers(self) -> None:

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 
 from scim_bridge.auth import tokens
-from scim_bridge.auth.credentials import CredentialBook
+from scim_bridge.auth.credentials import CredentialBook, Principal
 from scim_bridge.store.sqlite import SqliteStore
 from tests.live import TOKEN, LiveBridge, free_port
 
@@ -271,3 +272,61 @@ def test_access_tokens_issued_before_the_upgrade_keep_working_with_their_clients
         assert status(bridge, {"Authorization": f"Bearer {old}"}) == 200
     unknown = jwt.encode({"alg": "HS256"}, {**old_claims, "sub": "sbc_gone"}, key, algorithms=["HS256"])
     assert status(bridge, {"Authorization": f"Bearer {unknown}"}) == 401  # no such client: refused
+
+
+# -- the environment tokens' remembered headers (auth/middleware.py `_fixed_headers`) ------------
+
+
+def _scope(authorization: bytes) -> dict[str, object]:
+    return {"type": "http", "headers": [(b"host", b"x"), (b"authorization", authorization)]}
+
+
+async def test_an_environment_token_is_checked_once_per_spelling_then_remembered(tmp_path: Path) -> None:
+    from scim_bridge.auth.middleware import Authenticator
+
+    store = SqliteStore(f"sqlite:///{tmp_path}/a.db")
+    await store.open()
+    try:
+        book = CredentialBook(store, ["env-secret"], {}, [], admin_tokens=["admin-secret"])
+        authenticator = Authenticator(book, None, None)
+        checks = 0
+        token_owner = book.token_owner
+
+        async def counted(token: str) -> Principal | None:
+            nonlocal checks
+            checks += 1
+            return await token_owner(token)
+
+        book.token_owner = counted  # type: ignore[method-assign]
+        first = await authenticator.from_scope(_scope(b"Bearer env-secret"))
+        again = [await authenticator.from_scope(_scope(b"Bearer env-secret")) for _ in range(3)]
+        admin = await authenticator.from_scope(_scope(b"Bearer admin-secret"))
+        wrong = [await authenticator.from_scope(_scope(b"Bearer env-secreT")) for _ in range(2)]
+        assert first is not None and first.name == "env-token-1" and all(p is first for p in again)
+        assert admin is not None and admin.kind == "admin-token"
+        assert wrong == [None, None]
+        assert checks == 1 + 1 + 2  # each wrong one is checked every time, the right ones once
+        # the last Authorization header counts, as before: a remembered first one does not win
+        two = {"type": "http", "headers": [(b"authorization", b"Bearer env-secret"), (b"authorization", b"Bearer no")]}
+        assert await authenticator.from_scope(two) is None
+    finally:
+        await store.close()
+
+
+async def test_a_stored_token_named_like_an_environment_one_is_never_remembered(tmp_path: Path) -> None:
+    from scim_bridge.auth.middleware import Authenticator
+
+    store = SqliteStore(f"sqlite:///{tmp_path}/a.db")
+    await store.open()
+    try:
+        book = CredentialBook(store, ["env-secret"], {}, [])
+        book.CACHE_SECONDS = 0.0  # type: ignore[misc]  # every check reads the store
+        authenticator = Authenticator(book, None, None)
+        stored = await book.create_token("env-token-1")
+        header = b"Bearer " + stored.encode()
+        found = await authenticator.from_scope(_scope(header))
+        assert found is not None and found.name == "env-token-1"
+        assert await book.revoke(stored)
+        assert await authenticator.from_scope(_scope(header)) is None  # revoked: refused at once
+    finally:
+        await store.close()

@@ -257,6 +257,20 @@ async def test_get_with_referrers_in_one_call(store: Store) -> None:
     assert await store.get_with_referrers("User", "ghost", "Group", "members.value") == (None, [])
 
 
+async def test_get_many_with_referrers_gives_each_record_its_referrers_in_creation_order(store: Store) -> None:
+    for id, name in (("u1", "ada"), ("u2", "bob"), ("u3", "cy")):
+        await store.create(user(id, name))
+    await store.create(Write("Group", "g2", b"{}", [("members.value", "u3"), ("members.value", "u1")], []))
+    await store.create(Write("Group", "g1", b"{}", [("members.value", "u3")], []))
+    found = await store.get_many_with_referrers("User", ["u3", "ghost", "u2", "u1", "u3"], "Group", "members.value")
+    assert [(record.id, groups) for record, groups in found] == [("u1", ["g2"]), ("u2", []), ("u3", ["g1", "g2"])]
+    assert [record for record, _ in found] == await store.get_many("User", ["u1", "u2", "u3"])
+    one = await store.get_many_with_referrers("User", ["u3"], "Group", "members.value")
+    assert [(record.id, groups) for record, groups in one] == [("u3", ["g1", "g2"])]
+    assert await store.get_many_with_referrers("User", ["ghost"], "Group", "members.value") == []
+    assert await store.get_many_with_referrers("User", [], "Group", "members.value") == []
+
+
 async def test_deferred_entries_wait_and_count_attempts(store: Store) -> None:
     await store.enqueue("User", "u1", STANDARD_LANE)
     [entry] = await store.claim("worker")
