@@ -5,6 +5,12 @@ millisecond here: committed one by one, POST /Users peaked near 700/s. The threa
 write waiting at that moment, runs each inside its own SAVEPOINT of one transaction (a failing
 write is rolled back alone), commits once, and only then answers all of them. Durability per
 write is unchanged; the fsync is shared.
+
+What every write of a batch appends to one shared structure (the audit chain) is gathered and
+written once, just before the COMMIT (`BatchTail`): one read of the chain's head and one insert
+per batch, where each write read the head, inserted and moved it; every statement here is a
+hand-over of the interpreter lock to this thread and back (py-spy --native: the thread waited
+for the lock after most statements while the event loop ran requests).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .base import StoreUnavailable
 
@@ -25,9 +31,26 @@ MAX_BATCH = 256
 _STOP = object()
 
 
+class BatchTail(Protocol):
+    """What the writes of one batch leave to be written together before its COMMIT."""
+
+    def begin(self) -> None:
+        """A batch starts: nothing is pending."""
+
+    def mark(self) -> Any:
+        """Where the pending work stands before a write (undo goes back here)."""
+
+    def undo(self, mark: Any) -> None:
+        """The write since `mark` was rolled back: forget what it left."""
+
+    def flush(self, connection: sqlite3.Connection) -> None:
+        """Write what the batch's kept writes left, inside its transaction (raises sqlite3.Error)."""
+
+
 class GroupCommitWriter:
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], tail: BatchTail | None = None) -> None:
         self._connect = connect
+        self._tail = tail
         self._jobs: queue.SimpleQueue[Job | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -85,20 +108,29 @@ class GroupCommitWriter:
         finally:
             connection.close()
 
-    @staticmethod
-    def _commit(connection: sqlite3.Connection, batch: list[Job]) -> None:
+    def _commit(self, connection: sqlite3.Connection, batch: list[Job]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        tail = self._tail
         try:
+            if tail is not None:
+                tail.begin()
             connection.execute("BEGIN IMMEDIATE")
             for fn, _, _ in batch:
+                mark = tail.mark() if tail is not None else None
                 connection.execute("SAVEPOINT job")
                 try:
-                    outcomes.append((True, fn(connection)))
+                    value = fn(connection)
                     connection.execute("RELEASE job")
                 except Exception as error:  # this write alone is undone
+                    if tail is not None:
+                        tail.undo(mark)
                     connection.execute("ROLLBACK TO job")
                     connection.execute("RELEASE job")
                     outcomes.append((False, error))
+                else:
+                    outcomes.append((True, value))
+            if tail is not None:
+                tail.flush(connection)
             connection.execute("COMMIT")
         except sqlite3.Error as error:  # disk full, I/O error: nothing of the batch is kept
             if connection.in_transaction:
