@@ -114,7 +114,18 @@ _random_pool = b""
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current UTC time as meta.created/lastModified: 2026-12-04T19:35:07.123Z. The part up
+    to the second is formatted once per second (datetime's isoformat was ~2 % of a POST)."""
+    global _second, _second_text
+    now_ms = time.time_ns() // 1_000_000
+    second, millis = divmod(now_ms, 1000)
+    if second != _second:
+        _second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = second
+    return f"{_second_text}.{millis:03d}Z"
+
+
+_second, _second_text = -1, ""
 
 
 def _validation_detail(error: ValidationError) -> str:
