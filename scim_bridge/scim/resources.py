@@ -116,16 +116,15 @@ _random_pool = b""
 def _now() -> str:
     """The current UTC time as meta.created/lastModified: 2026-12-04T19:35:07.123Z. The part up
     to the second is formatted once per second (datetime's isoformat was ~2 % of a POST)."""
-    global _second, _second_text
-    now_ms = time.time_ns() // 1_000_000
-    second, millis = divmod(now_ms, 1000)
-    if second != _second:
-        _second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second = second
-    return f"{_second_text}.{millis:03d}Z"
+    global _second
+    second, millis = divmod(time.time_ns() // 1_000_000, 1000)
+    cached = _second  # one tuple: read and replaced whole, whichever thread calls
+    if cached[0] != second:
+        cached = _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{millis:03d}Z"
 
 
-_second, _second_text = -1, ""
+_second: tuple[int, str] = (-1, "")
 
 
 def _validation_detail(error: ValidationError) -> str:
