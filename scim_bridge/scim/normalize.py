@@ -49,23 +49,27 @@ def resource_body(body: Any, resource_type: ResourceTypeInfo, base_url: str) -> 
     result: dict[str, Any] = {}
     extensions: dict[str, dict[str, Any]] = {}
     core = resource_type.attributes[""]
+    # An extension block or an URN-qualified attribute begins with its extension's URN: any other
+    # key (most of them) skips both searches below.
+    urns = tuple(u.lower() for u in resource_type.extensions)
     for key, value in body.items():
         lower = key.lower()
         if lower in _SERVER_OWNED or value is None or value == "":
             continue
-        extension = next((u for u in resource_type.extensions if u.lower() == lower), None)
-        if extension is not None:
-            if not isinstance(value, dict):
-                raise invalid_value(f"{extension} must be an object")
-            extensions.setdefault(extension, {}).update(
-                _clean_object(value, resource_type.attributes[extension.lower()])
-            )
-            continue
-        qualified = _urn_qualified(key, resource_type)
-        if qualified is not None:  # "urn:...:enterprise:2.0:User:department": value
-            urn, attr = qualified
-            extensions.setdefault(urn, {})[attr.name] = _clean(value, attr)
-            continue
+        if lower.startswith(urns):
+            extension = next((u for u in resource_type.extensions if u.lower() == lower), None)
+            if extension is not None:
+                if not isinstance(value, dict):
+                    raise invalid_value(f"{extension} must be an object")
+                extensions.setdefault(extension, {}).update(
+                    _clean_object(value, resource_type.attributes[extension.lower()])
+                )
+                continue
+            qualified = _urn_qualified(key, resource_type)
+            if qualified is not None:  # "urn:...:enterprise:2.0:User:department": value
+                urn, attr = qualified
+                extensions.setdefault(urn, {})[attr.name] = _clean(value, attr)
+                continue
         info = core.get(lower)
         if info is not None:
             if info.mutability == "readOnly":

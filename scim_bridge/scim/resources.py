@@ -114,7 +114,17 @@ _random_pool = b""
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The current UTC time as meta.created/lastModified: 2026-12-04T19:35:07.123Z. The part up
+    to the second is formatted once per second (datetime's isoformat was ~2 % of a POST)."""
+    global _second
+    second, millis = divmod(time.time_ns() // 1_000_000, 1000)
+    cached = _second  # one tuple: read and replaced whole, whichever thread calls
+    if cached[0] != second:
+        cached = _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{millis:03d}Z"
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 def _validation_detail(error: ValidationError) -> str:

@@ -123,6 +123,59 @@ _ENQUEUE = (
 )
 
 
+class _AuditTail:
+    """The audit entries the writes of the writer's current batch leave (sqlite_writer.BatchTail),
+    chained and inserted together just before its COMMIT. Touched by the writer thread only."""
+
+    def __init__(self) -> None:
+        self._bodies: list[bytes] = []
+
+    def add(self, body: bytes) -> None:
+        self._bodies.append(body)
+
+    def extend(self, bodies: Sequence[bytes]) -> None:
+        self._bodies.extend(bodies)
+
+    def begin(self) -> None:
+        self._bodies = []
+
+    def mark(self) -> int:
+        return len(self._bodies)
+
+    def undo(self, mark: int) -> None:
+        del self._bodies[mark:]
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        bodies, self._bodies = self._bodies, []
+        if bodies:
+            _audit_append(conn, bodies)
+
+
+def _audit_append(conn: sqlite3.Connection, bodies: Sequence[bytes]) -> None:
+    seq, prev, last_time = conn.execute("SELECT seq, hash, time_us FROM audit_head WHERE id = 1").fetchone()
+    now = max(time.time_ns() // 1000, last_time)  # times never decrease along the chain
+    rows: list[Any] = []
+    for body in bodies:
+        seq += 1
+        prev = chain_hash(prev, seq, now, body)
+        rows.append((seq, now, prev, body))
+    _insert_rows(conn, "audit (seq, time_us, hash, body)", rows)
+    conn.execute("UPDATE audit_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1", (seq, prev, now))
+
+
+#: Rows of one multi-row INSERT: well under SQLite's bound-parameter cap (999 before 3.32).
+_ROWS_PER_INSERT = 100
+
+
+def _insert_rows(conn: sqlite3.Connection, into: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """INSERT of several rows per statement: one statement to step, where executemany steps once
+    per row (and gives the interpreter lock away and takes it back each time)."""
+    marks = "(" + ", ".join("?" * len(rows[0])) + ")"
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        conn.execute(f"INSERT INTO {into} VALUES {', '.join([marks] * len(chunk))}", [v for row in chunk for v in row])
+
+
 def _path_from_url(url: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme != "sqlite":
@@ -138,6 +191,7 @@ class SqliteStore:
         self.path = _path_from_url(url)
         self._writer: GroupCommitWriter | None = None
         self._read_conn: sqlite3.Connection | None = None
+        self._audit_tail = _AuditTail()  # the audit entries of the writer's current batch
         self.queue_bell = QueueBell()  # this process's enqueues wake its idle workers (queue_bell.py)
 
     # lifecycle -------------------------------------------------------------------------------
@@ -157,7 +211,7 @@ class SqliteStore:
         self._read_conn.execute(
             "INSERT OR IGNORE INTO audit_head VALUES (1, 0, ?, 0, 0, ?)", (GENESIS_HASH, GENESIS_HASH)
         )
-        self._writer = GroupCommitWriter(self._connect)
+        self._writer = GroupCommitWriter(self._connect, self._audit_tail)
         self._writer.start()
 
     def _connect(self) -> sqlite3.Connection:
@@ -165,6 +219,12 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
+        # Savepoint (statement) journals in memory: each write of a group commit runs in its own
+        # SAVEPOINT, and past 64 KiB SQLite spilled their journal to a temporary file, opened,
+        # written page by page and closed in every batch (py-spy --native: open64, pwrite64 and
+        # close in the writer thread). Only a rollback to a savepoint reads it; durability is the
+        # WAL's and unchanged.
+        conn.execute("PRAGMA temp_store=MEMORY")
         return conn
 
     async def close(self) -> None:
@@ -203,7 +263,7 @@ class SqliteStore:
             self._write_index(conn, write)
             self._enqueue(conn, write.resource_type, write.id, write.lane, write.correlation)
             if write.audit is not None:
-                self._audit_append(conn, [write.audit])
+                self._audit_tail.add(write.audit)  # chained before the batch's COMMIT
             return Record(write.resource_type, write.id, 1, int(cursor.lastrowid or 0), write.body)
 
         record = await self._write(apply)
@@ -229,7 +289,7 @@ class SqliteStore:
             self._write_index(conn, write)
             self._enqueue(conn, write.resource_type, write.id, write.lane, write.correlation)
             if write.audit is not None:
-                self._audit_append(conn, [write.audit])
+                self._audit_tail.add(write.audit)
             return Record(write.resource_type, write.id, version + 1, seq, write.body)
 
         record = await self._write(apply)
@@ -258,7 +318,7 @@ class SqliteStore:
             conn.execute("DELETE FROM index_entries WHERE type = ? AND id = ?", (resource_type, id))
             self._enqueue(conn, resource_type, id, lane, correlation)
             if audit is not None:
-                self._audit_append(conn, [audit])
+                self._audit_tail.add(audit)
 
         await self._write(apply)
         self.queue_bell.ring(lane)
@@ -271,9 +331,12 @@ class SqliteStore:
         hand-over of the interpreter lock to it and back."""
         unique = set(write.unique_keys)
         rows = {(attr, value) for attr, value in write.index_keys} | unique
+        if not rows:
+            return
         try:
-            conn.executemany(
-                "INSERT INTO index_entries (type, attr, value, id, is_unique) VALUES (?, ?, ?, ?, ?)",
+            _insert_rows(
+                conn,
+                "index_entries (type, attr, value, id, is_unique)",
                 [(write.resource_type, a, v, write.id, int((a, v) in unique)) for a, v in rows],
             )
         except sqlite3.IntegrityError:
@@ -603,23 +666,13 @@ class SqliteStore:
         return [(row[0], bytes(row[1])) for row in rows]
 
     # audit log -------------------------------------------------------------------------------
-    # Chained in the writer thread, inside the transaction of the write it belongs to: the head
-    # row is read and moved in the same step as the entries, so the chain has one order.
-    @staticmethod
-    def _audit_append(conn: sqlite3.Connection, bodies: Sequence[bytes]) -> None:
-        seq, prev, last_time = conn.execute("SELECT seq, hash, time_us FROM audit_head WHERE id = 1").fetchone()
-        now = max(time.time_ns() // 1000, last_time)  # times never decrease along the chain
-        rows = []
-        for body in bodies:
-            seq += 1
-            prev = chain_hash(prev, seq, now, body)
-            rows.append((seq, now, prev, body))
-        conn.executemany("INSERT INTO audit (seq, time_us, hash, body) VALUES (?, ?, ?, ?)", rows)
-        conn.execute("UPDATE audit_head SET seq = ?, hash = ?, time_us = ? WHERE id = 1", (seq, prev, now))
-
+    # Chained in the writer thread, inside the transaction of the writes they belong to: each
+    # write leaves its entry in the batch's tail (_AuditTail), and the tail reads the head row,
+    # inserts the batch's entries and moves the head once, just before the COMMIT, so the chain
+    # has one order (the batch's) and an entry commits, or not, with its write.
     async def audit_append(self, bodies: Sequence[bytes]) -> None:
         if bodies:
-            await self._write(lambda c: self._audit_append(c, bodies))
+            await self._write(lambda c: self._audit_tail.extend(bodies))
 
     async def audit_seal(self) -> int:
         return 0  # entries are chained as they are appended

@@ -64,6 +64,22 @@ async def test_entry_of_a_write_is_atomic_with_it(store: Store) -> None:
     assert_chained(entries)
 
 
+async def test_refused_writes_among_concurrent_ones_leave_nothing(store: Store) -> None:
+    # Sent at once, so that SQLite's writer commits them in batches: a refused write in a batch
+    # takes its entry with it, the others keep theirs, in one unbroken chain.
+    writes = [user(f"u{i}", "ada" if i % 3 == 0 else f"n{i}", audit=f"create {i}".encode()) for i in range(12)]
+    results = await asyncio.gather(*(store.create(w) for w in writes), return_exceptions=True)
+    assert sum(isinstance(r, UniqueViolation) for r in results) == 3  # four want "ada": one wins
+    applied = [w.audit for w, r in zip(writes, results, strict=True) if not isinstance(r, BaseException)]
+    for write, result in zip(writes, results, strict=True):  # a refused create leaves nothing behind
+        assert (await store.get("User", write.id) is None) == isinstance(result, UniqueViolation)
+    assert len(await store.lookup("User", "username", "ada")) == 1
+    assert await store.count("User") == 9
+    entries = await everything(store)
+    assert sorted(e.body for e in entries) == sorted(applied)
+    assert_chained(entries)
+
+
 async def test_queue_entries_carry_the_latest_correlation(store: Store) -> None:
     await store.create(user("u1", "ada", correlation="req-1"))
     await store.replace(user("u1", "ada", correlation="req-2"))  # coalesced: the latest request wins
