@@ -313,7 +313,7 @@ SLICE_SECONDS = 1
 
 def measure(group: list[Server], workload: str, duration: int, connections: int, workdir: Path) -> list[Result]:
     """One result per server of the group. A pair (on and off) is measured in 1-s slices taken in
-    turns, on, off, on, off…, so both halves of its ratio see the same moments of a shared VM
+    turns, on, off, off, on…, so both halves of its ratio see the same moments of a shared VM
     (here a CPU-bound loop alone varies by ±25 % from one second to the next); a server alone, in
     one run of `duration` seconds."""
     scripts = [script_for(server, workload, workdir) for server in group]
@@ -322,9 +322,12 @@ def measure(group: list[Server], workload: str, duration: int, connections: int,
     if len(group) == 1:
         return [run_wrk(group[0], scripts[0], duration, connections)]
     slices: list[list[Result]] = [[] for _ in group]
-    for _ in range(max(1, duration // SLICE_SECONDS)):
-        for index, (server, script) in enumerate(zip(group, scripts, strict=True)):
-            slices[index].append(run_wrk(server, script, SLICE_SECONDS, connections))
+    for turn in range(max(1, duration // SLICE_SECONDS)):
+        order = list(range(len(group)))
+        if turn % 2:  # on, off, off, on, on, off…: neither goes first every time
+            order.reverse()
+        for index in order:
+            slices[index].append(run_wrk(group[index], scripts[index], SLICE_SECONDS, connections))
     return [combined(runs) for runs in slices]
 
 
