@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +37,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from tests.live import free_port  # noqa: E402
 
 TOKEN = "bench-token"
+ADMIN_TOKEN = "bench-admin-token"
+#: --adoption-ttl: the bridge started with the snapshot's lifetime changed, and nothing else
+ADOPTION_TTL = (
+    "import sys; from scim_bridge.targets.adoption import AdoptionIndex as A; i = A.__init__; "
+    "A.__init__ = lambda self, *a, **k: (i(self, *a, **k), setattr(self, 'ttl', {ttl}))[0]; "
+    "from scim_bridge.cli import main; sys.exit(main())"
+)
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 DEPARTMENTS = ["Marketing", "Product", "Legal", "Brand", "Post Production"]
@@ -67,7 +76,22 @@ def main() -> int:
         help="a JSON-lines file: the bridge runs under bench/trace_bridge.py (a timeline per revocation) "
         "and each leaver's measured latency is written there too",
     )
+    parser.add_argument(
+        "--timeline",
+        default=None,
+        help="a JSON-lines file: both emulators' call and account counts once a second, and the phases "
+        "(push done, leavers done, drained), to see where the run fell behind the rate limits",
+    )
+    parser.add_argument(
+        "--adoption-ttl",
+        type=float,
+        default=None,
+        help="diagnosis: the translators' account snapshot lives this many seconds (targets/adoption.py; "
+        "900 as shipped), so that a short run refreshes it as a 100,000-user one does",
+    )
     args = parser.parse_args()
+    if args.adoption_ttl is not None and args.trace:
+        parser.error("--adoption-ttl and --trace each start the bridge their own way: one at a time")
     if args.scim_replicas:
         return scim_replicas(args.duration)
     runs = {"on": [True], "off": [False], "both": [False, True]}[args.brake]
@@ -124,13 +148,17 @@ def run(args: argparse.Namespace, brake: bool) -> dict[str, float]:
             "SCIM_BRIDGE_POLICY": str(workdir / "policy.yml"),
             "SCIM_BRIDGE_SYNC_CONCURRENCY": "16",
             "SCIM_BRIDGE_LOG_LEVEL": "warning",
+            "SCIM_BRIDGE_ADMIN_TOKENS": ADMIN_TOKEN,  # one /metrics scrape at the end (429s, retries)
         }
         if args.trace:
             env["SCIM_BRIDGE_TRACE_FILE"] = args.trace
+        launcher = [str(ROOT / "bench" / "trace_bridge.py")] if args.trace else ["-m", "scim_bridge"]
+        if args.adoption_ttl is not None:
+            launcher = ["-c", ADOPTION_TTL.format(ttl=args.adoption_ttl)]
         bridge = subprocess.Popen(
             [
                 sys.executable,
-                *([str(ROOT / "bench" / "trace_bridge.py")] if args.trace else ["-m", "scim_bridge"]),
+                *launcher,
                 "serve",
                 "--port",
                 str(port),
@@ -151,12 +179,17 @@ def run(args: argparse.Namespace, brake: bool) -> dict[str, float]:
                 except httpx.TransportError:
                     time.sleep(0.05)
             started = time.monotonic()
+            timeline = Timeline(args.timeline, started, cld, ico)
             ids = push_directory(scim, args.users, args.groups)
             pushed = time.monotonic() - started
+            timeline.phase("pushed")
             latencies = revoke_during_drain(scim, ids, cld, ico, args.revocations, args.revocation_interval, args.trace)
-            wait_until_drained(cld, ico, args.users)
-            total = time.monotonic() - started
+            timeline.phase("leavers done")
+            total = wait_until_drained(cld, ico, args.users, port) - started
+            timeline.phase("drained")
+            timeline.stop()
             rss_mb = peak_rss_mb(bridge.pid)
+            scraped = scrape(port)
         finally:
             bridge.terminate()
             bridge.wait(timeout=30)
@@ -174,12 +207,13 @@ def run(args: argparse.Namespace, brake: bool) -> dict[str, float]:
     p99 = 0.0
     if latencies:
         latencies.sort()
-        p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)]
+        p99 = latencies[math.ceil(len(latencies) * 0.99) - 1]  # nearest rank: of 50, the slowest
         print(
             f"  revocation latency over {len(latencies)} leavers during the drain: "
             f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (aim p99 ≤ 250 ms)"
         )
     print(f"  bridge peak RSS {rss_mb:.0f} MB")
+    print("  from the bridge's /metrics: " + ", ".join(f"{name} {scraped.get(key, 0):.0f}" for name, key in SCRAPED))
     return {"ratio": total / floor, "p99": p99 * 1000}
 
 
@@ -286,6 +320,10 @@ class Emulator:
         self.process.terminate()
         self.process.wait(timeout=30)
 
+    def reader(self) -> httpx.Client:
+        """A client of its own (httpx clients are not shared across threads here)."""
+        return httpx.Client(base_url=self.url, timeout=30)
+
     def counts(self) -> dict[str, int]:
         return self.client.get("/_bench/counts").json()  # type: ignore[no-any-return]
 
@@ -346,17 +384,101 @@ def revoke_during_drain(
     return latencies
 
 
-def wait_until_drained(cld: Emulator, ico: Emulator, users: int) -> None:
-    last, stable = -1, 0
+def wait_until_drained(cld: Emulator, ico: Emulator, users: int, port: int) -> float:
+    """When the last target call was seen (time.monotonic()), once every account exists, the
+    bridge's queue is empty and no call has come for 2 s: those 2 s confirm the end and are not
+    the bridge's time. Without the queue, a pause of 2 s between the last joiner and the group
+    entries' member re-syncs (their team adds) ended the run before those calls."""
+    last, stable, changed, polls, empty = -1, 0, time.monotonic(), 0, False
     while True:
         c, i = cld.counts(), ico.counts()
         calls = c["calls"] + i["calls"]
         done = c["users"] >= users and i["users"] >= users + 1
-        stable = stable + 1 if calls == last else 0
-        if done and stable >= 20:  # no target call for 2 s after every account exists
-            return
+        if done and polls % 10 == 0:  # once a second: /metrics reads the store
+            empty = queue_depth(port) == 0
+        polls += 1
+        if calls == last:
+            stable += 1
+        else:
+            stable, changed = 0, time.monotonic()
+        if done and empty and stable >= 20:  # no target call for 2 s after every account exists
+            return changed
         last = calls
         time.sleep(0.1)
+
+
+def queue_depth(port: int) -> float:
+    """Entries in the bridge's sync queue, every lane, leased ones included (from /metrics)."""
+    text = httpx.get(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
+    ).text
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("scim_bridge_queue_depth{")
+    )
+
+
+#: (what the summary line calls it, the Prometheus series summed over its other labels)
+SCRAPED = [
+    ("cloudinary 429s", 'scim_bridge_target_requests_total{target="cloudinary",status="429"}'),
+    ("iconik 429s", 'scim_bridge_target_requests_total{target="iconik",status="429"}'),
+    ("in-place retries", "scim_bridge_target_retries_total"),
+    ("entries deferred", "scim_bridge_sync_retries_total"),
+    ("cloudinary limiter wait s", 'scim_bridge_target_rate_limit_wait_seconds_total{target="cloudinary"}'),
+    ("iconik limiter wait s", 'scim_bridge_target_rate_limit_wait_seconds_total{target="iconik"}'),
+]
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The SCRAPED series from one GET /metrics, each summed over the labels it does not name."""
+    text = httpx.get(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=60
+    ).text
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, _, labels = series.partition("{")
+        pairs = dict(p.split("=", 1) for p in labels.rstrip("}").split(",") if "=" in p)
+        for _, key in SCRAPED:
+            want, _, want_labels = key.partition("{")
+            wanted = dict(p.split("=", 1) for p in want_labels.rstrip("}").split(",") if "=" in p)
+            if name == want and all(pairs.get(k) == v for k, v in wanted.items()):
+                sums[key] = sums.get(key, 0.0) + float(value)
+    return sums
+
+
+class Timeline:
+    """Once a second, both emulators' call and account counts (read outside their rate limits),
+    written as JSON lines with the seconds since the start; `phase` marks a moment. Off without
+    a file."""
+
+    def __init__(self, path: str | None, started: float, cld: Emulator, ico: Emulator) -> None:
+        self.started, self.out = started, open(path, "a", buffering=1) if path else None
+        self.cld = Emulator.reader(cld)
+        self.ico = Emulator.reader(ico)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        if self.out:
+            self._thread.start()
+
+    def _write(self, record: dict[str, object]) -> None:
+        if self.out:
+            self.out.write(json.dumps({"t": round(time.monotonic() - self.started, 2), **record}) + "\n")
+
+    def phase(self, name: str) -> None:
+        self._write({"phase": name})
+
+    def _sample(self) -> None:
+        while not self._stop.wait(1.0):
+            c, i = self.cld.get("/_bench/counts").json(), self.ico.get("/_bench/counts").json()
+            self._write({"cld": c["calls"], "ico": i["calls"], "cld_users": c["users"], "ico_users": i["users"]})
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.out:
+            self._thread.join()
+            self.out.close()
 
 
 def peak_rss_mb(pid: int) -> float:

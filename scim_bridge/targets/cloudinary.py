@@ -51,6 +51,7 @@ class CloudinaryTarget(Target):
         self.adoption = AdoptionIndex(self._all_emails)
 
     async def close(self) -> None:
+        await self.adoption.close()
         await self.http.close()
         if self.folders is not None:
             await self.folders.close()

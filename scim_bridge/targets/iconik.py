@@ -58,6 +58,7 @@ class IconikTarget(Target):
         self.adoption = AdoptionIndex(self._all_emails)
 
     async def close(self) -> None:
+        await self.adoption.close()
         await self.http.close()
         if self.access is not None:
             await self.access.close()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from scim_bridge.emulators import cloudinary, iconik
+from scim_bridge.targets.adoption import AdoptionIndex
 from scim_bridge.targets.base import TargetUser
 from scim_bridge.targets.cloudinary import CloudinaryConfig, CloudinaryTarget
 from scim_bridge.targets.iconik import IconikConfig, IconikTarget
@@ -107,3 +108,72 @@ def test_iconik_joiner_is_created_in_its_groups_in_one_call(ico: tuple) -> None:
     asyncio.run(run())
     assert calls(state, "POST", "/users/") == 1
     assert not any(c["method"] == "POST" and re.search(r"/groups/[^/]+/users/", c["path"]) for c in state.calls)
+
+
+class Clock:
+    """The snapshot's clock, moved by hand: its age without waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_joiners_that_outlive_the_snapshot_make_no_lookups_it_is_renewed_ahead(cld: tuple) -> None:
+    """A long initial load keeps its snapshot: renewed in the background before it expires, so the
+    joiners after its ttl neither look each account up again nor all wait for a fresh listing."""
+    state, url = cld
+    clock = Clock()
+
+    async def run() -> None:
+        target = CloudinaryTarget(CloudinaryConfig(url, state.account_id, state.key, state.secret, rate=1000))
+        target.adoption.after_lookups, target.adoption.ttl, target.adoption.clock = 5, 100.0, clock
+        try:
+            for n in range(20):  # 4 lookups, then the first snapshot
+                await target.ensure_user(joiner(n), None)
+            assert target.adoption.loads == 1
+            clock.now += 80  # most of its life gone, joiners still coming
+            await target.ensure_user(joiner(20), None)
+            clock.now += 30  # past the first snapshot's ttl
+            for n in range(21, 40):
+                await target.ensure_user(joiner(n), None)
+            assert target.adoption.loads == 2
+        finally:
+            await target.close()
+
+    asyncio.run(run())
+    lookups = sum(1 for c in state.calls if c["method"] == "GET" and c["path"].endswith("/users"))
+    pages = 1 + 1  # the first snapshot (empty account list) and its renewal (21 accounts: one page)
+    assert lookups == 4 + pages, f"{lookups} reads: joiners after the ttl looked their accounts up again"
+    emails = [u["email"] for u in state.users.values()]
+    assert len(emails) == len(set(emails)) == 40
+
+
+def test_accounts_created_while_the_snapshot_is_renewed_are_in_the_renewed_one() -> None:
+    """A page listed before a create lacks it: the renewal replays what the bridge created (and
+    forgot) meanwhile, so a second create of that email is not tried from the new snapshot."""
+    listing, release = {"early@example.com": "1"}, asyncio.Event()
+
+    async def load() -> dict[str, str]:
+        await release.wait()  # the listing is under way: its pages were read before the creates
+        return dict(listing)
+
+    async def run() -> dict[str, str | None]:
+        clock = Clock()
+        index = AdoptionIndex(load, after_lookups=1, ttl=100.0, clock=clock)
+        release.set()
+        await index.known("early@example.com")  # the first snapshot
+        release.clear()
+        clock.now += 90
+        assert await index.known("x@example.com") == (True, None)  # answers at once; renewal started
+        index.created("Late@example.com", "2")  # created while the renewal lists
+        index.forget("early@example.com")  # gone since (deleted by hand), though the listing has it
+        release.set()
+        clock.now += 20  # past the first snapshot's ttl: the renewed one answers
+        answers = {e: (await index.known(e))[1] for e in ("late@example.com", "early@example.com")}
+        assert index.loads == 2
+        await index.close()
+        return answers
+
+    assert asyncio.run(run()) == {"late@example.com": "2", "early@example.com": None}
